@@ -1,0 +1,86 @@
+// Open-loop load at a fixed request rate, measuring each response's latency (what wrk cannot do): prints JSON percentiles.
+import net from 'node:net';
+
+const [, , target = '127.0.0.1:18080', rateArg = '2000', secondsArg = '10', connectionsArg = '32'] = process.argv;
+const [host, portText] = target.split(':') as [string, string];
+const rate = Number(rateArg);
+const seconds = Number(secondsArg);
+const connections = Number(connectionsArg);
+const REQUEST = Buffer.from(`GET / HTTP/1.1\r\nhost: ${target}\r\nuser-agent: fixed-rate\r\n\r\n`);
+
+interface Conn {
+  socket: net.Socket;
+  /** Send times of requests awaiting a response, in order (HTTP/1.1 answers in order). */
+  pending: number[];
+  buf: string;
+}
+
+const latencies: number[] = [];
+let errors = 0;
+let sent = 0;
+
+function open(): Promise<Conn> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host, port: Number(portText), noDelay: true });
+    const conn: Conn = { socket, pending: [], buf: '' };
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      conn.buf += d;
+      // Responses are small with content-length; count complete ones.
+      for (;;) {
+        const head = conn.buf.indexOf('\r\n\r\n');
+        if (head < 0) break;
+        const m = /content-length: *(\d+)/i.exec(conn.buf.slice(0, head));
+        const len = m ? Number(m[1]) : 0;
+        if (conn.buf.length < head + 4 + len) break;
+        conn.buf = conn.buf.slice(head + 4 + len);
+        const t0 = conn.pending.shift();
+        if (t0 !== undefined) latencies.push(performance.now() - t0);
+      }
+    });
+    socket.once('connect', () => resolve(conn));
+    socket.once('error', (e) => {
+      errors++;
+      reject(e);
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const conns = await Promise.all(Array.from({ length: connections }, open));
+  // Warm-up: one request per connection.
+  const start = performance.now();
+  const total = Math.round(rate * seconds);
+  let next = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate));
+      while (sent < due) {
+        // Pick the least-busy connection so a slow response does not queue new requests behind it.
+        let best = conns[next % conns.length]!;
+        for (let i = 0; i < conns.length; i++) {
+          const c = conns[(next + i) % conns.length]!;
+          if (c.pending.length < best.pending.length) best = c;
+          if (best.pending.length === 0) break;
+        }
+        next++;
+        best.pending.push(performance.now());
+        best.socket.write(REQUEST);
+        sent++;
+      }
+      if (sent >= total) resolve();
+      else setImmediate(tick);
+    };
+    tick();
+  });
+  const deadline = performance.now() + 5000;
+  while (latencies.length < sent && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  for (const c of conns) c.socket.destroy();
+  latencies.sort((a, b) => a - b);
+  const q = (p: number): number => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] ?? NaN;
+  process.stdout.write(
+    `${JSON.stringify({ sent, received: latencies.length, errors, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: latencies[latencies.length - 1] ?? NaN })}\n`,
+  );
+}
+
+void main();

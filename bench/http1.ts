@@ -1,0 +1,190 @@
+// `npm run bench`: the sidecar against a direct connection and a minimal node:http + undici proxy, in one run.
+// Proxies are pinned to CPU 0, the load generator and upstream to CPU 1, so figures are per-core efficiency.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const FIXED_RATE = Number(process.env.BENCH_RATE ?? 2000);
+const PORTS = { upstream: 18080, sidecar: 18001, admin: 18002, baseline: 18100 };
+const cpus = os.cpus().length;
+const PROXY_CPU = '0';
+const LOAD_CPU = cpus > 1 ? '1' : '0';
+
+function have(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+if (!have('wrk')) {
+  process.stderr.write('bench needs wrk: install it with `sudo apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk`.\n');
+  process.exit(1);
+}
+const pin = (cpu: string, cmd: string, args: string[]): [string, string[]] => (have('taskset') ? ['taskset', ['-c', cpu, cmd, ...args]] : [cmd, args]);
+
+const children: ChildProcess[] = [];
+function start(cpu: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const [cmd, argv] = pin(cpu, process.execPath, args);
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+  children.push(child);
+  return child;
+}
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+process.on('SIGINT', () => process.exit(130));
+
+async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`port ${port} did not open`);
+}
+
+const rssMiB = (pid: number): number => {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+};
+
+interface WrkResult {
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+function toMs(v: string, unit: string): number {
+  return Number(v) * ({ us: 0.001, ms: 1, s: 1000 }[unit] ?? 1);
+}
+
+function wrk(port: number, seconds = DURATION): WrkResult {
+  const [cmd, args] = pin(LOAD_CPU, 'wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`]);
+  const out = execFileSync(cmd, args, { encoding: 'utf8' });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const pct = (p: string): number => {
+    const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out);
+    return m ? toMs(m[1]!, m[2]!) : NaN;
+  };
+  return { rps, p50: pct('50'), p99: pct('99') };
+}
+
+function fixedRate(port: number): { p50: number; p99: number; received: number; sent: number } {
+  const [cmd, args] = pin(LOAD_CPU, process.execPath, [path.join(root, 'dist/bench/fixed-rate.js'), `127.0.0.1:${port}`, String(FIXED_RATE), '10']);
+  return JSON.parse(execFileSync(cmd, args, { encoding: 'utf8' })) as { p50: number; p99: number; received: number; sent: number };
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function idleConnections(port: number, count: number): Promise<net.Socket[]> {
+  const sockets: net.Socket[] = [];
+  for (let i = 0; i < count; i++) {
+    const s = net.connect(port, '127.0.0.1');
+    s.on('error', () => {});
+    sockets.push(s);
+    await new Promise<void>((resolve) => {
+      s.once('data', () => resolve());
+      s.write(`GET / HTTP/1.1\r\nhost: bench\r\n\r\n`);
+    });
+  }
+  return sockets;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'sidecar-bench-'));
+  const config = path.join(dir, 'sidecar.yaml');
+  writeFileSync(
+    config,
+    `admin: { port: ${PORTS.admin} }
+access_log: { enabled: true, path: ${path.join(dir, 'access.log')} }
+listeners:
+  - name: bench
+    port: ${PORTS.sidecar}
+    routes: [{ name: all, match: { prefix: / }, cluster: upstream }]
+clusters:
+  - name: upstream
+    endpoints: ["127.0.0.1:${PORTS.upstream}"]
+`,
+  );
+  start(LOAD_CPU, [path.join(root, 'dist/bench/upstream.js'), String(PORTS.upstream)]);
+  const sidecar = start(PROXY_CPU, [path.join(root, 'bin/sidecar.js'), 'run', '-c', config]);
+  const baseline = start(PROXY_CPU, [path.join(root, 'dist/bench/baseline-proxy.js'), String(PORTS.baseline), `127.0.0.1:${PORTS.upstream}`]);
+  await Promise.all([waitForPort(PORTS.upstream), waitForPort(PORTS.sidecar), waitForPort(PORTS.baseline)]);
+  await new Promise((r) => setTimeout(r, 500));
+  const idleRss = rssMiB(sidecar.pid!);
+  const baselineIdleRss = rssMiB(baseline.pid!);
+
+  process.stdout.write(`sidecar bench: wrk -t1 -c${CONNECTIONS} -d${DURATION}s x ${ROUNDS} rounds, interleaved; proxies on CPU ${PROXY_CPU}, load + upstream on CPU ${LOAD_CPU}\n`);
+  const targets = { direct: PORTS.upstream, baseline: PORTS.baseline, sidecar: PORTS.sidecar } as const;
+  type Name = keyof typeof targets;
+  const results: Record<Name, WrkResult[]> = { direct: [], baseline: [], sidecar: [] };
+  for (const [, port] of Object.entries(targets)) wrk(port, 5); // warm-up (JIT, pools)
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const name of Object.keys(targets) as Name[]) {
+      const res = wrk(targets[name]);
+      results[name].push(res);
+      process.stdout.write(`  round ${r + 1} ${name.padEnd(8)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50.toFixed(2)}ms  p99 ${res.p99.toFixed(2)}ms\n`);
+    }
+  }
+  const loadedRss = rssMiB(sidecar.pid!);
+
+  const fixed: Record<Name, ReturnType<typeof fixedRate>> = {
+    direct: fixedRate(PORTS.upstream),
+    baseline: fixedRate(PORTS.baseline),
+    sidecar: fixedRate(PORTS.sidecar),
+  };
+
+  const before = rssMiB(sidecar.pid!);
+  const sockets = await idleConnections(PORTS.sidecar, 1000);
+  await new Promise((r) => setTimeout(r, 1000));
+  const after = rssMiB(sidecar.pid!);
+  sockets.forEach((s) => s.destroy());
+
+  const med = (name: Name, k: keyof WrkResult): number => median(results[name].map((x) => x[k]));
+  const row = (name: Name): string =>
+    `${name.padEnd(9)} ${med(name, 'rps').toFixed(0).padStart(8)} ${med(name, 'p50').toFixed(2).padStart(8)} ${med(name, 'p99').toFixed(2).padStart(8)}` +
+    `   ${fixed[name].p50.toFixed(3).padStart(7)} ${fixed[name].p99.toFixed(3).padStart(7)}`;
+  const lines = [
+    '',
+    `medians of ${ROUNDS} rounds (wrk, ${CONNECTIONS} connections)        fixed ${FIXED_RATE} req/s, 10 s`,
+    'target       req/s   p50 ms   p99 ms    p50 ms  p99 ms',
+    row('direct'),
+    row('baseline'),
+    row('sidecar'),
+    '',
+    `sidecar / baseline throughput: ${((med('sidecar', 'rps') / med('baseline', 'rps')) * 100).toFixed(1)}%`,
+    `sidecar / direct throughput:   ${((med('sidecar', 'rps') / med('direct', 'rps')) * 100).toFixed(1)}%`,
+    `added p99 at ${FIXED_RATE} req/s (sidecar - direct): ${(fixed.sidecar.p99 - fixed.direct.p99).toFixed(3)} ms` +
+      ` (baseline - direct: ${(fixed.baseline.p99 - fixed.direct.p99).toFixed(3)} ms)`,
+    `sidecar RSS: idle ${idleRss.toFixed(1)} MiB, after load ${loadedRss.toFixed(1)} MiB (baseline idle ${baselineIdleRss.toFixed(1)} MiB)`,
+    `1,000 idle keep-alive connections: +${(after - before).toFixed(1)} MiB (${before.toFixed(1)} -> ${after.toFixed(1)} MiB)`,
+    '',
+  ];
+  process.stdout.write(lines.join('\n'));
+  writeFileSync(path.join(root, '.bench-last.txt'), lines.join('\n'));
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,170 @@
+// Contract suite run against every policy: availability, avoid, coverage, weights and never-throw properties.
+
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { createBalancer, hashKey } from './index.js';
+import type { BalancerOptions, BalancerPolicy, LoadBalancer, PickContext, Random } from './index.js';
+import { endpoint, endpoints, mulberry32, tally, type TestEndpoint } from './testing.js';
+
+const POLICIES: readonly BalancerPolicy[] = ['round_robin', 'least_request', 'random', 'ring_hash'];
+
+function make(policy: BalancerPolicy, eps: readonly TestEndpoint[], opts: BalancerOptions = {}): LoadBalancer<TestEndpoint> {
+  return createBalancer(policy, eps, { random: mulberry32(42), ...opts });
+}
+
+/** Distinct request hashes so ring_hash spreads over the ring; the other policies ignore them. */
+function ctx(i: number, avoid?: TestEndpoint): PickContext {
+  return { hash: hashKey(`request-${i}`), avoid };
+}
+
+function picks(lb: LoadBalancer<TestEndpoint>, n: number, avoid?: TestEndpoint): (TestEndpoint | undefined)[] {
+  const out: (TestEndpoint | undefined)[] = [];
+  for (let i = 0; i < n; i++) out.push(lb.pick(ctx(i, avoid)));
+  return out;
+}
+
+for (const policy of POLICIES) {
+  describe(`contract: ${policy}`, () => {
+    it('returns undefined for an empty endpoint list', () => {
+      const lb = make(policy, []);
+      assert.equal(lb.pick({ hash: 1 }), undefined);
+      assert.equal(lb.pick({ hash: undefined }), undefined);
+    });
+
+    it('returns undefined when every endpoint is unavailable, even with avoid set', () => {
+      const eps = endpoints(3);
+      for (const e of eps) e.available = false;
+      const lb = make(policy, eps);
+      for (const p of picks(lb, 50)) assert.equal(p, undefined);
+      for (const p of picks(lb, 50, eps[0])) assert.equal(p, undefined);
+    });
+
+    it('never returns an unavailable endpoint while one is available', () => {
+      const eps = endpoints(5, [1, 2, 3, 1, 5]);
+      eps[0]!.available = false;
+      eps[2]!.available = false;
+      eps[4]!.available = false;
+      const lb = make(policy, eps);
+      const t = tally(picks(lb, 2000));
+      assert.deepEqual([...t.keys()].sort(), [eps[1]!.address, eps[3]!.address]);
+    });
+
+    it('reads availability live at pick time', () => {
+      const eps = endpoints(3);
+      const lb = make(policy, eps);
+      eps[1]!.available = false;
+      assert.ok(!tally(picks(lb, 500)).has(eps[1]!.address));
+      eps[1]!.available = true;
+      eps[0]!.available = false;
+      const t = tally(picks(lb, 500));
+      assert.ok(!t.has(eps[0]!.address));
+      assert.ok(t.has(eps[1]!.address));
+    });
+
+    it('respects avoid when an alternative exists', () => {
+      const eps = endpoints(3, [1, 5, 1]);
+      const lb = make(policy, eps);
+      assert.ok(!tally(picks(lb, 2000, eps[1])).has(eps[1]!.address));
+      // A different object with the same address (e.g. from the previous snapshot) is avoided too.
+      assert.ok(!tally(picks(lb, 2000, endpoint(eps[1]!.address))).has(eps[1]!.address));
+    });
+
+    it('returns the avoided endpoint when it is the only available one', () => {
+      const eps = endpoints(3);
+      eps[0]!.available = false;
+      eps[2]!.available = false;
+      const lb = make(policy, eps);
+      for (const p of picks(lb, 50, eps[1])) assert.equal(p, eps[1]);
+    });
+
+    it('returns the only available endpoint', () => {
+      const eps = endpoints(4);
+      for (const e of eps) e.available = false;
+      eps[3]!.available = true;
+      const lb = make(policy, eps);
+      for (const p of picks(lb, 50)) assert.equal(p, eps[3]);
+    });
+
+    it('chooses every available endpoint over many picks', () => {
+      const eps = endpoints(8, [1, 1, 2, 1, 3, 1, 1, 4]);
+      eps[5]!.available = false;
+      const lb = make(policy, eps);
+      const t = tally(picks(lb, 5000));
+      for (const e of eps) assert.equal(t.has(e.address), e.available, e.address);
+    });
+
+    it('respects weights roughly (3:1 gives ~75%)', () => {
+      const eps = [endpoint('heavy:1', 3), endpoint('light:1', 1)];
+      const lb = make(policy, eps);
+      const n = 20000;
+      const share = (tally(picks(lb, n)).get('heavy:1') ?? 0) / n;
+      assert.ok(Math.abs(share - 0.75) <= 0.05, `heavy share ${share}`);
+    });
+
+    it('only ever returns endpoints from its own list', () => {
+      const eps = endpoints(6, [1, 2, 3, 4, 5, 6]);
+      const lb = make(policy, eps);
+      for (const p of picks(lb, 1000)) assert.ok(p !== undefined && eps.includes(p));
+    });
+
+    it('never throws and keeps its invariants for arbitrary inputs (property)', () => {
+      const anyNumber = fc.oneof(
+        fc.integer({ min: 1, max: 100 }),
+        fc.double(),
+        fc.constantFrom(0, -1, 0.5, Number.NaN, Infinity, -Infinity, Number.MAX_VALUE),
+      );
+      const randomSource = fc.oneof(
+        fc.integer().map((seed): Random => mulberry32(seed)),
+        // Out-of-contract values too: a bad Random must not break picks.
+        fc.constantFrom(0, 0.5, 1 - 2 ** -53, 1, Number.NaN, -0.25).map((v): Random => () => v),
+      );
+      const op = fc.oneof(
+        fc.record({
+          kind: fc.constant('pick' as const),
+          hash: fc.oneof(fc.constant(undefined), fc.nat({ max: 0xffffffff }), anyNumber),
+          avoid: fc.oneof(fc.constant(undefined), fc.nat({ max: 9 }), fc.constant('foreign' as const)),
+        }),
+        fc.record({ kind: fc.constant('toggle' as const), i: fc.nat({ max: 9 }) }),
+        fc.record({ kind: fc.constant('active' as const), i: fc.nat({ max: 9 }), v: anyNumber }),
+      );
+      fc.assert(
+        fc.property(
+          fc.array(fc.record({ weight: anyNumber, active: anyNumber, available: fc.boolean() }), { maxLength: 8 }),
+          fc.array(op, { maxLength: 40 }),
+          fc.option(fc.oneof(fc.integer({ min: -5, max: 4096 }), fc.constantFrom(Number.NaN, Infinity, 0.5)), {
+            nil: undefined,
+          }),
+          randomSource,
+          (specs, ops, ringSize, random) => {
+            const eps = specs.map((s, i) => endpoint(`10.1.0.${i}:80`, s.weight, s.active, s.available));
+            const lb = createBalancer(policy, eps, { random, ringSize });
+            for (const o of ops) {
+              if (o.kind === 'toggle') {
+                const e = eps[o.i];
+                if (e) e.available = !e.available;
+              } else if (o.kind === 'active') {
+                const e = eps[o.i];
+                if (e) e.active = o.v;
+              } else {
+                const avoid = o.avoid === 'foreign' ? endpoint('elsewhere:1') : o.avoid === undefined ? undefined : eps[o.avoid];
+                const got = lb.pick({ hash: o.hash, avoid });
+                const available = eps.filter((e) => e.available);
+                if (available.length === 0) {
+                  assert.equal(got, undefined);
+                  continue;
+                }
+                assert.ok(got !== undefined && eps.includes(got), 'returns a listed endpoint');
+                assert.ok(got.available, 'returns an available endpoint');
+                if (avoid !== undefined && available.some((e) => e.address !== avoid.address)) {
+                  assert.notEqual(got.address, avoid.address, 'honours avoid');
+                }
+              }
+            }
+          },
+        ),
+        { numRuns: 300, seed: 20240601 },
+      );
+    });
+  });
+}

@@ -1,0 +1,277 @@
+// The config schema: the single source of truth for types, validation, defaults, docs and the editor JSON Schema.
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.js';
+import { suggestName } from './suggest.js';
+
+/** A duration: "250ms", "5s", "1m", "1h", or a number of milliseconds. Output: milliseconds. */
+export const duration = z
+  .union([z.string(), z.number().nonnegative()])
+  .transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    const ms = parseDuration(v);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `invalid duration "${v}" (use e.g. 250ms, 5s, 1m, 1h)` });
+      return z.NEVER;
+    }
+    return ms;
+  })
+  .meta({ description: 'Duration such as 250ms, 5s, 1m, 1h (or a number of milliseconds).' });
+
+/** A size: "64KiB", "10MB", or a number of bytes. Output: bytes. */
+export const size = z
+  .union([z.string(), z.number().int().nonnegative()])
+  .transform((v, ctx) => {
+    if (typeof v === 'number') return v;
+    const bytes = parseSize(v);
+    if (bytes === undefined) {
+      ctx.addIssue({ code: 'custom', message: `invalid size "${v}" (use e.g. 512, 64KiB, 10MB, 1GiB)` });
+      return z.NEVER;
+    }
+    return bytes;
+  })
+  .meta({ description: 'Size such as 64KiB, 10MB, 1GiB (or a number of bytes).' });
+
+const port = z.number().int().min(0).max(65535);
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8080');
+const headerName = z
+  .string()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid HTTP header name')
+  .transform((s) => s.toLowerCase());
+const regex = z.string().refine((s) => {
+  try {
+    new RegExp(s);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'not a valid regular expression');
+
+export const valueMatch = z
+  .strictObject({
+    name: z.string().min(1),
+    exact: z.string().optional(),
+    regex: regex.optional(),
+    present: z.boolean().optional(),
+    invert: z.boolean().default(false).meta({ description: 'Match when the condition does not hold.' }),
+  })
+  .refine((m) => [m.exact, m.regex, m.present].filter((x) => x !== undefined).length <= 1, {
+    message: 'use at most one of exact, regex, present',
+  });
+
+export const routeMatch = z
+  .strictObject({
+    hosts: z
+      .array(z.string().min(1))
+      .optional()
+      .meta({ description: 'Host names to match (exact, or a leading wildcard such as *.example.com); port is ignored.' }),
+    prefix: z.string().startsWith('/').optional(),
+    exact: z.string().startsWith('/').optional(),
+    regex: regex.optional().meta({ description: 'Regular expression matched against the whole path (without query).' }),
+    methods: z.array(z.string().regex(/^[A-Z]+$/, 'methods are upper-case, e.g. GET')).optional(),
+    headers: z.array(valueMatch).optional(),
+    query: z.array(valueMatch).optional(),
+  })
+  .refine((m) => [m.prefix, m.exact, m.regex].filter((x) => x !== undefined).length <= 1, {
+    message: 'use at most one of prefix, exact, regex',
+  });
+
+export const headerMutation = z.strictObject({
+  add: z.record(headerName, z.string()).optional().meta({ description: 'Headers appended (existing values kept).' }),
+  set: z.record(headerName, z.string()).optional().meta({ description: 'Headers replaced.' }),
+  remove: z.array(headerName).optional(),
+});
+
+export const route = z
+  .strictObject({
+    name: z.string().min(1).optional(),
+    match: routeMatch.default({}),
+    cluster: z.string().min(1).optional(),
+    weighted_clusters: z
+      .array(z.strictObject({ cluster: z.string().min(1), weight: z.number().int().min(0) }))
+      .min(1)
+      .optional()
+      .meta({ description: 'Split traffic between clusters by weight (canary, A/B).' }),
+    redirect: z
+      .strictObject({
+        scheme: z.enum(['http', 'https']).optional(),
+        host: z.string().optional(),
+        port: port.optional(),
+        path: z.string().startsWith('/').optional(),
+        prefix_rewrite: z.string().optional(),
+        status: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]).default(301),
+      })
+      .optional(),
+    direct_response: z
+      .strictObject({
+        status: z.number().int().min(100).max(599),
+        body: z.string().default(''),
+        headers: z.record(headerName, z.string()).default({}),
+      })
+      .optional(),
+    prefix_rewrite: z.string().optional().meta({ description: 'Replaces the matched prefix of the path.' }),
+    host_rewrite: z.string().optional().meta({ description: 'Replaces the Host / :authority sent upstream.' }),
+    request_headers: headerMutation.optional(),
+    response_headers: headerMutation.optional(),
+    timeout: duration.default(15_000).meta({ description: 'Whole-request timeout (0 disables). Exceeding it gives 504 UT.' }),
+    max_request_body: size.optional().meta({ description: 'Largest request body accepted on this route (413 beyond).' }),
+  })
+  .superRefine((r, ctx) => {
+    const actions = ['cluster', 'weighted_clusters', 'redirect', 'direct_response'] as const;
+    const set = actions.filter((a) => r[a] !== undefined);
+    if (set.length !== 1) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          set.length === 0
+            ? 'a route needs one action: cluster, weighted_clusters, redirect or direct_response'
+            : `a route has exactly one action, found ${set.join(' and ')}`,
+      });
+    }
+    if (r.prefix_rewrite !== undefined && r.match.prefix === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['prefix_rewrite'], message: 'prefix_rewrite needs match.prefix' });
+    }
+  });
+
+export const listenerLimits = z.strictObject({
+  max_header_bytes: size.default(60 * 1024).meta({ description: 'Request line plus headers; 431 beyond.' }),
+  max_uri_length: z.number().int().positive().default(8192).meta({ description: 'Request target length; 414 beyond.' }),
+  max_request_body: size.default(0).meta({ description: 'Default request body limit for routes (0 = unlimited); 413 beyond.' }),
+  header_read_timeout: duration.default(10_000).meta({ description: 'Time to receive the full request head.' }),
+  idle_timeout: duration.default(60_000).meta({ description: 'Close a downstream keep-alive connection idle this long.' }),
+  max_connections: z.number().int().positive().default(10_000),
+});
+
+export const forwardPolicy = z.strictObject({
+  allow_passthrough: z
+    .boolean()
+    .default(false)
+    .meta({ description: 'Forward requests whose host matches no route straight to that host.' }),
+  allowed_hosts: z
+    .array(z.string().min(1))
+    .default(['*'])
+    .meta({ description: 'Hosts that pass-through and CONNECT may reach (exact, *.suffix, or *).' }),
+  allow_connect: z.boolean().default(true).meta({ description: 'Allow CONNECT tunnels (HTTPS through the proxy).' }),
+  connect_ports: z.array(port).default([443]).meta({ description: 'Ports CONNECT may reach.' }),
+  connect_timeout: duration.default(5_000),
+});
+
+export const listener = z.strictObject({
+  name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'use letters, digits, _ . -'),
+  address: z.string().default('127.0.0.1'),
+  port,
+  mode: z.enum(['reverse', 'forward']).default('reverse'),
+  protocol: z
+    .enum(['auto', 'http1'])
+    .default('auto')
+    .meta({ description: 'auto: HTTP/1.1 and HTTP/2 cleartext (prior knowledge) on one port.' }),
+  limits: listenerLimits.default(listenerLimits.parse({})),
+  forward: forwardPolicy.default(forwardPolicy.parse({})),
+  routes: z.array(route).default([]),
+});
+
+export const endpoint = z.union([
+  hostPort,
+  z.strictObject({ address: hostPort, weight: z.number().int().min(1).max(1000).default(1) }),
+]);
+
+export const loadBalancer = z.strictObject({
+  policy: z.enum(['round_robin', 'least_request', 'random', 'ring_hash']).default('round_robin'),
+  hash_on: z
+    .strictObject({
+      header: headerName.optional(),
+      cookie: z.string().optional(),
+      source_ip: z.boolean().optional(),
+    })
+    .refine((h) => [h.header, h.cookie, h.source_ip].filter((x) => x !== undefined).length === 1, {
+      message: 'hash_on takes exactly one of header, cookie, source_ip',
+    })
+    .optional()
+    .meta({ description: 'For ring_hash: what to hash on. Requests without it are spread at random.' }),
+  ring_size: z.number().int().min(64).max(1 << 20).default(1024),
+});
+
+export const cluster = z
+  .strictObject({
+    name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'use letters, digits, _ . -'),
+    endpoints: z.array(endpoint).min(1),
+    protocol: z.enum(['http1', 'h2c']).default('http1'),
+    lb: loadBalancer.default(loadBalancer.parse({})),
+    connect_timeout: duration.default(5_000),
+    pool: z
+      .strictObject({
+        max_connections: z.number().int().positive().default(128).meta({ description: 'Per endpoint.' }),
+        keep_alive_timeout: duration.default(60_000).meta({ description: 'How long an idle pooled connection is kept.' }),
+        max_requests_per_connection: z.number().int().nonnegative().default(0).meta({ description: '0 = unlimited.' }),
+      })
+      .default({ max_connections: 128, keep_alive_timeout: 60_000, max_requests_per_connection: 0 }),
+    stream_idle_timeout: duration
+      .default(300_000)
+      .meta({ description: 'Abort an upstream response that sends no bytes for this long.' }),
+  })
+  .superRefine((c, ctx) => {
+    if (c.lb.policy === 'ring_hash' && !c.lb.hash_on) {
+      ctx.addIssue({ code: 'custom', path: ['lb', 'hash_on'], message: 'ring_hash needs hash_on' });
+    }
+  });
+
+export const admin = z.strictObject({
+  address: z.string().default('127.0.0.1').meta({ description: 'Loopback by default; never 0.0.0.0 unless set here.' }),
+  port: port.default(15000),
+  enabled: z.boolean().default(true),
+});
+
+export const accessLog = z.strictObject({
+  enabled: z.boolean().default(true),
+  path: z.string().default('stdout').meta({ description: '"stdout", "stderr" or a file path.' }),
+});
+
+export const configSchema = z
+  .strictObject({
+    admin: admin.default(admin.parse({})),
+    access_log: accessLog.default(accessLog.parse({})),
+    log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    drain_timeout: duration.default(30_000).meta({ description: 'On SIGTERM, how long in-flight requests may finish.' }),
+    watch: z.boolean().default(true).meta({ description: 'Reload when the config file changes (SIGHUP always reloads).' }),
+    listeners: z.array(listener).default([]),
+    clusters: z.array(cluster).default([]),
+  })
+  .superRefine((c, ctx) => {
+    const clusters = new Set<string>();
+    c.clusters.forEach((cl, i) => {
+      if (clusters.has(cl.name)) ctx.addIssue({ code: 'custom', path: ['clusters', i, 'name'], message: `duplicate cluster "${cl.name}"` });
+      clusters.add(cl.name);
+    });
+    const names = new Set<string>();
+    const ports = new Set<string>();
+    c.listeners.forEach((l, li) => {
+      if (names.has(l.name)) ctx.addIssue({ code: 'custom', path: ['listeners', li, 'name'], message: `duplicate listener "${l.name}"` });
+      names.add(l.name);
+      const key = `${l.address}:${l.port}`;
+      if (l.port !== 0 && ports.has(key)) ctx.addIssue({ code: 'custom', path: ['listeners', li, 'port'], message: `${key} is used by another listener` });
+      ports.add(key);
+      l.routes.forEach((r, ri) => {
+        const refs = r.cluster !== undefined ? [{ name: r.cluster, path: ['cluster'] }] : (r.weighted_clusters ?? []).map((w, wi) => ({ name: w.cluster, path: ['weighted_clusters', wi, 'cluster'] }));
+        for (const ref of refs) {
+          if (!clusters.has(ref.name)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['listeners', li, 'routes', ri, ...ref.path],
+              message: `unknown cluster "${ref.name}"${suggestName(ref.name, [...clusters])}`,
+            });
+          }
+        }
+      });
+    });
+  });
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+export type ListenerConfig = Config['listeners'][number];
+export type RouteConfig = ListenerConfig['routes'][number];
+export type ClusterConfig = Config['clusters'][number];
+export type ValueMatchConfig = z.output<typeof valueMatch>;
+export type RouteMatchConfig = z.output<typeof routeMatch>;
+export type HeaderMutationConfig = z.output<typeof headerMutation>;
+export type LoadBalancerConfig = z.output<typeof loadBalancer>;

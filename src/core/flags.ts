@@ -1,0 +1,27 @@
+// The catalogue of response flags: Envoy's short codes, each with the status it maps to and a plain-words meaning.
+export const RESPONSE_FLAGS = {
+  NR: { status: 404, meaning: 'no route matched the request' },
+  UH: { status: 503, meaning: 'no healthy upstream endpoint in the cluster' },
+  UF: { status: 503, meaning: 'upstream connection failure' },
+  UT: { status: 504, meaning: 'upstream request timeout' },
+  UC: { status: 503, meaning: 'upstream connection terminated' },
+  UR: { status: 502, meaning: 'upstream reset the stream' },
+  UPE: { status: 502, meaning: 'upstream protocol error' },
+  UO: { status: 503, meaning: 'upstream overflow (circuit breaker or pool limit)' },
+  URX: { status: 503, meaning: 'upstream retry limit exceeded' },
+  DC: { status: 499, meaning: 'downstream connection terminated' },
+  DPE: { status: 400, meaning: 'downstream protocol error' },
+  LR: { status: 503, meaning: 'connection local reset (draining)' },
+  FI: { status: 503, meaning: 'fault injected' },
+  RL: { status: 429, meaning: 'rate limited' },
+  UAEX: { status: 403, meaning: 'unauthorized' },
+  FP: { status: 403, meaning: 'forward proxy destination not allowed' },
+  TL: { status: 413, meaning: 'request body over the limit' },
+  IE: { status: 500, meaning: 'internal error' },
+} as const;
+
+export type ResponseFlag = keyof typeof RESPONSE_FLAGS;
+
+/** The response header carrying the flag, and the one carrying the cause in plain words. */
+export const FLAG_HEADER = 'x-sidecar-flag';
+export const ERROR_HEADER = 'x-sidecar-error';

@@ -1,0 +1,57 @@
+// The one interface every concern plugs into: a request goes in, a response (with a streamed body) comes out.
+import type { Readable } from 'node:stream';
+import type { Cancellation } from './cancel.js';
+import type { HeaderList } from './headers.js';
+import type { ResponseFlag } from './flags.js';
+
+export type HttpService = (req: ProxyRequest) => Promise<ProxyResponse>;
+export type Layer = (next: HttpService) => HttpService;
+
+/** Applies layers outermost-first: compose([a, b], svc) = a(b(svc)). */
+export const compose = (layers: readonly Layer[], terminal: HttpService): HttpService =>
+  layers.reduceRight<HttpService>((next, layer) => layer(next), terminal);
+
+export interface ProxyRequest {
+  method: string;
+  /** host[:port] the request is for; what the upstream sees as Host / :authority. */
+  authority: string;
+  /** Origin-form path with query, e.g. /a/b?c=1. */
+  path: string;
+  scheme: 'http' | 'https';
+  /** Request headers with hop-by-hop headers already removed. */
+  readonly headers: HeaderList;
+  /** The streamed request body, or null when the request has none. */
+  body: Readable | null;
+  /** Declared body length, or -1 when unknown (chunked / HTTP/2 without content-length). */
+  contentLength: number;
+  /** Cancelled when the downstream goes away or a timeout fires. */
+  readonly cancel: Cancellation;
+  readonly context: RequestContext;
+}
+
+export interface ProxyResponse {
+  status: number;
+  readonly headers: HeaderList;
+  body: Readable | null;
+  /** Trailers, filled in by the time `body` ends. */
+  trailers?: HeaderList | undefined;
+}
+
+/** What the stages of the pipeline learn about a request, for logs, metrics and later stages. */
+export interface RequestContext {
+  readonly requestId: string;
+  readonly startTime: number;
+  readonly listener: string;
+  readonly downstreamAddress: string;
+  readonly downstreamProtocol: 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2';
+  route: string;
+  cluster: string;
+  /** host:port of the last endpoint tried. */
+  endpoint: string;
+  attempts: number;
+  flag: ResponseFlag | undefined;
+  /** Plain-words cause of a proxy-generated response. */
+  error: string | undefined;
+  /** Absolute time (clock ms) by which the request must be answered; Infinity when none. */
+  deadline: number;
+}

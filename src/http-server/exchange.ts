@@ -1,0 +1,125 @@
+// The transport-independent middle of every exchange: route, run the route's pipeline, turn failures into answers, record.
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { Cancellation } from '../core/cancel.js';
+import { ProxyError } from '../core/errors.js';
+import { ERROR_HEADER, FLAG_HEADER, RESPONSE_FLAGS } from '../core/flags.js';
+import { HeaderList } from '../core/headers.js';
+import type { ProxyRequest, ProxyResponse, RequestContext } from '../core/service.js';
+import type { AccessLog } from '../observability/access-log.js';
+import type { RouteStats, SidecarMetrics } from '../observability/catalogue.js';
+import type { Logger } from '../observability/logger.js';
+import { stripPort } from '../router/matchers.js';
+import type { ListenerRuntime } from '../runtime/listener-runtime.js';
+import type { RouteRuntime } from '../runtime/route.js';
+import type { RuntimeSnapshot } from '../runtime/snapshot.js';
+
+/** What the transport adapters need from the rest of the sidecar. */
+export interface ServerDeps {
+  /** The snapshot new requests use; swapped atomically on reload. */
+  current(): RuntimeSnapshot;
+  readonly metrics: SidecarMetrics;
+  accessLog(): AccessLog;
+  readonly logger: Logger;
+}
+
+export function newContext(listener: string, downstreamAddress: string, protocol: RequestContext['downstreamProtocol'], requestId: string | undefined): RequestContext {
+  return {
+    requestId: requestId || randomUUID(),
+    startTime: performance.now(),
+    listener,
+    downstreamAddress,
+    downstreamProtocol: protocol,
+    route: '',
+    cluster: '',
+    endpoint: '',
+    attempts: 0,
+    flag: undefined,
+    error: undefined,
+    deadline: Infinity,
+  };
+}
+
+export interface Dispatched {
+  readonly response: ProxyResponse;
+  readonly stats: RouteStats;
+}
+
+/** Routes and runs a request. Never rejects: failures come back as proxy-generated responses. */
+export async function dispatch(lr: ListenerRuntime, req: ProxyRequest, pathname: string, query: string): Promise<Dispatched> {
+  const ctx = req.context;
+  const host = stripPort(req.authority.toLowerCase());
+  let route: RouteRuntime | undefined = lr.route({ method: req.method, host, pathname, query, headers: req.headers });
+  if (!route && lr.config.mode === 'forward' && lr.config.forward.allow_passthrough) {
+    if (lr.forwardAllowed(req.authority)) route = lr.passthrough(req.authority);
+    else {
+      req.body?.resume();
+      return { response: localResponse(ctx, new ProxyError('FP', `forward proxy destination ${req.authority} is not in forward.allowed_hosts of listener ${lr.name}`)), stats: lr.noRouteStats };
+    }
+  }
+  if (!route) {
+    req.body?.resume();
+    return {
+      response: localResponse(ctx, new ProxyError('NR', `no route on listener ${lr.name} matches ${req.method} ${host}${pathname}`)),
+      stats: lr.noRouteStats,
+    };
+  }
+  ctx.route = route.name;
+  ctx.cluster = route.cluster;
+  try {
+    const response = await route.service(req);
+    return { response, stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
+  } catch (err) {
+    return { response: localResponse(ctx, err), stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
+  }
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 413: 'Payload Too Large', 414: 'URI Too Long', 417: 'Expectation Failed',
+  429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 499: 'Client Closed Request', 500: 'Internal Server Error',
+  501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+
+export const statusText = (status: number): string => STATUS_TEXT[status] ?? '';
+
+/** A response the sidecar writes itself, naming its flag and cause in headers, body and context (for the access log). */
+export function localResponse(ctx: RequestContext, err: unknown): ProxyResponse {
+  const e = err instanceof ProxyError ? err : new ProxyError('IE', `internal error: ${(err as Error)?.message ?? String(err)}`);
+  ctx.flag = e.flag;
+  ctx.error = e.message;
+  if (e.endpoint) ctx.endpoint = e.endpoint;
+  const cause = e.message.replace(/[\r\n]+/g, ' ');
+  const body = Buffer.from(`${e.status} ${statusText(e.status)}: ${cause} [${e.flag}: ${RESPONSE_FLAGS[e.flag].meaning}]\n`);
+  const headers = new HeaderList([
+    'content-type', 'text/plain; charset=utf-8',
+    'content-length', String(body.length),
+    FLAG_HEADER, e.flag,
+    ERROR_HEADER, headerSafe(cause),
+    'x-request-id', ctx.requestId,
+  ]);
+  return { status: e.status, headers, body: Readable.from([body]) };
+}
+
+/** Header values cannot carry control characters or non-latin1 text. */
+const headerSafe = (s: string): string => s.replace(/[^\x20-\x7e]/g, '?').slice(0, 1000);
+
+/** Metrics and access log for a finished exchange. */
+export function record(
+  deps: ServerDeps,
+  stats: RouteStats,
+  req: { method: string; authority: string; path: string; userAgent: string | undefined },
+  ctx: RequestContext,
+  status: number,
+  bytesIn: number,
+  bytesOut: number,
+): void {
+  const durationMs = performance.now() - ctx.startTime;
+  const cls = (status / 100) | 0;
+  const counter = stats.responses[cls - 1];
+  if (counter) counter.value++;
+  stats.duration.observe(durationMs / 1000);
+  if (ctx.flag) deps.metrics.flags.get({ listener: ctx.listener, flag: ctx.flag }).inc();
+  deps.accessLog().write({ context: ctx, method: req.method, authority: req.authority, path: req.path, status, bytesIn, bytesOut, durationMs, userAgent: req.userAgent });
+}
+
+export const newCancellation = (): Cancellation => new Cancellation();

@@ -1,0 +1,197 @@
+// HTTP/1.x downstream adapter: node:http request/response <-> ProxyRequest/ProxyResponse.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Cancellation } from '../core/cancel.js';
+import { ProxyError } from '../core/errors.js';
+import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
+import { HeaderList } from '../core/headers.js';
+import type { ProxyRequest, ProxyResponse } from '../core/service.js';
+import type { RouteStats } from '../observability/catalogue.js';
+import { splitPath } from '../router/route-table.js';
+import type { ListenerRuntime } from '../runtime/listener-runtime.js';
+import { dispatch, newContext, record, type ServerDeps } from './exchange.js';
+import { cleanResponseHeaders, isHeadError, parseAbsoluteTarget, readRequestHead } from './hygiene.js';
+import { pump } from './respond.js';
+
+export interface Http1Options {
+  readonly listener: string;
+  /** host:port used for HTTP/1.0 requests without Host. */
+  readonly localAuthority: string;
+  /** True while the listener drains: responses carry Connection: close. */
+  draining(): boolean;
+}
+
+export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const name = opts.listener;
+  return function onRequest(req, res) {
+    const snapshot = deps.current();
+    const lr = snapshot.listeners.get(name);
+    const peer = req.socket.remoteAddress ?? '';
+    if (!lr) {
+      reject(res, 503, 'listener is shutting down', 'LR');
+      return;
+    }
+    const limits = lr.config.limits;
+    const target = req.url ?? '/';
+    if (target.length > limits.max_uri_length) {
+      rejectAndLog(deps, lr, req, res, 414, `request target of ${target.length} bytes is over max_uri_length ${limits.max_uri_length}`);
+      return;
+    }
+    const head = readRequestHead(req.rawHeaders, req.httpVersion, false);
+    if (isHeadError(head)) {
+      rejectAndLog(deps, lr, req, res, head.status, head.message);
+      return;
+    }
+
+    let authority: string;
+    let path: string;
+    if (target.charCodeAt(0) === 47 /* '/' */) {
+      authority = head.host ?? opts.localAuthority;
+      path = target;
+    } else {
+      const abs = parseAbsoluteTarget(target);
+      if (!abs) {
+        rejectAndLog(deps, lr, req, res, 400, target === '*' ? 'OPTIONS * is not proxied' : 'invalid request target');
+        return;
+      }
+      if (abs.scheme === 'https') {
+        rejectAndLog(deps, lr, req, res, 400, 'https:// targets must use CONNECT through the proxy');
+        return;
+      }
+      authority = abs.authority;
+      path = abs.path;
+    }
+
+    const headers = new HeaderList(head.headers);
+    const xff = headers.get('x-forwarded-for');
+    if (xff === undefined) headers.add('x-forwarded-for', peer);
+    else headers.set('x-forwarded-for', `${xff}, ${peer}`);
+    headers.set('x-forwarded-proto', 'http');
+    headers.set('x-forwarded-host', authority);
+    const ctx = newContext(name, peer, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', head.requestId);
+    if (head.requestId === undefined) headers.add('x-request-id', ctx.requestId);
+    if (head.teTrailers) headers.add('te', 'trailers');
+
+    const hasBody = head.chunked || head.contentLength > 0;
+    if (hasBody && head.expectContinue) req.once('resume', () => res.writeContinue());
+    const cancel = new Cancellation();
+    const preq: ProxyRequest = {
+      method: req.method!,
+      authority,
+      path,
+      scheme: 'http',
+      headers,
+      body: hasBody ? req : null,
+      contentLength: head.contentLength,
+      cancel,
+      context: ctx,
+    };
+    const logReq = { method: preq.method, authority, path, userAgent: headers.get('user-agent') };
+    const { pathname, query } = splitPath(path);
+
+    const readAtStart = req.socket.bytesRead; // the head is already read: what follows is this request's body
+    snapshot.enter();
+    const gauges = lr.gauges;
+    gauges.active.value++;
+    let stats: RouteStats = lr.noRouteStats;
+    let response: ProxyResponse | undefined;
+    let bytesOut = (): number => 0;
+    res.once('close', () => {
+      gauges.active.value--;
+      let status = response?.status ?? 499;
+      if (!res.writableFinished) {
+        if (!ctx.flag) {
+          ctx.flag = 'DC';
+          ctx.error = res.headersSent ? 'downstream closed before the response was complete' : 'downstream closed before the response started';
+        }
+        if (!res.headersSent) status = 499;
+        cancel.abort(new ProxyError('DC', ctx.error ?? 'downstream closed'));
+        response?.body?.destroy();
+      }
+      record(deps, stats, logReq, ctx, status, req.socket.bytesRead - readAtStart, bytesOut());
+      snapshot.leave();
+    });
+
+    // Defer one tick when a body follows: a framing error later in the same packet then aborts the request before
+    // anything is sent upstream (llhttp reports it after emitting the request).
+    const run = (): void => {
+      if (req.destroyed && !req.complete) return;
+      dispatch(lr, preq, pathname, query).then((d) => {
+        stats = d.stats;
+        response = d.response;
+        write(res, d.response, opts.draining(), (get) => (bytesOut = get));
+      }, (err: unknown) => {
+        deps.logger.error({ err }, 'unexpected dispatch failure');
+        res.destroy();
+      });
+    };
+    if (hasBody) process.nextTick(run);
+    else run();
+  };
+}
+
+function write(res: ServerResponse, response: ProxyResponse, draining: boolean, setBytes: (get: () => number) => void): void {
+  if (res.destroyed) {
+    response.body?.destroy();
+    return;
+  }
+  const raw = response.headers.raw;
+  cleanResponseHeaders(raw);
+  if (draining) res.shouldKeepAlive = false;
+  try {
+    res.writeHead(response.status, raw);
+  } catch (err) {
+    response.body?.destroy();
+    reject(res, 502, `upstream sent a response header Node cannot forward: ${(err as Error).message}`, 'UPE');
+    return;
+  }
+  const body = response.body;
+  if (!body) {
+    res.end();
+    return;
+  }
+  setBytes(
+    pump(
+      body,
+      res,
+      () => {
+        if (response.trailers?.size) res.addTrailers(response.trailers.raw.length ? pairs(response.trailers.raw) : []);
+        res.end();
+      },
+      // A reset mid-response must not look like a complete body: drop the connection.
+      () => res.destroy(),
+    ),
+  );
+}
+
+function pairs(raw: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+  return out;
+}
+
+function reject(res: ServerResponse, status: number, message: string, flag: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const body = `${status}: ${message}\n`;
+  res.shouldKeepAlive = false;
+  res.writeHead(status, [
+    'content-type', 'text/plain; charset=utf-8',
+    'content-length', String(Buffer.byteLength(body)),
+    'connection', 'close',
+    FLAG_HEADER, flag,
+    ERROR_HEADER, message.replace(/[^\x20-\x7e]/g, '?'),
+  ]);
+  res.end(body);
+}
+
+/** Answers a malformed request, closes the connection, and records it. */
+function rejectAndLog(deps: ServerDeps, lr: ListenerRuntime, req: IncomingMessage, res: ServerResponse, status: number, message: string): void {
+  deps.metrics.rejected.get({ listener: lr.name, status: String(status) }).inc();
+  const ctx = newContext(lr.name, req.socket.remoteAddress ?? '', req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', undefined);
+  ctx.flag = 'DPE';
+  ctx.error = message;
+  reject(res, status, message, 'DPE');
+  record(deps, lr.noRouteStats, { method: req.method ?? '', authority: '', path: (req.url ?? '').slice(0, 256), userAgent: undefined }, ctx, status, 0, 0);
+}

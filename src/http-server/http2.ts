@@ -1,0 +1,174 @@
+// HTTP/2 downstream adapter: node:http2 server streams <-> ProxyRequest/ProxyResponse.
+import { PassThrough } from 'node:stream';
+import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { Cancellation } from '../core/cancel.js';
+import { ProxyError } from '../core/errors.js';
+import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
+import { HeaderList } from '../core/headers.js';
+import type { ProxyRequest, ProxyResponse } from '../core/service.js';
+import type { RouteStats } from '../observability/catalogue.js';
+import { splitPath } from '../router/route-table.js';
+import { dispatch, newContext, record, type ServerDeps } from './exchange.js';
+import { cleanResponseHeaders, isHeadError, readRequestHead } from './hygiene.js';
+import { pump } from './respond.js';
+
+const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
+
+export function createHttp2Handler(listener: string, deps: ServerDeps): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void {
+  return function onStream(stream, h, _flags, rawHeaders) {
+    const snapshot = deps.current();
+    const lr = snapshot.listeners.get(listener);
+    const peer = stream.session?.socket?.remoteAddress ?? '';
+    if (!lr) {
+      respondError(stream, 503, 'listener is shutting down', 'LR');
+      return;
+    }
+    const method = h[':method'] ?? 'GET';
+    const path = h[':path'];
+    const authority = h[':authority'] ?? (typeof h.host === 'string' ? h.host : undefined);
+    if (method === 'CONNECT' || path === undefined || authority === undefined || !path.startsWith('/')) {
+      deps.metrics.rejected.get({ listener, status: '400' }).inc();
+      respondError(stream, 400, method === 'CONNECT' ? 'CONNECT over HTTP/2 is not supported' : 'missing or invalid :path or :authority', 'DPE');
+      return;
+    }
+    const limits = lr.config.limits;
+    if (path.length > limits.max_uri_length) {
+      deps.metrics.rejected.get({ listener, status: '414' }).inc();
+      respondError(stream, 414, `request target of ${path.length} bytes is over max_uri_length ${limits.max_uri_length}`, 'DPE');
+      return;
+    }
+    const head = readRequestHead(rawHeaders, '2.0', true);
+    if (isHeadError(head)) {
+      deps.metrics.rejected.get({ listener, status: String(head.status) }).inc();
+      respondError(stream, head.status, head.message, 'DPE');
+      return;
+    }
+    const headers = new HeaderList(head.headers);
+    const xff = headers.get('x-forwarded-for');
+    if (xff === undefined) headers.add('x-forwarded-for', peer);
+    else headers.set('x-forwarded-for', `${xff}, ${peer}`);
+    headers.set('x-forwarded-proto', 'http');
+    headers.set('x-forwarded-host', authority);
+    const ctx = newContext(listener, peer, 'HTTP/2', head.requestId);
+    if (head.requestId === undefined) headers.add('x-request-id', ctx.requestId);
+    if (head.teTrailers) headers.add('te', 'trailers');
+
+    const hasBody = !stream.readableEnded && !stream.endAfterHeaders;
+    const cancel = new Cancellation();
+    const preq: ProxyRequest = {
+      method,
+      authority,
+      path,
+      scheme: 'http',
+      headers,
+      // Only the readable half goes upstream: consumers may destroy a body when done, which would kill our response.
+      body: hasBody ? stream.pipe(new PassThrough({ highWaterMark: 64 * 1024 })) : null,
+      contentLength: head.contentLength,
+      cancel,
+      context: ctx,
+    };
+    const logReq = { method, authority, path, userAgent: headers.get('user-agent') };
+    const { pathname, query } = splitPath(path);
+
+    snapshot.enter();
+    lr.gauges.active.value++;
+    let stats: RouteStats = lr.noRouteStats;
+    let response: ProxyResponse | undefined;
+    let bytesOut = (): number => 0;
+    let bytesIn = 0;
+    if (hasBody) stream.on('data', countIn);
+    function countIn(chunk: Buffer): void {
+      bytesIn += chunk.length;
+    }
+    let completed = false;
+    stream.once('close', () => {
+      lr.gauges.active.value--;
+      let status = response?.status ?? 499;
+      if (!completed) {
+        if (!ctx.flag) {
+          ctx.flag = 'DC';
+          ctx.error = stream.headersSent ? 'downstream reset the stream before the response was complete' : 'downstream reset the stream';
+        }
+        if (!stream.headersSent) status = 499;
+        cancel.abort(new ProxyError('DC', ctx.error ?? 'downstream closed'));
+        response?.body?.destroy();
+      }
+      record(deps, stats, logReq, ctx, status, bytesIn, bytesOut());
+      snapshot.leave();
+    });
+
+    dispatch(lr, preq, pathname, query).then((d) => {
+      stats = d.stats;
+      response = d.response;
+      if (stream.destroyed || stream.closed) {
+        d.response.body?.destroy();
+        return;
+      }
+      const res = d.response;
+      const raw = res.headers.raw;
+      cleanResponseHeaders(raw);
+      const out: Record<string, string | string[] | number> = toH2Headers(raw);
+      out[':status'] = res.status;
+      const body = res.body;
+      try {
+        stream.respond(out, { endStream: body === null, waitForTrailers: body !== null });
+      } catch (err) {
+        body?.destroy();
+        respondError(stream, 502, `upstream response cannot be sent over HTTP/2: ${(err as Error).message}`, 'UPE');
+        return;
+      }
+      if (!body) {
+        completed = true;
+        return;
+      }
+      stream.once('wantTrailers', () => {
+        const t = res.trailers;
+        if (t?.size) stream.sendTrailers(toH2Headers(t.raw));
+        else stream.close();
+      });
+      bytesOut = pump(
+        body,
+        stream,
+        () => {
+          completed = true;
+          stream.end();
+        },
+        () => stream.close(NGHTTP2_INTERNAL_ERROR),
+      );
+    }, (err: unknown) => {
+      deps.logger.error({ err }, 'unexpected dispatch failure');
+      stream.close(NGHTTP2_INTERNAL_ERROR);
+    });
+  };
+}
+
+/** HTTP/2 forbids connection-specific headers (already removed) and wants lower-case names. */
+function toH2Headers(raw: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!;
+    const v = raw[i + 1]!;
+    const prev = out[k];
+    if (prev === undefined) out[k] = v;
+    else if (Array.isArray(prev)) prev.push(v);
+    else out[k] = [prev, v];
+  }
+  return out;
+}
+
+function respondError(stream: ServerHttp2Stream, status: number, message: string, flag: string): void {
+  if (stream.destroyed || stream.closed) return;
+  if (stream.headersSent) {
+    stream.close(NGHTTP2_CANCEL);
+    return;
+  }
+  const body = `${status}: ${message}\n`;
+  stream.respond({
+    ':status': status,
+    'content-type': 'text/plain; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+    [FLAG_HEADER]: flag,
+    [ERROR_HEADER]: message.replace(/[^\x20-\x7e]/g, '?'),
+  });
+  stream.end(body);
+}

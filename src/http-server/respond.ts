@@ -1,0 +1,41 @@
+// Streams a ProxyResponse body into a downstream writable with backpressure, and answers malformed requests on a raw socket.
+import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
+import { statusText } from './exchange.js';
+
+/**
+ * Pipes body -> out. `end` writes trailers and ends `out`; `fail` cuts the downstream short so a client never
+ * mistakes a truncated body for a whole one. Returns a getter for the bytes written.
+ */
+export function pump(body: Readable, out: Writable, end: () => void, fail: (err: Error) => void): () => number {
+  let bytes = 0;
+  const onDrain = (): void => {
+    body.resume();
+  };
+  out.on('drain', onDrain);
+  body.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    if (!out.write(chunk)) body.pause();
+  });
+  body.once('end', end);
+  body.once('error', fail);
+  return () => bytes;
+}
+
+/** Answers a request the HTTP parser rejected, on the raw socket, and closes it. */
+export function rejectOnSocket(socket: Socket, status: number, message: string, requestId?: string): void {
+  if (!socket.writable || socket.destroyed) {
+    socket.destroy();
+    return;
+  }
+  const body = `${status} ${statusText(status)}: ${message}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${statusText(status)}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\n${FLAG_HEADER}: DPE\r\n${ERROR_HEADER}: ${message.replace(/[^\x20-\x7e]/g, '?')}\r\n` +
+      (requestId ? `x-request-id: ${requestId}\r\n` : '') +
+      `\r\n${body}`,
+  );
+  // Do not wait for a client that keeps sending.
+  socket.setTimeout(2000, () => socket.destroy());
+}

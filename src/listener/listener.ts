@@ -1,0 +1,173 @@
+// A downstream listener: accepts TCP, tells HTTP/1.1 from HTTP/2 prior knowledge by the preface, enforces
+// connection limits and timeouts, and drains on shutdown.
+import http from 'node:http';
+import http2 from 'node:http2';
+import net, { type AddressInfo, type Socket } from 'node:net';
+import type { ListenerConfig } from '../config/schema.js';
+import type { ServerDeps } from '../http-server/exchange.js';
+import { createHttp1Handler } from '../http-server/http1.js';
+import { createHttp2Handler } from '../http-server/http2.js';
+import { rejectOnSocket } from '../http-server/respond.js';
+import { handleConnect, handleUpgrade } from './tunnel.js';
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+/** The settings that need a new socket server when they change; everything else is read per request. */
+export const listenerIdentity = (c: ListenerConfig): string =>
+  JSON.stringify([c.address, c.port, c.protocol, c.limits.max_header_bytes, c.limits.header_read_timeout, c.limits.idle_timeout, c.limits.max_connections]);
+
+export class Listener {
+  readonly name: string;
+  readonly config: ListenerConfig;
+  readonly #deps: ServerDeps;
+  readonly #net: net.Server;
+  readonly #h1: http.Server;
+  readonly #h2: http2.Http2Server;
+  readonly #sockets = new Set<Socket>();
+  readonly #sessions = new Set<http2.ServerHttp2Session>();
+  #draining = false;
+
+  constructor(config: ListenerConfig, deps: ServerDeps) {
+    this.name = config.name;
+    this.config = config;
+    this.#deps = deps;
+    const limits = config.limits;
+    const opts = { listener: config.name, localAuthority: `${config.address}:${config.port}`, draining: () => this.#draining };
+
+    this.#h1 = http.createServer(
+      {
+        maxHeaderSize: limits.max_header_bytes,
+        requireHostHeader: false, // checked by the hygiene pass, which also rejects duplicates
+        headersTimeout: limits.header_read_timeout,
+        requestTimeout: 0,
+        keepAliveTimeout: limits.idle_timeout,
+        connectionsCheckingInterval: Math.min(1000, limits.header_read_timeout),
+        joinDuplicateHeaders: false,
+        noDelay: true,
+      },
+      createHttp1Handler(opts, deps),
+    );
+    const onRequest = this.#h1.listeners('request')[0] as (req: http.IncomingMessage, res: http.ServerResponse) => void;
+    // Expect: 100-continue is answered when the upstream starts reading the body, not before routing.
+    this.#h1.on('checkContinue', onRequest);
+    this.#h1.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleUpgrade(config.name, deps, req, socket, head));
+    this.#h1.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleConnect(config.name, deps, req, socket, head));
+    this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket));
+    // node:http only starts its header-timeout checks on 'listening'; the net server below owns the port.
+    this.#h1.emit('listening');
+
+    this.#h2 = http2.createServer({
+      maxHeaderListPairs: 256,
+      settings: { maxHeaderListSize: limits.max_header_bytes, maxConcurrentStreams: 1000 },
+      maxSessionMemory: 64,
+    });
+    const onStream = createHttp2Handler(config.name, deps);
+    this.#h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) =>
+      onStream(stream, headers, flags, rawHeaders),
+    );
+    this.#h2.on('session', (session: http2.ServerHttp2Session) => {
+      this.#sessions.add(session);
+      session.setTimeout(limits.idle_timeout, () => session.close());
+      session.once('close', () => this.#sessions.delete(session));
+      if (this.#draining) session.close();
+    });
+    this.#h2.on('sessionError', () => {});
+
+    this.#net = net.createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
+    this.#net.maxConnections = limits.max_connections;
+  }
+
+  #onConnection(socket: Socket): void {
+    const gauges = this.#deps.current().listeners.get(this.name)?.gauges;
+    gauges?.accepted.inc();
+    gauges?.connections.inc();
+    this.#sockets.add(socket);
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      gauges?.connections.dec();
+    });
+    socket.on('error', () => {}); // handled by the HTTP layer; a reset must not crash the process
+    if (this.#draining) {
+      socket.destroy();
+      return;
+    }
+    if (this.config.protocol === 'http1') {
+      this.#h1.emit('connection', socket);
+      return;
+    }
+    // Read the first bytes to tell HTTP/2 prior knowledge from HTTP/1.x.
+    socket.setTimeout(this.config.limits.header_read_timeout, () => socket.destroy());
+    let seen: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      seen = seen.length ? Buffer.concat([seen, chunk]) : chunk;
+      const n = Math.min(seen.length, PREFACE.length);
+      const looksH2 = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
+      if (looksH2 && seen.length < PREFACE.length) return; // wait for the rest of the preface
+      socket.off('data', onData);
+      socket.pause();
+      socket.setTimeout(0);
+      socket.unshift(seen);
+      // HTTP/2 reads the unshifted preface on its next tick; resuming here would let it flow away unread.
+      if (looksH2) this.#h2.emit('connection', socket);
+      else {
+        this.#h1.emit('connection', socket);
+        socket.resume();
+      }
+    };
+    socket.on('data', onData);
+  }
+
+  #onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const [status, message] =
+      err.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, `request headers are over max_header_bytes ${this.config.limits.max_header_bytes}`]
+        : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT'
+          ? [408, 'request head not received within header_read_timeout']
+          : [400, `malformed request: ${(err as { reason?: string }).reason ?? err.message}`];
+    this.#deps.metrics.rejected.get({ listener: this.name, status: String(status) }).inc();
+    rejectOnSocket(socket, status, message);
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.#net.once('error', onError);
+      this.#net.listen({ host: this.config.address, port: this.config.port, backlog: 1024 }, () => {
+        this.#net.off('error', onError);
+        resolve();
+      });
+    });
+  }
+
+  get port(): number {
+    return (this.#net.address() as AddressInfo | null)?.port ?? this.config.port;
+  }
+
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests finish (keep-alive responses carry Connection: close, HTTP/2 sessions
+   * get GOAWAY), and destroys whatever is left after `timeoutMs`.
+   */
+  async close(timeoutMs: number): Promise<void> {
+    this.#draining = true;
+    const closed = new Promise<void>((resolve) => this.#net.close(() => resolve()));
+    this.#h1.closeIdleConnections();
+    for (const s of this.#sessions) s.close();
+    const deadline = Date.now() + timeoutMs;
+    while (this.#sockets.size > 0 && Date.now() < deadline) {
+      this.#h1.closeIdleConnections();
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    for (const s of this.#sockets) s.destroy();
+    this.#h1.close(); // also stops node:http's header-timeout interval
+    await closed;
+  }
+}
+

@@ -1,0 +1,62 @@
+// The access log: one JSON line per request, built by hand (known fields) and written through a buffered async stream.
+import { LineWriter } from './line-writer.js';
+import type { RequestContext } from '../core/service.js';
+
+export interface AccessRecord {
+  readonly context: RequestContext;
+  readonly method: string;
+  readonly authority: string;
+  readonly path: string;
+  readonly status: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly durationMs: number;
+  readonly userAgent: string | undefined;
+}
+
+export interface AccessLog {
+  write(r: AccessRecord): void;
+  /** Writes out what is buffered and stops the periodic flush. */
+  close(): void;
+}
+
+export const noAccessLog: AccessLog = { write() {}, close() {} };
+
+export function createAccessLog(path: string): AccessLog & { readonly writer: LineWriter } {
+  const writer = new LineWriter(path);
+  return {
+    writer,
+    write(r) {
+      writer.write(formatAccessLine(r));
+    },
+    close() {
+      writer.close();
+    },
+  };
+}
+
+// toISOString costs more than the rest of the line; requests finishing in the same millisecond share it.
+let lastMs = 0;
+let lastIso = '';
+function isoNow(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastIso = new Date(ms).toISOString();
+  }
+  return lastIso;
+}
+
+const str = (v: string | undefined): string => (v === undefined ? 'null' : JSON.stringify(v));
+
+export function formatAccessLine(r: AccessRecord): string {
+  const c = r.context;
+  return (
+    `{"time":"${isoNow()}","listener":${str(c.listener)},"request_id":${str(c.requestId)}` +
+    `,"method":${str(r.method)},"authority":${str(r.authority)},"path":${str(r.path)},"protocol":"${c.downstreamProtocol}"` +
+    `,"status":${r.status},"bytes_in":${r.bytesIn},"bytes_out":${r.bytesOut},"duration_ms":${r.durationMs.toFixed(3)}` +
+    `,"route":${str(c.route || undefined)},"cluster":${str(c.cluster || undefined)},"upstream":${str(c.endpoint || undefined)}` +
+    `,"attempts":${c.attempts},"response_flag":${str(c.flag)},"error":${str(c.error)}` +
+    `,"downstream":${str(c.downstreamAddress)},"user_agent":${str(r.userAgent)}}\n`
+  );
+}

@@ -1,0 +1,48 @@
+// Every metric the sidecar exports, in one place: names, help text and labels.
+import { type Counter, type Gauge, type Histogram, MetricsRegistry } from './metrics.js';
+
+export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/** Series for one (listener, route, cluster) triple, resolved at config build time. */
+export interface RouteStats {
+  /** Indexed by status / 100 - 1. */
+  readonly responses: readonly Counter[];
+  readonly duration: Histogram;
+}
+
+export class SidecarMetrics {
+  readonly registry = new MetricsRegistry();
+  readonly requests = this.registry.counter('sidecar_requests_total', 'Requests answered, by listener, route, cluster and status class.');
+  readonly duration = this.registry.histogram(
+    'sidecar_request_duration_seconds',
+    'Time from the request head arriving to the last response byte, by listener, route and cluster.',
+  );
+  readonly activeRequests = this.registry.gauge('sidecar_requests_active', 'Requests in flight, by listener.');
+  readonly connectionsActive = this.registry.gauge('sidecar_downstream_connections_active', 'Open downstream connections, by listener.');
+  readonly connectionsTotal = this.registry.counter('sidecar_downstream_connections_total', 'Accepted downstream connections, by listener.');
+  readonly rejected = this.registry.counter(
+    'sidecar_downstream_rejected_total',
+    'Malformed or over-limit requests answered with 4xx/5xx and a closed connection, by listener and status.',
+  );
+  readonly flags = this.registry.counter('sidecar_response_flags_total', 'Responses the sidecar generated or cut short, by listener and response flag.');
+  readonly tunnels = this.registry.gauge('sidecar_tunnels_active', 'Open WebSocket and CONNECT tunnels, by listener and kind.');
+  readonly reloads = this.registry.counter('sidecar_config_reloads_total', 'Config reloads, by result (success, failure).');
+  readonly reloadTime = this.registry.gauge('sidecar_config_last_reload_success_timestamp_seconds', 'Unix time of the last successful config load.');
+  readonly configValid = this.registry.gauge('sidecar_config_last_reload_successful', '1 when the last reload attempt succeeded, 0 when it was rejected.');
+
+  routeStats(listener: string, route: string, cluster: string): RouteStats {
+    const labels = { listener, route, cluster };
+    return {
+      responses: STATUS_CLASSES.map((status_class) => this.requests.get({ ...labels, status_class })),
+      duration: this.duration.get(labels),
+    };
+  }
+
+  listenerGauges(listener: string): { active: Gauge; connections: Gauge; accepted: Counter } {
+    return {
+      active: this.activeRequests.get({ listener }),
+      connections: this.connectionsActive.get({ listener }),
+      accepted: this.connectionsTotal.get({ listener }),
+    };
+  }
+}

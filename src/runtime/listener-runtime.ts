@@ -1,0 +1,73 @@
+// One listener's share of a config snapshot: its route table, limits and forward-proxy policy.
+import type { ClusterConfig, ListenerConfig } from '../config/schema.js';
+import { Cluster } from '../cluster/cluster.js';
+import type { RouteStats, SidecarMetrics } from '../observability/catalogue.js';
+import { compileHostMatcher, stripPort, type MatchInput } from '../router/matchers.js';
+import { RouteTable } from '../router/route-table.js';
+import { compose } from '../core/service.js';
+import { timeoutLayer } from '../policies/timeout/timeout.js';
+import type { UpstreamRegistry } from '../upstream/registry.js';
+import { buildRoute, type RouteRuntime } from './route.js';
+
+export class ListenerRuntime {
+  readonly name: string;
+  readonly config: ListenerConfig;
+  readonly #table: RouteTable<RouteRuntime>;
+  readonly #forwardAllowed: (host: string) => boolean;
+  readonly #passthrough = new Map<string, { route: RouteRuntime; cluster: Cluster }>();
+  readonly #registry: UpstreamRegistry;
+  readonly #passthroughStats: RouteStats;
+  /** Stats for requests that matched no route. */
+  readonly noRouteStats: RouteStats;
+  readonly gauges: ReturnType<SidecarMetrics['listenerGauges']>;
+
+  constructor(config: ListenerConfig, clusters: ReadonlyMap<string, Cluster>, registry: UpstreamRegistry, metrics: SidecarMetrics) {
+    this.name = config.name;
+    this.config = config;
+    this.#registry = registry;
+    this.#table = new RouteTable(
+      config.routes.map((r, i) => ({ match: r.match, route: buildRoute(r, i, config.name, config.limits.max_request_body, clusters, metrics) })),
+    );
+    this.#forwardAllowed = compileHostMatcher(config.forward.allowed_hosts);
+    this.noRouteStats = metrics.routeStats(config.name, '', '');
+    this.gauges = metrics.listenerGauges(config.name);
+    this.#passthroughStats = metrics.routeStats(config.name, 'passthrough', 'passthrough');
+  }
+
+  route(input: MatchInput): RouteRuntime | undefined {
+    return this.#table.match(input);
+  }
+
+  /** Forward mode: may a request for this host go straight to it? */
+  forwardAllowed(authority: string): boolean {
+    return this.config.mode === 'forward' && this.#forwardAllowed(stripPort(authority).replace(/^\[|\]$/g, ''));
+  }
+
+  /** A route to the named host itself (forward proxy pass-through); pools are created on first use. */
+  passthrough(authority: string): RouteRuntime {
+    const address = /:\d+$/.test(authority) && !authority.endsWith(']') ? authority : `${authority}:80`;
+    let entry = this.#passthrough.get(address);
+    if (!entry) {
+      const cfg: ClusterConfig = {
+        name: `passthrough:${address}`,
+        endpoints: [address],
+        protocol: 'http1',
+        lb: { policy: 'round_robin', ring_size: 1024, hash_on: undefined },
+        connect_timeout: this.config.forward.connect_timeout,
+        pool: { max_connections: 64, keep_alive_timeout: 30_000, max_requests_per_connection: 0 },
+        stream_idle_timeout: 300_000,
+      };
+      const cluster = new Cluster(cfg, this.#registry);
+      const stats = new Map([['passthrough', this.#passthroughStats]]);
+      const route: RouteRuntime = { name: 'passthrough', service: compose([timeoutLayer(15_000)], cluster.service), stats, cluster: 'passthrough' };
+      entry = { route, cluster };
+      this.#passthrough.set(address, entry);
+    }
+    return entry.route;
+  }
+
+  release(): void {
+    for (const { cluster } of this.#passthrough.values()) cluster.release();
+    this.#passthrough.clear();
+  }
+}

@@ -1,0 +1,238 @@
+// The running sidecar: owns listeners, the admin server and the current snapshot; reloads atomically and drains on stop.
+import { createHash } from 'node:crypto';
+import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
+import { AdminServer } from '../admin/admin-server.js';
+import { ConfigError, loadConfigFile, loadDefaultConfig, type LoadedConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import { Listener, listenerIdentity } from '../listener/listener.js';
+import { createAccessLog, noAccessLog, type AccessLog } from '../observability/access-log.js';
+import { SidecarMetrics } from '../observability/catalogue.js';
+import type { Logger } from '../observability/logger.js';
+import type { ServerDeps } from '../http-server/exchange.js';
+import { UpstreamRegistry } from '../upstream/registry.js';
+import { RuntimeSnapshot } from './snapshot.js';
+
+export interface SidecarOptions {
+  /** Config file; the embedded default when absent. */
+  readonly configPath?: string | undefined;
+  readonly logger: Logger;
+}
+
+export class Sidecar implements ServerDeps {
+  readonly metrics = new SidecarMetrics();
+  readonly logger: Logger;
+  readonly #registry = new UpstreamRegistry();
+  readonly #configPath: string | undefined;
+  readonly #listeners = new Map<string, Listener>();
+  #snapshot: RuntimeSnapshot;
+  #source: string;
+  #accessLog: AccessLog = noAccessLog;
+  #accessLogPath: string | undefined;
+  #admin: AdminServer | undefined;
+  #adminKey = '';
+  #watcher: FSWatcher | undefined;
+  #fileHash = '';
+  #stopping = false;
+  #reloading: Promise<boolean> = Promise.resolve(true);
+
+  private constructor(loaded: LoadedConfig, opts: SidecarOptions) {
+    this.logger = opts.logger;
+    this.#configPath = opts.configPath;
+    this.#source = loaded.source;
+    this.#snapshot = new RuntimeSnapshot(loaded.config, this.#registry, this.metrics);
+  }
+
+  /** Loads config (throws ConfigError when invalid), binds every port, and starts serving. */
+  static async start(opts: SidecarOptions): Promise<Sidecar> {
+    const loaded = opts.configPath ? loadConfigFile(opts.configPath) : loadDefaultConfig();
+    const sidecar = new Sidecar(loaded, opts);
+    try {
+      await sidecar.#apply(loaded.config, undefined);
+    } catch (err) {
+      await sidecar.stop(0);
+      throw err;
+    }
+    if (opts.configPath) sidecar.#fileHash = hashFile(opts.configPath);
+    sidecar.metrics.reloadTime.get().set(Date.now() / 1000);
+    sidecar.metrics.configValid.get().set(1);
+    if (opts.configPath && loaded.config.watch) sidecar.#watch(opts.configPath);
+    return sidecar;
+  }
+
+  current(): RuntimeSnapshot {
+    return this.#snapshot;
+  }
+
+  accessLog(): AccessLog {
+    return this.#accessLog;
+  }
+
+  get config(): Config {
+    return this.#snapshot.config;
+  }
+
+  /** Bound port of a listener (useful with port 0). */
+  listenerPort(name: string): number | undefined {
+    return this.#listeners.get(name)?.port;
+  }
+
+  get adminPort(): number | undefined {
+    return this.#admin?.port;
+  }
+
+  /** Re-reads the config file. Invalid config leaves the running one in force. Resolves true when applied. */
+  reload(reason = 'signal'): Promise<boolean> {
+    this.#reloading = this.#reloading.then(() => this.#reload(reason));
+    return this.#reloading;
+  }
+
+  async #reload(reason: string): Promise<boolean> {
+    if (!this.#configPath || this.#stopping) return false;
+    let loaded: LoadedConfig;
+    try {
+      loaded = loadConfigFile(this.#configPath);
+    } catch (err) {
+      this.metrics.reloads.get({ result: 'failure' }).inc();
+      this.metrics.configValid.get().set(0);
+      const issues = err instanceof ConfigError ? err.message.split('\n') : [(err as Error).message];
+      this.logger.error({ reason, issues }, 'config reload rejected; the previous config stays in force');
+      return false;
+    }
+    const previous = this.#snapshot;
+    try {
+      await this.#apply(loaded.config, previous);
+    } catch (err) {
+      this.metrics.reloads.get({ result: 'failure' }).inc();
+      this.metrics.configValid.get().set(0);
+      this.logger.error({ reason, err: (err as Error).message }, 'config reload failed while applying; the previous config stays in force');
+      return false;
+    }
+    this.#source = loaded.source;
+    this.#fileHash = hashFile(this.#configPath);
+    this.metrics.reloads.get({ result: 'success' }).inc();
+    this.metrics.reloadTime.get().set(Date.now() / 1000);
+    this.metrics.configValid.get().set(1);
+    this.logger.info({ reason, listeners: loaded.config.listeners.length, clusters: loaded.config.clusters.length }, 'config reloaded');
+    return true;
+  }
+
+  /** Builds the new graph, opens new ports first, swaps, then retires what the new config dropped. */
+  async #apply(config: Config, previous: RuntimeSnapshot | undefined): Promise<void> {
+    const next = previous ? new RuntimeSnapshot(config, this.#registry, this.metrics) : this.#snapshot;
+    const opened: Listener[] = [];
+    const replaced: Listener[] = [];
+    try {
+      for (const lc of config.listeners) {
+        const existing = this.#listeners.get(lc.name);
+        if (existing && listenerIdentity(existing.config) === listenerIdentity(lc)) continue;
+        if (existing) {
+          // Same name, new socket settings: the old one must let go of the port first.
+          replaced.push(existing);
+          await existing.close(0);
+          this.#listeners.delete(lc.name);
+        }
+        const l = new Listener(lc, this);
+        await l.listen();
+        opened.push(l);
+      }
+    } catch (err) {
+      for (const l of opened) await l.close(0);
+      if (previous) next.retire();
+      throw err;
+    }
+    // Swap: new requests see the new snapshot from here on; requests in flight keep the one they started with.
+    this.#snapshot = next;
+    for (const l of opened) this.#listeners.set(l.name, l);
+    for (const [name, l] of this.#listeners) {
+      if (!config.listeners.some((c) => c.name === name)) {
+        this.#listeners.delete(name);
+        l.close(config.drain_timeout).catch(() => {});
+      }
+    }
+    previous?.retire();
+
+    if (config.access_log.enabled ? this.#accessLogPath !== config.access_log.path : this.#accessLogPath !== undefined) {
+      this.#accessLog.close();
+      this.#accessLog = config.access_log.enabled ? createAccessLog(config.access_log.path) : noAccessLog;
+      this.#accessLogPath = config.access_log.enabled ? config.access_log.path : undefined;
+    }
+    const adminKey = config.admin.enabled ? `${config.admin.address}:${config.admin.port}` : '';
+    if (adminKey !== this.#adminKey) {
+      await this.#admin?.close();
+      this.#admin = undefined;
+      this.#adminKey = adminKey;
+      if (config.admin.enabled) {
+        const admin = new AdminServer({
+          ready: () => !this.#stopping,
+          config: () => this.#snapshot.config,
+          configSource: () => this.#source,
+          clusters: () => this.clusterState(),
+          metrics: () => this.metrics.registry.render(),
+        });
+        await admin.listen(config.admin.address, config.admin.port);
+        this.#admin = admin;
+      }
+    }
+  }
+
+  clusterState(): unknown {
+    const clusters = [...this.#snapshot.clusters.values()].map((c) => ({
+      name: c.name,
+      protocol: c.config.protocol,
+      lb: c.config.lb.policy,
+      endpoints: c.endpoints.map((e) => ({
+        address: e.address,
+        weight: e.weight,
+        state: e.available ? 'healthy' : 'unavailable',
+        active_requests: e.stats.active,
+        requests: e.stats.requests,
+        failures: e.stats.failures,
+        connections: e.upstream.connections,
+      })),
+    }));
+    return { clusters };
+  }
+
+  #watch(file: string): void {
+    const dir = path.dirname(path.resolve(file));
+    const base = path.basename(file);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      // Watch the directory: editors and ConfigMap updates replace the file rather than write it in place.
+      this.#watcher = watch(dir, (_event, name) => {
+        if (name !== null && name !== base && !String(name).startsWith('..')) return;
+        clearTimeout(timer);
+        timer = setTimeout(() => {
+          let h: string;
+          try {
+            h = hashFile(file);
+          } catch {
+            return; // mid-replace; the next event will come
+          }
+          if (h !== this.#fileHash) void this.reload('file change');
+        }, 150);
+      });
+      this.#watcher.on('error', () => {});
+    } catch (err) {
+      this.logger.warn({ err: (err as Error).message }, 'cannot watch the config file; reload with SIGHUP');
+    }
+  }
+
+  /** Stops accepting, drains in-flight requests for up to `timeoutMs`, then closes everything. */
+  async stop(timeoutMs = this.#snapshot.config.drain_timeout): Promise<void> {
+    if (this.#stopping) return;
+    this.#stopping = true;
+    this.#watcher?.close();
+    await Promise.all([...this.#listeners.values()].map((l) => l.close(timeoutMs)));
+    this.#listeners.clear();
+    await this.#admin?.close();
+    this.#snapshot.retire();
+    await this.#registry.closeAll();
+    this.#accessLog.close();
+  }
+}
+
+function hashFile(file: string): string {
+  return createHash('sha1').update(readFileSync(file)).digest('hex');
+}

@@ -1,0 +1,62 @@
+// Upstream connection pools shared across config snapshots: a reload that keeps an endpoint keeps its warm connections.
+import { Http1Upstream } from './http1.js';
+import { Http2Upstream } from './http2.js';
+import type { Upstream, UpstreamOptions } from './upstream.js';
+
+export type UpstreamProtocol = 'http1' | 'h2c';
+
+/** Live counters of one endpoint, shared by every snapshot that uses it. */
+export class EndpointStats {
+  active = 0;
+  requests = 0;
+  failures = 0;
+  lastUsed = 0;
+}
+
+interface Entry {
+  readonly upstream: Upstream;
+  readonly stats: EndpointStats;
+  refs: number;
+}
+
+export interface UpstreamLease {
+  readonly upstream: Upstream;
+  readonly stats: EndpointStats;
+  release(): void;
+}
+
+export class UpstreamRegistry {
+  readonly #entries = new Map<string, Entry>();
+
+  acquire(protocol: UpstreamProtocol, opts: UpstreamOptions): UpstreamLease {
+    const key = `${protocol}|${opts.address}|${opts.connectTimeout}|${opts.maxConnections}|${opts.keepAliveTimeout}|${opts.maxRequestsPerConnection}|${opts.streamIdleTimeout}`;
+    let e = this.#entries.get(key);
+    if (!e) {
+      const upstream = protocol === 'h2c' ? new Http2Upstream(opts) : new Http1Upstream(opts);
+      e = { upstream, stats: new EndpointStats(), refs: 0 };
+      this.#entries.set(key, e);
+    }
+    e.refs++;
+    const entry = e;
+    let released = false;
+    return {
+      upstream: entry.upstream,
+      stats: entry.stats,
+      release: () => {
+        if (released) return;
+        released = true;
+        if (--entry.refs === 0) {
+          this.#entries.delete(key);
+          // close() lets in-flight requests on the old snapshot finish first.
+          entry.upstream.close().catch(() => {});
+        }
+      },
+    };
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.#entries.values()];
+    this.#entries.clear();
+    await Promise.allSettled(all.map((e) => e.upstream.close()));
+  }
+}

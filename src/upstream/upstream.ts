@@ -1,0 +1,29 @@
+// The connection to one upstream endpoint: sends one attempt of a request, resolves with the response head and a streamed body.
+import type { Cancellation } from '../core/cancel.js';
+import type { ProxyRequest, ProxyResponse } from '../core/service.js';
+
+export interface Upstream {
+  /** host:port */
+  readonly address: string;
+  request(req: ProxyRequest, cancel: Cancellation): Promise<ProxyResponse>;
+  /** Finishes in-flight requests, then closes connections. */
+  close(): Promise<void>;
+  /** Connections currently open (for /clusters and tests). */
+  readonly connections: number;
+}
+
+export interface UpstreamOptions {
+  readonly address: string;
+  readonly connectTimeout: number;
+  readonly maxConnections: number;
+  readonly keepAliveTimeout: number;
+  readonly maxRequestsPerConnection: number;
+  readonly streamIdleTimeout: number;
+}
+
+export function splitAddress(address: string): { host: string; port: number } {
+  const colon = address.lastIndexOf(':');
+  let host = address.slice(0, colon);
+  if (host.startsWith('[')) host = host.slice(1, -1);
+  return { host, port: Number(address.slice(colon + 1)) };
+}
