@@ -108,15 +108,14 @@ function describeIssue(
     return best.flatMap((sub) => describeIssue({ ...sub, path: [...issue.path, ...sub.path] } as z.core.$ZodIssue, doc, at, file));
   }
   const node = valueNode(doc, issue.path);
-  return [{ file, ...positionOf(node, doc, issue.path, at), path: formatPath(issue.path), message: issueMessage(issue) }];
+  const present = doc.hasIn(issue.path as unknown[]);
+  return [{ file, ...positionOf(node, doc, issue.path, at), path: formatPath(issue.path), message: issueMessage(issue, present) }];
 }
 
 const deepest = (issues: readonly z.core.$ZodIssue[]): number => Math.max(...issues.map((i) => i.path.length));
 
-function issueMessage(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_type') {
-    return (issue as { input?: unknown }).input === undefined ? `required (expected ${issue.expected})` : `expected ${issue.expected}`;
-  }
+function issueMessage(issue: z.core.$ZodIssue, present: boolean): string {
+  if (issue.code === 'invalid_type') return present ? `expected ${issue.expected}` : `required (expected ${issue.expected})`;
   if (issue.code === 'invalid_value') return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
   return issue.message;
 }

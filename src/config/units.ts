@@ -27,3 +27,10 @@ export function formatDuration(ms: number): string {
   if (ms % 1000 === 0 && ms > 0) return `${ms / 1000}s`;
   return `${ms}ms`;
 }
+
+export function formatSize(bytes: number): string {
+  if (bytes > 0 && bytes % 1024 ** 3 === 0) return `${bytes / 1024 ** 3}GiB`;
+  if (bytes > 0 && bytes % 1024 ** 2 === 0) return `${bytes / 1024 ** 2}MiB`;
+  if (bytes > 0 && bytes % 1024 === 0) return `${bytes / 1024}KiB`;
+  return String(bytes);
+}

@@ -1,0 +1,128 @@
+// Unit tests for config loading: errors with positions, suggestions, interpolation, units, defaults, generated docs.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, loadDefaultConfig, parseConfig } from './load.js';
+import { configJsonSchema } from './json-schema.js';
+import { configReference } from './reference.js';
+import { interpolate } from './interpolate.js';
+import { parseDuration, parseSize } from './units.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+
+function errorsOf(yaml: string, env: Record<string, string> = {}): string[] {
+  try {
+    parseConfig(yaml, 'test.yaml', env);
+  } catch (e) {
+    assert.ok(e instanceof ConfigError);
+    return e.message.split('\n');
+  }
+  assert.fail('expected a ConfigError');
+}
+
+const minimal = `
+listeners:
+  - name: in
+    port: 8000
+    routes: [{ match: { prefix: / }, cluster: app }]
+clusters:
+  - name: app
+    endpoints: ["127.0.0.1:8080"]
+`;
+
+describe('config', () => {
+  it('accepts a minimal config and fills defaults', () => {
+    const c = parseConfig(minimal, 'x.yaml', {});
+    assert.equal(c.listeners[0]!.mode, 'reverse');
+    assert.equal(c.listeners[0]!.routes[0]!.timeout, 15_000);
+    assert.equal(c.clusters[0]!.lb.policy, 'round_robin');
+    assert.equal(c.admin.address, '127.0.0.1');
+    assert.ok(Object.isFrozen(c) && Object.isFrozen(c.listeners[0]));
+  });
+
+  it('the embedded default is valid and uses the sidecar ports', () => {
+    const c = loadDefaultConfig({}).config;
+    assert.deepEqual(c.listeners.map((l) => [l.name, l.port, l.mode]), [['inbound', 15006, 'reverse'], ['outbound', 15001, 'forward']]);
+    assert.equal(c.admin.port, 15000);
+    assert.deepEqual(c.clusters[0]!.endpoints, ['127.0.0.1:8080']);
+  });
+
+  it('reports unknown keys with line, column, path and a suggestion', () => {
+    const errs = errorsOf(`listners: []\nadmin:\n  prot: 1\n`);
+    assert.deepEqual(errs, [
+      'test.yaml:1:1 listners: unknown key "listners"; did you mean "listeners"?',
+      'test.yaml:3:3 admin.prot: unknown key "prot"; did you mean "port"?',
+    ]);
+  });
+
+  it('reports every error at once, each with its position', () => {
+    const errs = errorsOf(`
+listeners:
+  - name: in
+    port: 99999
+    mode: sideways
+    routes:
+      - match: { prefix: /x }
+        cluster: app
+        timeout: 5 seconds
+clusters:
+  - name: app
+    endpoints: ["nohostport"]
+`);
+    assert.equal(errs.length, 4, errs.join('\n'));
+    assert.match(errs[0]!, /^test\.yaml:4:11 listeners\[0\]\.port: /);
+    assert.match(errs[1]!, /^test\.yaml:5:11 listeners\[0\]\.mode: expected one of "reverse", "forward"/);
+    assert.match(errs[2]!, /^test\.yaml:9:18 listeners\[0\]\.routes\[0\]\.timeout: invalid duration "5 seconds"/);
+    assert.match(errs[3]!, /^test\.yaml:12:17 clusters\[0\]\.endpoints\[0\]: expected host:port/);
+  });
+
+  it('checks cross references: unknown cluster with a suggestion, duplicate names', () => {
+    const errs = errorsOf(minimal.replace('cluster: app', 'cluster: ap').replace('port: 8000', 'port: 8000\n  - name: in\n    port: 8001'));
+    assert.ok(errs.some((e) => /listeners\[1\]\.name: duplicate listener "in"/.test(e)), errs.join('\n'));
+    assert.ok(errs.some((e) => /routes\[0\]\.cluster: unknown cluster "ap"; did you mean "app"\?/.test(e)), errs.join('\n'));
+  });
+
+  it('a route needs exactly one action', () => {
+    const errs = errorsOf(minimal.replace('cluster: app }', 'cluster: app, direct_response: { status: 200 } }'));
+    assert.match(errs.join('\n'), /exactly one action, found cluster and direct_response/);
+  });
+
+  it('reports YAML syntax errors with a position', () => {
+    const errs = errorsOf('listeners:\n  - name: [unclosed\n');
+    assert.match(errs[0]!, /^test\.yaml:\d+:\d+ \(root\): /);
+  });
+
+  it('interpolates ${VAR} and ${VAR:-default}, keeping YAML types', () => {
+    const c = parseConfig(minimal.replace('port: 8000', 'port: ${PORT:-8001}').replace('127.0.0.1:8080', '${APP}'), 'x.yaml', { APP: '10.1.1.1:9' });
+    assert.equal(c.listeners[0]!.port, 8001);
+    assert.deepEqual(c.clusters[0]!.endpoints, ['10.1.1.1:9']);
+    const errs = errorsOf(minimal.replace('127.0.0.1:8080', '${MISSING}'));
+    assert.match(errs[0]!, /^test\.yaml:8:18 \(root\): environment variable MISSING is not set/);
+  });
+
+  it('interpolate maps output offsets back to the file', () => {
+    const r = interpolate('a: ${LONG_VALUE}\nb: ${X}', { LONG_VALUE: 'abcdefghijklmnopqrstuvwxyz' });
+    assert.equal(r.errors.length, 1);
+    assert.equal(r.errors[0]!.offset, 'a: ${LONG_VALUE}\nb: '.length);
+    assert.equal(interpolate('$${X}', {}).text, '${X}');
+  });
+
+  it('parses durations and sizes', () => {
+    assert.equal(parseDuration('250ms'), 250);
+    assert.equal(parseDuration('1.5s'), 1500);
+    assert.equal(parseDuration('2m'), 120_000);
+    assert.equal(parseDuration('5 minutes'), undefined);
+    assert.equal(parseSize('64KiB'), 65_536);
+    assert.equal(parseSize('1MB'), 1_000_000);
+    assert.equal(parseSize('12'), 12);
+    assert.equal(parseSize('1 GiB'), 1024 ** 3);
+    assert.equal(parseSize('lots'), undefined);
+  });
+
+  it('committed schema/sidecar.schema.json and docs/config.md match the schema (run `npm run gen`)', () => {
+    assert.equal(readFileSync(path.join(root, 'schema/sidecar.schema.json'), 'utf8'), `${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+    assert.equal(readFileSync(path.join(root, 'docs/config.md'), 'utf8'), configReference());
+  });
+});

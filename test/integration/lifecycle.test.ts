@@ -1,0 +1,162 @@
+// Lifecycle: hot reload (SIGHUP and file change) without dropping requests, invalid reloads rejected, SIGTERM drain, admin.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { describe, it } from 'node:test';
+import { curl, parseCurlI } from '../helpers/client.js';
+import { startSidecar } from '../helpers/sidecar.js';
+import { startUpstream } from '../helpers/upstream.js';
+
+const config = (address: string, body = 'v1', extra = ''): string => `
+drain_timeout: 5s
+listeners:
+  - name: in
+    port: 0
+    routes:
+      - { name: version, match: { exact: /version }, direct_response: { status: 200, body: "${body}" } }
+      - { name: app, match: { prefix: / }, cluster: app }
+clusters:
+  - name: app
+    endpoints: ["${address}"]
+${extra}`;
+
+async function get(port: number, path: string): Promise<{ status: number; body: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (d: string) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode!, body, headers: res.headers }));
+      })
+      .on('error', reject);
+  });
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('lifecycle', () => {
+  it('reloads on SIGHUP and on file change; an invalid file keeps the old config and counts a failure', async () => {
+    const up = await startUpstream();
+    const sc = await startSidecar(config(up.address));
+    try {
+      const port = sc.ports.in!;
+      assert.equal((await get(port, '/version')).body, 'v1');
+
+      sc.writeConfig(config(up.address, 'v2'));
+      sc.proc.kill('SIGHUP');
+      await until(async () => (await get(port, '/version')).body === 'v2');
+
+      sc.writeConfig(config(up.address, 'v3').replace('watch', 'watch')); // file watcher picks this up without a signal
+      await until(async () => (await get(port, '/version')).body === 'v3');
+
+      sc.writeConfig('listeners:\n  - name: in\n    port: nope\n');
+      sc.proc.kill('SIGHUP');
+      await until(async () => /config reload rejected/.test(sc.stderr()));
+      assert.match(sc.stderr(), /sidecar\.yaml:4:11 listeners\[0\]\.port: expected number/);
+      assert.equal((await get(port, '/version')).body, 'v3', 'old config stays in force');
+      const metrics = (await get(sc.adminPort, '/metrics')).body;
+      assert.match(metrics, /sidecar_config_reloads_total\{result="failure"\} [1-9]/);
+      assert.match(metrics, /sidecar_config_reloads_total\{result="success"\} [2-9]/);
+      assert.match(metrics, /sidecar_config_last_reload_successful 0/);
+    } finally {
+      await sc.stop();
+      await up.close();
+    }
+  });
+
+  it('requests in flight during a reload complete, and none fail while reloading under load', async () => {
+    let release: (() => void) | undefined;
+    const up = await startUpstream((req, res) => {
+      if (req.url === '/slow') {
+        release = () => res.end('slow done');
+        return;
+      }
+      res.end('ok');
+    });
+    const sc = await startSidecar(config(up.address));
+    try {
+      const port = sc.ports.in!;
+      const slow = get(port, '/slow');
+      await until(async () => release !== undefined);
+      // Steady load across several reloads.
+      let failures = 0;
+      let done = 0;
+      let stop = false;
+      const load = (async () => {
+        while (!stop) {
+          const r = await get(port, '/x').catch(() => ({ status: 0, body: '', headers: {} }));
+          if (r.status !== 200) failures++;
+          done++;
+        }
+      })();
+      for (let i = 0; i < 5; i++) {
+        sc.writeConfig(config(up.address, `r${i}`));
+        sc.proc.kill('SIGHUP');
+        await until(async () => (await get(port, '/version')).body === `r${i}`);
+      }
+      release!();
+      const s = await slow;
+      stop = true;
+      await load;
+      assert.equal(s.status, 200);
+      assert.equal(s.body, 'slow done');
+      assert.equal(failures, 0, `${failures} of ${done} requests failed during reloads`);
+      assert.ok(done > 5, `only ${done} requests ran during the reloads`);
+    } finally {
+      await sc.stop();
+      await up.close();
+    }
+  });
+
+  it('SIGTERM drains: stops accepting, finishes in-flight requests, exits 0', async () => {
+    let release: (() => void) | undefined;
+    const up = await startUpstream((req, res) => {
+      release = () => res.end('finished');
+    });
+    const sc = await startSidecar(config(up.address));
+    const port = sc.ports.in!;
+    const inflight = get(port, '/work');
+    await until(async () => release !== undefined);
+    sc.proc.kill('SIGTERM');
+    await until(async () => /draining/.test(sc.stderr()));
+    // New connections are refused while draining.
+    const refused = await curl([`http://127.0.0.1:${port}/new`]);
+    assert.notEqual(refused.code, 0);
+    release!();
+    const r = await inflight;
+    assert.equal(r.status, 200);
+    assert.equal(r.body, 'finished');
+    assert.equal(await sc.exited, 0);
+    await up.close();
+  });
+
+  it('admin: /ready, /live, /config (secrets redacted), /clusters, /metrics; loopback only by default', async () => {
+    const up = await startUpstream();
+    const sc = await startSidecar(config(up.address));
+    try {
+      await get(sc.ports.in!, '/a');
+      const base = `http://127.0.0.1:${sc.adminPort}`;
+      assert.equal(parseCurlI((await curl(['-i', `${base}/ready`])).stdout).status, 200);
+      assert.equal(parseCurlI((await curl(['-i', `${base}/live`])).stdout).status, 200);
+      const cfg = JSON.parse((await curl([`${base}/config`])).stdout) as { config: { listeners: Array<{ name: string }>; admin: { address: string } } };
+      assert.equal(cfg.config.listeners[0]!.name, 'in');
+      assert.equal(cfg.config.admin.address, '127.0.0.1');
+      const clusters = JSON.parse((await curl([`${base}/clusters`])).stdout) as { clusters: Array<{ name: string; endpoints: Array<{ address: string; requests: number; state: string }> }> };
+      assert.equal(clusters.clusters[0]!.endpoints[0]!.address, up.address);
+      assert.equal(clusters.clusters[0]!.endpoints[0]!.requests, 1);
+      assert.equal(clusters.clusters[0]!.endpoints[0]!.state, 'healthy');
+      const metrics = (await curl([`${base}/metrics`])).stdout;
+      assert.match(metrics, /sidecar_requests_total\{listener="in",route="app",cluster="app",status_class="2xx"\} 1/);
+      assert.match(metrics, /sidecar_request_duration_seconds_bucket\{listener="in",route="app",cluster="app",le="\+Inf"\} 1/);
+      assert.match(metrics, /sidecar_downstream_connections_active\{listener="in"\} \d/);
+    } finally {
+      await sc.stop();
+      await up.close();
+    }
+  });
+});
