@@ -66,7 +66,12 @@ export class LineWriter {
         return;
       }
       this.#writing = false;
-      if (this.#buf.length) this.#flush();
+      // Batch again rather than chase each new line with its own write.
+      if (this.#buf.length >= BATCH_BYTES) this.#flush();
+      else if (this.#buf.length && !this.#scheduled) {
+        this.#scheduled = true;
+        setTimeout(this.#flush, FLUSH_MS).unref();
+      }
     });
   }
 

@@ -1,7 +1,6 @@
 // The running sidecar: owns listeners, the admin server and the current snapshot; reloads atomically and drains on stop.
 import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import path from 'node:path';
 import { AdminServer } from '../admin/admin-server.js';
 import { ConfigError, loadConfigFile, loadDefaultConfig, type LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -195,28 +194,43 @@ export class Sidecar implements ServerDeps {
   }
 
   #watch(file: string): void {
-    const dir = path.dirname(path.resolve(file));
-    const base = path.basename(file);
+    // Watch the file itself (watching its directory would wake us for every other file written there, such as an
+    // access log). Editors and ConfigMap updates replace the file: on 'rename' the watch is re-armed on the new inode.
     let timer: NodeJS.Timeout | undefined;
-    try {
-      // Watch the directory: editors and ConfigMap updates replace the file rather than write it in place.
-      this.#watcher = watch(dir, (_event, name) => {
-        if (name !== null && name !== base && !String(name).startsWith('..')) return;
-        clearTimeout(timer);
-        timer = setTimeout(() => {
-          let h: string;
-          try {
-            h = hashFile(file);
-          } catch {
-            return; // mid-replace; the next event will come
+    const check = (): void => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        let h: string;
+        try {
+          h = hashFile(file);
+        } catch {
+          return; // mid-replace; the re-armed watch will see the new file
+        }
+        if (h !== this.#fileHash) void this.reload('file change');
+      }, 150);
+    };
+    const arm = (attempt = 0): void => {
+      if (this.#stopping) return;
+      try {
+        const watcher = watch(file, (event) => {
+          check();
+          if (event === 'rename') {
+            watcher.close();
+            setTimeout(() => arm(), 100);
           }
-          if (h !== this.#fileHash) void this.reload('file change');
-        }, 150);
-      });
-      this.#watcher.on('error', () => {});
-    } catch (err) {
-      this.logger.warn({ err: (err as Error).message }, 'cannot watch the config file; reload with SIGHUP');
-    }
+        });
+        watcher.on('error', () => {
+          watcher.close();
+          setTimeout(() => arm(), 500);
+        });
+        this.#watcher = watcher;
+        if (attempt > 0) check();
+      } catch (err) {
+        if (attempt === 0) this.logger.warn({ err: (err as Error).message }, 'cannot watch the config file; retrying (SIGHUP always reloads)');
+        setTimeout(() => arm(attempt + 1), 1000).unref();
+      }
+    };
+    arm();
   }
 
   /** Stops accepting, drains in-flight requests for up to `timeoutMs`, then closes everything. */

@@ -1,6 +1,7 @@
 // Helpers for the protocol-* integration tests: a keep-alive raw HTTP/1.1 connection that parses responses exactly
 // as they arrive on the wire, deterministic pattern streams with digests, an RSS sampler and small waiting utilities.
 import { createHash, type Hash } from 'node:crypto';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { rssMiB, type RunningSidecar } from './sidecar.js';
@@ -344,3 +345,97 @@ export async function waitForLogLine(
 }
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/i;
+
+// ---- HTTP/2 client ----
+
+export interface H2Result {
+  status: number;
+  headers: http2.IncomingHttpHeaders;
+  body: Buffer;
+  trailers: http2.IncomingHttpHeaders | undefined;
+}
+
+export function connectH2(port: number, settings: http2.Settings = {}): Promise<http2.ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const s = http2.connect(`http://127.0.0.1:${port}`, { settings });
+    s.once('connect', () => {
+      s.off('error', reject);
+      s.on('error', () => {});
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+/**
+ * One HTTP/2 exchange. Fails with a precise message when the stream never ends: in particular when the whole body
+ * announced by content-length arrived but END_STREAM (or trailers) did not follow within `endGraceMs`.
+ */
+export function h2Request(
+  session: http2.ClientHttp2Session,
+  headers: http2.OutgoingHttpHeaders,
+  body?: Buffer | string | Readable,
+  opts: { timeoutMs?: number; endGraceMs?: number; sink?: Writable } = {},
+): Promise<H2Result> {
+  return new Promise((resolve, reject) => {
+    const req = session.request(headers, { endStream: body === undefined });
+    let status = 0;
+    let resHeaders: http2.IncomingHttpHeaders = {};
+    let trailers: http2.IncomingHttpHeaders | undefined;
+    const chunks: Buffer[] = [];
+    let received = 0;
+    let settled = false;
+    let graceTimer: NodeJS.Timeout | undefined;
+    const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(graceTimer);
+      req.close(http2.constants.NGHTTP2_CANCEL);
+      reject(err);
+    };
+    const timer = setTimeout(
+      () => fail(new Error(`HTTP/2 stream did not finish within ${opts.timeoutMs ?? 30_000}ms (status ${status}, ${received} body bytes)`)),
+      opts.timeoutMs ?? 30_000,
+    );
+    req.on('response', (h) => {
+      status = Number(h[':status']);
+      resHeaders = h;
+    });
+    req.on('trailers', (t) => (trailers = t));
+    req.on('data', (c: Buffer) => {
+      received += c.length;
+      if (opts.sink) {
+        if (!opts.sink.write(c)) {
+          req.pause();
+          opts.sink.once('drain', () => req.resume());
+        }
+      } else chunks.push(c);
+      const cl = Number(resHeaders['content-length'] ?? NaN);
+      if (received === cl && opts.endGraceMs !== 0) {
+        graceTimer = setTimeout(
+          () => fail(new Error(`HTTP/2 response body complete (${received} of content-length ${cl} bytes) but the stream never ended (no END_STREAM / trailers within ${opts.endGraceMs ?? 5000}ms)`)),
+          opts.endGraceMs ?? 5000,
+        );
+      }
+    });
+    req.on('error', (err) => fail(err));
+    req.on('end', () => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(graceTimer);
+      const done = (): void => resolve({ status, headers: resHeaders, body: Buffer.concat(chunks), trailers });
+      if (opts.sink) opts.sink.end(done);
+      else done();
+    });
+    req.on('close', () => {
+      if (!settled) fail(new Error(`HTTP/2 stream closed without END_STREAM (rst code ${req.rstCode}, status ${status}, ${received} bytes)`));
+    });
+    if (body === undefined) return;
+    if (body instanceof Readable) {
+      body.on('error', (err) => fail(err));
+      body.pipe(req);
+    } else req.end(body);
+  });
+}

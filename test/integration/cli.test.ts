@@ -28,6 +28,17 @@ describe('cli', () => {
     assert.match(r.stdout, /^.*server-sidecar\.yaml: valid \(1 listeners, 4 routes, 2 clusters\)\n$/);
   });
 
+  it('every example config validates', async () => {
+    const { readdirSync } = await import('node:fs');
+    const dir = path.join(ROOT, 'examples');
+    const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.yaml'));
+    assert.ok(files.length >= 4);
+    for (const f of files) {
+      const r = await run(['validate', '-c', path.join(dir, f)]);
+      assert.equal(r.code, 0, `${f}: ${r.stderr}`);
+    }
+  });
+
   it('validate: exit 2 with FILE:LINE:COL path: message for every error', async () => {
     const file = tmpFile('listeners:\n  - name: a\n    prot: 1\n    port: 80\nclusterz: []\n');
     const r = await run(['validate', '-c', file]);
