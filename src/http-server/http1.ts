@@ -4,13 +4,14 @@ import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
 import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
 import { HeaderList } from '../core/headers.js';
-import type { ProxyRequest, ProxyResponse } from '../core/service.js';
+import { PushedBody } from '../core/pushed-body.js';
+import type { ProxyRequest, ProxyResponse, RequestContext } from '../core/service.js';
 import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
 import type { ListenerRuntime } from '../runtime/listener-runtime.js';
 import { dispatch, newContext, record, type ServerDeps } from './exchange.js';
 import { cleanResponseHeaders, isHeadError, parseAbsoluteTarget, readRequestHead } from './hygiene.js';
-import { pump } from './respond.js';
+import { activeRequests, pump, rejectedSockets } from './respond.js';
 
 export interface Http1Options {
   readonly listener: string;
@@ -88,7 +89,9 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
     const logReq = { method: preq.method, authority, path, userAgent: headers.get('user-agent') };
     const { pathname, query } = splitPath(path);
 
-    const readAtStart = req.socket.bytesRead; // the head is already read: what follows is this request's body
+    const socket = req.socket; // req.socket is gone by the time 'close' fires for requests with a body
+    const readAtStart = socket.bytesRead; // the head is already read: what follows is this request's body
+    activeRequests.add(socket);
     snapshot.enter();
     const gauges = lr.gauges;
     gauges.active.value++;
@@ -97,8 +100,15 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
     let bytesOut = (): number => 0;
     res.once('close', () => {
       gauges.active.value--;
+      activeRequests.delete(socket);
       let status = response?.status ?? 499;
-      if (!res.writableFinished) {
+      const rejected = rejectedSockets.get(socket);
+      if (rejected && !response) {
+        // The parser rejected the rest of this request (e.g. a bad chunk size): it was answered on the socket.
+        status = rejected.status;
+        ctx.flag = 'DPE';
+        ctx.error = rejected.message;
+      } else if (!res.writableFinished) {
         if (!ctx.flag) {
           ctx.flag = 'DC';
           ctx.error = res.headersSent ? 'downstream closed before the response was complete' : 'downstream closed before the response started';
@@ -107,18 +117,21 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
         cancel.abort(new ProxyError('DC', ctx.error ?? 'downstream closed'));
         response?.body?.destroy();
       }
-      record(deps, stats, logReq, ctx, status, req.socket.bytesRead - readAtStart, bytesOut());
+      record(deps, stats, logReq, ctx, status, socket.bytesRead - readAtStart, bytesOut());
       snapshot.leave();
     });
 
     // Defer one tick when a body follows: a framing error later in the same packet then aborts the request before
     // anything is sent upstream (llhttp reports it after emitting the request).
     const run = (): void => {
-      if (req.destroyed && !req.complete) return;
+      if (rejectedSockets.has(socket) || (req.destroyed && !req.complete)) {
+        cancel.abort(new ProxyError('DPE', rejectedSockets.get(socket)?.message ?? 'request aborted before it was forwarded'));
+        return;
+      }
       dispatch(lr, preq, pathname, query).then((d) => {
         stats = d.stats;
         response = d.response;
-        write(res, d.response, opts.draining(), (get) => (bytesOut = get));
+        write(res, d.response, ctx, opts.draining(), (get) => (bytesOut = get));
       }, (err: unknown) => {
         deps.logger.error({ err }, 'unexpected dispatch failure');
         res.destroy();
@@ -129,7 +142,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
   };
 }
 
-function write(res: ServerResponse, response: ProxyResponse, draining: boolean, setBytes: (get: () => number) => void): void {
+function write(res: ServerResponse, response: ProxyResponse, ctx: RequestContext, draining: boolean, setBytes: (get: () => number) => void): void {
   if (res.destroyed) {
     response.body?.destroy();
     return;
@@ -149,16 +162,28 @@ function write(res: ServerResponse, response: ProxyResponse, draining: boolean, 
     res.end();
     return;
   }
+  const whole = body instanceof PushedBody ? body.takeWhole() : undefined;
+  if (whole !== undefined) {
+    if (response.trailers?.size) res.addTrailers(pairs(response.trailers.raw));
+    res.end(whole);
+    setBytes(() => whole.length);
+    return;
+  }
   setBytes(
     pump(
       body,
       res,
       () => {
-        if (response.trailers?.size) res.addTrailers(response.trailers.raw.length ? pairs(response.trailers.raw) : []);
+        if (response.trailers?.size) res.addTrailers(pairs(response.trailers.raw));
         res.end();
       },
-      // A reset mid-response must not look like a complete body: drop the connection.
-      () => res.destroy(),
+      // A reset mid-response must not look like a complete body: drop the connection, and blame the right side.
+      (err) => {
+        const e = err instanceof ProxyError ? err : new ProxyError('UR', `upstream stream failed mid-response: ${err.message}`);
+        ctx.flag = e.flag;
+        ctx.error = e.message;
+        res.destroy();
+      },
     ),
   );
 }

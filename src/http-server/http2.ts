@@ -5,6 +5,7 @@ import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
 import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
 import { HeaderList } from '../core/headers.js';
+import { PushedBody } from '../core/pushed-body.js';
 import type { ProxyRequest, ProxyResponse } from '../core/service.js';
 import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
@@ -111,7 +112,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       out[':status'] = res.status;
       const body = res.body;
       try {
-        stream.respond(out, { endStream: body === null, waitForTrailers: body !== null });
+        stream.respond(out, { endStream: body === null, waitForTrailers: body !== null && mayHaveTrailers(res) });
       } catch (err) {
         body?.destroy();
         respondError(stream, 502, `upstream response cannot be sent over HTTP/2: ${(err as Error).message}`, 'UPE');
@@ -123,8 +124,8 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       }
       stream.once('wantTrailers', () => {
         const t = res.trailers;
-        if (t?.size) stream.sendTrailers(toH2Headers(t.raw));
-        else stream.close();
+        // An empty trailer block still ends the stream; close() would not once the request side has ended.
+        stream.sendTrailers(t?.size ? toH2Headers(t.raw) : {});
       });
       bytesOut = pump(
         body,
@@ -140,6 +141,12 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       stream.close(NGHTTP2_INTERNAL_ERROR);
     });
   };
+}
+
+/** Trailers can only follow when the upstream announced them, speaks gRPC, or streams over HTTP/2. */
+function mayHaveTrailers(res: ProxyResponse): boolean {
+  if (!(res.body instanceof PushedBody)) return true;
+  return res.headers.has('trailer') || (res.headers.get('content-type') ?? '').startsWith('application/grpc');
 }
 
 /** HTTP/2 forbids connection-specific headers (already removed) and wants lower-case names. */

@@ -23,6 +23,11 @@ export function pump(body: Readable, out: Writable, end: () => void, fail: (err:
   return () => bytes;
 }
 
+/** Sockets whose request the parser rejected part-way (after the head was accepted), with the answer given. */
+export const rejectedSockets = new WeakMap<Socket, { status: number; message: string }>();
+/** Sockets with a request in the handler right now (its access-log line is written when it closes). */
+export const activeRequests = new WeakSet<Socket>();
+
 /** Answers a request the HTTP parser rejected, on the raw socket, and closes it. */
 export function rejectOnSocket(socket: Socket, status: number, message: string, requestId?: string): void {
   if (!socket.writable || socket.destroyed) {

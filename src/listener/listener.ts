@@ -7,7 +7,8 @@ import type { ListenerConfig } from '../config/schema.js';
 import type { ServerDeps } from '../http-server/exchange.js';
 import { createHttp1Handler } from '../http-server/http1.js';
 import { createHttp2Handler } from '../http-server/http2.js';
-import { rejectOnSocket } from '../http-server/respond.js';
+import { activeRequests, rejectOnSocket, rejectedSockets } from '../http-server/respond.js';
+import { newContext, record } from '../http-server/exchange.js';
 import { handleConnect, handleUpgrade } from './tunnel.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -50,6 +51,8 @@ export class Listener {
     const onRequest = this.#h1.listeners('request')[0] as (req: http.IncomingMessage, res: http.ServerResponse) => void;
     // Expect: 100-continue is answered when the upstream starts reading the body, not before routing.
     this.#h1.on('checkContinue', onRequest);
+    // Any other Expect value is answered by the hygiene pass (417, connection closed), not by node:http.
+    this.#h1.on('checkExpectation', onRequest);
     this.#h1.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleUpgrade(config.name, deps, req, socket, head));
     this.#h1.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleConnect(config.name, deps, req, socket, head));
     this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket));
@@ -129,6 +132,18 @@ export class Listener {
           ? [408, 'request head not received within header_read_timeout']
           : [400, `malformed request: ${(err as { reason?: string }).reason ?? err.message}`];
     this.#deps.metrics.rejected.get({ listener: this.name, status: String(status) }).inc();
+    if (activeRequests.has(socket)) {
+      // The head was accepted and the request is in the handler: it logs the rejection and must not forward.
+      rejectedSockets.set(socket, { status, message });
+    } else {
+      const lr = this.#deps.current().listeners.get(this.name);
+      if (lr) {
+        const ctx = newContext(this.name, socket.remoteAddress ?? '', 'HTTP/1.1', undefined);
+        ctx.flag = 'DPE';
+        ctx.error = message;
+        record(this.#deps, lr.noRouteStats, { method: '', authority: '', path: '', userAgent: undefined }, ctx, status, 0, 0);
+      }
+    }
     rejectOnSocket(socket, status, message);
   }
 

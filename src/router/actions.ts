@@ -10,10 +10,12 @@ export function directResponseService(cfg: NonNullable<RouteConfig['direct_respo
   const base: string[] = [];
   for (const [k, v] of Object.entries(cfg.headers)) base.push(k, v);
   if (!cfg.headers['content-type'] && body.length) base.push('content-type', 'text/plain; charset=utf-8');
-  base.push('content-length', String(body.length));
+  // RFC 9110 §8.6: no Content-Length on 1xx and 204 (and 304 describes another response).
+  const bodyless = cfg.status < 200 || cfg.status === 204 || cfg.status === 304;
+  if (!bodyless) base.push('content-length', String(body.length));
   return (req) => {
     req.body?.resume(); // drain what the client sends; the answer does not depend on it
-    const res: ProxyResponse = { status: cfg.status, headers: new HeaderList(base.slice()), body: body.length ? Readable.from([body]) : null };
+    const res: ProxyResponse = { status: cfg.status, headers: new HeaderList(base.slice()), body: body.length && !bodyless ? Readable.from([body]) : null };
     return Promise.resolve(res);
   };
 }

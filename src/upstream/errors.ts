@@ -9,8 +9,9 @@ interface ErrLike {
 /** Translates a failure that happened before any response byte arrived. */
 export function upstreamFailure(err: unknown, address: string, connectTimeout: number): ProxyError {
   if (err instanceof ProxyError) return err;
-  const e = (err ?? {}) as ErrLike;
-  const code = e.code ?? '';
+  const e = (err ?? {}) as ErrLike & { name?: string };
+  // undici's HTTPParserError carries no usable code in v7: recognise it by name.
+  const code = e.code ?? (e.name === 'HTTPParserError' ? 'UND_ERR_INFO' : '');
   const opts = { endpoint: address, cause: err };
   switch (code) {
     case 'ECONNREFUSED':

@@ -4,7 +4,7 @@ import type { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
 import { HeaderList } from '../core/headers.js';
 import type { ProxyRequest, ProxyResponse } from '../core/service.js';
-import { PushedBody } from './body.js';
+import { PushedBody } from '../core/pushed-body.js';
 import { upstreamFailure } from './errors.js';
 import type { Upstream, UpstreamOptions } from './upstream.js';
 
@@ -120,7 +120,7 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
       for (let i = 0; i < trailers.length; i += 2) raw.push(String(trailers[i]).toLowerCase(), String(trailers[i + 1]));
       this.#response.trailers = new HeaderList(raw);
     }
-    this.#body!.push(null);
+    this.#body!.finish();
   }
 
   onError(err: Error): void {

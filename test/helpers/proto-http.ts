@@ -138,7 +138,7 @@ export class RawConnection {
 
   /**
    * Reads exactly one response (which may be a 1xx). `method` tells whether a body follows (HEAD never has one).
-   * Bodies: none for HEAD/1xx/204/304; chunked (with trailers); Content-Length; else until close.
+   * Bodies: none for HEAD/1xx/204/304/2xx-to-CONNECT; chunked (with trailers); Content-Length; else until close.
    */
   async readResponse(opts: { method?: string; timeoutMs?: number } = {}): Promise<WireResponse> {
     const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
@@ -154,7 +154,8 @@ export class RawConnection {
     let body: Buffer = Buffer.alloc(0);
     let chunked = false;
     const trailerLines: string[] = [];
-    const noBody = (status >= 100 && status < 200) || status === 204 || status === 304 || opts.method === 'HEAD';
+    const noBody =
+      (status >= 100 && status < 200) || status === 204 || status === 304 || opts.method === 'HEAD' || (opts.method === 'CONNECT' && status >= 200 && status < 300);
     if (!noBody) {
       if (/\bchunked\b/i.test(headers['transfer-encoding'] ?? '')) {
         chunked = true;
@@ -271,7 +272,8 @@ export function patternSource(total: number, chunkSize = 64 * 1024): PatternSour
       this.push(buf);
     },
   });
-  return { stream, sent: () => sent, digest: () => hash.digest('hex') };
+  let digest: string | undefined;
+  return { stream, sent: () => sent, digest: () => (digest ??= hash.digest('hex')) };
 }
 
 /** Counts and hashes whatever is written to it. */

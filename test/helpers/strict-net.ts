@@ -199,3 +199,38 @@ export async function waitUntil(cond: () => boolean, timeoutMs = 2000): Promise<
   }
   return true;
 }
+
+/**
+ * Writes raw bytes and resolves as soon as one complete Content-Length-framed response has arrived (or the server
+ * closes, or `waitMs` passes). `complete` says whether the whole response body arrived.
+ */
+export function rawFirstResponse(port: number, payload: string | Buffer, waitMs = 3000): Promise<{ data: string; closed: boolean; complete: boolean }> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let data = '';
+    let done = false;
+    const isComplete = (): boolean => {
+      const end = data.indexOf('\r\n\r\n');
+      if (end < 0) return false;
+      const m = /\r\ncontent-length:\s*(\d+)/i.exec(data.slice(0, end + 2));
+      return m !== null && Buffer.byteLength(data.slice(end + 4), 'latin1') >= Number(m[1]);
+    };
+    const finish = (closed: boolean): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ data, closed, complete: isComplete() });
+    };
+    const timer = setTimeout(() => finish(false), waitMs);
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => {
+      data += d;
+      if (isComplete()) finish(false);
+    });
+    socket.on('end', () => finish(true));
+    socket.on('close', () => finish(true));
+    socket.on('error', () => finish(true));
+    socket.on('connect', () => socket.write(payload));
+  });
+}

@@ -98,6 +98,7 @@ describe('lifecycle', () => {
         sc.writeConfig(config(up.address, `r${i}`));
         sc.proc.kill('SIGHUP');
         await until(async () => (await get(port, '/version')).body === `r${i}`);
+        await new Promise((r) => setTimeout(r, 100)); // let load run on each config
       }
       release!();
       const s = await slow;

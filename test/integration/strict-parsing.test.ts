@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { rawRequest } from '../helpers/client.js';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
-import { parseRawResponse, rawExchange, sleep } from '../helpers/strict-net.js';
+import { parseRawResponse, rawExchange, rawFirstResponse, sleep } from '../helpers/strict-net.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 /** One upstream per test case, so "the upstream received nothing" is checked in isolation. */
@@ -215,7 +215,7 @@ ${CASES.map((c) => `  - { name: ${c}, endpoints: ["${victims.get(c)!.address}"] 
     });
 
     it('answers 413 TL to a Content-Length over the route max_request_body, before contacting the upstream', async () => {
-      const r = await rawRequest(port, `${H('tl-cl', 'POST')}Content-Length: 2048\r\n\r\n${'a'.repeat(2048)}`, 3000);
+      const r = await rawFirstResponse(port, `${H('tl-cl', 'POST')}Content-Length: 2048\r\n\r\n${'a'.repeat(2048)}`, 3000);
       const res = parseRawResponse(r.data);
       assert.equal(res.status, 413, r.data.slice(0, 400));
       assert.equal(res.headers['x-sidecar-flag'], 'TL');
@@ -236,7 +236,7 @@ ${CASES.map((c) => `  - { name: ${c}, endpoints: ["${victims.get(c)!.address}"] 
 
     it('answers 413 TL to a chunked body over the limit; the upstream never gets a complete request', async () => {
       const chunk = 'b'.repeat(2048);
-      const r = await rawRequest(port, `${H('tl-chunked', 'POST')}Transfer-Encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n0\r\n\r\n`, 3000);
+      const r = await rawFirstResponse(port, `${H('tl-chunked', 'POST')}Transfer-Encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n0\r\n\r\n`, 3000);
       const res = parseRawResponse(r.data);
       assert.equal(res.status, 413, r.data.slice(0, 400));
       assert.equal(res.headers['x-sidecar-flag'], 'TL');

@@ -1,0 +1,68 @@
+// Test helpers for the policy suites: a manually advanced FakeClock and the shared seeded PRNG.
+
+import type { Clock } from '../core/clock.js';
+
+export { mulberry32 } from '../balancers/testing.js';
+
+interface Timer {
+  readonly at: number;
+  readonly seq: number;
+  readonly fn: () => void;
+  cancelled: boolean;
+}
+
+/**
+ * Deterministic Clock: time moves only through advance(), and due timers fire in (due time, creation order).
+ * Timers scheduled by a firing callback also fire within the same advance() if they fall due before its end,
+ * which is what a real event loop would do over that span.
+ */
+export class FakeClock implements Clock {
+  private t: number;
+  private seq = 0;
+  private timers: Timer[] = [];
+
+  constructor(startMs = 0) {
+    this.t = startMs;
+  }
+
+  now(): number {
+    return this.t;
+  }
+
+  setTimeout(fn: () => void, ms: number): () => void {
+    const timer: Timer = { at: this.t + Math.max(0, ms), seq: this.seq++, fn, cancelled: false };
+    this.timers.push(timer);
+    return () => {
+      timer.cancelled = true;
+    };
+  }
+
+  /** Moves time forward by ms, firing every due timer with now() equal to its due time. */
+  advance(ms: number): void {
+    if (!(ms >= 0)) throw new RangeError(`advance(${ms}): time only moves forward`);
+    const end = this.t + ms;
+    for (;;) {
+      const next = this.nextDue(end);
+      if (next === undefined) break;
+      this.timers = this.timers.filter((x) => x !== next);
+      this.t = next.at;
+      next.fn();
+    }
+    this.t = end;
+  }
+
+  /** Number of scheduled, not yet fired or cancelled timers. */
+  pending(): number {
+    return this.timers.filter((x) => !x.cancelled).length;
+  }
+
+  private nextDue(end: number): Timer | undefined {
+    this.timers = this.timers.filter((x) => !x.cancelled);
+    let best: Timer | undefined;
+    for (const x of this.timers) {
+      if (x.at > end) continue;
+      if (best === undefined || x.at < best.at || (x.at === best.at && x.seq < best.seq)) best = x;
+    }
+    return best;
+  }
+}
