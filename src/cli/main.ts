@@ -2,8 +2,8 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfigFile, loadDefaultConfig } from '../config/load.js';
-import { configJsonSchema } from '../config/json-schema.js';
+import { ConfigError } from '../config/errors.js';
+import { loadConfigOffThread } from '../config/load-worker.js';
 import { createLogger } from '../observability/logger.js';
 import { Sidecar } from '../runtime/sidecar.js';
 
@@ -80,9 +80,11 @@ async function main(argv: string[]): Promise<number> {
       return run(values.config);
     case 'validate':
       return validate(values.config);
-    case 'schema':
+    case 'schema': {
+      const { configJsonSchema } = await import('../config/json-schema.js');
       process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
       return 0;
+    }
     case undefined:
       process.stdout.write(HELP.main!);
       return 0;
@@ -92,11 +94,12 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-function validate(file: string | undefined): number {
+async function validate(file: string | undefined): Promise<number> {
   if (!file) {
     process.stderr.write(`sidecar validate: -c FILE is required\n\n${HELP.validate}`);
     return 2;
   }
+  const { loadConfigFile } = await import('../config/load.js');
   try {
     const { config } = loadConfigFile(file);
     const routes = config.listeners.reduce((n, l) => n + l.routes.length, 0);
@@ -112,9 +115,9 @@ function validate(file: string | undefined): number {
 }
 
 async function run(file: string | undefined): Promise<number> {
-  let level = 'info';
+  let loaded: Awaited<ReturnType<typeof loadConfigOffThread>>;
   try {
-    level = (file ? loadConfigFile(file) : loadDefaultConfig()).config.log_level;
+    loaded = await loadConfigOffThread(file);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -122,10 +125,10 @@ async function run(file: string | undefined): Promise<number> {
     }
     throw err;
   }
-  const logger = createLogger(level);
+  const logger = createLogger(loaded.config.log_level);
   let sidecar: Sidecar;
   try {
-    sidecar = await Sidecar.start({ configPath: file, logger });
+    sidecar = await Sidecar.start({ configPath: file, logger, loaded });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);

@@ -1,8 +1,12 @@
 // A cluster: its endpoints, its balancer, and the terminal service that sends one attempt to a picked endpoint.
 import { createBalancer, hashKey, type BalancedEndpoint, type LoadBalancer } from '../balancers/index.js';
-import type { ClusterConfig } from '../config/schema.js';
+import { circuitBreakers, retryBudget, type ClusterConfig } from '../config/schema.js';
+import { systemClock } from '../core/clock.js';
 import { ProxyError } from '../core/errors.js';
 import type { HttpService, ProxyRequest, ProxyResponse } from '../core/service.js';
+import type { SidecarMetrics } from '../observability/catalogue.js';
+import { CircuitBreaker, type BreakerThreshold } from '../policies/circuit-breaker/breaker.js';
+import { RetryBudget } from '../policies/retry/budget.js';
 import type { EndpointStats, UpstreamLease, UpstreamRegistry } from '../upstream/registry.js';
 import type { Upstream } from '../upstream/upstream.js';
 
@@ -34,10 +38,25 @@ export class Endpoint implements BalancedEndpoint {
   }
 }
 
+/** One attempt of a request as the retry layer sends it: its own Cancellation and an endpoint to steer clear of. */
+export interface AttemptRequest extends ProxyRequest {
+  /** The endpoint a previous attempt failed on; the balancer picks another one when it can. */
+  readonly avoid?: BalancedEndpoint | undefined;
+}
+
+const DEFAULT_BUDGET = retryBudget.parse({});
+const DEFAULT_BREAKERS = circuitBreakers.parse({});
+
 export class Cluster {
   readonly name: string;
   readonly config: ClusterConfig;
   readonly endpoints: readonly Endpoint[];
+  /** Retries to this cluster, across all its routes, are withdrawn from this budget. */
+  readonly retryBudget: RetryBudget;
+  /** Hard concurrency caps (requests, pending requests, retries); connections cap the pools. */
+  readonly breaker: CircuitBreaker;
+  #metrics: SidecarMetrics | undefined;
+  readonly #poolConnections: number;
   readonly #balancer: LoadBalancer<Endpoint>;
   readonly #hashOf: ((req: ProxyRequest) => number | undefined) | undefined;
   /** Sends one attempt of the request to an endpoint the balancer picks. */
@@ -46,13 +65,28 @@ export class Cluster {
   constructor(config: ClusterConfig, registry: UpstreamRegistry) {
     this.name = config.name;
     this.config = config;
+    const budget = config.retry_budget ?? DEFAULT_BUDGET;
+    this.retryBudget = new RetryBudget(
+      { retryRatio: budget.retry_ratio, minRetriesPerSecond: budget.min_retries_per_second, ttlMs: budget.ttl },
+      systemClock,
+    );
+    const cb = config.circuit_breakers ?? DEFAULT_BREAKERS;
+    this.breaker = new CircuitBreaker({
+      maxConnections: cb.max_connections,
+      maxPendingRequests: cb.max_pending_requests,
+      maxRequests: cb.max_requests,
+      maxRetries: cb.max_retries,
+    });
+    // circuit_breakers.max_connections is enforced by the pools: each endpoint's pool gets at most that many.
+    const poolConnections = Math.min(config.pool.max_connections, cb.max_connections);
+    this.#poolConnections = poolConnections;
     this.endpoints = config.endpoints.map((e) => {
       const address = typeof e === 'string' ? e : e.address;
       const weight = typeof e === 'string' ? 1 : e.weight;
       const lease = registry.acquire(config.protocol, {
         address,
         connectTimeout: config.connect_timeout,
-        maxConnections: config.pool.max_connections,
+        maxConnections: poolConnections,
         keepAliveTimeout: config.pool.keep_alive_timeout,
         maxRequestsPerConnection: config.pool.max_requests_per_connection,
         streamIdleTimeout: config.stream_idle_timeout,
@@ -64,17 +98,47 @@ export class Cluster {
     this.service = (req) => this.#send(req);
   }
 
-  pick(req: ProxyRequest): Endpoint | undefined {
-    return this.#balancer.pick({ hash: this.#hashOf?.(req), avoid: undefined });
+  /** Picks an endpoint for the request; `avoid` (a failed attempt's endpoint) is skipped when another is available. */
+  pick(req: ProxyRequest, avoid?: BalancedEndpoint): Endpoint | undefined {
+    return this.#balancer.pick({ hash: this.#hashOf?.(req), avoid });
   }
 
-  async #send(req: ProxyRequest): Promise<ProxyResponse> {
-    const ep = this.pick(req);
+  /** The endpoint of this cluster with that address, if any (the retry layer knows a failed attempt by ctx.endpoint). */
+  endpointByAddress(address: string): Endpoint | undefined {
+    for (const e of this.endpoints) if (e.address === address) return e;
+    return undefined;
+  }
+
+  /** Metrics for breaker overflows; called by every route that uses the cluster (idempotent). */
+  bindMetrics(metrics: SidecarMetrics): void {
+    this.#metrics = metrics;
+  }
+
+  /** Counts a breaker rejection and builds the 503 UO answer naming the threshold and the cluster. */
+  overflow(threshold: BreakerThreshold, limit: number): ProxyError {
+    this.#metrics?.circuitBreakerOpen.get({ cluster: this.name, threshold }).inc();
+    return new ProxyError('UO', `circuit breaker ${threshold} (${limit}) reached on cluster ${this.name}`, { status: 503 });
+  }
+
+  async #send(req: AttemptRequest): Promise<ProxyResponse> {
+    const ep = this.pick(req, req.avoid);
     if (!ep) throw new ProxyError('UH', `no healthy endpoint in cluster ${this.name}`);
+    const breaker = this.breaker;
+    if (!breaker.tryAcquireRequest()) throw this.overflow('max_requests', breaker.maxRequests);
+    // A request is pending when every pooled connection of its endpoint is busy: it waits in the pool's queue
+    // until its response head arrives (HTTP/1.1 pools are not pipelined, so a busy connection holds one request).
+    const stats = ep.stats;
+    let pending = false;
+    if (stats.active >= this.#poolConnections) {
+      if (!breaker.tryAcquirePending()) {
+        breaker.releaseRequest();
+        throw this.overflow('max_pending_requests', breaker.maxPendingRequests);
+      }
+      pending = true;
+    }
     const ctx = req.context;
     ctx.endpoint = ep.address;
     ctx.attempts++;
-    const stats = ep.stats;
     stats.active++;
     stats.requests++;
     let res: ProxyResponse;
@@ -83,11 +147,21 @@ export class Cluster {
     } catch (err) {
       stats.active--;
       stats.failures++;
+      if (pending) breaker.releasePending();
+      breaker.releaseRequest();
       throw err;
     }
+    if (pending) breaker.releasePending();
     if (res.status >= 500) stats.failures++;
-    if (res.body) res.body.once('close', () => stats.active--);
-    else stats.active--;
+    if (res.body) {
+      res.body.once('close', () => {
+        stats.active--;
+        breaker.releaseRequest();
+      });
+    } else {
+      stats.active--;
+      breaker.releaseRequest();
+    }
     return res;
   }
 

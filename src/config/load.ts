@@ -2,37 +2,23 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, isMap, isPair, isScalar, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
-import { configSchema, type Config } from './schema.js';
+import { cluster as clusterSchema, configSchema, type ClusterConfig, type Config } from './schema.js';
 import { interpolate } from './interpolate.js';
 import { closest } from './suggest.js';
 import { DEFAULT_CONFIG_YAML } from './default.js';
+import { ConfigError, type ConfigIssue } from './errors.js';
 
-export interface ConfigIssue {
-  file: string;
-  line: number;
-  col: number;
-  /** Dotted path such as listeners[0].routes[1].cluster (empty for the document). */
-  path: string;
-  message: string;
-}
-
-export class ConfigError extends Error {
-  readonly issues: readonly ConfigIssue[];
-  constructor(issues: ConfigIssue[]) {
-    super(issues.map(formatIssue).join('\n'));
-    this.name = 'ConfigError';
-    this.issues = issues;
-  }
-}
-
-export const formatIssue = (i: ConfigIssue): string =>
-  `${i.file}:${i.line}:${i.col} ${i.path === '' ? '(root)' : i.path}: ${i.message}`;
+export { ConfigError, formatIssue, type ConfigIssue } from './errors.js';
 
 export interface LoadedConfig {
   readonly config: Config;
   /** Where it came from: a file path, or "(embedded default)". */
   readonly source: string;
+  /** A cluster with every default filled in, for clusters the runtime creates itself (forward-proxy pass-through). */
+  readonly clusterDefaults: ClusterConfig;
 }
+
+const clusterDefaults = (): ClusterConfig => clusterSchema.parse({ name: 'defaults', endpoints: ['127.0.0.1:1'] });
 
 export function loadConfigFile(file: string, env: Readonly<Record<string, string | undefined>> = process.env): LoadedConfig {
   let text: string;
@@ -41,11 +27,11 @@ export function loadConfigFile(file: string, env: Readonly<Record<string, string
   } catch (e) {
     throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read config: ${(e as Error).message}` }]);
   }
-  return { config: parseConfig(text, file, env), source: file };
+  return { config: parseConfig(text, file, env), source: file, clusterDefaults: clusterDefaults() };
 }
 
 export function loadDefaultConfig(env: Readonly<Record<string, string | undefined>> = process.env): LoadedConfig {
-  return { config: parseConfig(DEFAULT_CONFIG_YAML, '(embedded default)', env), source: '(embedded default)' };
+  return { config: parseConfig(DEFAULT_CONFIG_YAML, '(embedded default)', env), source: '(embedded default)', clusterDefaults: clusterDefaults() };
 }
 
 /** Parses and validates config text; throws ConfigError listing every problem. */

@@ -83,6 +83,76 @@ export const headerMutation = z.strictObject({
   remove: z.array(headerName).optional(),
 });
 
+export const RETRY_ON = [
+  'connect-failure',
+  'refused-stream',
+  'reset',
+  '5xx',
+  'gateway-error',
+  'retriable-status-codes',
+  'retriable-headers',
+] as const;
+
+const percent = z.number().min(0).max(100).meta({ description: 'Share of requests, 0 to 100.' });
+
+export const retryBackoff = z
+  .strictObject({
+    base_interval: duration.default(25).meta({ description: 'First retry waits a random time below this (full jitter); doubles per retry.' }),
+    max_interval: duration.default(250).meta({ description: 'Cap of the backoff interval; Retry-After is capped at 10x this.' }),
+  })
+  .refine((b) => b.max_interval >= b.base_interval, { message: 'max_interval must be at least base_interval' });
+
+export const retryPolicy = z.strictObject({
+  retry_on: z
+    .array(z.enum(RETRY_ON))
+    .min(1)
+    .default(['connect-failure', 'refused-stream', 'gateway-error'])
+    .meta({ description: 'Conditions that trigger a retry (Envoy names). reset, 5xx and gateway-error also cover connect failures.' }),
+  max_retries: z.number().int().min(0).max(10).default(1).meta({ description: 'Retries after the first attempt (0 disables retries).' }),
+  per_try_timeout: duration
+    .optional()
+    .meta({ description: 'Time allowed per attempt until response headers; a timed-out attempt is retried (504 UT when none is left).' }),
+  backoff: retryBackoff.default({ base_interval: 25, max_interval: 250 }),
+  retriable_status_codes: z
+    .array(z.number().int().min(100).max(599))
+    .default([])
+    .meta({ description: 'Statuses retried when retry_on has retriable-status-codes.' }),
+  retriable_headers: z
+    .array(z.strictObject({ name: headerName, exact: z.string().optional() }))
+    .default([])
+    .meta({ description: 'Response headers (present, or with an exact value) retried when retry_on has retriable-headers.' }),
+  allow_non_idempotent: z
+    .boolean()
+    .default(false)
+    .meta({ description: 'Also replay POST/PATCH after the upstream may have seen them (unsafe unless the upstream deduplicates).' }),
+  idempotency_key_header_allowed: z
+    .boolean()
+    .default(false)
+    .meta({ description: 'Replay a non-idempotent request that carries an Idempotency-Key header.' }),
+  max_replay_body: size
+    .default(64 * 1024)
+    .meta({ description: 'Request bodies up to this size are buffered for replay; larger ones are sent once, never retried.' }),
+});
+
+export const faultPolicy = z
+  .strictObject({
+    delay: z
+      .strictObject({ duration, percent: percent.default(100) })
+      .optional()
+      .meta({ description: 'Delay this share of requests before forwarding them.' }),
+    abort: z
+      .strictObject({ status: z.number().int().min(200).max(599), percent: percent.default(100) })
+      .optional()
+      .meta({ description: 'Answer this share of requests with status and flag FI, without forwarding them.' }),
+    header_control: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Let x-sidecar-fault-delay-ms and x-sidecar-fault-abort request headers ask for a fault (testing only).' }),
+  })
+  .refine((f) => f.delay !== undefined || f.abort !== undefined || f.header_control, {
+    message: 'fault needs delay, abort or header_control',
+  });
+
 export const route = z
   .strictObject({
     name: z.string().min(1).optional(),
@@ -116,6 +186,8 @@ export const route = z
     response_headers: headerMutation.optional(),
     timeout: duration.default(15_000).meta({ description: 'Whole-request timeout (0 disables). Exceeding it gives 504 UT.' }),
     max_request_body: size.optional().meta({ description: 'Largest request body accepted on this route (413 beyond).' }),
+    retry: retryPolicy.optional().meta({ description: 'Retry failed attempts (see docs/resilience.md). Absent: one attempt.' }),
+    fault: faultPolicy.optional().meta({ description: 'Inject delays and aborts for resilience testing.' }),
   })
   .superRefine((r, ctx) => {
     const actions = ['cluster', 'weighted_clusters', 'redirect', 'direct_response'] as const;
@@ -192,6 +264,36 @@ export const loadBalancer = z.strictObject({
   ring_size: z.number().int().min(64).max(1 << 20).default(1024),
 });
 
+export const retryBudget = z
+  .strictObject({
+    retry_ratio: z.number().min(0).max(10).default(0.2).meta({ description: 'Retries allowed per original request over ttl.' }),
+    min_retries_per_second: z.number().min(0).default(10).meta({ description: 'Retries always allowed, so low-traffic routes can retry.' }),
+    ttl: duration
+      .default(10_000)
+      .refine((ms) => ms >= 1000, 'ttl must be at least 1s')
+      .meta({ description: 'Window over which requests and retries are counted (at least 1s).' }),
+  })
+  .meta({ description: 'Caps retries to this cluster (all routes together) so retries cannot multiply an outage. Absent: the defaults below.' });
+
+export const circuitBreakers = z
+  .strictObject({
+    max_connections: z
+      .number()
+      .int()
+      .positive()
+      .default(1024)
+      .meta({ description: 'Caps each endpoint pool at min(pool.max_connections, this).' }),
+    max_pending_requests: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(1024)
+      .meta({ description: 'Requests waiting for a pooled connection, cluster-wide; 503 UO beyond.' }),
+    max_requests: z.number().int().nonnegative().default(1024).meta({ description: 'Requests in flight to the cluster; 503 UO beyond.' }),
+    max_retries: z.number().int().nonnegative().default(3).meta({ description: 'Retries in flight to the cluster; beyond, requests are not retried.' }),
+  })
+  .meta({ description: 'Hard concurrency caps per cluster (Envoy circuit breakers). Absent: the defaults below.' });
+
 export const cluster = z
   .strictObject({
     name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'use letters, digits, _ . -'),
@@ -209,6 +311,8 @@ export const cluster = z
     stream_idle_timeout: duration
       .default(300_000)
       .meta({ description: 'Abort an upstream response that sends no bytes for this long.' }),
+    retry_budget: retryBudget.optional(),
+    circuit_breakers: circuitBreakers.optional(),
   })
   .superRefine((c, ctx) => {
     if (c.lb.policy === 'ring_hash' && !c.lb.hash_on) {
@@ -275,3 +379,7 @@ export type ValueMatchConfig = z.output<typeof valueMatch>;
 export type RouteMatchConfig = z.output<typeof routeMatch>;
 export type HeaderMutationConfig = z.output<typeof headerMutation>;
 export type LoadBalancerConfig = z.output<typeof loadBalancer>;
+export type RetryPolicyConfig = z.output<typeof retryPolicy>;
+export type FaultConfig = z.output<typeof faultPolicy>;
+export type RetryBudgetConfigInput = z.output<typeof retryBudget>;
+export type CircuitBreakersConfig = z.output<typeof circuitBreakers>;

@@ -18,9 +18,11 @@ export interface AccessLog {
   write(r: AccessRecord): void;
   /** Writes out what is buffered and stops the periodic flush. */
   close(): void;
+  /** Lines dropped because the destination could not keep up. */
+  dropped(): number;
 }
 
-export const noAccessLog: AccessLog = { write() {}, close() {} };
+export const noAccessLog: AccessLog = { write() {}, close() {}, dropped: () => 0 };
 
 export function createAccessLog(path: string): AccessLog & { readonly writer: LineWriter } {
   const writer = new LineWriter(path);
@@ -32,6 +34,7 @@ export function createAccessLog(path: string): AccessLog & { readonly writer: Li
     close() {
       writer.close();
     },
+    dropped: () => writer.dropped,
   };
 }
 
@@ -47,14 +50,16 @@ function isoNow(): string {
   return lastIso;
 }
 
-const str = (v: string | undefined): string => (v === undefined ? 'null' : JSON.stringify(v));
+// Strings that need no JSON escaping (the common case) are quoted directly; the test is cheaper than JSON.stringify.
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\u007f-\uffff]/;
+const str = (v: string | undefined): string => (v === undefined ? 'null' : NEEDS_ESCAPE.test(v) ? JSON.stringify(v) : `"${v}"`);
 
 export function formatAccessLine(r: AccessRecord): string {
   const c = r.context;
   return (
     `{"time":"${isoNow()}","listener":${str(c.listener)},"request_id":${str(c.requestId)}` +
     `,"method":${str(r.method)},"authority":${str(r.authority)},"path":${str(r.path)},"protocol":"${c.downstreamProtocol}"` +
-    `,"status":${r.status},"bytes_in":${r.bytesIn},"bytes_out":${r.bytesOut},"duration_ms":${r.durationMs.toFixed(3)}` +
+    `,"status":${r.status},"bytes_in":${r.bytesIn},"bytes_out":${r.bytesOut},"duration_ms":${Math.round(r.durationMs * 1000) / 1000}` +
     `,"route":${str(c.route || undefined)},"cluster":${str(c.cluster || undefined)},"upstream":${str(c.endpoint || undefined)}` +
     `,"attempts":${c.attempts},"response_flag":${str(c.flag)},"error":${str(c.error)}` +
     `,"downstream":${str(c.downstreamAddress)},"user_agent":${str(r.userAgent)}}\n`

@@ -28,6 +28,16 @@ export class SidecarMetrics {
   readonly tunnels = this.registry.gauge('sidecar_tunnels_active', 'Open WebSocket and CONNECT tunnels, by listener and kind.');
   readonly reloads = this.registry.counter('sidecar_config_reloads_total', 'Config reloads, by result (success, failure).');
   readonly reloadTime = this.registry.gauge('sidecar_config_last_reload_success_timestamp_seconds', 'Unix time of the last successful config load.');
+  readonly retries = this.registry.counter('sidecar_retries_total', 'Retries sent, by cluster and the condition that triggered them.');
+  readonly retryBudgetExhausted = this.registry.counter(
+    'sidecar_retry_budget_exhausted_total',
+    'Retries not sent because the cluster retry budget was empty, by cluster.',
+  );
+  readonly circuitBreakerOpen = this.registry.counter(
+    'sidecar_circuit_breaker_open_total',
+    'Requests or retries refused by a circuit breaker, by cluster and threshold.',
+  );
+  readonly faultsInjected = this.registry.counter('sidecar_faults_injected_total', 'Faults injected, by listener, route and kind (delay, abort).');
   readonly configValid = this.registry.gauge('sidecar_config_last_reload_successful', '1 when the last reload attempt succeeded, 0 when it was rejected.');
 
   routeStats(listener: string, route: string, cluster: string): RouteStats {

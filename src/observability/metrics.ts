@@ -93,8 +93,8 @@ const num = (v: number): string => (Number.isFinite(v) ? String(v) : v > 0 ? '+I
 export class MetricsRegistry {
   readonly #families = new Map<string, Family<Metric>>();
 
-  counter(name: string, help: string): Family<Counter> {
-    return this.#family(name, help, 'counter', () => new Counter());
+  counter(name: string, help: string, collect?: () => Iterable<[Labels, number]>): Family<Counter> {
+    return this.#family(name, help, 'counter', () => new Counter(), collect);
   }
 
   gauge(name: string, help: string, collect?: () => Iterable<[Labels, number]>): Family<Gauge> {

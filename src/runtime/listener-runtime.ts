@@ -16,13 +16,21 @@ export class ListenerRuntime {
   readonly #forwardAllowed: (host: string) => boolean;
   readonly #passthrough = new Map<string, { route: RouteRuntime; cluster: Cluster }>();
   readonly #registry: UpstreamRegistry;
+  readonly #clusterDefaults: ClusterConfig;
   readonly #passthroughStats: RouteStats;
   /** Stats for requests that matched no route. */
   readonly noRouteStats: RouteStats;
   readonly gauges: ReturnType<SidecarMetrics['listenerGauges']>;
 
-  constructor(config: ListenerConfig, clusters: ReadonlyMap<string, Cluster>, registry: UpstreamRegistry, metrics: SidecarMetrics) {
+  constructor(
+    config: ListenerConfig,
+    clusters: ReadonlyMap<string, Cluster>,
+    registry: UpstreamRegistry,
+    metrics: SidecarMetrics,
+    clusterDefaults: ClusterConfig,
+  ) {
     this.name = config.name;
+    this.#clusterDefaults = clusterDefaults;
     this.config = config;
     this.#registry = registry;
     this.#table = new RouteTable(
@@ -49,13 +57,11 @@ export class ListenerRuntime {
     let entry = this.#passthrough.get(address);
     if (!entry) {
       const cfg: ClusterConfig = {
+        ...this.#clusterDefaults,
         name: `passthrough:${address}`,
         endpoints: [address],
-        protocol: 'http1',
-        lb: { policy: 'round_robin', ring_size: 1024, hash_on: undefined },
         connect_timeout: this.config.forward.connect_timeout,
-        pool: { max_connections: 64, keep_alive_timeout: 30_000, max_requests_per_connection: 0 },
-        stream_idle_timeout: 300_000,
+        pool: { ...this.#clusterDefaults.pool, max_connections: 64, keep_alive_timeout: 30_000 },
       };
       const cluster = new Cluster(cfg, this.#registry);
       const stats = new Map([['passthrough', this.#passthroughStats]]);

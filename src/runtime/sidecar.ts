@@ -2,7 +2,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { AdminServer } from '../admin/admin-server.js';
-import { ConfigError, loadConfigFile, loadDefaultConfig, type LoadedConfig } from '../config/load.js';
+import { ConfigError } from '../config/errors.js';
+import type { LoadedConfig } from '../config/load.js';
+import { loadConfigOffThread } from '../config/load-worker.js';
 import type { Config } from '../config/schema.js';
 import { Listener, listenerIdentity } from '../listener/listener.js';
 import { createAccessLog, noAccessLog, type AccessLog } from '../observability/access-log.js';
@@ -16,6 +18,8 @@ export interface SidecarOptions {
   /** Config file; the embedded default when absent. */
   readonly configPath?: string | undefined;
   readonly logger: Logger;
+  /** An already loaded config (the CLI loads it first to learn the log level). */
+  readonly loaded?: LoadedConfig | undefined;
 }
 
 export class Sidecar implements ServerDeps {
@@ -39,15 +43,18 @@ export class Sidecar implements ServerDeps {
     this.logger = opts.logger;
     this.#configPath = opts.configPath;
     this.#source = loaded.source;
-    this.#snapshot = new RuntimeSnapshot(loaded.config, this.#registry, this.metrics);
+    this.#snapshot = new RuntimeSnapshot(loaded, this.#registry, this.metrics);
+    this.metrics.registry.counter('sidecar_access_log_dropped_total', 'Access-log lines dropped because the destination could not keep up.', () => [
+      [{}, this.#accessLog.dropped()],
+    ]);
   }
 
   /** Loads config (throws ConfigError when invalid), binds every port, and starts serving. */
   static async start(opts: SidecarOptions): Promise<Sidecar> {
-    const loaded = opts.configPath ? loadConfigFile(opts.configPath) : loadDefaultConfig();
+    const loaded = opts.loaded ?? (await loadConfigOffThread(opts.configPath));
     const sidecar = new Sidecar(loaded, opts);
     try {
-      await sidecar.#apply(loaded.config, undefined);
+      await sidecar.#apply(loaded, undefined);
     } catch (err) {
       await sidecar.stop(0);
       throw err;
@@ -90,7 +97,7 @@ export class Sidecar implements ServerDeps {
     if (!this.#configPath || this.#stopping) return false;
     let loaded: LoadedConfig;
     try {
-      loaded = loadConfigFile(this.#configPath);
+      loaded = await loadConfigOffThread(this.#configPath);
     } catch (err) {
       this.metrics.reloads.get({ result: 'failure' }).inc();
       this.metrics.configValid.get().set(0);
@@ -100,7 +107,7 @@ export class Sidecar implements ServerDeps {
     }
     const previous = this.#snapshot;
     try {
-      await this.#apply(loaded.config, previous);
+      await this.#apply(loaded, previous);
     } catch (err) {
       this.metrics.reloads.get({ result: 'failure' }).inc();
       this.metrics.configValid.get().set(0);
@@ -117,8 +124,9 @@ export class Sidecar implements ServerDeps {
   }
 
   /** Builds the new graph, opens new ports first, swaps, then retires what the new config dropped. */
-  async #apply(config: Config, previous: RuntimeSnapshot | undefined): Promise<void> {
-    const next = previous ? new RuntimeSnapshot(config, this.#registry, this.metrics) : this.#snapshot;
+  async #apply(loaded: LoadedConfig, previous: RuntimeSnapshot | undefined): Promise<void> {
+    const config = loaded.config;
+    const next = previous ? new RuntimeSnapshot(loaded, this.#registry, this.metrics) : this.#snapshot;
     const opened: Listener[] = [];
     const replaced: Listener[] = [];
     try {

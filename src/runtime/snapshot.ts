@@ -1,4 +1,5 @@
 // A config snapshot turned into an immutable object graph; requests hold it until they finish, so a reload never cuts one off.
+import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Cluster } from '../cluster/cluster.js';
 import type { SidecarMetrics } from '../observability/catalogue.js';
@@ -14,13 +15,14 @@ export class RuntimeSnapshot {
   #retired = false;
   #released = false;
 
-  constructor(config: Config, registry: UpstreamRegistry, metrics: SidecarMetrics) {
+  constructor(loaded: LoadedConfig, registry: UpstreamRegistry, metrics: SidecarMetrics) {
+    const config = loaded.config;
     this.config = config;
     const clusters = new Map<string, Cluster>();
     for (const c of config.clusters) clusters.set(c.name, new Cluster(c, registry));
     this.clusters = clusters;
     const listeners = new Map<string, ListenerRuntime>();
-    for (const l of config.listeners) listeners.set(l.name, new ListenerRuntime(l, clusters, registry, metrics));
+    for (const l of config.listeners) listeners.set(l.name, new ListenerRuntime(l, clusters, registry, metrics, loaded.clusterDefaults));
     this.listeners = listeners;
   }
 
