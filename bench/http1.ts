@@ -84,8 +84,8 @@ function wrk(port: number, seconds = DURATION): WrkResult {
   return { rps, p50: pct('50'), p99: pct('99') };
 }
 
-function fixedRate(port: number): { p50: number; p99: number; received: number; sent: number } {
-  const [cmd, args] = pin(LOAD_CPU, process.execPath, [path.join(root, 'dist/bench/fixed-rate.js'), `127.0.0.1:${port}`, String(FIXED_RATE), '10']);
+function fixedRate(port: number, seconds = 10): { p50: number; p99: number; received: number; sent: number } {
+  const [cmd, args] = pin(LOAD_CPU, process.execPath, [path.join(root, 'dist/bench/fixed-rate.js'), `127.0.0.1:${port}`, String(FIXED_RATE), String(seconds)]);
   return JSON.parse(execFileSync(cmd, args, { encoding: 'utf8' })) as { p50: number; p99: number; received: number; sent: number };
 }
 
@@ -147,6 +147,8 @@ clusters:
   }
   const loadedRss = rssMiB(sidecar.pid!);
 
+  // A short unmeasured run first: new client connections and their upstream pool entries warm up.
+  for (const port of Object.values(targets)) fixedRate(port, 3);
   const fixed: Record<Name, ReturnType<typeof fixedRate>> = {
     direct: fixedRate(PORTS.upstream),
     baseline: fixedRate(PORTS.baseline),

@@ -123,3 +123,28 @@ export function record(
 }
 
 export const newCancellation = (): Cancellation => new Cancellation();
+
+/**
+ * The downstream went away before the response was complete: blame it (unless a cause is already known), stop the
+ * upstream work, and return the status for the log (499 when no response head was sent).
+ */
+export function abandoned(ctx: RequestContext, cancel: Cancellation, response: ProxyResponse | undefined, headSent: boolean): number {
+  if (!ctx.flag) {
+    ctx.flag = 'DC';
+    ctx.error = headSent ? 'downstream closed before the response was complete' : 'downstream closed before the response started';
+  }
+  cancel.abort(new ProxyError('DC', ctx.error ?? 'downstream closed'));
+  response?.body?.destroy();
+  return headSent && response ? response.status : 499;
+}
+
+/** X-Forwarded-*, x-request-id and TE: trailers on the headers going upstream. */
+export function addProxyHeaders(headers: HeaderList, peer: string, authority: string, ctx: RequestContext, hadRequestId: boolean, teTrailers: boolean): void {
+  const xff = headers.get('x-forwarded-for');
+  if (xff === undefined) headers.add('x-forwarded-for', peer);
+  else headers.set('x-forwarded-for', `${xff}, ${peer}`);
+  headers.set('x-forwarded-proto', 'http');
+  headers.set('x-forwarded-host', authority);
+  if (!hadRequestId) headers.add('x-request-id', ctx.requestId);
+  if (teTrailers) headers.add('te', 'trailers');
+}

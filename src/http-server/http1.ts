@@ -9,7 +9,7 @@ import type { ProxyRequest, ProxyResponse, RequestContext } from '../core/servic
 import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
 import type { ListenerRuntime } from '../runtime/listener-runtime.js';
-import { dispatch, newContext, record, type ServerDeps } from './exchange.js';
+import { abandoned, addProxyHeaders, dispatch, newContext, record, type ServerDeps } from './exchange.js';
 import { cleanResponseHeaders, isHeadError, parseAbsoluteTarget, readRequestHead } from './hygiene.js';
 import { activeRequests, pump, rejectedSockets } from './respond.js';
 
@@ -63,14 +63,8 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
     }
 
     const headers = new HeaderList(head.headers);
-    const xff = headers.get('x-forwarded-for');
-    if (xff === undefined) headers.add('x-forwarded-for', peer);
-    else headers.set('x-forwarded-for', `${xff}, ${peer}`);
-    headers.set('x-forwarded-proto', 'http');
-    headers.set('x-forwarded-host', authority);
     const ctx = newContext(name, peer, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', head.requestId);
-    if (head.requestId === undefined) headers.add('x-request-id', ctx.requestId);
-    if (head.teTrailers) headers.add('te', 'trailers');
+    addProxyHeaders(headers, peer, authority, ctx, head.requestId !== undefined, head.teTrailers);
 
     const hasBody = head.chunked || head.contentLength > 0;
     if (hasBody && head.expectContinue) req.once('resume', () => res.writeContinue());
@@ -109,13 +103,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
         ctx.flag = 'DPE';
         ctx.error = rejected.message;
       } else if (!res.writableFinished) {
-        if (!ctx.flag) {
-          ctx.flag = 'DC';
-          ctx.error = res.headersSent ? 'downstream closed before the response was complete' : 'downstream closed before the response started';
-        }
-        if (!res.headersSent) status = 499;
-        cancel.abort(new ProxyError('DC', ctx.error ?? 'downstream closed'));
-        response?.body?.destroy();
+        status = abandoned(ctx, cancel, response, res.headersSent);
       }
       record(deps, stats, logReq, ctx, status, socket.bytesRead - readAtStart, bytesOut());
       snapshot.leave();

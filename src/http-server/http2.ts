@@ -9,7 +9,7 @@ import { PushedBody } from '../core/pushed-body.js';
 import type { ProxyRequest, ProxyResponse } from '../core/service.js';
 import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
-import { dispatch, newContext, record, type ServerDeps } from './exchange.js';
+import { abandoned, addProxyHeaders, dispatch, newContext, record, type ServerDeps } from './exchange.js';
 import { cleanResponseHeaders, isHeadError, readRequestHead } from './hygiene.js';
 import { pump } from './respond.js';
 
@@ -45,14 +45,8 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       return;
     }
     const headers = new HeaderList(head.headers);
-    const xff = headers.get('x-forwarded-for');
-    if (xff === undefined) headers.add('x-forwarded-for', peer);
-    else headers.set('x-forwarded-for', `${xff}, ${peer}`);
-    headers.set('x-forwarded-proto', 'http');
-    headers.set('x-forwarded-host', authority);
     const ctx = newContext(listener, peer, 'HTTP/2', head.requestId);
-    if (head.requestId === undefined) headers.add('x-request-id', ctx.requestId);
-    if (head.teTrailers) headers.add('te', 'trailers');
+    addProxyHeaders(headers, peer, authority, ctx, head.requestId !== undefined, head.teTrailers);
 
     const hasBody = !stream.readableEnded && !stream.endAfterHeaders;
     const cancel = new Cancellation();
@@ -85,15 +79,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
     stream.once('close', () => {
       lr.gauges.active.value--;
       let status = response?.status ?? 499;
-      if (!completed) {
-        if (!ctx.flag) {
-          ctx.flag = 'DC';
-          ctx.error = stream.headersSent ? 'downstream reset the stream before the response was complete' : 'downstream reset the stream';
-        }
-        if (!stream.headersSent) status = 499;
-        cancel.abort(new ProxyError('DC', ctx.error ?? 'downstream closed'));
-        response?.body?.destroy();
-      }
+      if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent);
       record(deps, stats, logReq, ctx, status, bytesIn, bytesOut());
       snapshot.leave();
     });
@@ -108,7 +94,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       const res = d.response;
       const raw = res.headers.raw;
       cleanResponseHeaders(raw);
-      const out: Record<string, string | string[] | number> = toH2Headers(raw);
+      const out: Record<string, string | string[] | number> = res.headers.toObject();
       out[':status'] = res.status;
       const body = res.body;
       try {
@@ -125,7 +111,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       stream.once('wantTrailers', () => {
         const t = res.trailers;
         // An empty trailer block still ends the stream; close() would not once the request side has ended.
-        stream.sendTrailers(t?.size ? toH2Headers(t.raw) : {});
+        stream.sendTrailers(t?.size ? t.toObject() : {});
       });
       bytesOut = pump(
         body,
@@ -147,20 +133,6 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
 function mayHaveTrailers(res: ProxyResponse): boolean {
   if (!(res.body instanceof PushedBody)) return true;
   return res.headers.has('trailer') || (res.headers.get('content-type') ?? '').startsWith('application/grpc');
-}
-
-/** HTTP/2 forbids connection-specific headers (already removed) and wants lower-case names. */
-function toH2Headers(raw: readonly string[]): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (let i = 0; i < raw.length; i += 2) {
-    const k = raw[i]!;
-    const v = raw[i + 1]!;
-    const prev = out[k];
-    if (prev === undefined) out[k] = v;
-    else if (Array.isArray(prev)) prev.push(v);
-    else out[k] = [prev, v];
-  }
-  return out;
 }
 
 function respondError(stream: ServerHttp2Stream, status: number, message: string, flag: string): void {
