@@ -1,0 +1,114 @@
+// Listener limits and robustness: header read timeout, idle timeout, max connections, and garbage that must not crash.
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { curl, rawRequest } from '../helpers/client.js';
+import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
+import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+
+function connect(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, '127.0.0.1', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+function closedWithin(socket: net.Socket, ms: number): Promise<{ closed: boolean; data: string; after: number }> {
+  const start = Date.now();
+  return new Promise((resolve) => {
+    let data = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => (data += d));
+    const timer = setTimeout(() => resolve({ closed: false, data, after: Date.now() - start }), ms);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve({ closed: true, data, after: Date.now() - start });
+    });
+    socket.on('error', () => {});
+  });
+}
+
+describe('listener limits', () => {
+  let upstream: TestUpstream;
+  let sidecar: RunningSidecar;
+  before(async () => {
+    upstream = await startUpstream();
+    sidecar = await startSidecar(`
+listeners:
+  - name: in
+    port: 0
+    limits: { header_read_timeout: 500ms, idle_timeout: 700ms, max_connections: 5 }
+    routes: [{ match: { prefix: / }, cluster: app }]
+clusters:
+  - name: app
+    endpoints: ["${upstream.address}"]
+`);
+  });
+  after(async () => {
+    await sidecar.stop();
+    await upstream.close();
+  });
+
+  it('closes a connection whose request head does not arrive within header_read_timeout (slowloris)', async () => {
+    const s = await connect(sidecar.ports.in!);
+    s.write('GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ');
+    const r = await closedWithin(s, 5000);
+    assert.equal(r.closed, true, 'connection closed');
+    assert.ok(r.after < 3000, `closed after ${r.after} ms`);
+    assert.equal(upstream.requests.length, 0);
+  });
+
+  it('closes a connection that sends nothing at all within header_read_timeout', async () => {
+    const s = await connect(sidecar.ports.in!);
+    const r = await closedWithin(s, 5000);
+    assert.equal(r.closed, true);
+    assert.ok(r.after < 3000, `closed after ${r.after} ms`);
+  });
+
+  it('closes an idle keep-alive connection after idle_timeout', async () => {
+    const s = await connect(sidecar.ports.in!);
+    const done = closedWithin(s, 5000);
+    s.write('GET /one HTTP/1.1\r\nHost: a\r\n\r\n');
+    const r = await done;
+    assert.match(r.data, /^HTTP\/1\.1 200/);
+    assert.equal(r.closed, true);
+    assert.ok(r.after >= 600 && r.after < 3000, `closed after ${r.after} ms`);
+  });
+
+  it('accepts at most max_connections at once', async () => {
+    const held = await Promise.all(Array.from({ length: 5 }, () => connect(sidecar.ports.in!)));
+    for (const s of held) s.write('GET / HTTP/1.1\r\nHost: a\r\n\r\n'); // keep them busy-alive
+    await new Promise((r) => setTimeout(r, 100));
+    const extra = await connect(sidecar.ports.in!).catch(() => undefined);
+    if (extra) {
+      const r = await closedWithin(extra, 2000);
+      assert.equal(r.closed, true, 'the connection over the limit is closed');
+      assert.equal(r.data, '');
+    }
+    for (const s of held) s.destroy();
+    await new Promise((r) => setTimeout(r, 200));
+    const ok = await curl([`http://127.0.0.1:${sidecar.ports.in}/after`]);
+    assert.equal(ok.code, 0, 'serves again once connections are released');
+  });
+
+  it('survives arbitrary bytes on the listener and keeps serving', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 2048 }), async (bytes) => {
+        const r = await rawRequest(sidecar.ports.in!, Buffer.from(bytes), 300);
+        if (r.status !== undefined) assert.ok(r.status >= 400 || r.status === 200, `status ${r.status}`);
+      }),
+      { numRuns: 60 },
+    );
+    await fc.assert(
+      fc.asyncProperty(fc.string({ maxLength: 300 }), fc.string({ maxLength: 60 }), async (target, header) => {
+        await rawRequest(sidecar.ports.in!, `GET ${target} HTTP/1.1\r\nHost: a\r\nX: ${header}\r\n\r\n`, 300);
+      }),
+      { numRuns: 60 },
+    );
+    assert.equal(sidecar.proc.exitCode, null, 'still running');
+    const ok = await curl([`http://127.0.0.1:${sidecar.ports.in}/still-alive`]);
+    assert.equal(ok.code, 0);
+    assert.doesNotMatch(sidecar.stderr(), /uncaught exception|unhandled rejection/);
+  });
+});
