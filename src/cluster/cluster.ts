@@ -57,6 +57,8 @@ export class Cluster {
   readonly breaker: CircuitBreaker;
   #metrics: SidecarMetrics | undefined;
   readonly #poolConnections: number;
+  /** HTTP/1.1 pools hold one request per connection; h2c multiplexes, so nothing waits for a connection there. */
+  readonly #http1: boolean;
   readonly #balancer: LoadBalancer<Endpoint>;
   readonly #hashOf: ((req: ProxyRequest) => number | undefined) | undefined;
   /** Sends one attempt of the request to an endpoint the balancer picks. */
@@ -80,6 +82,7 @@ export class Cluster {
     // circuit_breakers.max_connections is enforced by the pools: each endpoint's pool gets at most that many.
     const poolConnections = Math.min(config.pool.max_connections, cb.max_connections);
     this.#poolConnections = poolConnections;
+    this.#http1 = config.protocol === 'http1';
     this.endpoints = config.endpoints.map((e) => {
       const address = typeof e === 'string' ? e : e.address;
       const weight = typeof e === 'string' ? 1 : e.weight;
@@ -125,11 +128,12 @@ export class Cluster {
     if (!ep) throw new ProxyError('UH', `no healthy endpoint in cluster ${this.name}`);
     const breaker = this.breaker;
     if (!breaker.tryAcquireRequest()) throw this.overflow('max_requests', breaker.maxRequests);
-    // A request is pending when every pooled connection of its endpoint is busy: it waits in the pool's queue
-    // until its response head arrives (HTTP/1.1 pools are not pipelined, so a busy connection holds one request).
+    // An HTTP/1.1 request is pending when every pooled connection of its endpoint is busy: it waits in the pool's
+    // queue, and counts as pending until its response head arrives (an approximation: the pool does not say when
+    // it hands the request a connection, and pools are not pipelined, so a busy connection holds one request).
     const stats = ep.stats;
     let pending = false;
-    if (stats.active >= this.#poolConnections) {
+    if (this.#http1 && stats.active >= this.#poolConnections) {
       if (!breaker.tryAcquirePending()) {
         breaker.releaseRequest();
         throw this.overflow('max_pending_requests', breaker.maxPendingRequests);

@@ -111,14 +111,21 @@ export const retryPolicy = z.strictObject({
   max_retries: z.number().int().min(0).max(10).default(1).meta({ description: 'Retries after the first attempt (0 disables retries).' }),
   per_try_timeout: duration
     .optional()
-    .meta({ description: 'Time allowed per attempt until response headers; a timed-out attempt is retried (504 UT when none is left).' }),
-  backoff: retryBackoff.default({ base_interval: 25, max_interval: 250 }),
+    .meta({ description: 'Time allowed per attempt until response headers; a timed-out attempt is retried (504 when no retry is left).' }),
+  backoff: retryBackoff
+    .default({ base_interval: 25, max_interval: 250 })
+    .meta({ description: 'Exponential backoff with full jitter between attempts, clamped to the route timeout.' }),
   retriable_status_codes: z
     .array(z.number().int().min(100).max(599))
     .default([])
     .meta({ description: 'Statuses retried when retry_on has retriable-status-codes.' }),
   retriable_headers: z
-    .array(z.strictObject({ name: headerName, exact: z.string().optional() }))
+    .array(
+      z.strictObject({
+        name: headerName,
+        exact: z.string().optional().meta({ description: 'Value to match; absent means the header only has to be present.' }),
+      }),
+    )
     .default([])
     .meta({ description: 'Response headers (present, or with an exact value) retried when retry_on has retriable-headers.' }),
   allow_non_idempotent: z
@@ -141,7 +148,10 @@ export const faultPolicy = z
       .optional()
       .meta({ description: 'Delay this share of requests before forwarding them.' }),
     abort: z
-      .strictObject({ status: z.number().int().min(200).max(599), percent: percent.default(100) })
+      .strictObject({
+        status: z.number().int().min(200).max(599).meta({ description: 'Status to answer with.' }),
+        percent: percent.default(100),
+      })
       .optional()
       .meta({ description: 'Answer this share of requests with status and flag FI, without forwarding them.' }),
     header_control: z

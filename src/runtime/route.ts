@@ -2,8 +2,10 @@
 import type { RouteConfig } from '../config/schema.js';
 import { compose, type HttpService, type Layer } from '../core/service.js';
 import { bodyLimitLayer } from '../filters/body-limit/body-limit.js';
+import { faultLayer } from '../filters/fault/fault.filter.js';
 import { headerMutationLayer } from '../filters/header-mutation/header-mutation.js';
 import type { RouteStats, SidecarMetrics } from '../observability/catalogue.js';
+import { retryLayer } from '../policies/retry/retry.layer.js';
 import { timeoutLayer } from '../policies/timeout/timeout.js';
 import { directResponseService, redirectService, rewriteLayer, weightedService } from '../router/actions.js';
 import type { Cluster } from '../cluster/cluster.js';
@@ -33,12 +35,12 @@ export function buildRoute(
     const cluster = clusters.get(cfg.cluster)!;
     single = cluster.name;
     stats.set(cluster.name, metrics.routeStats(listener, name, cluster.name));
-    terminal = cluster.service;
+    terminal = clusterService(cfg, cluster, metrics);
   } else if (cfg.weighted_clusters !== undefined) {
     const choices = cfg.weighted_clusters.map((w) => {
       const cluster = clusters.get(w.cluster)!;
       stats.set(cluster.name, metrics.routeStats(listener, name, cluster.name));
-      return { name: cluster.name, weight: w.weight, service: cluster.service };
+      return { name: cluster.name, weight: w.weight, service: clusterService(cfg, cluster, metrics) };
     });
     terminal = weightedService(choices);
   } else if (cfg.redirect !== undefined) {
@@ -52,8 +54,27 @@ export function buildRoute(
   const layers: Layer[] = [
     bodyLimitLayer(cfg.max_request_body ?? listenerBodyLimit),
     timeoutLayer(cfg.timeout),
+    // After the timeout, so an injected delay counts against the route timeout as a slow upstream would.
+    faultLayer(cfg.fault, () => ({
+      delay: metrics.faultsInjected.get({ listener, route: name, kind: 'delay' }),
+      abort: metrics.faultsInjected.get({ listener, route: name, kind: 'abort' }),
+    })),
     headerMutationLayer(cfg.request_headers, cfg.response_headers),
     rewriteLayer(cfg.match.prefix, cfg.prefix_rewrite, cfg.host_rewrite),
   ];
   return { name, service: compose(layers, terminal), stats, cluster: single };
+}
+
+/**
+ * The cluster's attempt service, wrapped in the route's retry policy (innermost, so header edits and rewrites run
+ * once per request, not once per attempt). Without a retry block this is cluster.service itself.
+ */
+function clusterService(cfg: RouteConfig, cluster: Cluster, metrics: SidecarMetrics): HttpService {
+  cluster.bindMetrics(metrics);
+  if (!cfg.retry || cfg.retry.max_retries <= 0) return cluster.service;
+  const labels = { cluster: cluster.name };
+  return retryLayer(cfg.retry, cluster, {
+    retry: (reason) => metrics.retries.get({ ...labels, reason }),
+    budgetExhausted: metrics.retryBudgetExhausted.get(labels),
+  })(cluster.service);
 }

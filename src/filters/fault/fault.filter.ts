@@ -48,22 +48,24 @@ export function decideFault(cfg: FaultConfig, header: (name: string) => string |
 
 const hit = (percent: number, random: () => number): boolean => percent >= 100 || (percent > 0 && random() * 100 < percent);
 
-export function faultLayer(cfg: FaultConfig | undefined, counters: FaultCounters, deps: FaultDeps = {}): Layer {
+/** `counters` is called once, only when the route has a fault block, so routes without one export no fault series. */
+export function faultLayer(cfg: FaultConfig | undefined, counters: () => FaultCounters, deps: FaultDeps = {}): Layer {
   if (!cfg) return (next) => next;
+  const { delay, abort } = counters();
   const random = deps.random ?? Math.random;
   const clock = deps.clock ?? systemClock;
   return (next) => async (req) => {
     const fault = decideFault(cfg, (n) => req.headers.get(n), random);
     if (cfg.header_control) {
-      req.headers.delete(FAULT_DELAY_HEADER);
-      req.headers.delete(FAULT_ABORT_HEADER);
+      req.headers.remove(FAULT_DELAY_HEADER);
+      req.headers.remove(FAULT_ABORT_HEADER);
     }
     if (fault.delayMs > 0) {
-      counters.delay.inc();
+      delay.inc();
       await sleep(req, fault.delayMs, clock);
     }
     if (fault.abortStatus !== undefined) {
-      counters.abort.inc();
+      abort.inc();
       req.body?.resume();
       throw new ProxyError('FI', `fault injected: abort with ${fault.abortStatus}`, { status: fault.abortStatus });
     }

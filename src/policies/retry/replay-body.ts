@@ -42,6 +42,13 @@ export class ReplayableBody {
     return this.#size;
   }
 
+  /** No further replay will be asked for (the response is final): stop buffering and free what is held. */
+  release(): void {
+    this.#overflow = true;
+    this.#chunks = [];
+    this.#size = 0;
+  }
+
   /** A stream of the whole body for the next attempt, or undefined when the body is not replayable. */
   next(): Readable | undefined {
     if (this.#overflow && this.#current !== undefined) return undefined;

@@ -72,6 +72,8 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
       const replay = req.body === null ? undefined : new ReplayableBody(req.body, cfg.max_replay_body);
       let avoid: BalancedEndpoint | undefined;
       let retryHeld = false;
+      /** The max_retries breaker stopped the retry: the answer carries flag UO. */
+      let breakerOpen = false;
       const releaseRetry = (): void => {
         if (retryHeld) target.breaker.releaseRetry();
         retryHeld = false;
@@ -125,9 +127,15 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
           const r = res;
           const outcome: AttemptOutcome = { kind: 'response', status: r.status, headers: (n) => r.headers.get(n) };
           const decision = shouldRetry(outcome, classifier);
-          if (!decision.retry) return res;
+          if (!decision.retry) {
+            replay?.release();
+            return res;
+          }
           const stop = mayRetry(attempt, decision.reason);
-          if (stop !== undefined) return giveUp(res, attempt, stop);
+          if (stop !== undefined) {
+            replay?.release();
+            return giveUp(res, attempt, stop);
+          }
           const hinted = retryAfter(r);
           res.body?.destroy();
           await pause(attempt, hinted);
@@ -150,16 +158,23 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
       function mayRetry(attempt: number, reason: string): string | undefined {
         if (attempt >= maxAttempts) return '';
         if (ctx.deadline - clock.now() <= 0) return 'no time left before the route timeout';
-        if (replay) {
-          body = replay.next();
-          if (body === undefined) return `request body over max_replay_body (${cfg!.max_replay_body} bytes), sent once`;
-        }
+        const notReplayable = `request body over max_replay_body (${cfg!.max_replay_body} bytes), sent once`;
+        if (replay && !replay.replayable) return notReplayable;
         if (!budget.tryWithdraw()) {
           metrics.budgetExhausted.inc();
           return 'retry budget exhausted';
         }
         if (!target.breaker.tryAcquireRetry()) {
+          breakerOpen = true;
           return target.overflow('max_retries', target.breaker.retryLimit()).message;
+        }
+        if (replay) {
+          // Only now is the failed attempt's body stream detached; the buffer may have overflowed since the check.
+          body = replay.next();
+          if (body === undefined) {
+            target.breaker.releaseRetry();
+            return notReplayable;
+          }
         }
         retryHeld = true;
         metrics.retry(reason).inc();
@@ -197,9 +212,10 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
       function giveUp(res: ProxyResponse, attempt: number, stop: string): ProxyResponse {
         const note = describeStop(`upstream answered ${res.status}`, attempt, stop);
         if (attempt > 1 || stop !== '') {
-          if (attempt > 1) {
-            ctx.flag = 'URX';
-            res.headers.set(FLAG_HEADER, 'URX');
+          const flag = breakerOpen ? 'UO' : attempt > 1 ? 'URX' : undefined;
+          if (flag) {
+            ctx.flag = flag;
+            res.headers.set(FLAG_HEADER, flag);
           }
           ctx.error = note;
           res.headers.set(ERROR_HEADER, note.replace(/[^\x20-\x7e]/g, '?').slice(0, 1000));
@@ -210,6 +226,7 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
       function finalError(err: unknown, attempt: number, stop: string | undefined): unknown {
         if (!(err instanceof ProxyError)) return err;
         if (stop === undefined) return err;
+        if (breakerOpen) return new ProxyError('UO', describeStop(err.message, attempt, stop), { status: 503, endpoint: err.endpoint, cause: err });
         const flag = attempt > 1 && isRetriableFlag(err) ? 'URX' : err.flag;
         return new ProxyError(flag, describeStop(err.message, attempt, stop), { status: err.status, endpoint: err.endpoint, cause: err });
       }
