@@ -85,10 +85,12 @@ export const statusText = (status: number): string => STATUS_TEXT[status] ?? '';
 /** A response the sidecar writes itself, naming its flag and cause in headers, body and context (for the access log). */
 export function localResponse(ctx: RequestContext, err: unknown): ProxyResponse {
   const e = err instanceof ProxyError ? err : new ProxyError('IE', `internal error: ${(err as Error)?.message ?? String(err)}`);
+  // Say how many tries this answer took (the retry layer writes its own "attempt n/m" when it retried).
+  const message = ctx.attempts > 0 && !/attempt \d/.test(e.message) ? `${e.message}; attempt ${ctx.attempts}/${ctx.attempts}` : e.message;
   ctx.flag = e.flag;
-  ctx.error = e.message;
+  ctx.error = message;
   if (e.endpoint) ctx.endpoint = e.endpoint;
-  const cause = e.message.replace(/[\r\n]+/g, ' ');
+  const cause = message.replace(/[\r\n]+/g, ' ');
   const body = Buffer.from(`${e.status} ${statusText(e.status)}: ${cause} [${e.flag}: ${RESPONSE_FLAGS[e.flag].meaning}]\n`);
   const headers = new HeaderList([
     'content-type', 'text/plain; charset=utf-8',
