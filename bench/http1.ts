@@ -129,7 +129,7 @@ clusters:
   const sidecar = start(PROXY_CPU, [path.join(root, 'bin/sidecar.js'), 'run', '-c', config]);
   const baseline = start(PROXY_CPU, [path.join(root, 'dist/bench/baseline-proxy.js'), String(PORTS.baseline), `127.0.0.1:${PORTS.upstream}`]);
   await Promise.all([waitForPort(PORTS.upstream), waitForPort(PORTS.sidecar), waitForPort(PORTS.baseline)]);
-  await new Promise((r) => setTimeout(r, 500));
+  await new Promise((r) => setTimeout(r, 2000)); // let start-up garbage (config worker, JIT) settle
   const idleRss = rssMiB(sidecar.pid!);
   const baselineIdleRss = rssMiB(baseline.pid!);
 
