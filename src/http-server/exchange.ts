@@ -124,8 +124,6 @@ export function record(
   deps.accessLog().write({ context: ctx, method: req.method, authority: req.authority, path: req.path, status, bytesIn, bytesOut, durationMs, userAgent: req.userAgent });
 }
 
-export const newCancellation = (): Cancellation => new Cancellation();
-
 /**
  * The downstream went away before the response was complete: blame it (unless a cause is already known), stop the
  * upstream work, and return the status for the log (499 when no response head was sent).

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
 import { ProxyError } from '../core/errors.js';
 import { HeaderList } from '../core/headers.js';
-import { newContext, record, localResponse, type ServerDeps } from '../http-server/exchange.js';
+import { localResponse, newContext, record, statusText, type ServerDeps } from '../http-server/exchange.js';
 import { isHeadError, readRequestHead } from '../http-server/hygiene.js';
 import { rejectOnSocket } from '../http-server/respond.js';
 import { compileHostMatcher, stripPort } from '../router/matchers.js';
@@ -32,7 +32,7 @@ function splice(a: Socket, b: Socket, onClose: (aToB: number, bToA: number) => v
 function writeLocal(socket: Socket, ctx: RequestContext, err: ProxyError): number {
   const res = localResponse(ctx, err);
   const body = `${err.status}: ${ctx.error}\n`;
-  let head = `HTTP/1.1 ${res.status} ${err.flag}\r\nconnection: close\r\n`;
+  let head = `HTTP/1.1 ${res.status} ${statusText(res.status)}\r\nconnection: close\r\n`;
   const raw = res.headers.raw;
   for (let i = 0; i < raw.length; i += 2) if (raw[i] !== 'content-length') head += `${raw[i]}: ${raw[i + 1]}\r\n`;
   socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
