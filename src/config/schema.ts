@@ -195,6 +195,10 @@ export const route = z
     request_headers: headerMutation.optional(),
     response_headers: headerMutation.optional(),
     timeout: duration.default(15_000).meta({ description: 'Whole-request timeout (0 disables). Exceeding it gives 504 UT.' }),
+    timeout_header_allowed: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Honour a caller\'s x-sidecar-timeout request header (ms or duration) when it is earlier than the route timeout.' }),
     max_request_body: size.optional().meta({ description: 'Largest request body accepted on this route (413 beyond).' }),
     retry: retryPolicy.optional().meta({ description: 'Retry failed attempts (see docs/resilience.md). Absent: one attempt.' }),
     fault: faultPolicy.optional().meta({ description: 'Inject delays and aborts for resilience testing.' }),
@@ -304,6 +308,78 @@ export const circuitBreakers = z
   })
   .meta({ description: 'Hard concurrency caps per cluster (Envoy circuit breakers). Absent: the defaults below.' });
 
+export const outlierDetection = z
+  .strictObject({
+    consecutive_5xx: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(5)
+      .meta({ description: 'Consecutive 5xx answers (local-origin failures included) that eject an endpoint; 0 disables.' }),
+    consecutive_gateway_failure: z
+      .number()
+      .int()
+      .nonnegative()
+      .default(5)
+      .meta({ description: 'Consecutive 502/503/504 answers (local-origin failures included) that eject an endpoint; 0 disables.' }),
+    interval: duration
+      .default(10_000)
+      .refine((ms) => ms > 0, 'interval must be > 0')
+      .meta({ description: 'Once an endpoint has been back for base_ejection_time, its ejection multiplier drops by one per interval.' }),
+    base_ejection_time: duration
+      .default(30_000)
+      .refine((ms) => ms > 0, 'base_ejection_time must be > 0')
+      .meta({ description: 'The first ejection lasts this long; the n-th ejection in a row n times as long.' }),
+    max_ejection_time: duration
+      .default(300_000)
+      .refine((ms) => ms > 0, 'max_ejection_time must be > 0')
+      .meta({ description: 'Cap on one ejection.' }),
+    max_ejection_percent: z
+      .number()
+      .min(0)
+      .max(100)
+      .default(10)
+      .meta({ description: 'Never eject more than this share (percent) of the cluster endpoints at once.' }),
+    always_eject_one: z
+      .boolean()
+      .default(true)
+      .meta({ description: 'Allow one ejection even when max_ejection_percent rounds to zero endpoints (small clusters).' }),
+  })
+  .meta({ description: 'Passive outlier detection: endpoints that keep failing are taken out of the balancer for a while. Absent: off.' });
+
+const expectedStatus = z.union([
+  z.number().int().min(100).max(599),
+  z.string().regex(/^[1-5]\d\d-[1-5]\d\d$/, 'use a status such as 200 or a range such as "200-399"'),
+]);
+
+export const healthCheck = z
+  .strictObject({
+    path: z.string().startsWith('/').default('/healthz').meta({ description: 'Path probed with GET.' }),
+    interval: duration
+      .default(5_000)
+      .refine((ms) => ms >= 10, 'interval must be at least 10ms')
+      .meta({ description: 'Time between probes of one endpoint.' }),
+    interval_jitter: z
+      .number()
+      .min(0)
+      .max(100)
+      .default(10)
+      .meta({ description: 'Percent of interval: each wait is lengthened by a random 0..interval_jitter % of interval.' }),
+    timeout: duration
+      .default(1_000)
+      .refine((ms) => ms > 0, 'timeout must be > 0')
+      .meta({ description: 'A probe without a response head within this time fails.' }),
+    healthy_threshold: z.number().int().min(1).default(2).meta({ description: 'Passing probes in a row that make an unhealthy endpoint healthy.' }),
+    unhealthy_threshold: z.number().int().min(1).default(3).meta({ description: 'Failing probes in a row that make an endpoint unhealthy.' }),
+    expected_statuses: z
+      .array(expectedStatus)
+      .min(1)
+      .default(['200-399'])
+      .meta({ description: 'Statuses that pass: numbers and/or inclusive ranges such as "200-399".' }),
+    host: z.string().min(1).optional().meta({ description: 'Host header of the probes (default: the endpoint address).' }),
+  })
+  .meta({ description: 'Active health checks: periodic HTTP/1.1 GET probes per endpoint; unhealthy endpoints leave the balancer. Absent: off.' });
+
 export const cluster = z
   .strictObject({
     name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'use letters, digits, _ . -'),
@@ -323,6 +399,14 @@ export const cluster = z
       .meta({ description: 'Abort an upstream response that sends no bytes for this long.' }),
     retry_budget: retryBudget.optional(),
     circuit_breakers: circuitBreakers.optional(),
+    outlier_detection: outlierDetection.optional(),
+    health_check: healthCheck.optional(),
+    panic_threshold: z
+      .number()
+      .min(0)
+      .max(100)
+      .default(50)
+      .meta({ description: 'Percent: when fewer endpoints than this are healthy and not ejected, route to all of them (0 disables).' }),
   })
   .superRefine((c, ctx) => {
     if (c.lb.policy === 'ring_hash' && !c.lb.hash_on) {

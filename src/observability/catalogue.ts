@@ -37,7 +37,25 @@ export class SidecarMetrics {
     'sidecar_circuit_breaker_open_total',
     'Requests or retries refused by a circuit breaker, by cluster and threshold.',
   );
+  readonly staleConnectionReplays = this.registry.counter(
+    'sidecar_upstream_stale_connection_replays_total',
+    'Requests replayed on a fresh connection after a reused HTTP/1.1 keep-alive connection closed before any response byte, by cluster.',
+  );
   readonly faultsInjected = this.registry.counter('sidecar_faults_injected_total', 'Faults injected, by listener, route and kind (delay, abort).');
+  readonly outlierEjections = this.registry.counter(
+    'sidecar_outlier_ejections_total',
+    'Endpoints ejected by outlier detection, by cluster and reason (consecutive-5xx, consecutive-gateway-failure).',
+  );
+  readonly outlierEjected = this.registry.gauge('sidecar_outlier_ejected_endpoints', 'Endpoints currently ejected by outlier detection, by cluster.');
+  readonly healthChecks = this.registry.counter('sidecar_health_checks_total', 'Active health-check probes, by cluster and result (success, failure).');
+  readonly endpointHealthy = this.registry.gauge(
+    'sidecar_endpoint_healthy',
+    'Active health checking: 1 while an endpoint is healthy (or not yet probed), 0 while unhealthy, by cluster and endpoint.',
+  );
+  readonly clusterPanic = this.registry.counter(
+    'sidecar_cluster_panic_total',
+    'Requests routed to all endpoints because too few were healthy (panic_threshold), by cluster.',
+  );
   readonly configValid = this.registry.gauge('sidecar_config_last_reload_successful', '1 when the last reload attempt succeeded, 0 when it was rejected.');
 
   routeStats(listener: string, route: string, cluster: string): RouteStats {

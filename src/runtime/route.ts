@@ -9,6 +9,7 @@ import { retryLayer } from '../policies/retry/retry.layer.js';
 import { timeoutLayer } from '../policies/timeout/timeout.js';
 import { directResponseService, redirectService, rewriteLayer, weightedService } from '../router/actions.js';
 import type { Cluster } from '../cluster/cluster.js';
+import { Http1Upstream } from '../upstream/http1.js';
 
 export interface RouteRuntime {
   readonly name: string;
@@ -53,7 +54,7 @@ export function buildRoute(
 
   const layers: Layer[] = [
     bodyLimitLayer(cfg.max_request_body ?? listenerBodyLimit),
-    timeoutLayer(cfg.timeout),
+    timeoutLayer(cfg.timeout, undefined, { headerAllowed: cfg.timeout_header_allowed }),
     // After the timeout, so an injected delay counts against the route timeout as a slow upstream would.
     faultLayer(cfg.fault, () => ({
       delay: metrics.faultsInjected.get({ listener, route: name, kind: 'delay' }),
@@ -71,6 +72,11 @@ export function buildRoute(
  */
 function clusterService(cfg: RouteConfig, cluster: Cluster, metrics: SidecarMetrics): HttpService {
   cluster.bindMetrics(metrics);
+  // Pools outlive snapshots and may serve several clusters: the observer labels by the request's cluster.
+  const replays = metrics.staleConnectionReplays;
+  for (const ep of cluster.endpoints) {
+    if (ep.upstream instanceof Http1Upstream) ep.upstream.onStaleReplay = (name) => replays.get({ cluster: name }).inc();
+  }
   if (!cfg.retry || cfg.retry.max_retries <= 0) return cluster.service;
   const labels = { cluster: cluster.name };
   return retryLayer(cfg.retry, cluster, {

@@ -188,15 +188,23 @@ export class Sidecar implements ServerDeps {
       name: c.name,
       protocol: c.config.protocol,
       lb: c.config.lb.policy,
-      endpoints: c.endpoints.map((e) => ({
-        address: e.address,
-        weight: e.weight,
-        state: e.available ? 'healthy' : 'unavailable',
-        active_requests: e.stats.active,
-        requests: e.stats.requests,
-        failures: e.stats.failures,
-        connections: e.upstream.connections,
-      })),
+      panic: c.panic,
+      endpoints: c.endpoints.map((e) => {
+        const st = c.endpointStatus(e.index);
+        return {
+          address: e.address,
+          weight: e.weight,
+          state: e.available ? 'healthy' : 'unavailable',
+          health: st.health,
+          ejected: st.ejected,
+          ejected_until: st.ejectedUntil?.toISOString() ?? null,
+          ejections: st.ejections,
+          active_requests: e.stats.active,
+          requests: e.stats.requests,
+          failures: e.stats.failures,
+          connections: e.upstream.connections,
+        };
+      }),
     }));
     return { clusters };
   }

@@ -19,7 +19,7 @@ export class RuntimeSnapshot {
     const config = loaded.config;
     this.config = config;
     const clusters = new Map<string, Cluster>();
-    for (const c of config.clusters) clusters.set(c.name, new Cluster(c, registry));
+    for (const c of config.clusters) clusters.set(c.name, new Cluster(c, registry, metrics));
     this.clusters = clusters;
     const listeners = new Map<string, ListenerRuntime>();
     for (const l of config.listeners) listeners.set(l.name, new ListenerRuntime(l, clusters, registry, metrics, loaded.clusterDefaults));

@@ -1,21 +1,43 @@
 // HTTP/1.1 upstream: an undici Pool per endpoint, driven through the low-level dispatch handler to avoid per-request wrappers.
 import { createRequire } from 'node:module';
-import type { Dispatcher, Pool as PoolType } from 'undici';
+import type { Socket } from 'node:net';
+import type { Client as ClientType, Dispatcher, Pool as PoolType } from 'undici';
 
 // undici's index loads fetch, WebSocket, caches and more (about 9 MiB of RSS); the proxy needs only the Pool.
-const Pool = createRequire(import.meta.url)('undici/lib/dispatcher/pool.js') as typeof PoolType;
+const requireUndici = createRequire(import.meta.url);
+const Pool = requireUndici('undici/lib/dispatcher/pool.js') as typeof PoolType;
+const Client = requireUndici('undici/lib/dispatcher/client.js') as typeof ClientType;
 import type { Cancellation } from '../core/cancel.js';
+import { systemClock } from '../core/clock.js';
 import { ProxyError } from '../core/errors.js';
 import { HeaderList } from '../core/headers.js';
 import type { ProxyRequest, ProxyResponse } from '../core/service.js';
 import { PushedBody } from '../core/pushed-body.js';
+import { forwardDeadline } from '../policies/timeout/deadline.js';
 import { upstreamFailure } from './errors.js';
 import type { Upstream, UpstreamOptions } from './upstream.js';
+
+/**
+ * One pooled undici Client and its current socket. The socket is known from the Client's connector, and every request
+ * written on it is counted (in ResponseHandler.onConnect, which undici calls just before writing the request), so a
+ * failed request knows whether its socket had already carried a complete exchange: the keep-alive race.
+ */
+interface Connection {
+  readonly client: ClientType;
+  socket: Socket | undefined;
+  /** Requests written on `socket` so far. */
+  uses: number;
+}
+
+/** Called once per transparent replay after a stale pooled connection (label: ctx.cluster). */
+export type StaleReplayObserver = (cluster: string) => void;
 
 export class Http1Upstream implements Upstream {
   readonly address: string;
   readonly #pool: PoolType;
   readonly #opts: UpstreamOptions;
+  /** Counts sidecar_upstream_stale_connection_replays_total; set by the runtime (pools outlive snapshots). */
+  onStaleReplay: StaleReplayObserver | undefined;
 
   constructor(opts: UpstreamOptions) {
     this.address = opts.address;
@@ -33,7 +55,29 @@ export class Http1Upstream implements Upstream {
       headersTimeout: 0, // the route timeout governs time to headers
       bodyTimeout: opts.streamIdleTimeout,
       strictContentLength: true,
-    });
+      factory: (origin: string | URL, options: object) => {
+        const base = (options as { connect: (o: object, cb: (err: Error | null, socket: Socket | null) => void) => void }).connect;
+        let conn: Connection | undefined;
+        const client = new Client(origin, {
+          ...options,
+          connect: (o: object, cb: (err: Error | null, socket: Socket | null) => void) =>
+            base(o, (err, socket) => {
+              if (socket && conn) {
+                conn.socket = socket;
+                conn.uses = 0;
+              }
+              cb(err, socket);
+            }),
+        } as ClientType.Options);
+        const c: Connection = (conn = { client, socket: undefined, uses: 0 });
+        const dispatch = client.dispatch.bind(client);
+        client.dispatch = (o, handler) => {
+          if (handler instanceof ResponseHandler) handler.conn = c;
+          return dispatch(o, handler);
+        };
+        return client;
+      },
+    } as PoolType.Options);
   }
 
   get connections(): number {
@@ -43,16 +87,25 @@ export class Http1Upstream implements Upstream {
   request(req: ProxyRequest, cancel: Cancellation): Promise<ProxyResponse> {
     return new Promise<ProxyResponse>((resolve, reject) => {
       const handler = new ResponseHandler(resolve, reject, cancel, this.address, this.#opts.connectTimeout);
-      this.#pool.dispatch(
-        {
-          path: req.path,
-          method: req.method,
-          headers: withHost(req),
-          body: req.body,
-          blocking: false,
-        } as Dispatcher.DispatchOptions,
-        handler,
-      );
+      const opts = {
+        path: req.path,
+        method: req.method,
+        headers: withHost(req),
+        body: req.body,
+        blocking: false,
+      } as Dispatcher.DispatchOptions;
+      // Replayable after the keep-alive race only when no request body can have been consumed.
+      if (req.body === null || req.contentLength === 0) {
+        handler.replay = (conn) => {
+          this.onStaleReplay?.(req.context.cluster);
+          opts.body = null;
+          // Same header array as opts.headers: refresh the budget left for the new attempt.
+          forwardDeadline(req.headers, req.context.deadline, systemClock.now());
+          // The failed Client has lost its socket: dispatching to it opens a fresh connection.
+          conn.client.dispatch(opts, handler);
+        };
+      }
+      this.#pool.dispatch(opts, handler);
     });
   }
 
@@ -64,6 +117,7 @@ export class Http1Upstream implements Upstream {
 function withHost(req: ProxyRequest): string[] {
   // undici takes the Host from the headers when present; the authority is authoritative.
   req.headers.set('host', req.authority);
+  forwardDeadline(req.headers, req.context.deadline, systemClock.now());
   return req.headers.raw;
 }
 
@@ -76,6 +130,15 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
   readonly #cancel: Cancellation;
   readonly #address: string;
   readonly #connectTimeout: number;
+  /** Set by the pool's Client on dispatch: the connection this request is queued on. */
+  conn: Connection | undefined;
+  /** Sends the request again on a fresh connection; undefined when it is not replayable (or was replayed). */
+  replay: ((conn: Connection) => void) | undefined;
+  /** The socket this request was written on, and whether it had carried an earlier request. */
+  #socket: Socket | undefined;
+  #reused = false;
+  #bytesReadAtWrite = 0;
+  #offCancel: (() => void) | undefined;
 
   constructor(
     resolve: (r: ProxyResponse) => void,
@@ -92,8 +155,14 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
   }
 
   onConnect(abort: (err?: Error) => void): void {
+    const conn = this.conn;
+    if (conn !== undefined) {
+      this.#socket = conn.socket;
+      this.#reused = conn.uses++ > 0;
+      this.#bytesReadAtWrite = conn.socket?.bytesRead ?? 0;
+    }
     if (this.#cancel.aborted) abort(this.#cancel.reason);
-    else this.#cancel.onAbort(abort);
+    else this.#offCancel = this.#cancel.onAbort(abort);
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
@@ -130,6 +199,18 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
   onError(err: Error): void {
     const reject = this.#reject;
     if (reject) {
+      const replay = this.replay;
+      const conn = this.conn;
+      if (replay !== undefined && conn !== undefined && this.#reused && !this.#cancel.aborted && isStaleClose(err, this.#socket, this.#bytesReadAtWrite)) {
+        // The keep-alive race: the upstream closed a reused idle connection as the request went out. Once, on a fresh one.
+        this.replay = undefined;
+        this.#offCancel?.();
+        this.#offCancel = undefined;
+        this.#reused = false;
+        this.#socket = undefined;
+        queueMicrotask(() => replay(conn));
+        return;
+      }
       this.#resolve = this.#reject = undefined;
       reject(this.#cancel.reason ?? upstreamFailure(err, this.#address, this.#connectTimeout));
       return;
@@ -139,4 +220,15 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
       this.#cancel.reason ?? new ProxyError('UR', `upstream ${this.#address} reset mid-response: ${err.message}`, { endpoint: this.#address, cause: err }),
     );
   }
+}
+
+/**
+ * A socket close or reset before any byte of the response was read: undici's 'other side closed' / 'closed'
+ * (UND_ERR_SOCKET) or ECONNRESET / EPIPE, with the socket's bytesRead unchanged since the request was written
+ * (undici's SocketError carries the socket's counters at the moment it failed).
+ */
+function isStaleClose(err: Error, socket: Socket | undefined, bytesReadAtWrite: number): boolean {
+  const e = err as Error & { code?: string; socket?: { bytesRead?: number } };
+  if (e.code !== 'UND_ERR_SOCKET' && e.code !== 'ECONNRESET' && e.code !== 'EPIPE') return false;
+  return socket !== undefined && (e.socket?.bytesRead ?? socket.bytesRead) === bytesReadAtWrite;
 }

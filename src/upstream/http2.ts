@@ -1,9 +1,11 @@
 // HTTP/2 cleartext (prior knowledge) upstream: a few multiplexed sessions per endpoint, opened on demand.
 import http2 from 'node:http2';
 import type { Cancellation } from '../core/cancel.js';
+import { systemClock } from '../core/clock.js';
 import { ProxyError } from '../core/errors.js';
 import { HeaderList } from '../core/headers.js';
 import type { ProxyRequest, ProxyResponse } from '../core/service.js';
+import { forwardDeadline } from '../policies/timeout/deadline.js';
 import { upstreamFailure } from './errors.js';
 import type { Upstream, UpstreamOptions } from './upstream.js';
 
@@ -49,6 +51,8 @@ export class Http2Upstream implements Upstream {
   }
 
   #send(s: Session, req: ProxyRequest, cancel: Cancellation): Promise<ProxyResponse> {
+    // The budget left, measured as the attempt goes out (after any wait for the session).
+    forwardDeadline(req.headers, req.context.deadline, systemClock.now());
     return new Promise<ProxyResponse>((resolve, reject) => {
       const headers: http2.OutgoingHttpHeaders = {
         ':method': req.method,

@@ -157,7 +157,7 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
        */
       function mayRetry(attempt: number, reason: string): string | undefined {
         if (attempt >= maxAttempts) return '';
-        if (ctx.deadline - clock.now() <= 0) return 'no time left before the route timeout';
+        if (ctx.deadline - clock.now() <= 0) return 'no time left before the deadline';
         const notReplayable = `request body over max_replay_body (${cfg!.max_replay_body} bytes), sent once`;
         if (replay && !replay.replayable) return notReplayable;
         if (!budget.tryWithdraw()) {

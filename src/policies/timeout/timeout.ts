@@ -1,15 +1,51 @@
-// Route timeout: the time allowed until the response head arrives. Exceeding it aborts the upstream attempt and answers 504 UT.
+// Route timeout and caller deadline: the time allowed until the response head arrives. The effective deadline is the
+// earlier of the route timeout and the caller's own (grpc-timeout always; x-sidecar-timeout when the route allows it).
+// Exceeding it aborts the upstream attempt and answers 504 UT, naming which limit it was.
 import { systemClock, type Clock } from '../../core/clock.js';
 import { ProxyError } from '../../core/errors.js';
 import type { Layer, ProxyRequest } from '../../core/service.js';
+import { GRPC_TIMEOUT_HEADER, parseGrpcTimeout, parseTimeoutHeader, TIMEOUT_HEADER } from './deadline.js';
 
-export function timeoutLayer(ms: number, clock: Clock = systemClock): Layer {
-  if (ms <= 0) return (next) => next;
+export interface TimeoutOptions {
+  /** Honour a caller's x-sidecar-timeout request header (routes[].timeout_header_allowed). */
+  readonly headerAllowed?: boolean;
+}
+
+export function timeoutLayer(ms: number, clock: Clock = systemClock, opts: TimeoutOptions = {}): Layer {
+  const headerAllowed = opts.headerAllowed === true;
   return (next) => (req) => {
     const ctx = req.context;
-    const deadline = ctx.startTime + ms;
+    const headers = req.headers;
+    let deadline = ms > 0 ? ctx.startTime + ms : Infinity;
+    /** Set when the caller's deadline is the earlier one: which header and value. */
+    let caller: string | undefined;
+    const grpc = headers.get(GRPC_TIMEOUT_HEADER);
+    if (grpc !== undefined) {
+      const t = parseGrpcTimeout(grpc);
+      if (t !== undefined && ctx.startTime + t < deadline) {
+        deadline = ctx.startTime + t;
+        caller = `${GRPC_TIMEOUT_HEADER}: ${grpc}`;
+      }
+    }
+    if (headerAllowed) {
+      const h = headers.get(TIMEOUT_HEADER);
+      if (h !== undefined) {
+        const t = parseTimeoutHeader(h);
+        if (t !== undefined && ctx.startTime + t < deadline) {
+          deadline = ctx.startTime + t;
+          caller = `${TIMEOUT_HEADER}: ${h}`;
+        }
+      }
+    }
     if (deadline < ctx.deadline) ctx.deadline = deadline;
-    const cancelTimer = clock.setTimeout(() => req.cancel.abort(timeoutError(req, ms)), Math.max(0, ctx.deadline - clock.now()));
+    else caller = undefined;
+    if (ctx.deadline === Infinity) {
+      // No deadline to forward: a caller's x-sidecar-timeout this route does not trust must not reach the upstream.
+      if (!headerAllowed) headers.remove(TIMEOUT_HEADER);
+      return next(req);
+    }
+    const limit = caller;
+    const cancelTimer = clock.setTimeout(() => req.cancel.abort(timeoutError(req, ms, limit)), Math.max(0, ctx.deadline - clock.now()));
     return next(req).then(
       (res) => {
         cancelTimer();
@@ -23,10 +59,13 @@ export function timeoutLayer(ms: number, clock: Clock = systemClock): Layer {
   };
 }
 
-function timeoutError(req: ProxyRequest, ms: number): ProxyError {
+function timeoutError(req: ProxyRequest, ms: number, caller: string | undefined): ProxyError {
   const ctx = req.context;
   const where = ctx.endpoint ? `from ${ctx.endpoint}` : ctx.cluster ? `from cluster ${ctx.cluster}` : '';
-  return new ProxyError('UT', `upstream response timeout after ${ms}ms waiting for response headers ${where}; attempt ${ctx.attempts}`.trimEnd(), {
+  const what = caller === undefined
+    ? `upstream response timeout after ${ms}ms (route timeout)`
+    : `upstream response timeout after ${Math.round(ctx.deadline - ctx.startTime)}ms (caller deadline, ${caller})`;
+  return new ProxyError('UT', `${what} waiting for response headers ${where}; attempt ${ctx.attempts}`.replace(/ ;/, ';'), {
     endpoint: ctx.endpoint || undefined,
   });
 }
