@@ -1,6 +1,6 @@
 // A cluster: its endpoints, its balancer, and the terminal service that sends one attempt to a picked endpoint.
 import { createBalancer, hashKey, type BalancedEndpoint, type LoadBalancer } from '../balancers/index.js';
-import { circuitBreakers, retryBudget, type ClusterConfig } from '../config/schema.js';
+import type { ClusterConfig } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
 import { isProxyError, ProxyError } from '../core/errors.js';
 import type { HttpService, ProxyRequest, ProxyResponse } from '../core/service.js';
@@ -80,8 +80,6 @@ export interface AttemptRequest extends ProxyRequest {
 /** Failures of the attempt itself rather than an answer: connect failure, connection closed, reset, protocol error. */
 const LOCAL_ORIGIN_FLAGS: ReadonlySet<string> = new Set(['UF', 'UC', 'UR', 'UPE']);
 
-const DEFAULT_BUDGET = retryBudget.parse({});
-const DEFAULT_BREAKERS = circuitBreakers.parse({});
 
 export class Cluster {
   readonly name: string;
@@ -117,12 +115,12 @@ export class Cluster {
     this.name = config.name;
     this.#metrics = metrics;
     this.config = config;
-    const budget = config.retry_budget ?? DEFAULT_BUDGET;
+    const budget = config.retry_budget; // defaults come from the schema (the config loader fills them in)
     this.retryBudget = new RetryBudget(
       { retryRatio: budget.retry_ratio, minRetriesPerSecond: budget.min_retries_per_second, ttlMs: budget.ttl },
       systemClock,
     );
-    const cb = config.circuit_breakers ?? DEFAULT_BREAKERS;
+    const cb = config.circuit_breakers;
     this.breaker = new CircuitBreaker({
       maxConnections: cb.max_connections,
       maxPendingRequests: cb.max_pending_requests,

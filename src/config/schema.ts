@@ -397,8 +397,8 @@ export const cluster = z
     stream_idle_timeout: duration
       .default(300_000)
       .meta({ description: 'Abort an upstream response that sends no bytes for this long.' }),
-    retry_budget: retryBudget.optional(),
-    circuit_breakers: circuitBreakers.optional(),
+    retry_budget: retryBudget.default(retryBudget.parse({})),
+    circuit_breakers: circuitBreakers.default(circuitBreakers.parse({})),
     outlier_detection: outlierDetection.optional(),
     health_check: healthCheck.optional(),
     panic_threshold: z

@@ -45,7 +45,7 @@ describe('resilience config', () => {
     assert.deepEqual(r.retry?.retriable_headers, [{ name: 'x-retry', exact: 'yes' }]);
     assert.deepEqual(r.fault, { delay: { duration: 50, percent: 100 }, header_control: false });
     assert.equal(c.clusters[0]!.retry_budget?.ttl, 2000);
-    assert.equal(c.clusters[0]!.circuit_breakers, undefined);
+    assert.deepEqual(c.clusters[0]!.circuit_breakers, { max_connections: 1024, max_pending_requests: 1024, max_requests: 1024, max_retries: 3 }, 'Envoy defaults filled in');
   });
 
   it('refuses unknown conditions, max_interval below base_interval and a ttl under 1 s', () => {

@@ -1,0 +1,34 @@
+// Guards the memory budget: the long-lived process must not statically load zod or yaml (config parsing runs in a
+// worker thread), nor undici's full index (only its Pool). A value import of config/schema.ts would undo that.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const distSrc = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Every module reachable through static imports (dynamic `import()` is excluded: it is what keeps them lazy). */
+function staticGraph(entry: string): Set<string> {
+  const seen = new Set<string>();
+  const visit = (file: string): void => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(/^(?:import|export)\s[^;]*?from\s+'([^']+)'/gm)) {
+      const spec = m[1]!;
+      if (spec.startsWith('.')) visit(path.resolve(path.dirname(file), spec));
+      else seen.add(`pkg:${spec}`);
+    }
+  };
+  visit(entry);
+  return seen;
+}
+
+describe('process footprint', () => {
+  it('the CLI entry does not statically load zod, yaml or the undici index', () => {
+    const graph = staticGraph(path.join(distSrc, 'cli/main.js'));
+    for (const pkg of ['pkg:zod', 'pkg:yaml', 'pkg:undici']) assert.ok(!graph.has(pkg), `${pkg} is reachable: ${[...graph].filter((f) => !f.startsWith('pkg:')).length} modules`);
+    assert.ok(!graph.has(path.join(distSrc, 'config/schema.js')), 'config/schema.js must be imported as a type only outside src/config');
+  });
+});
