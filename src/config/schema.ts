@@ -163,6 +163,28 @@ export const faultPolicy = z
     message: 'fault needs delay, abort or header_control',
   });
 
+export const adaptiveConcurrencyPolicy = z
+  .strictObject({
+    algorithm: z.enum(['aimd', 'gradient']).default('gradient').meta({ description: 'How the limit adapts: aimd (+1 per good sample, x0.9 on overload) or gradient (long/short latency ratio).' }),
+    min_limit: z.number().int().min(1).default(1).meta({ description: 'Lowest concurrency limit.' }),
+    max_limit: z.number().int().min(1).default(200).meta({ description: 'Highest concurrency limit.' }),
+    initial_limit: z.number().int().min(1).default(20).meta({ description: 'Concurrency limit at start.' }),
+    latency_threshold: duration
+      .default(5_000)
+      .meta({ description: 'aimd: a response head slower than this counts as overload.' }),
+  })
+  .refine((a) => a.min_limit <= a.initial_limit && a.initial_limit <= a.max_limit, {
+    message: 'adaptive_concurrency needs min_limit <= initial_limit <= max_limit',
+  });
+
+export const hedgePolicy = z.strictObject({
+  after: z
+    .union([z.literal('p95'), duration])
+    .default('p95')
+    .meta({ description: "When to send the hedge: 'p95' (the route's live p95 time to response head) or a fixed duration." }),
+  max_hedges: z.literal(1).default(1).meta({ description: 'Extra attempts per request (only 1 is supported).' }),
+});
+
 export const route = z
   .strictObject({
     name: z.string().min(1).optional(),
@@ -202,6 +224,12 @@ export const route = z
     max_request_body: size.optional().meta({ description: 'Largest request body accepted on this route (413 beyond).' }),
     retry: retryPolicy.optional().meta({ description: 'Retry failed attempts (see docs/resilience.md). Absent: one attempt.' }),
     fault: faultPolicy.optional().meta({ description: 'Inject delays and aborts for resilience testing.' }),
+    adaptive_concurrency: adaptiveConcurrencyPolicy
+      .optional()
+      .meta({ description: 'Shed load (503 LS) above a concurrency limit that adapts to upstream latency (see docs/resilience.md).' }),
+    hedge: hedgePolicy
+      .optional()
+      .meta({ description: 'Send a second attempt to another endpoint when the first is slow; idempotent body-less requests only.' }),
   })
   .superRefine((r, ctx) => {
     const actions = ['cluster', 'weighted_clusters', 'redirect', 'direct_response'] as const;
@@ -474,6 +502,8 @@ export type RouteMatchConfig = z.output<typeof routeMatch>;
 export type HeaderMutationConfig = z.output<typeof headerMutation>;
 export type LoadBalancerConfig = z.output<typeof loadBalancer>;
 export type RetryPolicyConfig = z.output<typeof retryPolicy>;
+export type AdaptiveConcurrencyConfig = z.output<typeof adaptiveConcurrencyPolicy>;
+export type HedgeConfig = z.output<typeof hedgePolicy>;
 export type FaultConfig = z.output<typeof faultPolicy>;
 export type RetryBudgetConfigInput = z.output<typeof retryBudget>;
 export type CircuitBreakersConfig = z.output<typeof circuitBreakers>;

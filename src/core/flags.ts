@@ -14,6 +14,7 @@ export const RESPONSE_FLAGS = {
   LR: { status: 503, meaning: 'connection local reset (draining)' },
   FI: { status: 503, meaning: 'fault injected' },
   RL: { status: 429, meaning: 'rate limited' },
+  LS: { status: 503, meaning: 'load shed by adaptive concurrency' },
   UAEX: { status: 403, meaning: 'unauthorized' },
   FP: { status: 403, meaning: 'forward proxy destination not allowed' },
   TL: { status: 413, meaning: 'request body over the limit' },

@@ -56,6 +56,20 @@ export class SidecarMetrics {
     'sidecar_cluster_panic_total',
     'Requests routed to all endpoints because too few were healthy (panic_threshold), by cluster.',
   );
+  readonly adaptiveConcurrencyShed = this.registry.counter(
+    'sidecar_adaptive_concurrency_shed_total',
+    'Requests answered 503 LS because the adaptive concurrency limit was reached, by listener and route.',
+  );
+  readonly adaptiveConcurrencyLimits = new Map<string, { labels: { listener: string; route: string }; limit: () => number }>();
+  readonly adaptiveConcurrencyLimit = this.registry.gauge(
+    'sidecar_adaptive_concurrency_limit',
+    'Current adaptive concurrency limit, by listener and route.',
+    () => Array.from(this.adaptiveConcurrencyLimits.values(), (e): [{ listener: string; route: string }, number] => [e.labels, e.limit()]),
+  );
+  readonly hedges = this.registry.counter(
+    'sidecar_hedges_total',
+    'Hedged attempts, by cluster and outcome (sent, won, lost, budget = not sent for want of retry budget).',
+  );
   readonly configValid = this.registry.gauge('sidecar_config_last_reload_successful', '1 when the last reload attempt succeeded, 0 when it was rejected.');
 
   routeStats(listener: string, route: string, cluster: string): RouteStats {

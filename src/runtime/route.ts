@@ -6,6 +6,10 @@ import { faultLayer } from '../filters/fault/fault.filter.js';
 import { headerMutationLayer } from '../filters/header-mutation/header-mutation.js';
 import type { RouteStats, SidecarMetrics } from '../observability/catalogue.js';
 import { retryLayer } from '../policies/retry/retry.layer.js';
+import { adaptiveConcurrencyLayer, makeLimiter } from '../policies/adaptive-concurrency/adaptive-concurrency.layer.js';
+import { hedgeLayer } from '../policies/hedge/hedge.layer.js';
+import { WindowedHistogram } from '../policies/latency/histogram.js';
+import { systemClock } from '../core/clock.js';
 import { timeoutLayer } from '../policies/timeout/timeout.js';
 import { directResponseService, redirectService, rewriteLayer, weightedService } from '../router/actions.js';
 import type { Cluster } from '../cluster/cluster.js';
@@ -32,16 +36,18 @@ export function buildRoute(
   const stats = new Map<string, RouteStats>();
   let terminal: HttpService;
   let single = '';
+  // Time to response head on this route, feeding the hedge delay (p95); only routes with a hedge block keep one.
+  const hedgeHistogram = cfg.hedge ? new WindowedHistogram(30_000, systemClock) : undefined;
   if (cfg.cluster !== undefined) {
     const cluster = clusters.get(cfg.cluster)!;
     single = cluster.name;
     stats.set(cluster.name, metrics.routeStats(listener, name, cluster.name));
-    terminal = clusterService(cfg, cluster, metrics);
+    terminal = clusterService(cfg, cluster, metrics, hedgeHistogram);
   } else if (cfg.weighted_clusters !== undefined) {
     const choices = cfg.weighted_clusters.map((w) => {
       const cluster = clusters.get(w.cluster)!;
       stats.set(cluster.name, metrics.routeStats(listener, name, cluster.name));
-      return { name: cluster.name, weight: w.weight, service: clusterService(cfg, cluster, metrics) };
+      return { name: cluster.name, weight: w.weight, service: clusterService(cfg, cluster, metrics, hedgeHistogram) };
     });
     terminal = weightedService(choices);
   } else if (cfg.redirect !== undefined) {
@@ -53,6 +59,8 @@ export function buildRoute(
   }
 
   const layers: Layer[] = [
+    // Outermost: a shed request costs nothing downstream of here.
+    adaptiveConcurrency(cfg, listener, name, metrics),
     bodyLimitLayer(cfg.max_request_body ?? listenerBodyLimit),
     timeoutLayer(cfg.timeout, undefined, { headerAllowed: cfg.timeout_header_allowed }),
     // After the timeout, so an injected delay counts against the route timeout as a slow upstream would.
@@ -70,17 +78,43 @@ export function buildRoute(
  * The cluster's attempt service, wrapped in the route's retry policy (innermost, so header edits and rewrites run
  * once per request, not once per attempt). Without a retry block this is cluster.service itself.
  */
-function clusterService(cfg: RouteConfig, cluster: Cluster, metrics: SidecarMetrics): HttpService {
+function clusterService(cfg: RouteConfig, cluster: Cluster, metrics: SidecarMetrics, hedgeHistogram?: WindowedHistogram): HttpService {
   cluster.bindMetrics(metrics);
   // Pools outlive snapshots and may serve several clusters: the observer labels by the request's cluster.
   const replays = metrics.staleConnectionReplays;
   for (const ep of cluster.endpoints) {
     if (ep.upstream instanceof Http1Upstream) ep.upstream.onStaleReplay = (name) => replays.get({ cluster: name }).inc();
   }
-  if (!cfg.retry || cfg.retry.max_retries <= 0) return cluster.service;
+  const retrying = cfg.retry !== undefined && cfg.retry.max_retries > 0;
   const labels = { cluster: cluster.name };
+  // Hedging wraps single attempts (inside retry); it shares the cluster retry budget, depositing only without retry.
+  const attempt =
+    cfg.hedge && hedgeHistogram
+      ? hedgeLayer(
+          cfg.hedge,
+          cluster,
+          {
+            sent: metrics.hedges.get({ ...labels, outcome: 'sent' }),
+            won: metrics.hedges.get({ ...labels, outcome: 'won' }),
+            lost: metrics.hedges.get({ ...labels, outcome: 'lost' }),
+            budget: metrics.hedges.get({ ...labels, outcome: 'budget' }),
+          },
+          { histogram: hedgeHistogram, deposit: !retrying },
+        )(cluster.service)
+      : cluster.service;
+  if (!retrying) return attempt;
   return retryLayer(cfg.retry, cluster, {
     retry: (reason) => metrics.retries.get({ ...labels, reason }),
     budgetExhausted: metrics.retryBudgetExhausted.get(labels),
-  })(cluster.service);
+  })(attempt);
+}
+
+/** The route's adaptive concurrency layer; without an adaptive_concurrency block it is left out of the pipeline. */
+function adaptiveConcurrency(cfg: RouteConfig, listener: string, route: string, metrics: SidecarMetrics): Layer {
+  const ac = cfg.adaptive_concurrency;
+  if (!ac) return (next) => next;
+  const limiter = makeLimiter(ac);
+  const labels = { listener, route };
+  metrics.adaptiveConcurrencyLimits.set(`${listener}\u0000${route}`, { labels, limit: () => limiter.limit });
+  return adaptiveConcurrencyLayer(ac, { limiter, shed: metrics.adaptiveConcurrencyShed.get(labels), route });
 }
