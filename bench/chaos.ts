@@ -2,12 +2,12 @@
 // Each configuration gets fresh upstreams and a fresh sidecar; open-loop load (bench/chaos-load.ts) runs CHAOS_SECONDS,
 // the second upstream is SIGKILLed at 1/3 of the run and restarted on the same port at 2/3.
 // Sidecar pinned to CPU 0, load generator and upstreams to CPU 1 (as in bench/http1.ts).
-import { execFileSync, spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HAVE_TASKSET, LOAD_CPU, PROXY_CPU, pin, sleep, waitForPort } from './lib.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const SECONDS = Number(process.env.CHAOS_SECONDS ?? 30);
@@ -19,20 +19,6 @@ const VICTIM = 1; // index of the upstream that is killed
 const PORTS = { upstreams: [18201, 18202, 18203], sidecar: 18210, admin: 18211 };
 // retry_budget defaults (src/config/schema.ts): retry_ratio 0.2, min_retries_per_second 10, ttl 10s.
 const BUDGET = { ratio: 0.2, minPerSecond: 10, ttlSeconds: 10 };
-
-const cpus = os.cpus().length;
-const PROXY_CPU = '0';
-const LOAD_CPU = cpus > 1 ? '1' : '0';
-function have(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const HAVE_TASKSET = have('taskset');
-const pin = (cpu: string, cmd: string, args: string[]): [string, string[]] => (HAVE_TASKSET ? ['taskset', ['-c', cpu, cmd, ...args]] : [cmd, args]);
 
 const children = new Set<ChildProcess>();
 function start(cpu: string, args: string[], stdio: StdioOptions): ChildProcess {
@@ -48,24 +34,6 @@ const killAll = (): void => {
 process.on('exit', killAll);
 process.on('SIGINT', () => process.exit(130));
 process.on('SIGTERM', () => process.exit(143));
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(50);
-  }
-  throw new Error(`port ${port} did not open`);
-}
 
 /** Waits for a child to exit, SIGKILLing it after timeoutMs. */
 function stop(child: ChildProcess, signal: NodeJS.Signals, timeoutMs = 3000): Promise<void> {

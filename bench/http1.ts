@@ -6,6 +6,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { LOAD_CPU, PROXY_CPU, have, pin, waitForPort } from './lib.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -13,24 +14,10 @@ const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const FIXED_RATE = Number(process.env.BENCH_RATE ?? 2000);
 const PORTS = { upstream: 18080, sidecar: 18001, admin: 18002, baseline: 18100 };
-const cpus = os.cpus().length;
-const PROXY_CPU = '0';
-const LOAD_CPU = cpus > 1 ? '1' : '0';
-
-function have(cmd: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 if (!have('wrk')) {
   process.stderr.write('bench needs wrk: install it with `sudo apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk`.\n');
   process.exit(1);
 }
-const pin = (cpu: string, cmd: string, args: string[]): [string, string[]] => (have('taskset') ? ['taskset', ['-c', cpu, cmd, ...args]] : [cmd, args]);
 
 const children: ChildProcess[] = [];
 function start(cpu: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
@@ -42,21 +29,6 @@ function start(cpu: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildP
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 process.on('SIGINT', () => process.exit(130));
 
-async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect(port, '127.0.0.1', () => {
-        s.destroy();
-        resolve(true);
-      });
-      s.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`port ${port} did not open`);
-}
 
 const rssMiB = (pid: number): number => {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -1,6 +1,10 @@
 // Test helpers for the policy suites: a manually advanced FakeClock and the shared seeded PRNG.
 
+import type { Readable } from 'node:stream';
+import { Cancellation } from '../core/cancel.js';
 import type { Clock } from '../core/clock.js';
+import { HeaderList } from '../core/headers.js';
+import type { ProxyRequest } from '../core/service.js';
 
 export { mulberry32 } from '../balancers/testing.js';
 
@@ -65,4 +69,32 @@ export class FakeClock implements Clock {
     }
     return best;
   }
+}
+
+/** A ProxyRequest for layer tests: GET /x to "app" on cluster c1, with no deadline. */
+export function testRequest(opts: { method?: string; body?: Readable | null; headers?: string[]; startTime?: number } = {}): ProxyRequest {
+  return {
+    method: opts.method ?? 'GET',
+    authority: 'app',
+    path: '/x',
+    scheme: 'http',
+    headers: new HeaderList(opts.headers ?? []),
+    body: opts.body ?? null,
+    contentLength: -1,
+    cancel: new Cancellation(),
+    context: {
+      requestId: 'r',
+      startTime: opts.startTime ?? 0,
+      listener: 'l',
+      downstreamAddress: '127.0.0.1',
+      downstreamProtocol: 'HTTP/1.1',
+      route: 'r',
+      cluster: 'c1',
+      endpoint: '',
+      attempts: 0,
+      flag: undefined,
+      error: undefined,
+      deadline: Infinity,
+    },
+  };
 }

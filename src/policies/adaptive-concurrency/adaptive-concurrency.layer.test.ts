@@ -8,36 +8,11 @@ import { ProxyError } from '../../core/errors.js';
 import { HeaderList } from '../../core/headers.js';
 import type { ProxyRequest, ProxyResponse } from '../../core/service.js';
 import { Counter } from '../../observability/metrics.js';
-import { FakeClock } from '../testing.js';
+import { FakeClock, testRequest } from '../testing.js';
 import { adaptiveConcurrencyLayer, makeLimiter, outcomeOfError, outcomeOfStatus } from './adaptive-concurrency.layer.js';
 import type { ConcurrencyLimiter, LimiterOutcome } from './limiter.js';
 
-function request(): ProxyRequest {
-  return {
-    method: 'GET',
-    authority: 'app',
-    path: '/x',
-    scheme: 'http',
-    headers: new HeaderList([]),
-    body: null,
-    contentLength: -1,
-    cancel: new Cancellation(),
-    context: {
-      requestId: 'r',
-      startTime: 0,
-      listener: 'l',
-      downstreamAddress: '127.0.0.1',
-      downstreamProtocol: 'HTTP/1.1',
-      route: 'r',
-      cluster: 'c1',
-      endpoint: '',
-      attempts: 0,
-      flag: undefined,
-      error: undefined,
-      deadline: Infinity,
-    },
-  };
-}
+const request = (): ProxyRequest => testRequest();
 
 /** A fixed-limit limiter that records every release. */
 function recording(limit: number): ConcurrencyLimiter & { releases: Array<[number, LimiterOutcome]> } {

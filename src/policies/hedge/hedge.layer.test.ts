@@ -12,35 +12,10 @@ import { Counter } from '../../observability/metrics.js';
 import type { AttemptRequest } from '../../cluster/cluster.js';
 import { WindowedHistogram } from '../latency/histogram.js';
 import { RetryBudget } from '../retry/budget.js';
-import { FakeClock } from '../testing.js';
+import { FakeClock, testRequest } from '../testing.js';
 import { HEDGE_FALLBACK_MS, hedgeDelay, hedgeLayer, hedgeable, type HedgeMetrics, type HedgeTarget } from './hedge.layer.js';
 
-function request(method = 'GET', body: Readable | null = null): ProxyRequest {
-  return {
-    method,
-    authority: 'app',
-    path: '/x',
-    scheme: 'http',
-    headers: new HeaderList([]),
-    body,
-    contentLength: -1,
-    cancel: new Cancellation(),
-    context: {
-      requestId: 'r',
-      startTime: 0,
-      listener: 'l',
-      downstreamAddress: '127.0.0.1',
-      downstreamProtocol: 'HTTP/1.1',
-      route: 'r',
-      cluster: 'c1',
-      endpoint: '',
-      attempts: 0,
-      flag: undefined,
-      error: undefined,
-      deadline: Infinity,
-    },
-  };
-}
+const request = (method = 'GET', body: Readable | null = null): ProxyRequest => testRequest({ method, body });
 
 interface Call {
   req: AttemptRequest;

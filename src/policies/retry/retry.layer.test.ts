@@ -14,6 +14,7 @@ import type { AttemptRequest } from '../../cluster/cluster.js';
 import { CircuitBreaker } from '../circuit-breaker/breaker.js';
 import { RetryBudget } from './budget.js';
 import { outcomeOf, retryLayer, type RetryTarget } from './retry.layer.js';
+import { testRequest } from '../testing.js';
 
 /** Real time for now(), but every timer fires on the next turn; the requested delays are recorded. */
 function instantClock(): Clock & { delays: number[] } {
@@ -40,32 +41,8 @@ function target(opts: { ratio?: number; min?: number; maxRetries?: number } = {}
   };
 }
 
-function request(method = 'GET', body: Readable | null = null, headers: string[] = []): ProxyRequest {
-  return {
-    method,
-    authority: 'app',
-    path: '/x',
-    scheme: 'http',
-    headers: new HeaderList(headers),
-    body,
-    contentLength: -1,
-    cancel: new Cancellation(),
-    context: {
-      requestId: 'r',
-      startTime: performance.now(),
-      listener: 'l',
-      downstreamAddress: '127.0.0.1',
-      downstreamProtocol: 'HTTP/1.1',
-      route: 'r',
-      cluster: 'c1',
-      endpoint: '',
-      attempts: 0,
-      flag: undefined,
-      error: undefined,
-      deadline: Infinity,
-    },
-  };
-}
+const request = (method = 'GET', body: Readable | null = null, headers: string[] = []): ProxyRequest =>
+  testRequest({ method, body, headers, startTime: performance.now() });
 
 const response = (status: number, headers: string[] = []): ProxyResponse => ({ status, headers: new HeaderList(headers), body: Readable.from([Buffer.from('x')]) });
 

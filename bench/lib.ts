@@ -1,0 +1,40 @@
+// Shared benchmark plumbing: CPU pinning, tool detection and waiting for a port to open.
+import { execFileSync } from 'node:child_process';
+import net from 'node:net';
+import os from 'node:os';
+
+export const PROXY_CPU = '0';
+export const LOAD_CPU = os.cpus().length > 1 ? '1' : '0';
+
+export function have(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const HAVE_TASKSET = have('taskset');
+
+/** The command line that runs `cmd args` pinned to one CPU (unpinned where taskset is missing). */
+export const pin = (cpu: string, cmd: string, args: string[]): [string, string[]] =>
+  HAVE_TASKSET ? ['taskset', ['-c', cpu, cmd, ...args]] : [cmd, args];
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await sleep(50);
+  }
+  throw new Error(`port ${port} did not open`);
+}
