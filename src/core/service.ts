@@ -29,10 +29,16 @@ export interface ProxyRequest {
   readonly context: RequestContext;
 }
 
+/**
+ * A response body: a stream, or the whole body as one Buffer when it was complete on arrival (small upstream
+ * responses, local answers), which spares the stream machinery on the hot path. See core/body.ts for helpers.
+ */
+export type ResponseBody = Readable | Buffer;
+
 export interface ProxyResponse {
   status: number;
   readonly headers: HeaderList;
-  body: Readable | null;
+  body: ResponseBody | null;
   /** Trailers, filled in by the time `body` ends. */
   trailers?: HeaderList | undefined;
 }

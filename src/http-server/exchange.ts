@@ -1,6 +1,5 @@
 // The transport-independent middle of every exchange: route, run the route's pipeline, turn failures into answers, record.
 import { randomUUID } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
 import { ERROR_HEADER, FLAG_HEADER, RESPONSE_FLAGS } from '../core/flags.js';
@@ -13,6 +12,7 @@ import { stripPort } from '../router/matchers.js';
 import type { ListenerRuntime } from '../runtime/listener-runtime.js';
 import type { RouteRuntime } from '../runtime/route.js';
 import type { RuntimeSnapshot } from '../runtime/snapshot.js';
+import { discardBody } from '../core/body.js';
 
 /** What the transport adapters need from the rest of the sidecar. */
 export interface ServerDeps {
@@ -99,7 +99,7 @@ export function localResponse(ctx: RequestContext, err: unknown): ProxyResponse 
     ERROR_HEADER, headerSafe(cause),
     'x-request-id', ctx.requestId,
   ]);
-  return { status: e.status, headers, body: Readable.from([body]) };
+  return { status: e.status, headers, body };
 }
 
 /** Header values cannot carry control characters or non-latin1 text. */
@@ -134,7 +134,7 @@ export function abandoned(ctx: RequestContext, cancel: Cancellation, response: P
     ctx.error = headSent ? 'downstream closed before the response was complete' : 'downstream closed before the response started';
   }
   cancel.abort(new ProxyError('DC', ctx.error ?? 'downstream closed'));
-  response?.body?.destroy();
+  discardBody(response?.body);
   return headSent && response ? response.status : 499;
 }
 

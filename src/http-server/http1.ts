@@ -1,5 +1,6 @@
 // HTTP/1.x downstream adapter: node:http request/response <-> ProxyRequest/ProxyResponse.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { discardBody, isWholeBody } from '../core/body.js';
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
 import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
@@ -132,7 +133,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
 
 function write(res: ServerResponse, response: ProxyResponse, ctx: RequestContext, draining: boolean, setBytes: (get: () => number) => void): void {
   if (res.destroyed) {
-    response.body?.destroy();
+    discardBody(response.body);
     return;
   }
   const raw = response.headers.raw;
@@ -141,7 +142,7 @@ function write(res: ServerResponse, response: ProxyResponse, ctx: RequestContext
   try {
     res.writeHead(response.status, raw);
   } catch (err) {
-    response.body?.destroy();
+    discardBody(response.body);
     reject(res, 502, `upstream sent a response header Node cannot forward: ${(err as Error).message}`, 'UPE');
     return;
   }
@@ -150,11 +151,14 @@ function write(res: ServerResponse, response: ProxyResponse, ctx: RequestContext
     res.end();
     return;
   }
+  // A body already complete (small responses arrive whole) goes out with the head in one write.
+  if (isWholeBody(body)) {
+    endWhole(res, response, body, setBytes);
+    return;
+  }
   const whole = body instanceof PushedBody ? body.takeWhole() : undefined;
   if (whole !== undefined) {
-    if (response.trailers?.size) res.addTrailers(pairs(response.trailers.raw));
-    res.end(whole);
-    setBytes(() => whole.length);
+    endWhole(res, response, whole, setBytes);
     return;
   }
   setBytes(
@@ -174,6 +178,12 @@ function write(res: ServerResponse, response: ProxyResponse, ctx: RequestContext
       },
     ),
   );
+}
+
+function endWhole(res: ServerResponse, response: ProxyResponse, whole: Buffer, setBytes: (get: () => number) => void): void {
+  if (response.trailers?.size) res.addTrailers(pairs(response.trailers.raw));
+  res.end(whole);
+  setBytes(() => whole.length);
 }
 
 function pairs(raw: readonly string[]): [string, string][] {

@@ -12,6 +12,7 @@ import { splitPath } from '../router/route-table.js';
 import { abandoned, addProxyHeaders, dispatch, newContext, record, type ServerDeps } from './exchange.js';
 import { cleanResponseHeaders, isHeadError, readRequestHead } from './hygiene.js';
 import { pump } from './respond.js';
+import { discardBody, isWholeBody } from '../core/body.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
 
@@ -88,7 +89,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       stats = d.stats;
       response = d.response;
       if (stream.destroyed || stream.closed) {
-        d.response.body?.destroy();
+        discardBody(d.response.body);
         return;
       }
       const res = d.response;
@@ -97,14 +98,22 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       const out: Record<string, string | string[] | number> = res.headers.toObject();
       out[':status'] = res.status;
       const body = res.body;
+      const waitForTrailers = body !== null && mayHaveTrailers(res);
       try {
-        stream.respond(out, { endStream: body === null, waitForTrailers: body !== null && mayHaveTrailers(res) });
+        stream.respond(out, { endStream: body === null, waitForTrailers });
       } catch (err) {
-        body?.destroy();
+        discardBody(body);
         respondError(stream, 502, `upstream response cannot be sent over HTTP/2: ${(err as Error).message}`, 'UPE');
         return;
       }
       if (!body) {
+        completed = true;
+        return;
+      }
+      if (isWholeBody(body)) {
+        if (waitForTrailers) stream.once('wantTrailers', () => stream.sendTrailers(res.trailers!.toObject()));
+        stream.end(body);
+        bytesOut = () => body.length;
         completed = true;
         return;
       }
@@ -131,6 +140,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
 
 /** Trailers can only follow when the upstream announced them, speaks gRPC, or streams over HTTP/2. */
 function mayHaveTrailers(res: ProxyResponse): boolean {
+  if (res.body !== null && isWholeBody(res.body)) return (res.trailers?.size ?? 0) > 0;
   if (!(res.body instanceof PushedBody)) return true;
   return res.headers.has('trailer') || (res.headers.get('content-type') ?? '').startsWith('application/grpc');
 }

@@ -1,18 +1,32 @@
-// An append-only line sink that never blocks the caller: lines gather in memory and go out in one async write per
-// event-loop turn. If the destination cannot keep up, lines beyond a cap are dropped and counted, not queued forever.
+// An append-only line sink that never blocks the caller. Each line is encoded straight into a preallocated chunk
+// (no growing string to flatten and copy later); full chunks go out in one async write each, and a timer sends a
+// partial chunk so `tail -f` stays live. If the destination cannot keep up, lines beyond a cap are dropped and
+// counted, not queued forever.
 import fs from 'node:fs';
 
 const MAX_BUFFERED = 16 * 1024 * 1024;
-/** Write when this much is gathered, or after FLUSH_MS, whichever comes first: few syscalls, a live `tail -f`. */
-const BATCH_BYTES = 64 * 1024;
+/** Write when a chunk of this size is full, or after FLUSH_MS, whichever comes first: few syscalls, a live log. */
+const CHUNK_BYTES = 64 * 1024;
 const FLUSH_MS = 100;
+/** Spare chunks kept for reuse, so a steady log allocates nothing. */
+const SPARE_CHUNKS = 2;
+
+interface Pending {
+  readonly chunk: Buffer;
+  readonly length: number;
+}
 
 export class LineWriter {
   readonly #fd: number;
   readonly #ownsFd: boolean;
-  #buf = '';
+  #chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  #used = 0;
+  /** Filled chunks waiting for (or in) the write; the head is the one being written while #writing. */
+  readonly #queue: Pending[] = [];
+  #queuedBytes = 0;
+  readonly #spare: Buffer[] = [];
   #writing = false;
-  #scheduled = false;
+  #timer: NodeJS.Timeout | undefined;
   #closed = false;
   dropped = 0;
 
@@ -28,50 +42,63 @@ export class LineWriter {
   }
 
   write(line: string): void {
-    if (this.#buf.length > MAX_BUFFERED || this.#closed) {
+    if (this.#closed || this.#queuedBytes > MAX_BUFFERED) {
       this.dropped++;
       return;
     }
-    this.#buf += line;
-    if (this.#writing) return;
-    if (this.#buf.length >= BATCH_BYTES) this.#flush();
-    else if (!this.#scheduled) {
-      this.#scheduled = true;
-      setTimeout(this.#flush, FLUSH_MS).unref();
+    // UTF-8 needs at most 3 bytes per UTF-16 unit: with that much room the line always fits whole.
+    const room = line.length * 3;
+    if (room > this.#chunk.length - this.#used) {
+      this.#seal();
+      if (room > this.#chunk.length) this.#chunk = Buffer.allocUnsafe(room);
+      this.#startWriting();
     }
+    this.#used += this.#chunk.write(line, this.#used);
+    if (this.#timer === undefined) this.#timer = setTimeout(this.#onTimer, FLUSH_MS).unref();
   }
 
-  readonly #flush = (): void => {
-    this.#scheduled = false;
-    if (this.#writing || this.#buf.length === 0) return;
-    const data = Buffer.from(this.#buf);
-    this.#buf = '';
-    this.#writing = true;
-    this.#writeAll(data, 0);
+  readonly #onTimer = (): void => {
+    this.#timer = undefined;
+    if (this.#writing) return; // the write's completion sends what gathered meanwhile
+    this.#seal();
+    this.#startWriting();
   };
 
-  #writeAll(data: Buffer, offset: number): void {
-    fs.write(this.#fd, data, offset, data.length - offset, null, (err, written) => {
+  /** Queues the current chunk's lines and starts a fresh chunk. */
+  #seal(): void {
+    if (this.#used === 0) return;
+    this.#queue.push({ chunk: this.#chunk, length: this.#used });
+    this.#queuedBytes += this.#used;
+    this.#chunk = this.#spare.pop() ?? Buffer.allocUnsafe(CHUNK_BYTES);
+    this.#used = 0;
+  }
+
+  #startWriting(): void {
+    if (this.#writing || this.#queue.length === 0) return;
+    this.#writing = true;
+    this.#writeHead(0);
+  }
+
+  #writeHead(offset: number): void {
+    const head = this.#queue[0]!;
+    fs.write(this.#fd, head.chunk, offset, head.length - offset, null, (err, written) => {
       if (err) {
-        // A non-blocking pipe that is full: try again shortly. Any other error: the lines are lost, not the request.
+        // A non-blocking pipe that is full: try again shortly. Any other error: these lines are lost, not the request.
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
-          setTimeout(() => this.#writeAll(data, offset), 5);
+          setTimeout(() => this.#writeHead(offset), 5).unref();
           return;
         }
-        this.#writing = false;
+      } else if (offset + written < head.length) {
+        this.#writeHead(offset + written);
         return;
       }
-      if (offset + written < data.length) {
-        this.#writeAll(data, offset + written);
-        return;
-      }
+      this.#queue.shift();
+      this.#queuedBytes -= head.length;
+      if (head.chunk.length === CHUNK_BYTES && this.#spare.length < SPARE_CHUNKS) this.#spare.push(head.chunk);
       this.#writing = false;
-      // Batch again rather than chase each new line with its own write.
-      if (this.#buf.length >= BATCH_BYTES) this.#flush();
-      else if (this.#buf.length && !this.#scheduled) {
-        this.#scheduled = true;
-        setTimeout(this.#flush, FLUSH_MS).unref();
-      }
+      // Lines that arrived during the write go out now if a chunk filled, else with the timer (batching, not chasing).
+      if (this.#queue.length > 0) this.#startWriting();
+      else if (this.#used > 0 && this.#timer === undefined) this.#timer = setTimeout(this.#onTimer, FLUSH_MS).unref();
     });
   }
 
@@ -79,10 +106,12 @@ export class LineWriter {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    const rest = this.#buf;
-    this.#buf = '';
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#seal();
+    // A write in flight keeps its chunk; everything after it is written here, in order.
+    const rest = this.#writing ? this.#queue.slice(1) : this.#queue;
     try {
-      if (rest) fs.writeSync(this.#fd, rest);
+      for (const p of rest) fs.writeSync(this.#fd, p.chunk, 0, p.length);
       if (this.#ownsFd) fs.closeSync(this.#fd);
     } catch {
       // the destination is gone; nothing more to do at exit

@@ -3,7 +3,6 @@ import type { RouteConfig } from '../config/schema.js';
 import { HeaderList } from '../core/headers.js';
 import type { HttpService, Layer, ProxyResponse } from '../core/service.js';
 import { stripPort } from './matchers.js';
-import { Readable } from 'node:stream';
 
 export function directResponseService(cfg: NonNullable<RouteConfig['direct_response']>): HttpService {
   const body = Buffer.from(cfg.body);
@@ -15,7 +14,7 @@ export function directResponseService(cfg: NonNullable<RouteConfig['direct_respo
   if (!bodyless) base.push('content-length', String(body.length));
   return (req) => {
     req.body?.resume(); // drain what the client sends; the answer does not depend on it
-    const res: ProxyResponse = { status: cfg.status, headers: new HeaderList(base.slice()), body: body.length && !bodyless ? Readable.from([body]) : null };
+    const res: ProxyResponse = { status: cfg.status, headers: new HeaderList(base.slice()), body: body.length && !bodyless ? body : null };
     return Promise.resolve(res);
   };
 }

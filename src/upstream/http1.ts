@@ -121,12 +121,25 @@ function withHost(req: ProxyRequest): string[] {
   return req.headers.raw;
 }
 
-/** undici's callback handler: the first callbacks settle the promise, later ones feed the body stream. */
+/** A body still buffered when the response completes is handed over whole, up to this size; more becomes a stream. */
+const WHOLE_BODY_LIMIT = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * undici's callback handler. The response is settled once the parser has finished with the packet that carried its
+ * head (a microtask later): a small response is usually complete by then and is handed over as one Buffer, sparing a
+ * stream per request; otherwise the body becomes a PushedBody fed by the later callbacks, with backpressure.
+ */
 class ResponseHandler implements Dispatcher.DispatchHandler {
   #resolve: ((r: ProxyResponse) => void) | undefined;
   #reject: ((e: unknown) => void) | undefined;
-  #body: PushedBody | undefined;
   #response: ProxyResponse | undefined;
+  /** The body stream, once the response was settled as a stream. */
+  #body: PushedBody | undefined;
+  /** Body chunks that arrived before the response was settled. */
+  #chunks: Buffer[] | undefined;
+  #chunkBytes = 0;
+  #resume: (() => void) | undefined;
   readonly #cancel: Cancellation;
   readonly #address: string;
   readonly #connectTimeout: number;
@@ -172,31 +185,61 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
       raw[i] = rawHeaders[i]!.toString('latin1').toLowerCase();
       raw[i + 1] = rawHeaders[i + 1]!.toString('latin1');
     }
-    const body = new PushedBody();
-    body.onDemand = resume;
-    this.#body = body;
-    const response: ProxyResponse = { status: statusCode, headers: new HeaderList(raw), body, trailers: undefined };
-    this.#response = response;
-    const resolve = this.#resolve!;
-    this.#resolve = this.#reject = undefined;
-    resolve(response);
+    this.#response = { status: statusCode, headers: new HeaderList(raw), body: null, trailers: undefined };
+    this.#resume = resume;
+    queueMicrotask(() => this.#settleAsStream());
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    return this.#body!.push(chunk);
+    const body = this.#body;
+    if (body !== undefined) return body.push(chunk);
+    (this.#chunks ??= []).push(chunk);
+    this.#chunkBytes += chunk.length;
+    if (this.#chunkBytes > WHOLE_BODY_LIMIT) this.#settleAsStream();
+    return true;
   }
 
   onComplete(trailers: string[] | Buffer[] | null): void {
-    if (trailers && trailers.length && this.#response) {
+    const response = this.#response!;
+    if (trailers && trailers.length) {
       const raw: string[] = [];
       for (let i = 0; i < trailers.length; i += 2) raw.push(String(trailers[i]).toLowerCase(), String(trailers[i + 1]));
-      this.#response.trailers = new HeaderList(raw);
+      response.trailers = new HeaderList(raw);
     }
-    this.#body!.finish();
+    const body = this.#body;
+    if (body !== undefined) {
+      body.finish();
+      return;
+    }
+    const chunks = this.#chunks;
+    response.body = chunks === undefined ? EMPTY : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.#chunkBytes);
+    this.#chunks = undefined;
+    this.#settle(response);
+  }
+
+  /** The response is not complete yet (or is large): hand it over with a stream that the later callbacks feed. */
+  #settleAsStream(): void {
+    const response = this.#response;
+    if (this.#resolve === undefined || response === undefined) return;
+    const body = new PushedBody();
+    body.onDemand = this.#resume;
+    const chunks = this.#chunks;
+    if (chunks !== undefined) for (const c of chunks) body.push(c);
+    this.#chunks = undefined;
+    this.#body = response.body = body;
+    this.#settle(response);
+  }
+
+  #settle(response: ProxyResponse): void {
+    const resolve = this.#resolve;
+    this.#resolve = this.#reject = undefined;
+    resolve?.(response);
   }
 
   onError(err: Error): void {
+    // A head arrived and the response was not handed over yet: it fails as a stream, like any reset mid-response.
+    if (this.#response !== undefined && this.#resolve !== undefined) this.#settleAsStream();
     const reject = this.#reject;
     if (reject) {
       const replay = this.replay;

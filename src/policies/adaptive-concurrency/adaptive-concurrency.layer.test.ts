@@ -68,8 +68,9 @@ describe('adaptive concurrency layer', () => {
     finish({ status: 200, headers: new HeaderList([]), body });
     const res = await p;
     assert.equal(limiter.releases.length, 0, 'released before the body was done');
-    res.body!.resume();
-    await new Promise((r) => res.body!.once('close', r));
+    const stream = res.body as Readable;
+    stream.resume();
+    await new Promise((r) => stream.once('close', r));
     assert.deepEqual(limiter.releases, [[30, 'success']]);
   });
 

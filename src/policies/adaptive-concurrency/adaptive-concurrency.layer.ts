@@ -8,6 +8,7 @@ import type { Counter } from '../../observability/metrics.js';
 import { AimdLimiter } from './aimd.js';
 import { GradientLimiter } from './gradient.js';
 import type { ConcurrencyLimiter, LimiterOutcome } from './limiter.js';
+import { whenBodyDone } from '../../core/body.js';
 
 export function makeLimiter(cfg: AdaptiveConcurrencyConfig): ConcurrencyLimiter {
   const common = { initialLimit: cfg.initial_limit, minLimit: cfg.min_limit, maxLimit: cfg.max_limit };
@@ -63,8 +64,7 @@ export function adaptiveConcurrencyLayer(cfg: AdaptiveConcurrencyConfig | undefi
       const latency = clock.now() - start;
       const outcome = outcomeOfStatus(res.status);
       // The slot is held until the body is done, so the limit bounds what the upstream is actually serving.
-      if (res.body) res.body.once('close', () => limiter.release(latency, outcome));
-      else limiter.release(latency, outcome);
+      whenBodyDone(res.body, () => limiter.release(latency, outcome));
       return res;
     };
 }

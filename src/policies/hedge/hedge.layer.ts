@@ -9,6 +9,7 @@ import type { HttpService, Layer, ProxyResponse } from '../../core/service.js';
 import type { Counter } from '../../observability/metrics.js';
 import type { WindowedHistogram } from '../latency/histogram.js';
 import type { RetryBudget } from '../retry/budget.js';
+import { discardBody } from '../../core/body.js';
 
 export const HEDGE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE']);
 /** Samples the live histogram needs before its p95 is trusted. */
@@ -84,7 +85,7 @@ export function hedgeLayer(cfg: HedgeConfig | undefined, target: HedgeTarget, me
             (res) => {
               done[i] = true;
               if (settled) {
-                res.body?.destroy();
+                discardBody(res.body);
                 return;
               }
               settled = true;

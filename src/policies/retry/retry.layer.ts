@@ -13,6 +13,7 @@ import { backoffDelay, parseRetryAfter } from './backoff.js';
 import type { RetryBudget } from './budget.js';
 import { DEFAULT_IDEMPOTENT_METHODS, shouldRetry, type AttemptOutcome, type RetryClassifierConfig, type RetryOn } from './policy.js';
 import { ReplayableBody } from './replay-body.js';
+import { discardBody } from '../../core/body.js';
 
 /** What the retry layer needs from the cluster behind it. */
 export interface RetryTarget {
@@ -119,7 +120,7 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
         }
         // The whole request was cancelled (downstream gone, route timeout): nothing to retry.
         if (req.cancel.aborted) {
-          res?.body?.destroy();
+          discardBody(res?.body);
           throw req.cancel.reason ?? failure;
         }
         if (res !== undefined && perTryError === undefined) {
@@ -137,11 +138,11 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
             return giveUp(res, attempt, stop);
           }
           const hinted = retryAfter(r);
-          res.body?.destroy();
+          discardBody(res.body);
           await pause(attempt, hinted);
           continue;
         }
-        if (res !== undefined) res.body?.destroy();
+        if (res !== undefined) discardBody(res.body);
         const err = perTryError ?? failure;
         const outcome = outcomeOf(err, perTryError !== undefined);
         const decision = outcome === undefined ? undefined : shouldRetry(outcome, classifier);

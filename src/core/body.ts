@@ -1,0 +1,20 @@
+// Helpers for ResponseBody (a stream or a whole Buffer), so consumers need not care which one they hold.
+import { Readable } from 'node:stream';
+import type { ResponseBody } from './service.js';
+
+/** True when the body is complete in memory. */
+export const isWholeBody = (body: ResponseBody): body is Buffer => body instanceof Uint8Array;
+
+/** Drops a body nobody will read (a discarded attempt, a closed downstream): a stream is destroyed. */
+export function discardBody(body: ResponseBody | null | undefined): void {
+  if (body && !(body instanceof Uint8Array)) body.destroy();
+}
+
+/** Runs `fn` once the body is finished with (read, failed or destroyed); at once for a whole body. */
+export function whenBodyDone(body: ResponseBody | null, fn: () => void): void {
+  if (body === null || body instanceof Uint8Array) fn();
+  else body.once('close', fn);
+}
+
+/** The body as a stream, for consumers that pipe. */
+export const bodyStream = (body: ResponseBody): Readable => (body instanceof Uint8Array ? Readable.from([body]) : body);
