@@ -4,6 +4,7 @@
 import { systemClock, type Clock } from '../../core/clock.js';
 import { ProxyError } from '../../core/errors.js';
 import type { Layer, ProxyRequest } from '../../core/service.js';
+import { DeadlineTimer } from './deadline-timer.js';
 import { GRPC_TIMEOUT_HEADER, parseGrpcTimeout, parseTimeoutHeader, TIMEOUT_HEADER } from './deadline.js';
 
 export interface TimeoutOptions {
@@ -13,6 +14,7 @@ export interface TimeoutOptions {
 
 export function timeoutLayer(ms: number, clock: Clock = systemClock, opts: TimeoutOptions = {}): Layer {
   const headerAllowed = opts.headerAllowed === true;
+  const timers = new DeadlineTimer(clock);
   return (next) => (req) => {
     const ctx = req.context;
     const headers = req.headers;
@@ -45,14 +47,14 @@ export function timeoutLayer(ms: number, clock: Clock = systemClock, opts: Timeo
       return next(req);
     }
     const limit = caller;
-    const cancelTimer = clock.setTimeout(() => req.cancel.abort(timeoutError(req, ms, limit)), Math.max(0, ctx.deadline - clock.now()));
+    const deadlineEntry = timers.add(ctx.deadline, () => req.cancel.abort(timeoutError(req, ms, limit)));
     return next(req).then(
       (res) => {
-        cancelTimer();
+        timers.clear(deadlineEntry);
         return res;
       },
       (err: unknown) => {
-        cancelTimer();
+        timers.clear(deadlineEntry);
         throw err;
       },
     );
