@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { LOAD_CPU, PROXY_CPU, have, pin, waitForPort } from './lib.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const FIXED_RATE = Number(process.env.BENCH_RATE ?? 2000);
@@ -39,6 +39,14 @@ interface WrkResult {
   rps: number;
   p50: number;
   p99: number;
+  requests: number;
+}
+
+/** CPU time (user + system) a process has used so far, in seconds. */
+const TICK_S = 1 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim() || 100);
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * TICK_S; // utime, stime (fields 14 and 15 of the full line)
 }
 
 function toMs(v: string, unit: string): number {
@@ -53,7 +61,8 @@ function wrk(port: number, seconds = DURATION): WrkResult {
     const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out);
     return m ? toMs(m[1]!, m[2]!) : NaN;
   };
-  return { rps, p50: pct('50'), p99: pct('99') };
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1]);
+  return { rps, p50: pct('50'), p99: pct('99'), requests };
 }
 
 function fixedRate(port: number, seconds = 10): { p50: number; p99: number; received: number; sent: number } {
@@ -109,10 +118,24 @@ clusters:
   const targets = { direct: PORTS.upstream, baseline: PORTS.baseline, sidecar: PORTS.sidecar } as const;
   type Name = keyof typeof targets;
   const results: Record<Name, WrkResult[]> = { direct: [], baseline: [], sidecar: [] };
+  // CPU seconds and requests per proxy over all rounds: CPU per request is a second view of per-core cost, less
+  // sensitive than req/s to moments when the proxy waits on the load generator.
+  const pids: Partial<Record<Name, number>> = { baseline: baseline.pid!, sidecar: sidecar.pid! };
+  const cpu: Record<Name, { seconds: number; requests: number }> = {
+    direct: { seconds: 0, requests: 0 },
+    baseline: { seconds: 0, requests: 0 },
+    sidecar: { seconds: 0, requests: 0 },
+  };
   for (const [, port] of Object.entries(targets)) wrk(port, 5); // warm-up (JIT, pools)
   for (let r = 0; r < ROUNDS; r++) {
     for (const name of Object.keys(targets) as Name[]) {
+      const pid = pids[name];
+      const before = pid === undefined ? 0 : cpuSeconds(pid);
       const res = wrk(targets[name]);
+      if (pid !== undefined) {
+        cpu[name].seconds += cpuSeconds(pid) - before;
+        cpu[name].requests += res.requests;
+      }
       results[name].push(res);
       process.stdout.write(`  round ${r + 1} ${name.padEnd(8)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50.toFixed(2)}ms  p99 ${res.p99.toFixed(2)}ms\n`);
     }
@@ -133,6 +156,7 @@ clusters:
   const after = rssMiB(sidecar.pid!);
   sockets.forEach((s) => s.destroy());
 
+  const usPerRequest = (name: Name): number => (cpu[name].seconds / cpu[name].requests) * 1e6;
   const med = (name: Name, k: keyof WrkResult): number => median(results[name].map((x) => x[k]));
   const row = (name: Name): string =>
     `${name.padEnd(9)} ${med(name, 'rps').toFixed(0).padStart(8)} ${med(name, 'p50').toFixed(2).padStart(8)} ${med(name, 'p99').toFixed(2).padStart(8)}` +
@@ -147,6 +171,8 @@ clusters:
     '',
     `sidecar / baseline throughput: ${((med('sidecar', 'rps') / med('baseline', 'rps')) * 100).toFixed(1)}%`,
     `sidecar / direct throughput:   ${((med('sidecar', 'rps') / med('direct', 'rps')) * 100).toFixed(1)}%`,
+    `CPU per request: baseline ${usPerRequest('baseline').toFixed(1)} µs, sidecar ${usPerRequest('sidecar').toFixed(1)} µs` +
+      ` (baseline / sidecar: ${((usPerRequest('baseline') / usPerRequest('sidecar')) * 100).toFixed(1)}%)`,
     `added p99 at ${FIXED_RATE} req/s (sidecar - direct): ${(fixed.sidecar.p99 - fixed.direct.p99).toFixed(3)} ms` +
       ` (baseline - direct: ${(fixed.baseline.p99 - fixed.direct.p99).toFixed(3)} ms)`,
     `sidecar RSS: idle ${idleRss.toFixed(1)} MiB, after load ${loadedRss.toFixed(1)} MiB (baseline idle ${baselineIdleRss.toFixed(1)} MiB)`,
