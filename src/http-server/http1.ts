@@ -93,7 +93,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
     let stats: RouteStats = lr.noRouteStats;
     let response: ProxyResponse | undefined;
     let bytesOut = (): number => 0;
-    res.once('close', () => {
+    res.on('close', () => { // 'close' fires once; on() spares the once-wrapper per request
       gauges.active.value--;
       activeRequests.delete(socket);
       let status = response?.status ?? 499;
