@@ -4,7 +4,6 @@
 import { systemClock, type Clock } from '../../core/clock.js';
 import { ProxyError } from '../../core/errors.js';
 import type { Layer, ProxyRequest } from '../../core/service.js';
-import { DeadlineTimer } from './deadline-timer.js';
 import { GRPC_TIMEOUT_HEADER, parseGrpcTimeout, parseTimeoutHeader, TIMEOUT_HEADER } from './deadline.js';
 
 export interface TimeoutOptions {
@@ -14,7 +13,6 @@ export interface TimeoutOptions {
 
 export function timeoutLayer(ms: number, clock: Clock = systemClock, opts: TimeoutOptions = {}): Layer {
   const headerAllowed = opts.headerAllowed === true;
-  const timers = new DeadlineTimer(clock);
   return (next) => (req) => {
     const ctx = req.context;
     const headers = req.headers;
@@ -47,14 +45,14 @@ export function timeoutLayer(ms: number, clock: Clock = systemClock, opts: Timeo
       return next(req);
     }
     const limit = caller;
-    const deadlineEntry = timers.add(ctx.deadline, () => req.cancel.abort(timeoutError(req, ms, limit)));
+    const cancelTimer = clock.setTimeout(() => req.cancel.abort(timeoutError(req, ms, limit)), Math.max(0, ctx.deadline - clock.now()));
     return next(req).then(
       (res) => {
-        timers.clear(deadlineEntry);
+        cancelTimer();
         return res;
       },
       (err: unknown) => {
-        timers.clear(deadlineEntry);
+        cancelTimer();
         throw err;
       },
     );
