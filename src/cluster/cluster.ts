@@ -13,7 +13,7 @@ import { HealthChecker } from './health-checker.js';
 import { RetryBudget } from '../policies/retry/budget.js';
 import type { EndpointStats, UpstreamLease, UpstreamRegistry } from '../upstream/registry.js';
 import type { Upstream } from '../upstream/upstream.js';
-import { isWholeBody } from '../core/body.js';
+import { whenBodyDone } from '../core/body.js';
 
 export class Endpoint implements BalancedEndpoint {
   readonly address: string;
@@ -337,16 +337,10 @@ export class Cluster {
       this.#recordOutcome(ep, s < 500 ? 'success' : s >= 502 && s <= 504 ? 'gateway-error' : '5xx');
     }
     // The request holds its slot until the body is done; a whole (already complete) body frees it now.
-    const body = res.body;
-    if (body === null || isWholeBody(body)) {
+    whenBodyDone(res.body, () => {
       stats.active--;
       breaker.releaseRequest();
-    } else {
-      body.once('close', () => {
-        stats.active--;
-        breaker.releaseRequest();
-      });
-    }
+    });
     return res;
   }
 

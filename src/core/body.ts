@@ -7,14 +7,14 @@ export const isWholeBody = (body: ResponseBody): body is Buffer => body instance
 
 /** Drops a body nobody will read (a discarded attempt, a closed downstream): a stream is destroyed. */
 export function discardBody(body: ResponseBody | null | undefined): void {
-  if (body && !(body instanceof Uint8Array)) body.destroy();
+  if (body && !isWholeBody(body)) body.destroy();
 }
 
 /** Runs `fn` once the body is finished with (read, failed or destroyed); at once for a whole body. */
 export function whenBodyDone(body: ResponseBody | null, fn: () => void): void {
-  if (body === null || body instanceof Uint8Array) fn();
+  if (body === null || isWholeBody(body)) fn();
   else body.once('close', fn);
 }
 
 /** The body as a stream, for consumers that pipe. */
-export const bodyStream = (body: ResponseBody): Readable => (body instanceof Uint8Array ? Readable.from([body]) : body);
+export const bodyStream = (body: ResponseBody): Readable => (isWholeBody(body) ? Readable.from([body]) : body);

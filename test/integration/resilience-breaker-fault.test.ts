@@ -1,15 +1,9 @@
 // Circuit breakers (max_requests against a slow upstream) and fault injection (delay and abort, by percent and by header).
 import assert from 'node:assert/strict';
-import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { accessLogFor, httpRequest } from '../helpers/strict-net.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-
-const reply = (res: http.ServerResponse, status: number, text: string): void => {
-  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-};
+import { reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 describe('circuit breakers and fault injection', () => {
   let sidecar: RunningSidecar;

@@ -1,16 +1,10 @@
 // End-to-end deadlines: grpc-timeout and x-sidecar-timeout shorten the route timeout, and the budget left is forwarded.
 import assert from 'node:assert/strict';
-import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { parseGrpcTimeout } from '../../src/policies/timeout/deadline.js';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { httpRequest } from '../helpers/strict-net.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-
-const reply = (res: http.ServerResponse, status: number, text: string): void => {
-  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-};
+import { reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 describe('deadlines', () => {
   let sidecar: RunningSidecar;

@@ -1,44 +1,20 @@
 // Active health checks against real upstreams: a failing /healthz takes an endpoint out of the balancer and a
 // recovered one brings it back; probes time out; panic routing when too few endpoints are healthy; metrics.
 import assert from 'node:assert/strict';
-import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { clusters, type ClusterState, metricsText } from '../helpers/admin.js';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { httpRequest, sleep } from '../helpers/strict-net.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-
-const reply = (res: http.ServerResponse, status: number, text: string): void => {
-  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-};
-
-interface EndpointState {
-  address: string;
-  state: string;
-  health: string;
-  ejected: boolean;
-  ejected_until: string | null;
-  ejections: number;
-}
-interface ClusterState {
-  name: string;
-  panic: boolean;
-  endpoints: EndpointState[];
-}
+import { reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 async function cluster(adminPort: number, name: string): Promise<ClusterState> {
-  const all = (JSON.parse((await httpRequest(adminPort, { path: '/clusters' })).body) as { clusters: ClusterState[] }).clusters;
-  const c = all.find((x) => x.name === name);
+  const c = (await clusters(adminPort)).find((x) => x.name === name);
   assert.ok(c, `/clusters lists ${name}`);
   return c;
 }
 
 async function health(adminPort: number, name: string, address: string): Promise<string> {
   return (await cluster(adminPort, name)).endpoints.find((e) => e.address === address)!.health;
-}
-
-async function metricsText(adminPort: number): Promise<string> {
-  return (await httpRequest(adminPort, { path: '/metrics' })).body;
 }
 
 async function eventually(cond: () => Promise<boolean>, what: string, timeoutMs = 4000): Promise<void> {

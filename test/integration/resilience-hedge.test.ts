@@ -1,16 +1,10 @@
 // Hedging against real upstreams: one endpoint slow (500 ms), one fast. A GET stuck on the slow one is hedged to
 // the fast one after 50 ms and the slow attempt is cancelled; a POST is never hedged.
 import assert from 'node:assert/strict';
-import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { accessLogFor, httpRequest, waitUntil } from '../helpers/strict-net.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
-
-const reply = (res: http.ServerResponse, text: string): void => {
-  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-};
+import { reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 describe('hedging', () => {
   let sidecar: RunningSidecar;
@@ -21,7 +15,7 @@ describe('hedging', () => {
 
   before(async () => {
     slow = await startUpstream((_req, res) => {
-      const t = setTimeout(() => reply(res, 'slow\n'), 500);
+      const t = setTimeout(() => reply(res, 200, 'slow\n'), 500);
       res.on('close', () => {
         if (!res.writableFinished) {
           clearTimeout(t);
@@ -29,7 +23,7 @@ describe('hedging', () => {
         }
       });
     });
-    fast = await startUpstream((_req, res) => reply(res, 'fast\n'));
+    fast = await startUpstream((_req, res) => reply(res, 200, 'fast\n'));
     sidecar = await startSidecar(`
 listeners:
   - name: in

@@ -2,45 +2,17 @@
 // goes to the healthy one, the endpoint returns after base_ejection_time, max_ejection_percent holds, and an
 // ejected single endpoint gives 503 UH.
 import assert from 'node:assert/strict';
-import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { clusters, type EndpointState, metricsText } from '../helpers/admin.js';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { httpRequest, sleep } from '../helpers/strict-net.js';
-import { freePort, startUpstream, type TestUpstream } from '../helpers/upstream.js';
-
-const reply = (res: http.ServerResponse, status: number, text: string): void => {
-  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text) });
-  res.end(text);
-};
-
-interface EndpointState {
-  address: string;
-  state: string;
-  health: string;
-  ejected: boolean;
-  ejected_until: string | null;
-  ejections: number;
-  requests: number;
-}
-interface ClusterState {
-  name: string;
-  panic: boolean;
-  endpoints: EndpointState[];
-}
-
-async function clusters(adminPort: number): Promise<ClusterState[]> {
-  return (JSON.parse((await httpRequest(adminPort, { path: '/clusters' })).body) as { clusters: ClusterState[] }).clusters;
-}
+import { freePort, reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 async function endpoint(adminPort: number, cluster: string, address: string): Promise<EndpointState> {
   const c = (await clusters(adminPort)).find((x) => x.name === cluster);
   const e = c?.endpoints.find((x) => x.address === address);
   assert.ok(e, `/clusters lists ${cluster} ${address}`);
   return e;
-}
-
-async function metricsText(adminPort: number): Promise<string> {
-  return (await httpRequest(adminPort, { path: '/metrics' })).body;
 }
 
 async function eventually(cond: () => Promise<boolean>, what: string, timeoutMs = 3000): Promise<void> {

@@ -3,14 +3,10 @@
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { metricsText } from '../helpers/admin.js';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { accessLogFor, httpRequest } from '../helpers/strict-net.js';
-import { freePort, startUpstream, type TestUpstream } from '../helpers/upstream.js';
-
-const reply = (res: http.ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void => {
-  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-};
+import { freePort, reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 /** Answers 503 to the first `failures` requests on each path, then 200 (recording when each request arrived). */
 function flaky(failures: number, headers: Record<string, string> = {}): { handler: (req: http.IncomingMessage, res: http.ServerResponse, body: Buffer) => void; times: number[] } {
@@ -26,10 +22,6 @@ function flaky(failures: number, headers: Record<string, string> = {}): { handle
       else reply(res, 200, `ok ${req.method} ${body.length}\n`);
     },
   };
-}
-
-async function metricsText(adminPort: number): Promise<string> {
-  return (await httpRequest(adminPort, { path: '/metrics' })).body;
 }
 
 describe('retries', () => {
