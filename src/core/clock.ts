@@ -9,7 +9,9 @@ export interface Clock {
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
+    // Node keeps one timer list per distinct duration. Whole milliseconds (rounded up: never early) let requests with
+    // the same route timeout share a list, where a fractional remainder made a new list and a heap insert per request.
+    const t = setTimeout(fn, Math.ceil(ms));
     return () => clearTimeout(t);
   },
 };

@@ -1,0 +1,66 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import type { RequestContext } from '../core/service.js';
+import { formatAccessLine, jsonString } from './access-log.js';
+
+const context = (over: Partial<RequestContext> = {}): RequestContext => ({
+  requestId: 'f3b3c0de-0000-4000-8000-000000000000',
+  startTime: 0,
+  listener: 'inbound',
+  downstreamAddress: '127.0.0.1',
+  downstreamProtocol: 'HTTP/1.1',
+  route: 'all',
+  cluster: 'app',
+  endpoint: '127.0.0.1:8080',
+  attempts: 1,
+  flag: undefined,
+  error: undefined,
+  deadline: Infinity,
+  ...over,
+});
+
+const record = (over: { context?: RequestContext; path?: string; userAgent?: string; durationMs?: number } = {}) => ({
+  context: over.context ?? context(),
+  method: 'GET',
+  authority: 'example.com',
+  path: over.path ?? '/',
+  status: 200,
+  bytesIn: 0,
+  bytesOut: 12,
+  durationMs: over.durationMs ?? 1.5,
+  userAgent: over.userAgent,
+});
+
+test('jsonString quotes plain text as is and escapes everything JSON must escape', () => {
+  assert.equal(jsonString(undefined), 'null');
+  assert.equal(jsonString('/a/b?c=d'), '"/a/b?c=d"');
+  fc.assert(fc.property(fc.string({ unit: 'binary' }), (s) => JSON.parse(jsonString(s)) === s));
+});
+
+test('an access line is one JSON object per line whatever the request carried', () => {
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), fc.string(), (path, agent, error) => {
+      const line = formatAccessLine(record({ path, userAgent: agent, context: context({ error, flag: 'UF', route: error }) }));
+      assert.equal(line.indexOf('\n'), line.length - 1);
+      const j = JSON.parse(line) as Record<string, unknown>;
+      assert.equal(j.path, path);
+      assert.equal(j.user_agent, agent);
+      assert.equal(j.error, error);
+      assert.equal(j.route, error === '' ? null : error);
+      assert.equal(j.response_flag, 'UF');
+    }),
+  );
+});
+
+test('durations are milliseconds rounded to the microsecond; empty names are null', () => {
+  const j = (ms: number) => JSON.parse(formatAccessLine(record({ durationMs: ms, context: context({ route: '', endpoint: '' }) }))) as Record<string, unknown>;
+  assert.equal(j(0).duration_ms, 0);
+  assert.equal(j(0.0004).duration_ms, 0);
+  assert.equal(j(0.0015).duration_ms, 0.002);
+  assert.equal(j(12.0009).duration_ms, 12.001);
+  assert.equal(j(1234.5).duration_ms, 1234.5);
+  assert.equal(j(1).route, null);
+  assert.equal(j(1).upstream, null);
+  assert.equal(j(1).cluster, 'app');
+});
