@@ -86,7 +86,6 @@ export class Http1Upstream implements Upstream {
 
   request(req: ProxyRequest, cancel: Cancellation): Promise<ProxyResponse> {
     return new Promise<ProxyResponse>((resolve, reject) => {
-      const handler = new ResponseHandler(resolve, reject, cancel, this.address, this.#opts.connectTimeout);
       const opts = {
         path: req.path,
         method: req.method,
@@ -95,18 +94,19 @@ export class Http1Upstream implements Upstream {
         blocking: false,
       } as Dispatcher.DispatchOptions;
       // Replayable after the keep-alive race only when no request body can have been consumed.
-      if (req.body === null || req.contentLength === 0) {
-        handler.replay = (conn) => {
-          this.onStaleReplay?.(req.context.cluster);
-          opts.body = null;
-          // Same header array as opts.headers: refresh the budget left for the new attempt.
-          forwardDeadline(req.headers, req.context.deadline, systemClock.now());
-          // The failed Client has lost its socket: dispatching to it opens a fresh connection.
-          conn.client.dispatch(opts, handler);
-        };
-      }
+      const replayable = req.body === null || req.contentLength === 0;
+      const handler = new ResponseHandler(resolve, reject, cancel, this.address, this.#opts.connectTimeout, replayable ? { upstream: this, req, opts } : undefined);
       this.#pool.dispatch(opts, handler);
     });
+  }
+
+  /** Sends a request again after the keep-alive race; the failed Client has lost its socket, so this opens a fresh one. */
+  replay(r: Replay, conn: Connection, handler: Dispatcher.DispatchHandler): void {
+    this.onStaleReplay?.(r.req.context.cluster);
+    r.opts.body = null;
+    // Same header array as opts.headers: refresh the budget left for the new attempt.
+    forwardDeadline(r.req.headers, r.req.context.deadline, systemClock.now());
+    conn.client.dispatch(r.opts, handler);
   }
 
   close(): Promise<void> {
@@ -119,6 +119,16 @@ function withHost(req: ProxyRequest): string[] {
   req.headers.set('host', req.authority);
   forwardDeadline(req.headers, req.context.deadline, systemClock.now());
   return req.headers.raw;
+}
+
+/**
+ * What a transparent replay needs, held as data rather than in a closure: a per-request closure over the request
+ * kept every request's objects reachable from old space for a while, tripling scavenge survivors and pauses.
+ */
+interface Replay {
+  readonly upstream: Http1Upstream;
+  readonly req: ProxyRequest;
+  readonly opts: Dispatcher.DispatchOptions;
 }
 
 /** A body still buffered when the response completes is handed over whole, up to this size; more becomes a stream. */
@@ -145,8 +155,8 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
   readonly #connectTimeout: number;
   /** Set by the pool's Client on dispatch: the connection this request is queued on. */
   conn: Connection | undefined;
-  /** Sends the request again on a fresh connection; undefined when it is not replayable (or was replayed). */
-  replay: ((conn: Connection) => void) | undefined;
+  /** How to send the request again on a fresh connection; undefined when it is not replayable (or was replayed). */
+  #replay: Replay | undefined;
   /** The socket this request was written on, and whether it had carried an earlier request. */
   #socket: Socket | undefined;
   #reused = false;
@@ -159,7 +169,9 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
     cancel: Cancellation,
     address: string,
     connectTimeout: number,
+    replay: Replay | undefined,
   ) {
+    this.#replay = replay;
     this.#resolve = resolve;
     this.#reject = reject;
     this.#cancel = cancel;
@@ -242,16 +254,16 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
     if (this.#response !== undefined && this.#resolve !== undefined) this.#settleAsStream();
     const reject = this.#reject;
     if (reject) {
-      const replay = this.replay;
+      const replay = this.#replay;
       const conn = this.conn;
       if (replay !== undefined && conn !== undefined && this.#reused && !this.#cancel.aborted && isStaleClose(err, this.#socket, this.#bytesReadAtWrite)) {
         // The keep-alive race: the upstream closed a reused idle connection as the request went out. Once, on a fresh one.
-        this.replay = undefined;
+        this.#replay = undefined;
         this.#offCancel?.();
         this.#offCancel = undefined;
         this.#reused = false;
         this.#socket = undefined;
-        queueMicrotask(() => replay(conn));
+        queueMicrotask(() => replay.upstream.replay(replay, conn, this));
         return;
       }
       this.#resolve = this.#reject = undefined;
