@@ -1,5 +1,5 @@
 // The transport-independent middle of every exchange: route, run the route's pipeline, turn failures into answers, record.
-import { randomUUID } from 'node:crypto';
+import { newRequestId } from '../core/request-id.js';
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
 import { ERROR_HEADER, FLAG_HEADER, RESPONSE_FLAGS } from '../core/flags.js';
@@ -25,7 +25,7 @@ export interface ServerDeps {
 
 export function newContext(listener: string, downstreamAddress: string, protocol: RequestContext['downstreamProtocol'], requestId: string | undefined): RequestContext {
   return {
-    requestId: requestId || randomUUID(),
+    requestId: requestId || newRequestId(),
     startTime: performance.now(),
     listener,
     downstreamAddress,
