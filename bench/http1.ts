@@ -9,8 +9,12 @@ import { fileURLToPath } from 'node:url';
 import { LOAD_CPU, PROXY_CPU, have, pin, waitForPort } from './lib.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const DURATION = Number(process.env.BENCH_SECONDS ?? 5);
+// Fresh proxy processes per generation: one Node process can run several per cent faster or slower than another of
+// the same build (code and heap layout, JIT timing), so figures are medians over rounds from several processes.
+const GENERATIONS = Number(process.env.BENCH_PROCS ?? 3);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const DURATION = Number(process.env.BENCH_SECONDS ?? 4);
+const FIXED_SECONDS = Number(process.env.BENCH_FIXED_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const FIXED_RATE = Number(process.env.BENCH_RATE ?? 2000);
 const PORTS = { upstream: 18080, sidecar: 18001, admin: 18002, baseline: 18100 };
@@ -65,7 +69,7 @@ function wrk(port: number, seconds = DURATION): WrkResult {
   return { rps, p50: pct('50'), p99: pct('99'), requests };
 }
 
-function fixedRate(port: number, seconds = 10): { p50: number; p99: number; received: number; sent: number } {
+function fixedRate(port: number, seconds = FIXED_SECONDS): { p50: number; p99: number; received: number; sent: number } {
   const [cmd, args] = pin(LOAD_CPU, process.execPath, [path.join(root, 'dist/bench/fixed-rate.js'), `127.0.0.1:${port}`, String(FIXED_RATE), String(seconds)]);
   return JSON.parse(execFileSync(cmd, args, { encoding: 'utf8' })) as { p50: number; p99: number; received: number; sent: number };
 }
@@ -107,63 +111,87 @@ clusters:
 `,
   );
   start(LOAD_CPU, [path.join(root, 'dist/bench/upstream.js'), String(PORTS.upstream)]);
-  const sidecar = start(PROXY_CPU, [path.join(root, 'bin/sidecar.js'), 'run', '-c', config]);
-  const baseline = start(PROXY_CPU, [path.join(root, 'dist/bench/baseline-proxy.js'), String(PORTS.baseline), `127.0.0.1:${PORTS.upstream}`]);
-  await Promise.all([waitForPort(PORTS.upstream), waitForPort(PORTS.sidecar), waitForPort(PORTS.baseline)]);
-  await new Promise((r) => setTimeout(r, 2000)); // let start-up garbage (config worker, JIT) settle
-  const idleRss = rssMiB(sidecar.pid!);
-  const baselineIdleRss = rssMiB(baseline.pid!);
+  await waitForPort(PORTS.upstream);
 
-  process.stdout.write(`sidecar bench: wrk -t1 -c${CONNECTIONS} -d${DURATION}s x ${ROUNDS} rounds, interleaved; proxies on CPU ${PROXY_CPU}, load + upstream on CPU ${LOAD_CPU}\n`);
+  process.stdout.write(
+    `sidecar bench: ${GENERATIONS} fresh process pairs x ${ROUNDS} interleaved rounds of wrk -t1 -c${CONNECTIONS} -d${DURATION}s;` +
+      ` proxies on CPU ${PROXY_CPU}, load + upstream on CPU ${LOAD_CPU}\n`,
+  );
   const targets = { direct: PORTS.upstream, baseline: PORTS.baseline, sidecar: PORTS.sidecar } as const;
   type Name = keyof typeof targets;
+  const names = Object.keys(targets) as Name[];
   const results: Record<Name, WrkResult[]> = { direct: [], baseline: [], sidecar: [] };
+  const fixed: Record<Name, { p50: number; p99: number }[]> = { direct: [], baseline: [], sidecar: [] };
   // CPU seconds and requests per proxy over all rounds: CPU per request is a second view of per-core cost, less
   // sensitive than req/s to moments when the proxy waits on the load generator.
-  const pids: Partial<Record<Name, number>> = { baseline: baseline.pid!, sidecar: sidecar.pid! };
   const cpu: Record<Name, { seconds: number; requests: number }> = {
     direct: { seconds: 0, requests: 0 },
     baseline: { seconds: 0, requests: 0 },
     sidecar: { seconds: 0, requests: 0 },
   };
-  for (const [, port] of Object.entries(targets)) wrk(port, 5); // warm-up (JIT, pools)
-  for (let r = 0; r < ROUNDS; r++) {
-    for (const name of Object.keys(targets) as Name[]) {
-      const pid = pids[name];
-      const before = pid === undefined ? 0 : cpuSeconds(pid);
-      const res = wrk(targets[name]);
-      if (pid !== undefined) {
-        cpu[name].seconds += cpuSeconds(pid) - before;
-        cpu[name].requests += res.requests;
+  let idleRss = NaN;
+  let baselineIdleRss = NaN;
+  let loadedRss = NaN;
+  let conns = { before: NaN, after: NaN };
+  for (let g = 0; g < GENERATIONS; g++) {
+    const sidecar = start(PROXY_CPU, [path.join(root, 'bin/sidecar.js'), 'run', '-c', config]);
+    const baseline = start(PROXY_CPU, [path.join(root, 'dist/bench/baseline-proxy.js'), String(PORTS.baseline), `127.0.0.1:${PORTS.upstream}`]);
+    await Promise.all([waitForPort(PORTS.sidecar), waitForPort(PORTS.baseline)]);
+    await new Promise((r) => setTimeout(r, 2000)); // let start-up garbage (config worker, JIT) settle
+    if (g === 0) {
+      idleRss = rssMiB(sidecar.pid!);
+      baselineIdleRss = rssMiB(baseline.pid!);
+    }
+    const pids: Partial<Record<Name, number>> = { baseline: baseline.pid!, sidecar: sidecar.pid! };
+    for (const name of names) wrk(targets[name], 3); // warm-up (JIT, pools, heap sized for load)
+    if (g === 0) {
+      // After the warm-up, so the figure is what the connections hold, not the young generation growing to load size.
+      await new Promise((r) => setTimeout(r, 1000));
+      const before = rssMiB(sidecar.pid!);
+      const sockets = await idleConnections(PORTS.sidecar, 1000);
+      await new Promise((r) => setTimeout(r, 1000));
+      conns = { before, after: rssMiB(sidecar.pid!) };
+      sockets.forEach((s) => s.destroy());
+    }
+    for (let r = 0; r < ROUNDS; r++) {
+      // Rotate the order so no target always runs first (or right after another's load).
+      for (let i = 0; i < names.length; i++) {
+        const name = names[(i + r + g) % names.length]!;
+        const pid = pids[name];
+        const before = pid === undefined ? 0 : cpuSeconds(pid);
+        const res = wrk(targets[name]);
+        if (pid !== undefined) {
+          cpu[name].seconds += cpuSeconds(pid) - before;
+          cpu[name].requests += res.requests;
+        }
+        results[name].push(res);
+        process.stdout.write(
+          `  process ${g + 1} round ${r + 1} ${name.padEnd(8)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50.toFixed(2)}ms  p99 ${res.p99.toFixed(2)}ms\n`,
+        );
       }
-      results[name].push(res);
-      process.stdout.write(`  round ${r + 1} ${name.padEnd(8)} ${res.rps.toFixed(0).padStart(7)} req/s  p50 ${res.p50.toFixed(2)}ms  p99 ${res.p99.toFixed(2)}ms\n`);
+    }
+    if (g === 0) loadedRss = rssMiB(sidecar.pid!);
+    // A short unmeasured run first: new client connections and their upstream pool entries warm up.
+    for (const name of names) fixedRate(targets[name], 2);
+    for (const name of names) fixed[name].push(fixedRate(targets[name]));
+    process.stdout.write(
+      `  process ${g + 1} fixed ${FIXED_RATE} req/s p99: ` + names.map((n) => `${n} ${fixed[n].at(-1)!.p99.toFixed(3)}ms`).join(', ') + '\n',
+    );
+    for (const child of [sidecar, baseline]) {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
     }
   }
-  const loadedRss = rssMiB(sidecar.pid!);
-
-  // A short unmeasured run first: new client connections and their upstream pool entries warm up.
-  for (const port of Object.values(targets)) fixedRate(port, 3);
-  const fixed: Record<Name, ReturnType<typeof fixedRate>> = {
-    direct: fixedRate(PORTS.upstream),
-    baseline: fixedRate(PORTS.baseline),
-    sidecar: fixedRate(PORTS.sidecar),
-  };
-
-  const before = rssMiB(sidecar.pid!);
-  const sockets = await idleConnections(PORTS.sidecar, 1000);
-  await new Promise((r) => setTimeout(r, 1000));
-  const after = rssMiB(sidecar.pid!);
-  sockets.forEach((s) => s.destroy());
 
   const usPerRequest = (name: Name): number => (cpu[name].seconds / cpu[name].requests) * 1e6;
   const med = (name: Name, k: keyof WrkResult): number => median(results[name].map((x) => x[k]));
+  const fixedMed = (name: Name, k: 'p50' | 'p99'): number => median(fixed[name].map((x) => x[k]));
   const row = (name: Name): string =>
     `${name.padEnd(9)} ${med(name, 'rps').toFixed(0).padStart(8)} ${med(name, 'p50').toFixed(2).padStart(8)} ${med(name, 'p99').toFixed(2).padStart(8)}` +
-    `   ${fixed[name].p50.toFixed(3).padStart(7)} ${fixed[name].p99.toFixed(3).padStart(7)}`;
+    `   ${fixedMed(name, 'p50').toFixed(3).padStart(7)} ${fixedMed(name, 'p99').toFixed(3).padStart(7)}`;
   const lines = [
     '',
-    `medians of ${ROUNDS} rounds (wrk, ${CONNECTIONS} connections)        fixed ${FIXED_RATE} req/s, 10 s`,
+    `medians of ${GENERATIONS} x ${ROUNDS} rounds (wrk, ${CONNECTIONS} connections)   fixed ${FIXED_RATE} req/s, ${GENERATIONS} x ${FIXED_SECONDS} s`,
     'target       req/s   p50 ms   p99 ms    p50 ms  p99 ms',
     row('direct'),
     row('baseline'),
@@ -173,10 +201,10 @@ clusters:
     `sidecar / direct throughput:   ${((med('sidecar', 'rps') / med('direct', 'rps')) * 100).toFixed(1)}%`,
     `CPU per request: baseline ${usPerRequest('baseline').toFixed(1)} µs, sidecar ${usPerRequest('sidecar').toFixed(1)} µs` +
       ` (baseline / sidecar: ${((usPerRequest('baseline') / usPerRequest('sidecar')) * 100).toFixed(1)}%)`,
-    `added p99 at ${FIXED_RATE} req/s (sidecar - direct): ${(fixed.sidecar.p99 - fixed.direct.p99).toFixed(3)} ms` +
-      ` (baseline - direct: ${(fixed.baseline.p99 - fixed.direct.p99).toFixed(3)} ms)`,
+    `added p99 at ${FIXED_RATE} req/s (sidecar - direct): ${(fixedMed('sidecar', 'p99') - fixedMed('direct', 'p99')).toFixed(3)} ms` +
+      ` (baseline - direct: ${(fixedMed('baseline', 'p99') - fixedMed('direct', 'p99')).toFixed(3)} ms)`,
     `sidecar RSS: idle ${idleRss.toFixed(1)} MiB, after load ${loadedRss.toFixed(1)} MiB (baseline idle ${baselineIdleRss.toFixed(1)} MiB)`,
-    `1,000 idle keep-alive connections: +${(after - before).toFixed(1)} MiB (${before.toFixed(1)} -> ${after.toFixed(1)} MiB)`,
+    `1,000 idle keep-alive connections: +${(conns.after - conns.before).toFixed(1)} MiB (${conns.before.toFixed(1)} -> ${conns.after.toFixed(1)} MiB)`,
     '',
   ];
   process.stdout.write(lines.join('\n'));
