@@ -22,6 +22,42 @@ describe('timeout layer', () => {
     await assert.rejects(p, (e: unknown) => e instanceof ProxyError && e.flag === 'UT' && /after 100ms \(route timeout\)/.test(e.message));
   });
 
+  it('requests sharing the route timeout each time out at their own deadline, and finished ones never do', async () => {
+    const clock = new FakeClock();
+    let finish: ((r: ProxyResponse) => void) | undefined;
+    const svc = timeoutLayer(100, clock)(
+      (r) =>
+        new Promise<ProxyResponse>((resolve, reject) => {
+          r.cancel.onAbort(reject);
+          finish ??= resolve;
+        }),
+    );
+    const started = [0, 10, 20].map((at) => {
+      clock.advance(at - clock.now());
+      const req = testRequest({ startTime: clock.now() });
+      const done = svc(req).then(() => 'ok', (e: unknown) => (e instanceof ProxyError ? e.flag : 'other'));
+      return { req, done };
+    });
+    clock.advance(50 - clock.now());
+    finish!({ status: 200, headers: started[0]!.req.headers, body: null });
+    assert.equal(await started[0]!.done, 'ok');
+    clock.advance(109 - clock.now());
+    assert.deepEqual(started.map((s) => s.req.cancel.aborted), [false, false, false]);
+    clock.advance(1);
+    assert.deepEqual(started.map((s) => s.req.cancel.aborted), [false, true, false]);
+    clock.advance(9);
+    assert.equal(started[2]!.req.cancel.aborted, false);
+    clock.advance(1);
+    assert.deepEqual(await Promise.all(started.map((s) => s.done)), ['ok', 'UT', 'UT']);
+    // Nothing is left to fire: a later request is timed from its own start.
+    const late = testRequest({ startTime: clock.now() });
+    const lateDone = svc(late).catch(() => 'aborted');
+    clock.advance(99);
+    assert.equal(late.cancel.aborted, false);
+    clock.advance(1);
+    assert.equal(await lateDone, 'aborted');
+  });
+
   it('a pending timer does not keep the request alive (it holds the cancellation weakly)', async () => {
     const clock = new FakeClock(); // its timers stay pending: nothing advances it
     const collected = new Set<string>();
