@@ -7,6 +7,8 @@ import type { Client as ClientType, Dispatcher, Pool as PoolType } from 'undici'
 const requireUndici = createRequire(import.meta.url);
 const Pool = requireUndici('undici/lib/dispatcher/pool.js') as typeof PoolType;
 const Client = requireUndici('undici/lib/dispatcher/client.js') as typeof ClientType;
+/** undici's lookup of well-known header names: the interned lower-case string, with no new string per response. */
+const { bufferToLowerCasedHeaderName } = requireUndici('undici/lib/core/util.js') as { bufferToLowerCasedHeaderName: (name: Buffer) => string };
 import type { Cancellation } from '../core/cancel.js';
 import { systemClock } from '../core/clock.js';
 import { ProxyError } from '../core/errors.js';
@@ -194,7 +196,7 @@ class ResponseHandler implements Dispatcher.DispatchHandler {
     if (statusCode < 200) return true; // 1xx informational: the proxy answers Expect itself
     const raw: string[] = new Array<string>(rawHeaders.length);
     for (let i = 0; i < rawHeaders.length; i += 2) {
-      raw[i] = rawHeaders[i]!.toString('latin1').toLowerCase();
+      raw[i] = bufferToLowerCasedHeaderName(rawHeaders[i]!);
       raw[i + 1] = rawHeaders[i + 1]!.toString('latin1');
     }
     this.#response = { status: statusCode, headers: new HeaderList(raw), body: null, trailers: undefined };
