@@ -82,6 +82,7 @@ function quoted(v: string | undefined): string {
 /** Milliseconds with three decimals, from integer microseconds (cheaper than a fractional number's shortest form). */
 function millis(ms: number): string {
   const us = Math.round(ms * 1000);
+  if (!(us >= 0)) return '0'; // never NaN or negative in a JSON line
   const frac = us % 1000;
   return `${(us - frac) / 1000}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
 }
