@@ -89,6 +89,19 @@ clusters:
     assert.match(errs.join('\n'), /exactly one action, found cluster and direct_response/);
   });
 
+  it('rejects a header value or rewrite that would put a CR or LF on the wire', () => {
+    const errs = errorsOf(
+      minimal.replace(
+        'cluster: app }',
+        'cluster: app, host_rewrite: "a b", request_headers: { add: { x-a: "1\\r\\nx-injected: 1" }, set: { x-b: "\\0" } } }',
+      ),
+    );
+    const text = errs.join('\n');
+    assert.match(text, /test\.yaml:\d+:\d+ listeners\[0\]\.routes\[0\]\.request_headers\.add\.x-a: header values cannot contain control characters/);
+    assert.match(text, /request_headers\.set\.x-b: header values cannot contain control characters/);
+    assert.match(text, /routes\[0\]\.host_rewrite: a host cannot contain spaces or control characters/);
+  });
+
   it('reports YAML syntax errors with a position', () => {
     const errs = errorsOf('listeners:\n  - name: [unclosed\n');
     assert.match(errs[0]!, /^test\.yaml:\d+:\d+ \(root\): /);

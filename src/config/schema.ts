@@ -39,6 +39,8 @@ const headerName = z
   .string()
   .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid HTTP header name')
   .transform((s) => s.toLowerCase());
+/** A CR or LF in a header value would split the message on the wire. */
+const headerValue = z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'header values cannot contain control characters such as CR, LF or NUL');
 const regex = z.string().refine((s) => {
   try {
     new RegExp(s);
@@ -78,8 +80,8 @@ export const routeMatch = z
   });
 
 export const headerMutation = z.strictObject({
-  add: z.record(headerName, z.string()).optional().meta({ description: 'Headers appended (existing values kept).' }),
-  set: z.record(headerName, z.string()).optional().meta({ description: 'Headers replaced.' }),
+  add: z.record(headerName, headerValue).optional().meta({ description: 'Headers appended (existing values kept).' }),
+  set: z.record(headerName, headerValue).optional().meta({ description: 'Headers replaced.' }),
   remove: z.array(headerName).optional(),
 });
 
@@ -209,11 +211,19 @@ export const route = z
       .strictObject({
         status: z.number().int().min(100).max(599),
         body: z.string().default(''),
-        headers: z.record(headerName, z.string()).default({}),
+        headers: z.record(headerName, headerValue).default({}),
       })
       .optional(),
-    prefix_rewrite: z.string().optional().meta({ description: 'Replaces the matched prefix of the path.' }),
-    host_rewrite: z.string().optional().meta({ description: 'Replaces the Host / :authority sent upstream.' }),
+    prefix_rewrite: z
+      .string()
+      .regex(/^[\x21-\x7e]*$/, 'a path cannot contain spaces or control characters')
+      .optional()
+      .meta({ description: 'Replaces the matched prefix of the path.' }),
+    host_rewrite: z
+      .string()
+      .regex(/^[\x21-\x7e]+$/, 'a host cannot contain spaces or control characters')
+      .optional()
+      .meta({ description: 'Replaces the Host / :authority sent upstream.' }),
     request_headers: headerMutation.optional(),
     response_headers: headerMutation.optional(),
     timeout: duration.default(15_000).meta({ description: 'Whole-request timeout (0 disables). Exceeding it gives 504 UT.' }),

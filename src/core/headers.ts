@@ -1,5 +1,5 @@
 // HeaderList: headers as a flat [name, value, name, value, ...] array with lower-case names.
-// Node (rawHeaders) and undici (dispatch headers) both speak this shape, so it crosses the proxy without rebuilding objects.
+// Node's parsers (rawHeaders) speak this shape, so it crosses the proxy without rebuilding objects.
 export class HeaderList {
   /** Flat pairs; names are lower-case. Exposed for the transport adapters; filters use the methods. */
   readonly raw: string[];

@@ -1,4 +1,4 @@
-// A Readable fed by a push-based source (undici's handler callbacks) with pause/resume for backpressure.
+// A Readable fed by a push-based source (the HTTP/1.1 upstream's parser callbacks) with pause/resume for backpressure.
 import { Readable } from 'node:stream';
 
 export class PushedBody extends Readable {

@@ -13,7 +13,7 @@ import { systemClock } from '../core/clock.js';
 import { timeoutLayer } from '../policies/timeout/timeout.js';
 import { directResponseService, redirectService, rewriteLayer, weightedService } from '../router/actions.js';
 import type { Cluster } from '../cluster/cluster.js';
-import { Http1Upstream } from '../upstream/http1.js';
+import { Http1Upstream } from '../upstream/http1/pool.js';
 
 export interface RouteRuntime {
   readonly name: string;

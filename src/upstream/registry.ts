@@ -1,5 +1,5 @@
 // Upstream connection pools shared across config snapshots: a reload that keeps an endpoint keeps its warm connections.
-import { Http1Upstream } from './http1.js';
+import { Http1Upstream } from './http1/pool.js';
 import { Http2Upstream } from './http2.js';
 import type { Upstream, UpstreamOptions } from './upstream.js';
 

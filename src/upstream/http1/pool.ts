@@ -1,0 +1,179 @@
+// The HTTP/1.1 upstream of one endpoint: a pool of keep-alive connections, a queue when all are busy, and one
+// transparent replay for the keep-alive race.
+import type { Cancellation } from '../../core/cancel.js';
+import { systemClock } from '../../core/clock.js';
+import { ProxyError } from '../../core/errors.js';
+import type { ProxyRequest, ProxyResponse } from '../../core/service.js';
+import { splitAddress, type Upstream, type UpstreamOptions } from '../upstream.js';
+import { Http1Connection, type ConnectionOptions, type ConnectionOwner } from './connection.js';
+import { Exchange } from './exchange.js';
+
+/** Called once per transparent replay after a stale pooled connection (label: ctx.cluster). */
+export type StaleReplayObserver = (cluster: string) => void;
+
+/** A pooled connection is dropped this long before the idle timeout its upstream announced (the keep-alive race). */
+const ANNOUNCED_TIMEOUT_MARGIN = 1000;
+
+export class Http1Upstream implements Upstream, ConnectionOwner {
+  readonly address: string;
+  readonly connectTimeout: number;
+  /** Counts sidecar_upstream_stale_connection_replays_total; set by the runtime (pools outlive snapshots). */
+  onStaleReplay: StaleReplayObserver | undefined;
+  readonly #opts: UpstreamOptions;
+  readonly #connection: ConnectionOptions;
+  /** Idle connections, most recently used last: reuse takes the warmest, and the rest can expire. */
+  readonly #idle: Http1Connection[] = [];
+  /** Exchanges waiting for a connection, oldest first. */
+  #pending: Exchange[] = [];
+  /** Connections from connect until close. */
+  #open = 0;
+  #sweepTimer: NodeJS.Timeout | undefined;
+  #closing = false;
+  #whenClosed: (() => void) | undefined;
+
+  constructor(opts: UpstreamOptions) {
+    this.address = opts.address;
+    this.connectTimeout = opts.connectTimeout;
+    this.#opts = opts;
+    const { host, port } = splitAddress(opts.address);
+    this.#connection = { host, port, connectTimeout: opts.connectTimeout, streamIdleTimeout: opts.streamIdleTimeout };
+  }
+
+  get connections(): number {
+    return this.#open;
+  }
+
+  request(req: ProxyRequest, cancel: Cancellation): Promise<ProxyResponse> {
+    if (cancel.aborted) return Promise.reject(cancel.reason);
+    if (this.#closing && this.#open === 0) {
+      return Promise.reject(new ProxyError('UC', `upstream pool for ${this.address} is closed`, { endpoint: this.address }));
+    }
+    return new Promise<ProxyResponse>((resolve, reject) => {
+      const ex = new Exchange(req, cancel, this.address, resolve, reject);
+      cancel.onAbort((reason) => this.#cancelled(ex, reason));
+      this.#dispatch(ex);
+    });
+  }
+
+  release(conn: Http1Connection, reusable: boolean): void {
+    if (!reusable || this.#spent(conn)) {
+      conn.destroy();
+      return;
+    }
+    const next = this.#nextPending();
+    if (next !== undefined) {
+      conn.start(next);
+      return;
+    }
+    if (this.#closing) {
+      conn.destroy();
+      return;
+    }
+    const now = systemClock.now();
+    const announced = conn.announcedKeepAlive;
+    const ttl = announced === undefined ? this.#opts.keepAliveTimeout : Math.min(announced - ANNOUNCED_TIMEOUT_MARGIN, this.#opts.keepAliveTimeout);
+    if (ttl <= 0) {
+      conn.destroy();
+      return;
+    }
+    conn.expiresAt = now + ttl;
+    this.#idle.push(conn);
+    if (this.#sweepTimer === undefined) this.#scheduleSweep(ttl);
+  }
+
+  replayStale(ex: Exchange): boolean {
+    if (this.#closing) return false;
+    ex.replayable = false;
+    this.onStaleReplay?.(ex.req.context.cluster);
+    // Not through the idle list: its other connections may be as stale as the one that just failed.
+    this.#connect().start(ex);
+    return true;
+  }
+
+  closed(conn: Http1Connection): void {
+    this.#open--;
+    const i = this.#idle.indexOf(conn);
+    if (i >= 0) this.#idle.splice(i, 1);
+    // A slot is free: a waiting exchange gets a new connection.
+    const next = this.#open < this.#opts.maxConnections ? this.#nextPending() : undefined;
+    if (next !== undefined) this.#connect().start(next);
+    else if (this.#closing && this.#open === 0) this.#whenClosed?.();
+  }
+
+  /** Lets queued and in-flight exchanges finish, then closes every connection. */
+  close(): Promise<void> {
+    this.#closing = true;
+    if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
+    for (const conn of this.#idle.splice(0)) conn.destroy();
+    if (this.#open === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.#whenClosed = resolve;
+    });
+  }
+
+  #dispatch(ex: Exchange): void {
+    const conn = this.#takeIdle();
+    if (conn !== undefined) conn.start(ex);
+    else if (this.#open < this.#opts.maxConnections) this.#connect().start(ex);
+    else this.#pending.push(ex);
+  }
+
+  #takeIdle(): Http1Connection | undefined {
+    const idle = this.#idle;
+    if (idle.length === 0) return undefined;
+    const now = systemClock.now();
+    let conn: Http1Connection | undefined;
+    while ((conn = idle.pop()) !== undefined) {
+      if (conn.expiresAt > now && !conn.closed) return conn;
+      conn.destroy();
+    }
+    return undefined;
+  }
+
+  #connect(): Http1Connection {
+    this.#open++;
+    return new Http1Connection(this, this.#connection);
+  }
+
+  #nextPending(): Exchange | undefined {
+    const pending = this.#pending;
+    return pending.length === 0 ? undefined : pending.shift();
+  }
+
+  #spent(conn: Http1Connection): boolean {
+    const max = this.#opts.maxRequestsPerConnection;
+    return max > 0 && conn.uses >= max;
+  }
+
+  #cancelled(ex: Exchange, reason: Error): void {
+    const conn = ex.conn;
+    if (conn !== undefined) {
+      conn.abort(ex, reason);
+      return;
+    }
+    const i = this.#pending.indexOf(ex);
+    if (i < 0) return;
+    this.#pending.splice(i, 1);
+    ex.fail(
+      () => reason,
+      () => reason,
+    );
+  }
+
+  #scheduleSweep(ms: number): void {
+    this.#sweepTimer = setTimeout(this.#sweep, Math.ceil(ms));
+    this.#sweepTimer.unref();
+  }
+
+  /** Closes idle connections past their time, and comes back for the next one to expire. */
+  readonly #sweep = (): void => {
+    this.#sweepTimer = undefined;
+    const now = systemClock.now();
+    let next = Infinity;
+    for (const conn of [...this.#idle]) {
+      if (conn.expiresAt <= now) conn.destroy();
+      else next = Math.min(next, conn.expiresAt);
+    }
+    if (next !== Infinity) this.#scheduleSweep(next - now);
+  };
+}
