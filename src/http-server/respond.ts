@@ -9,6 +9,12 @@ import { statusText } from './exchange.js';
  * mistakes a truncated body for a whole one. Returns a getter for the bytes written.
  */
 export function pump(body: Readable, out: Writable, end: () => void, fail: (err: Error) => void): () => number {
+  if (body.destroyed) {
+    // Failed before anyone listened: its 'error' has already been emitted.
+    const err = body.errored;
+    fail(err instanceof Error ? err : new Error('response body destroyed before it was sent'));
+    return () => 0;
+  }
   let bytes = 0;
   const onDrain = (): void => {
     body.resume();

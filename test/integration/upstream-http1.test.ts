@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { startRawUpstream } from '../helpers/upstream.js';
 import { accessLogFor, httpRequest, rawExchange } from '../helpers/strict-net.js';
@@ -94,17 +95,49 @@ function answer(req: Seen, socket: net.Socket): void {
   }
 }
 
+/** Valid responses, then damaged: bytes flipped, cut short, or garbage spliced in (seeded, so every run is the same). */
+function damagedResponses(count: number): Buffer[] {
+  const valid = [
+    'HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello',
+    'HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nx-a: 1\r\n\r\n5\r\nhello\r\n0\r\nx-t: 2\r\n\r\n',
+    'HTTP/1.1 204 No Content\r\n\r\n',
+    'HTTP/1.0 200 OK\r\n\r\nuntil close',
+  ].map((r) => Buffer.from(r, 'latin1'));
+  const damage = fc.tuple(
+    fc.constantFrom(...valid),
+    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+    fc.nat(),
+    fc.constantFrom('flip', 'cut', 'splice'),
+  );
+  return fc.sample(damage, { seed: 20261129, numRuns: count }).map(([base, edits, cut, kind]) => {
+    const b = Buffer.from(base);
+    if (kind === 'cut') return b.subarray(0, cut % b.length);
+    if (kind === 'flip') {
+      for (const [at, byte] of edits) b[at % b.length] = byte;
+      return b;
+    }
+    const [at, byte] = edits[0]!;
+    const i = at % b.length;
+    return Buffer.concat([b.subarray(0, i), Buffer.from([byte, 13, 10, byte]), b.subarray(i)]);
+  });
+}
+
 describe('HTTP/1.1 upstream client', () => {
   let sidecar: RunningSidecar;
   let port: number;
   let upstream: Awaited<ReturnType<typeof startRawUpstream>>;
   let single: Awaited<ReturnType<typeof startRawUpstream>>;
+  let fuzz: Awaited<ReturnType<typeof startRawUpstream>>;
+  const damaged = damagedResponses(150);
   const seen: Seen[] = [];
   const seenSingle: Seen[] = [];
 
   before(async () => {
     upstream = await startRawUpstream(scripted(seen, answer));
     single = await startRawUpstream(scripted(seenSingle, answer));
+    fuzz = await startRawUpstream(
+      scripted([], (req, socket) => socket.end(damaged[Number(/^GET \/(\d+)/.exec(req.head)?.[1] ?? 0)]!)),
+    );
     sidecar = await startSidecar(`
 listeners:
   - name: in
@@ -113,9 +146,14 @@ listeners:
       - match: { prefix: /single/ }
         cluster: single
         prefix_rewrite: /
+      - match: { prefix: /fuzz/ }
+        cluster: fuzz
+        prefix_rewrite: /
       - match: { prefix: / }
         cluster: raw
 clusters:
+  - name: fuzz
+    endpoints: ["${fuzz.address}"]
   - name: raw
     endpoints: ["${upstream.address}"]
     stream_idle_timeout: 400ms
@@ -130,6 +168,7 @@ clusters:
     await sidecar?.stop();
     await upstream?.close();
     await single?.close();
+    await fuzz?.close();
   });
 
   const lastFor = (path: string): Seen => {
@@ -229,6 +268,26 @@ clusters:
     assert.equal(res.body, 'too big\n');
     assert.equal((await httpRequest(port, { path: '/after-early' })).status, 200);
     assert.notEqual(lastFor('/after-early').conn, lastFor('/early').conn, 'a fresh connection after the early answer');
+  });
+
+  it('answers 150 damaged upstream responses each with a response or an abort, and keeps serving', { timeout: 60_000 }, async () => {
+    const outcomes = new Map<string, number>();
+    for (let i = 0; i < damaged.length; i++) {
+      let outcome: string;
+      try {
+        const res = await httpRequest(port, { path: `/fuzz/${i}`, timeoutMs: 5000 });
+        assert.ok(res.status >= 200 && res.status <= 599, `case ${i}: status ${res.status}`);
+        if (res.status >= 500) assert.match(String(res.headers['x-sidecar-flag']), /^(UPE|UC|UR)$/, `case ${i}: ${JSON.stringify(damaged[i]!.toString('latin1'))}`);
+        outcome = String(res.status >= 500 ? res.headers['x-sidecar-flag'] : res.status);
+      } catch (err) {
+        // Only a response whose head was already forwarded may end in an abort, never a hang.
+        assert.doesNotMatch(String(err), /client timeout/, `case ${i} hung: ${JSON.stringify(damaged[i]!.toString('latin1'))}`);
+        outcome = 'aborted';
+      }
+      outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+    }
+    assert.ok((outcomes.get('UPE') ?? 0) > 10, `protocol errors were seen: ${JSON.stringify([...outcomes])}`);
+    assert.equal((await httpRequest(port, { path: '/still-alive' })).status, 200);
   });
 
   it('queues requests beyond max_connections and serves them on the one connection, in order', async () => {

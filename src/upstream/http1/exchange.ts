@@ -79,19 +79,19 @@ export class Exchange {
   }
 
   /**
-   * The attempt failed. Before a response head this rejects; after it, the body stream carries the failure to whoever
-   * reads it, so a truncated body never looks complete. A cancellation's own reason wins over the socket's story.
+   * The attempt failed. A response nobody holds yet (no head, or a head still unsettled) is rejected, so the client
+   * gets a clean 502/503 with a flag instead of a head and an abort; once handed over, the body stream carries the
+   * failure to whoever reads it, so a truncated body never looks complete. A cancellation's own reason wins.
    */
   fail(beforeHead: () => Error, midResponse: () => Error): void {
     const reason = this.cancel.reason;
-    const response = this.#response;
-    if (response === undefined) {
-      const reject = this.#reject;
+    const reject = this.#reject;
+    if (reject !== undefined) {
       this.#resolve = this.#reject = undefined;
-      reject?.(reason ?? beforeHead());
+      this.#chunks = undefined;
+      reject(reason ?? (this.#response === undefined ? beforeHead() : midResponse()));
       return;
     }
-    if (this.#resolve !== undefined) this.#settleAsStream();
     const body = this.#body;
     if (body !== undefined && !body.complete) body.destroy(reason ?? midResponse());
   }
