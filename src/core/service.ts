@@ -24,9 +24,16 @@ export interface ProxyRequest {
   body: Readable | null;
   /** Declared body length, or -1 when unknown (chunked / HTTP/2 without content-length). */
   contentLength: number;
+  /** Trailers of the request body, when it can carry any (chunked HTTP/1.1, HTTP/2); shared by every attempt. */
+  trailers?: TrailerSlot | undefined;
   /** Cancelled when the downstream goes away or a timeout fires. */
   readonly cancel: Cancellation;
   readonly context: RequestContext;
+}
+
+/** Filled in by the downstream adapter by the time the downstream body ends; read by the upstream when it ends. */
+export interface TrailerSlot {
+  fields: HeaderList | undefined;
 }
 
 /**

@@ -6,12 +6,12 @@ import { ProxyError } from '../core/errors.js';
 import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
 import { HeaderList } from '../core/headers.js';
 import { PushedBody } from '../core/pushed-body.js';
-import type { ProxyRequest, ProxyResponse, RequestContext } from '../core/service.js';
+import type { ProxyRequest, ProxyResponse, RequestContext, TrailerSlot } from '../core/service.js';
 import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
 import type { ListenerRuntime } from '../runtime/listener-runtime.js';
 import { abandoned, addProxyHeaders, dispatch, newContext, record, type ServerDeps } from './exchange.js';
-import { cleanResponseHeaders, isHeadError, parseAbsoluteTarget, readRequestHead } from './hygiene.js';
+import { cleanResponseHeaders, isHeadError, parseAbsoluteTarget, readRequestHead, requestTrailers } from './hygiene.js';
 import { activeRequests, pump, rejectedSockets } from './respond.js';
 
 export interface Http1Options {
@@ -78,6 +78,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
       headers,
       body: hasBody ? req : null,
       contentLength: head.contentLength,
+      trailers: head.chunked ? trailersOf(req) : undefined,
       cancel,
       context: ctx,
     };
@@ -184,6 +185,15 @@ function endWhole(res: ServerResponse, response: ProxyResponse, whole: Buffer, s
   if (response.trailers?.size) res.addTrailers(pairs(response.trailers.raw));
   res.end(whole);
   setBytes(() => whole.length);
+}
+
+/** A slot the chunked body's trailers land in when it ends (node:http has parsed them by its 'end'). */
+function trailersOf(req: IncomingMessage): TrailerSlot {
+  const slot: TrailerSlot = { fields: undefined };
+  req.once('end', () => {
+    if (req.rawTrailers.length > 0) slot.fields = requestTrailers(req.rawTrailers);
+  });
+  return slot;
 }
 
 function pairs(raw: readonly string[]): [string, string][] {

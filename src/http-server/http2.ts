@@ -6,11 +6,11 @@ import { ProxyError } from '../core/errors.js';
 import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
 import { HeaderList } from '../core/headers.js';
 import { PushedBody } from '../core/pushed-body.js';
-import type { ProxyRequest, ProxyResponse } from '../core/service.js';
+import type { ProxyRequest, ProxyResponse, TrailerSlot } from '../core/service.js';
 import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
 import { abandoned, addProxyHeaders, dispatch, newContext, record, type ServerDeps } from './exchange.js';
-import { cleanResponseHeaders, isHeadError, readRequestHead } from './hygiene.js';
+import { cleanResponseHeaders, isHeadError, readRequestHead, requestTrailers } from './hygiene.js';
 import { pump } from './respond.js';
 import { discardBody, isWholeBody } from '../core/body.js';
 
@@ -60,6 +60,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       // Only the readable half goes upstream: consumers may destroy a body when done, which would kill our response.
       body: hasBody ? stream.pipe(new PassThrough({ highWaterMark: 64 * 1024 })) : null,
       contentLength: head.contentLength,
+      trailers: hasBody ? trailersOf(stream) : undefined,
       cancel,
       context: ctx,
     };
@@ -136,6 +137,15 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       stream.close(NGHTTP2_INTERNAL_ERROR);
     });
   };
+}
+
+/** A slot the request's trailers land in; HTTP/2 delivers them before the stream's end. */
+function trailersOf(stream: ServerHttp2Stream): TrailerSlot {
+  const slot: TrailerSlot = { fields: undefined };
+  stream.once('trailers', (trailers: IncomingHttpHeaders) => {
+    slot.fields = requestTrailers(HeaderList.fromObject(trailers).raw);
+  });
+  return slot;
 }
 
 /** Trailers can only follow when the upstream announced them, speaks gRPC, or streams over HTTP/2. */

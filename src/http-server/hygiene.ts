@@ -1,6 +1,7 @@
 // Request-head hygiene, pure: strict framing checks, hop-by-hop removal and X-Forwarded-* headers.
 // Node's llhttp already rejects most smuggling shapes (CL+TE, bad chunk sizes, obs-fold, bare LF, CTLs);
 // this covers what it lets through: Host rules, transfer codings other than chunked, TE on HTTP/1.0, odd targets.
+import { HeaderList } from '../core/headers.js';
 
 /** Always hop-by-hop (RFC 9110 §7.6.1), plus the legacy proxy ones. */
 const HOP_BY_HOP = new Set([
@@ -139,6 +140,26 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
 }
 
 export const isHeadError = (h: RequestHead | HeadError): h is HeadError => 'status' in h;
+
+/**
+ * Fields a request trailer may not carry (RFC 9110 6.5.1): framing, routing, authentication, content handling and
+ * hop-by-hop fields. A recipient may drop them; the sidecar does, so a trailer can never redo what the head decided.
+ */
+const NOT_IN_TRAILERS = new Set([
+  ...HOP_BY_HOP, 'content-length', 'host', 'authorization', 'cookie', 'expect', 'max-forwards', 'range',
+  'content-encoding', 'content-type', 'content-range', 'cache-control', 'pragma',
+]);
+
+/** The request trailers worth forwarding, as a HeaderList (lower-case names), or undefined when none are left. */
+export function requestTrailers(raw: readonly string[]): HeaderList | undefined {
+  let out: string[] | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (NOT_IN_TRAILERS.has(name) || name.charCodeAt(0) === 58 /* ':' */) continue;
+    (out ??= []).push(name, raw[i + 1]!);
+  }
+  return out === undefined ? undefined : new HeaderList(out);
+}
 
 /** Removes hop-by-hop headers from a response, including those its Connection header names. */
 export function cleanResponseHeaders(raw: string[]): void {

@@ -69,7 +69,8 @@ export class Http2Upstream implements Upstream {
       }
       let stream: http2.ClientHttp2Stream;
       try {
-        stream = s.session.request(headers, { endStream: req.body === null });
+        // With a body that may end in trailers, the stream stays open after the last DATA frame until they are sent.
+        stream = s.session.request(headers, { endStream: req.body === null, waitForTrailers: req.body !== null && req.trailers !== undefined });
       } catch (err) {
         s.active--;
         reject(upstreamFailure(err, this.address, this.#opts.connectTimeout));
@@ -116,6 +117,8 @@ export class Http2Upstream implements Upstream {
           reject(cancel.reason ?? upstreamFailure(err, this.address, this.#opts.connectTimeout));
         }
       });
+      const slot = req.trailers;
+      if (req.body !== null && slot !== undefined) stream.once('wantTrailers', () => stream.sendTrailers(slot.fields?.toObject() ?? {}));
       if (req.body) {
         const body = req.body;
         body.on('error', (err) => stream.destroy(err));

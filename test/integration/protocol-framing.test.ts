@@ -1,4 +1,5 @@
-// HTTP framing through the sidecar: chunked bodies both ways, trailers (HTTP/1.1, HTTP/2 and from an h2c upstream),
+// HTTP framing through the sidecar: chunked bodies both ways, trailers (HTTP/1.1, HTTP/2, from an h2c upstream, and
+// request trailers towards both kinds of upstream),
 // Expect: 100-continue (including a 413 that must come without a 100), and bodiless HEAD / 204 / 304 on keep-alive.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -17,7 +18,7 @@ describe('protocol: framing', () => {
   let upstream: TestUpstream;
   let h2up: Awaited<ReturnType<typeof startH2Upstream>>;
   let sidecar: RunningSidecar;
-  const h2Seen: Array<{ headers: Record<string, unknown>; body: Buffer }> = [];
+  const h2Seen: Array<{ headers: Record<string, unknown>; body: Buffer; trailers: Record<string, unknown> | undefined }> = [];
   let port = 0;
   const opened: RawConnection[] = [];
   const open = async (): Promise<RawConnection> => {
@@ -49,6 +50,12 @@ describe('protocol: framing', () => {
         }, 20);
         return;
       }
+      if (url.startsWith('/req-trailers')) {
+        const text = JSON.stringify({ body: body.toString('latin1'), trailers: req.rawTrailers });
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+        return;
+      }
       if (url.startsWith('/head')) {
         res.writeHead(200, { 'content-type': 'text/plain', 'content-length': '1234' });
         res.end(req.method === 'HEAD' ? undefined : 'x'.repeat(1234));
@@ -70,9 +77,11 @@ describe('protocol: framing', () => {
     });
     h2up = await startH2Upstream((stream, headers) => {
       const chunks: Buffer[] = [];
+      let trailers: Record<string, unknown> | undefined;
       stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.once('trailers', (t: Record<string, unknown>) => (trailers = { ...t }));
       stream.on('end', () => {
-        h2Seen.push({ headers: { ...headers }, body: Buffer.concat(chunks) });
+        h2Seen.push({ headers: { ...headers }, body: Buffer.concat(chunks), trailers });
         stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
         stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'grpc-message': 'all good' }));
         stream.write(Buffer.from([0, 0, 0, 0, 3, 1, 2, 3])); // a gRPC-style length-prefixed message
@@ -181,6 +190,66 @@ clusters:
       assert.ok(seen);
       assert.deepEqual([...seen.body], [...msg]);
       assert.equal(seen.headers.te, 'trailers', 'TE: trailers is passed to a gRPC upstream');
+    } finally {
+      session.destroy();
+    }
+  });
+
+  const TRAILERS_REQUEST =
+    'transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nx-checksum: abc123\r\nhost: evil.example\r\nauthorization: Bearer late\r\nx-Status: done\r\n\r\n';
+
+  it('forwards the trailers of a chunked HTTP/1.1 upload to an HTTP/1.1 upstream, without framing or routing fields', { timeout: 20_000 }, async () => {
+    const c = await open();
+    await c.write(`POST /req-trailers HTTP/1.1\r\nHost: app.local\r\n${TRAILERS_REQUEST}`);
+    const res = await c.readResponse();
+    assert.equal(res.status, 200);
+    const seen = JSON.parse(res.body.toString()) as { body: string; trailers: string[] };
+    assert.equal(seen.body, 'hello');
+    assert.deepEqual(seen.trailers, ['x-checksum', 'abc123', 'x-status', 'done']);
+  });
+
+  it('forwards HTTP/1.1 request trailers to an h2c upstream as a trailers frame', { timeout: 20_000 }, async () => {
+    const c = await open();
+    await c.write(`POST /grpc/upload HTTP/1.1\r\nHost: app.local\r\n${TRAILERS_REQUEST}`);
+    const res = await c.readResponse();
+    assert.equal(res.status, 200);
+    const seen = h2Seen.at(-1);
+    assert.ok(seen);
+    assert.equal(seen.body.toString(), 'hello');
+    assert.equal(seen.trailers?.['x-checksum'], 'abc123');
+    assert.equal(seen.trailers?.['x-status'], 'done');
+    assert.equal(seen.trailers?.host, undefined);
+    assert.equal(seen.trailers?.authorization, undefined);
+  });
+
+  it('rejects a Content-Length in the trailers of a chunked upload with 400, sending nothing upstream', { timeout: 20_000 }, async () => {
+    const before = upstream.requests.length;
+    const c = await open();
+    await c.write('POST /req-trailers HTTP/1.1\r\nHost: app.local\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\ncontent-length: 5\r\n\r\n');
+    const res = await c.readResponse();
+    assert.equal(res.status, 400);
+    await sleep(100);
+    assert.equal(upstream.requests.length, before);
+  });
+
+  it('forwards an HTTP/2 client\'s request trailers to an HTTP/1.1 upstream as a chunked body\'s trailer', { timeout: 20_000 }, async () => {
+    const session = await connectH2(port);
+    try {
+      const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = session.request({ ':method': 'POST', ':path': '/req-trailers' }, { waitForTrailers: true });
+        req.once('wantTrailers', () => req.sendTrailers({ 'x-checksum': 'h2sum', authorization: 'Bearer late' }));
+        let status = 0;
+        let body = '';
+        req.on('response', (h) => (status = Number(h[':status'])));
+        req.setEncoding('utf8').on('data', (d: string) => (body += d));
+        req.on('end', () => resolve({ status, body }));
+        req.on('error', reject);
+        req.end('from h2');
+      });
+      assert.equal(res.status, 200);
+      const seen = JSON.parse(res.body) as { body: string; trailers: string[] };
+      assert.equal(seen.body, 'from h2');
+      assert.deepEqual(seen.trailers, ['x-checksum', 'h2sum']);
     } finally {
       session.destroy();
     }

@@ -91,6 +91,7 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
           headers: req.headers,
           body: body ?? null,
           contentLength: req.contentLength,
+          trailers: req.trailers,
           cancel,
           context: ctx,
           avoid,

@@ -1,12 +1,13 @@
 // One upstream HTTP/1.1 connection: a socket and a response parser, carrying one exchange at a time (no pipelining).
 import net, { type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import type { TrailerSlot } from '../../core/service.js';
 import { systemClock } from '../../core/clock.js';
 import { ProxyError } from '../../core/errors.js';
 import { forwardDeadline } from '../../policies/timeout/deadline.js';
 import { upstreamFailure } from '../errors.js';
 import type { Exchange } from './exchange.js';
-import { announcedKeepAlive, CHUNK_END, chunkHeader, framingFor, LAST_CHUNK, requestHead } from './head.js';
+import { announcedKeepAlive, CHUNK_END, chunkHeader, framingFor, LAST_CHUNK, lastChunk, requestHead } from './head.js';
 import { isParseError, ON_BODY, ON_HEADERS, ON_HEADERS_COMPLETE, ON_MESSAGE_COMPLETE, responseParser, type NativeParser } from './parser.js';
 
 /** Response heads larger than this are a protocol error (Envoy's default for response headers is 60 KiB). */
@@ -126,7 +127,7 @@ export class Http1Connection {
       return;
     }
     this.socket.write(head, 'latin1');
-    if (body !== null) (this.#writer = new BodyWriter(this, body, req.contentLength)).start();
+    if (body !== null) (this.#writer = new BodyWriter(this, body, req.contentLength, req.trailers)).start();
   }
 
   /** Fails the exchange `ex` (when it is still the current one) and closes the connection. */
@@ -273,7 +274,8 @@ function isCloseOrReset(err: Error): boolean {
 
 /**
  * Streams a request body to the connection with backpressure: Content-Length bodies as they are (a body that turns
- * out longer or shorter than declared fails the request), unknown lengths as chunks.
+ * out longer or shorter than declared fails the request), unknown lengths as chunks, ended by a last chunk that
+ * carries the request's trailers (a Content-Length body has nowhere to put them).
  */
 class BodyWriter {
   done = false;
@@ -281,12 +283,14 @@ class BodyWriter {
   readonly #body: Readable;
   /** Declared length, or -1 for chunked. */
   readonly #expected: number;
+  readonly #trailers: TrailerSlot | undefined;
   #written = 0;
 
-  constructor(conn: Http1Connection, body: Readable, expected: number) {
+  constructor(conn: Http1Connection, body: Readable, expected: number, trailers: TrailerSlot | undefined) {
     this.#conn = conn;
     this.#body = body;
     this.#expected = expected;
+    this.#trailers = trailers;
   }
 
   start(): void {
@@ -330,9 +334,20 @@ class BodyWriter {
 
   readonly #onEnd = (): void => {
     if (this.#expected >= 0 && this.#written !== this.#expected) return this.#mismatch();
-    if (this.#expected < 0) this.#conn.socket.write(LAST_CHUNK, 'latin1');
     this.done = true;
     this.detach();
+    if (this.#expected >= 0) return;
+    const trailers = this.#trailers?.fields;
+    let last = LAST_CHUNK;
+    if (trailers !== undefined) {
+      try {
+        last = lastChunk(trailers.raw);
+      } catch (err) {
+        this.#conn.fail(new ProxyError('DPE', `request trailers cannot be forwarded: ${(err as Error).message}`, { status: 400 }));
+        return;
+      }
+    }
+    this.#conn.socket.write(last, 'latin1');
   };
 
   readonly #onError = (err: Error): void => {

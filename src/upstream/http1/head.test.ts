@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { announcedKeepAlive, framingFor, InvalidRequestHeadError, requestHead } from './head.js';
+import { announcedKeepAlive, framingFor, InvalidRequestHeadError, lastChunk, requestHead } from './head.js';
 
 interface Parsed {
   method: string;
@@ -92,6 +92,19 @@ describe('upstream HTTP/1.1 request head', () => {
     assert.equal(framingFor('PUT', false, -1, []), 'content-length: 0\r\n');
     assert.equal(framingFor('DELETE', false, 0, ['content-length', '0']), 'content-length: 0\r\n');
     assert.equal(framingFor('GET', false, -1, []), '');
+  });
+
+  it('ends a chunked body with its trailers, which a strict parser reads back as trailers', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(token, value), { maxLength: 40 }), (pairs) => {
+        const fields = pairs.filter(([n]) => n !== 'content-length' && n !== 'transfer-encoding').flatMap(([n, v]) => [n, v]);
+        const wire = requestHead('POST', '/', 'a', [], framingFor('POST', true, -1, [])) + '5\r\nhello\r\n' + lastChunk(fields);
+        const parsed = parse(wire);
+        assert.equal(parsed.messages, 1);
+        assert.deepEqual(parsed.headers, ['host', 'a', 'transfer-encoding', 'chunked', ...fields]);
+      }),
+    );
+    assert.throws(() => lastChunk(['x-sum', 'a\r\nx-evil: 1']), InvalidRequestHeadError);
   });
 
   it('reads the idle timeout an upstream announces in Keep-Alive', () => {

@@ -55,6 +55,19 @@ export const CHUNK_END = '\r\n';
 /** The last chunk of a chunked body, with no trailers. */
 export const LAST_CHUNK = '0\r\n\r\n';
 
+/** The last chunk with trailer fields (flat lower-case pairs), each checked like a header. */
+export function lastChunk(trailers: readonly string[]): string {
+  let out = '0\r\n';
+  for (let i = 0; i < trailers.length; i += 2) {
+    const name = trailers[i]!;
+    const value = trailers[i + 1]!;
+    if (!TOKEN.test(name)) throw new InvalidRequestHeadError(`invalid trailer name ${JSON.stringify(name)}`);
+    if (INVALID_VALUE.test(value)) throw new InvalidRequestHeadError(`invalid value for trailer ${name}`);
+    out += name + ': ' + value + '\r\n';
+  }
+  return out + '\r\n';
+}
+
 /**
  * The idle time an upstream announces in `Keep-Alive: timeout=N` (seconds), in milliseconds, or undefined when it
  * announces none.
