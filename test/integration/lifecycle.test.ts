@@ -116,7 +116,7 @@ describe('lifecycle', () => {
 
   it('SIGTERM drains: stops accepting, finishes in-flight requests, exits 0', async () => {
     let release: (() => void) | undefined;
-    const up = await startUpstream((req, res) => {
+    const up = await startUpstream((_req, res) => {
       release = () => res.end('finished');
     });
     const sc = await startSidecar(config(up.address));

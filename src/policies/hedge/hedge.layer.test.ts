@@ -4,7 +4,6 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { hedgePolicy } from '../../config/schema.js';
-import { Cancellation } from '../../core/cancel.js';
 import { ProxyError } from '../../core/errors.js';
 import { HeaderList } from '../../core/headers.js';
 import type { ProxyRequest, ProxyResponse } from '../../core/service.js';

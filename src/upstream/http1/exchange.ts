@@ -1,6 +1,5 @@
 // One attempt of one request on the HTTP/1.1 upstream: from queued, through written, to the response settled.
 import type { Cancellation } from '../../core/cancel.js';
-import { ProxyError } from '../../core/errors.js';
 import { HeaderList } from '../../core/headers.js';
 import { PushedBody } from '../../core/pushed-body.js';
 import type { ProxyRequest, ProxyResponse } from '../../core/service.js';
@@ -18,8 +17,6 @@ const EMPTY = Buffer.alloc(0);
 export class Exchange {
   readonly req: ProxyRequest;
   readonly cancel: Cancellation;
-  /** host:port, for error messages. */
-  readonly address: string;
   /** Whether a stale pooled connection may be swapped for a fresh one: no request body can have been consumed. */
   replayable: boolean;
   /** The connection carrying this exchange; undefined while queued and once done. */
@@ -31,10 +28,9 @@ export class Exchange {
   #chunks: Buffer[] | undefined;
   #chunkBytes = 0;
 
-  constructor(req: ProxyRequest, cancel: Cancellation, address: string, resolve: (r: ProxyResponse) => void, reject: (e: unknown) => void) {
+  constructor(req: ProxyRequest, cancel: Cancellation, resolve: (r: ProxyResponse) => void, reject: (e: unknown) => void) {
     this.req = req;
     this.cancel = cancel;
-    this.address = address;
     this.replayable = req.body === null;
     this.#resolve = resolve;
     this.#reject = reject;

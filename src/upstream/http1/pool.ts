@@ -49,7 +49,7 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
       return Promise.reject(new ProxyError('UC', `upstream pool for ${this.address} is closed`, { endpoint: this.address }));
     }
     return new Promise<ProxyResponse>((resolve, reject) => {
-      const ex = new Exchange(req, cancel, this.address, resolve, reject);
+      const ex = new Exchange(req, cancel, resolve, reject);
       cancel.onAbort((reason) => this.#cancelled(ex, reason));
       this.#dispatch(ex);
     });
