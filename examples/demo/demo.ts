@@ -24,36 +24,39 @@ function app(port: number, version: string): Promise<void> {
   return new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
 }
 
-function sidecar(config: string, name: string): ChildProcess {
+/**
+ * Starts one sidecar and resolves once it logs "sidecar started"; rejects if it exits first (a port already in use,
+ * say), so the demo never reports a sidecar that is not its own as ready.
+ */
+function sidecar(config: string, name: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [path.join(root, 'bin/sidecar.js'), 'run', '-c', path.join(configs, config)], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-    for (const line of d.split('\n')) if (line.includes('"level":50') || line.includes('"level":60')) process.stderr.write(`[${name}] ${line}\n`);
-  });
   children.push(child);
-  return child;
-}
-
-async function waitReady(port: number): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      http.get({ host: '127.0.0.1', port, path: '/ready' }, (res) => {
-        res.resume();
-        resolve(res.statusCode === 200);
-      }).on('error', () => resolve(false));
+  return new Promise((resolve, reject) => {
+    let lastError = '';
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within 15 s`)), 15_000);
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      for (const line of d.split('\n')) {
+        if (line.includes('"sidecar started"')) {
+          clearTimeout(timer);
+          resolve(child);
+        } else if (line.includes('"level":50') || line.includes('"level":60')) {
+          lastError = line;
+          process.stderr.write(`[${name}] ${line}\n`);
+        }
+      }
     });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`sidecar admin on ${port} not ready`);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with code ${code} before it started${lastError ? `: ${lastError}` : ''}`));
+    });
+  });
 }
 
 async function main(): Promise<void> {
   await Promise.all([app(18081, 'v1'), app(18082, 'v1'), app(18083, 'v2')]);
-  sidecar('server-sidecar.yaml', 'server-sidecar');
-  sidecar('client-sidecar.yaml', 'client-sidecar');
-  await Promise.all([waitReady(15000), waitReady(16000)]);
+  await Promise.all([sidecar('server-sidecar.yaml', 'server-sidecar'), sidecar('client-sidecar.yaml', 'client-sidecar')]);
 
   // Light load: the "caller app" uses the outbound sidecar as its HTTP proxy, like HTTP_PROXY would.
   let sent = 0;
@@ -75,7 +78,7 @@ sidecar demo is running: catalog app (v1 on :18081 :18082, v2 on :18083)
 Try:
   curl -x http://127.0.0.1:15001 http://catalog/items            # 90% v1, 10% v2
   curl -x http://127.0.0.1:15001 -H 'x-canary: 1' http://catalog/items   # always v2
-  HTTP_PROXY=http://127.0.0.1:15001 curl http://catalog/healthz   # answered by the server sidecar itself
+  http_proxy=http://127.0.0.1:15001 curl http://catalog/healthz   # answered by the server sidecar itself (curl reads lower-case http_proxy)
   curl -x http://127.0.0.1:15001 http://nowhere/                  # 404 with x-sidecar-flag: NR
   curl http://127.0.0.1:15000/metrics                             # client sidecar Prometheus metrics
   curl http://127.0.0.1:16000/clusters                            # server sidecar endpoints and counters

@@ -40,7 +40,7 @@ const headerName = z
   .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid HTTP header name')
   .transform((s) => s.toLowerCase());
 /** A CR or LF in a header value would split the message on the wire. */
-const headerValue = z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'header values cannot contain control characters such as CR, LF or NUL');
+const headerValue = z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'header values may hold visible ASCII, spaces, tabs and Latin-1 characters only: no control characters such as CR, LF or NUL, and nothing above U+00FF');
 const regex = z.string().refine((s) => {
   try {
     new RegExp(s);
@@ -226,7 +226,9 @@ export const route = z
       .meta({ description: 'Replaces the Host / :authority sent upstream.' }),
     request_headers: headerMutation.optional(),
     response_headers: headerMutation.optional(),
-    timeout: duration.default(15_000).meta({ description: 'Whole-request timeout (0 disables). Exceeding it gives 504 UT.' }),
+    timeout: duration
+      .default(15_000)
+      .meta({ description: "Time until the response head arrives, all attempts and backoff included (0 disables); 504 UT beyond. A body still streaming after that is governed by the cluster's stream_idle_timeout." }),
     timeout_header_allowed: z
       .boolean()
       .default(false)
@@ -261,6 +263,13 @@ export const route = z
 export const listenerLimits = z.strictObject({
   max_header_bytes: size.default(60 * 1024).meta({ description: 'Request line plus headers; 431 beyond.' }),
   max_uri_length: z.number().int().positive().default(8192).meta({ description: 'Request target length; 414 beyond.' }),
+  max_headers_count: z
+    .number()
+    .int()
+    .min(1)
+    .max(1000)
+    .default(100)
+    .meta({ description: "Header fields per request (Envoy's max_headers_count); 431 beyond." }),
   max_request_body: size.default(0).meta({ description: 'Default request body limit for routes (0 = unlimited); 413 beyond.' }),
   header_read_timeout: duration.default(10_000).meta({ description: 'Time to receive the full request head.' }),
   idle_timeout: duration.default(60_000).meta({ description: 'Close a downstream keep-alive connection idle this long.' }),

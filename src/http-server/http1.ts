@@ -12,7 +12,7 @@ import { splitPath } from '../router/route-table.js';
 import type { ListenerRuntime } from '../runtime/listener-runtime.js';
 import { abandoned, addProxyHeaders, dispatch, newContext, record, type ServerDeps } from './exchange.js';
 import { cleanResponseHeaders, isHeadError, parseAbsoluteTarget, readRequestHead, requestTrailers } from './hygiene.js';
-import { activeRequests, pump, rejectedSockets } from './respond.js';
+import { activeRequests, answeredSockets, pump, rejectedSockets } from './respond.js';
 
 export interface Http1Options {
   readonly listener: string;
@@ -38,7 +38,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
       rejectAndLog(deps, lr, req, res, 414, `request target of ${target.length} bytes is over max_uri_length ${limits.max_uri_length}`);
       return;
     }
-    const head = readRequestHead(req.rawHeaders, req.httpVersion, false);
+    const head = readRequestHead(req.rawHeaders, req.httpVersion, false, limits.max_headers_count);
     if (isHeadError(head)) {
       rejectAndLog(deps, lr, req, res, head.status, head.message);
       return;
@@ -162,6 +162,9 @@ function write(res: ServerResponse, response: ProxyResponse, ctx: RequestContext
     endWhole(res, response, whole, setBytes);
     return;
   }
+  // Nothing of the body is here yet (server-sent events, long polls, a slow upstream): the head goes out now, not
+  // with the first body byte. With data already buffered, head and data leave in one write.
+  if (body.readableLength === 0) res.flushHeaders();
   setBytes(
     pump(
       body,
@@ -209,6 +212,7 @@ function reject(res: ServerResponse, status: number, message: string, flag: stri
   }
   const body = `${status}: ${message}\n`;
   res.shouldKeepAlive = false;
+  if (res.socket) answeredSockets.add(res.socket);
   res.writeHead(status, [
     'content-type', 'text/plain; charset=utf-8',
     'content-length', String(Buffer.byteLength(body)),

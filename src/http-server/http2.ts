@@ -38,7 +38,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       respondError(stream, 414, `request target of ${path.length} bytes is over max_uri_length ${limits.max_uri_length}`, 'DPE');
       return;
     }
-    const head = readRequestHead(rawHeaders, '2.0', true);
+    const head = readRequestHead(rawHeaders, '2.0', true, limits.max_headers_count);
     if (isHeadError(head)) {
       deps.metrics.rejected.get({ listener, status: String(head.status) }).inc();
       respondError(stream, head.status, head.message, 'DPE');

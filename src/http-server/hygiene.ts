@@ -26,7 +26,7 @@ export interface RequestHead {
 }
 
 export interface HeadError {
-  status: 400 | 417 | 501;
+  status: 400 | 417 | 431 | 501;
   message: string;
 }
 
@@ -36,8 +36,9 @@ const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::\d{0
  * Reads raw header pairs once. Returns an error for anything ambiguous; the caller answers it and closes the connection.
  * `http2` relaxes rules that only apply to HTTP/1.x framing.
  */
-export function readRequestHead(rawHeaders: readonly string[], httpVersion: string, http2: boolean): RequestHead | HeadError {
+export function readRequestHead(rawHeaders: readonly string[], httpVersion: string, http2: boolean, maxHeaders: number): RequestHead | HeadError {
   const headers: string[] = [];
+  let fields = 0;
   let host: string | undefined;
   let hostCount = 0;
   let connection: string | undefined;
@@ -52,6 +53,7 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
     const name = rawHeaders[i]!.toLowerCase();
     const value = rawHeaders[i + 1]!;
     if (name.charCodeAt(0) === 58 /* ':' */) continue; // HTTP/2 pseudo-headers are read separately
+    fields++;
     switch (name) {
       case 'host':
         hostCount++;
@@ -86,6 +88,7 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
     headers.push(name, value);
   }
 
+  if (fields > maxHeaders) return { status: 431, message: `request has ${fields} header fields, over max_headers_count ${maxHeaders}` };
   if (!http2) {
     if (hostCount > 1) return { status: 400, message: 'duplicate Host header' };
     if (hostCount === 0 && httpVersion !== '1.0') return { status: 400, message: 'missing Host header' };

@@ -31,6 +31,8 @@ export function pump(body: Readable, out: Writable, end: () => void, fail: (err:
 
 /** Sockets whose request the parser rejected part-way (after the head was accepted), with the answer given. */
 export const rejectedSockets = new WeakMap<Socket, { status: number; message: string }>();
+/** Sockets whose request was already answered with an error and Connection: close: the parser's later complaint about the same bytes gets no second answer. */
+export const answeredSockets = new WeakSet<Socket>();
 /** Sockets with a request in the handler right now (its access-log line is written when it closes). */
 export const activeRequests = new WeakSet<Socket>();
 

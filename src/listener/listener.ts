@@ -7,7 +7,7 @@ import type { ListenerConfig } from '../config/schema.js';
 import type { ServerDeps } from '../http-server/exchange.js';
 import { createHttp1Handler } from '../http-server/http1.js';
 import { createHttp2Handler } from '../http-server/http2.js';
-import { activeRequests, rejectOnSocket, rejectedSockets } from '../http-server/respond.js';
+import { activeRequests, answeredSockets, rejectOnSocket, rejectedSockets } from '../http-server/respond.js';
 import { newContext, record } from '../http-server/exchange.js';
 import { handleConnect, handleUpgrade } from './tunnel.js';
 
@@ -16,6 +16,27 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 /** The settings that need a new socket server when they change; everything else is read per request. */
 export const listenerIdentity = (c: ListenerConfig): string =>
   JSON.stringify([c.address, c.port, c.protocol, c.limits.max_header_bytes, c.limits.header_read_timeout, c.limits.idle_timeout, c.limits.max_connections]);
+
+/** `Upgrade: h2c` (RFC 7540's cleartext upgrade, deprecated by RFC 9113): the sidecar does not take it up. */
+const isH2cUpgrade = (req: http.IncomingMessage): boolean => req.method !== 'CONNECT' && /^\s*h2c\s*$/i.test(req.headers.upgrade ?? '');
+
+/**
+ * Answers an upgrade request the sidecar declines as the plain HTTP/1.1 request it also is (the server ignores
+ * Upgrade, as RFC 9110 allows; the hygiene pass drops it and HTTP2-Settings as hop-by-hop). node:http has already
+ * handed the socket over, so the answer goes on a ServerResponse of our own and the connection closes after it.
+ */
+function serveWithoutUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer, onRequest: (req: http.IncomingMessage, res: http.ServerResponse) => void): void {
+  const hasBody = head.length > 0 || req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
+  if (hasBody) {
+    rejectOnSocket(socket, 400, 'an h2c upgrade request with a body is not supported');
+    return;
+  }
+  const res = new http.ServerResponse(req);
+  res.shouldKeepAlive = false;
+  res.assignSocket(socket);
+  res.once('finish', () => socket.end());
+  onRequest(req, res);
+}
 
 export class Listener {
   readonly name: string;
@@ -48,19 +69,25 @@ export class Listener {
       },
       createHttp1Handler(opts, deps),
     );
+    // node:http would silently drop fields past its count; the hygiene pass answers 431 past max_headers_count.
+    this.#h1.maxHeadersCount = 0;
     const onRequest = this.#h1.listeners('request')[0] as (req: http.IncomingMessage, res: http.ServerResponse) => void;
     // Expect: 100-continue is answered when the upstream starts reading the body, not before routing.
     this.#h1.on('checkContinue', onRequest);
     // Any other Expect value is answered by the hygiene pass (417, connection closed), not by node:http.
     this.#h1.on('checkExpectation', onRequest);
-    this.#h1.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleUpgrade(config.name, deps, req, socket, head));
+    this.#h1.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
+      if (isH2cUpgrade(req)) serveWithoutUpgrade(req, socket, head, onRequest);
+      else handleUpgrade(config.name, deps, req, socket, head);
+    });
     this.#h1.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleConnect(config.name, deps, req, socket, head));
     this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket));
     // node:http only starts its header-timeout checks on 'listening'; the net server below owns the port.
     this.#h1.emit('listening');
 
     this.#h2 = http2.createServer({
-      maxHeaderListPairs: 256,
+      // Past max_headers_count the hygiene pass answers 431; this only bounds what nghttp2 accepts before that.
+      maxHeaderListPairs: 2048,
       settings: { maxHeaderListSize: limits.max_header_bytes, maxConcurrentStreams: 1000 },
       maxSessionMemory: 64,
     });
@@ -123,6 +150,11 @@ export class Listener {
   #onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
       socket.destroy();
+      return;
+    }
+    if (answeredSockets.has(socket)) {
+      // The handler already rejected this request (Connection: close): the response closes the socket; do not wait for ever.
+      socket.setTimeout(2000, () => socket.destroy());
       return;
     }
     const [status, message] =

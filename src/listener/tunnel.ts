@@ -48,7 +48,7 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
     socket.destroy();
     return;
   }
-  const parsed = readRequestHead(req.rawHeaders, req.httpVersion, false);
+  const parsed = readRequestHead(req.rawHeaders, req.httpVersion, false, lr.config.limits.max_headers_count);
   if (isHeadError(parsed)) {
     deps.metrics.rejected.get({ listener, status: String(parsed.status) }).inc();
     return rejectOnSocket(socket, parsed.status, parsed.message);

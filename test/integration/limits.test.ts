@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { curl, rawRequest } from '../helpers/client.js';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
+import { connectH2, h2Request } from '../helpers/proto-http.js';
 
 function connect(port: number): Promise<net.Socket> {
   return new Promise((resolve, reject) => {
@@ -90,6 +91,35 @@ clusters:
     await new Promise((r) => setTimeout(r, 200));
     const ok = await curl([`http://127.0.0.1:${sidecar.ports.in}/after`]);
     assert.equal(ok.code, 0, 'serves again once connections are released');
+  });
+
+  it('answers 431 past max_headers_count (100 by default) instead of dropping fields, over HTTP/1.1 and HTTP/2', async () => {
+    const head = (fields: number): string => {
+      let h = 'GET /count HTTP/1.1\r\nHost: a\r\nConnection: close\r\n';
+      for (let i = 0; i < fields - 2; i++) h += `x-f-${i}: ${i}\r\n`;
+      return h + '\r\n';
+    };
+    const before = upstream.requests.length;
+    const ok = await rawRequest(sidecar.ports.in!, head(100));
+    assert.match(ok.data, /^HTTP\/1\.1 200/, ok.data.slice(0, 200));
+    const seen = upstream.requests.at(-1)!;
+    assert.ok(seen.rawHeaders.includes('x-f-97'), 'the 100th field reached the upstream');
+    const over = await rawRequest(sidecar.ports.in!, head(101));
+    assert.match(over.data, /^HTTP\/1\.1 431/);
+    assert.match(over.data, /101 header fields, over max_headers_count 100/);
+    const many = await rawRequest(sidecar.ports.in!, head(3000));
+    assert.match(many.data, /^HTTP\/1\.1 431/);
+    assert.equal(upstream.requests.length, before + 1, 'only the request within the limit went upstream');
+
+    const session = await connectH2(sidecar.ports.in!);
+    try {
+      const fields: Record<string, string> = { ':method': 'GET', ':path': '/count-h2' };
+      for (let i = 0; i < 101; i++) fields[`x-f-${i}`] = String(i);
+      const r = await h2Request(session, fields);
+      assert.equal(r.status, 431);
+    } finally {
+      session.destroy();
+    }
   });
 
   it('survives arbitrary bytes on the listener and keeps serving', async () => {

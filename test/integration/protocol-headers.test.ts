@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import type http from 'node:http';
 import { after, before, describe, it } from 'node:test';
+import { curl, parseCurlI } from '../helpers/client.js';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 import { connectH2, h2Request, RawConnection, UUID_RE, waitForLogLine } from '../helpers/proto-http.js';
@@ -226,5 +227,18 @@ clusters:
     } finally {
       session.destroy();
     }
+  });
+
+  it('answers an Upgrade: h2c request (curl --http2 on http://) as plain HTTP/1.1, without upgrading or leaking hop-by-hop headers', { timeout: 20_000 }, async () => {
+    const r = await curl(['-s', '-i', '--http2', `http://127.0.0.1:${port}/response-hop`]);
+    const res = parseCurlI(r.stdout);
+    assert.equal(res.status, 200, r.stdout);
+    assert.equal(res.body, 'ok');
+    assert.equal(res.headers['x-kept'], 'yes');
+    assert.notEqual(res.headers['keep-alive'], 'timeout=7, max=99', 'the upstream\'s Keep-Alive is not passed on');
+    assert.equal(res.headers['x-foo'], undefined);
+    const h = seen('/response-hop');
+    assert.equal(h.upgrade, undefined, 'Upgrade is not forwarded');
+    assert.equal(h['http2-settings'], undefined, 'HTTP2-Settings is not forwarded');
   });
 });

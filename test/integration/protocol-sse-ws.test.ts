@@ -64,6 +64,14 @@ describe('protocol: server-sent events and WebSocket', () => {
         });
         return;
       }
+      if (req.url?.startsWith('/quiet-events')) {
+        // Head now, first event much later: the client must see the head at once.
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.flushHeaders();
+        const timer = setTimeout(() => res.end('data: late\n\n'), 1500);
+        res.on('close', () => clearTimeout(timer));
+        return;
+      }
       res.writeHead(404, { 'content-length': '0' });
       res.end();
     });
@@ -124,6 +132,23 @@ clusters:
       // Delivered one by one as written, not in a burst at the end.
       const spread = arrivals[5]!.at - arrivals[1]!.at;
       assert.ok(spread >= 3 * EVENT_INTERVAL_MS, `events 1..5 arrived within ${spread}ms of each other: ${JSON.stringify(arrivals)}`);
+    } finally {
+      req.destroy();
+    }
+  });
+
+  it('sends the response head to an HTTP/1.1 client at once when the first event comes later', { timeout: 20_000 }, async () => {
+    const started = Date.now();
+    const req = http.get({ host: '127.0.0.1', port: sidecar.ports.in, path: '/quiet-events', agent: false });
+    try {
+      const [res] = (await once(req, 'response')) as [http.IncomingMessage];
+      const headAt = Date.now() - started;
+      assert.equal(res.statusCode, 200);
+      assert.ok(headAt < 1000, `the head arrived after ${headAt}ms, with the first event`);
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      await once(res, 'end');
+      assert.equal(body, 'data: late\n\n');
     } finally {
       req.destroy();
     }

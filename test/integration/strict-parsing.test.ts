@@ -91,6 +91,8 @@ ${CASES.map((c) => `  - { name: ${c}, endpoints: ["${victims.get(c)!.address}"] 
     assert.ok(res.status !== undefined && statuses.includes(res.status), `expected status ${statuses.join('/')}, got:\n${r.data.slice(0, 600)}`);
     assert.ok((opts.flags ?? ['DPE']).includes(res.headers['x-sidecar-flag'] ?? ''), `x-sidecar-flag: ${res.headers['x-sidecar-flag']}\n${r.data.slice(0, 600)}`);
     assert.equal(r.closed, true, 'the sidecar must close the connection after refusing the request');
+    const answers = r.data.match(/(^|\r\n)HTTP\/1\.[01] \d{3} /g) ?? [];
+    assert.equal(answers.length, 1, `exactly one response to one refused request, got:\n${r.data.slice(0, 1200)}`);
     await upstreamUntouched(c);
     await stillServes(p);
   }

@@ -87,6 +87,25 @@ function answer(req: Seen, socket: net.Socket): void {
       // Keeps the connection open: whatever the sidecar sends next on it would be read as the rest of this body.
       socket.write('HTTP/1.1 413 Payload Too Large\r\ncontent-length: 8\r\n\r\ntoo big\n');
       return;
+    case '/status-099':
+      socket.write('HTTP/1.1 099 Weird\r\ncontent-length: 2\r\n\r\nok');
+      return;
+    case '/status-600':
+      socket.write('HTTP/1.1 600 Beyond\r\ncontent-length: 2\r\n\r\nok');
+      return;
+    case '/gzip-coded':
+      socket.write('HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\nconnection: close\r\n\r\n\x1f\x8b');
+      return;
+    case '/no-content-with-length':
+      socket.write('HTTP/1.1 204 No Content\r\ncontent-length: 5\r\nx-kind: empty\r\n\r\n');
+      return;
+    case '/double-partial':
+      // One request, one and a half responses in one packet: the half must not meet the next request.
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirstHTTP/1.1 200 OK\r\ncontent-length: 20\r\n\r\nSMUGG');
+      return;
+    case '/double-complete':
+      socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirstHTTP/1.1 201 Created\r\ncontent-length: 8\r\n\r\nSMUGGLED');
+      return;
     case '/slow':
       setTimeout(() => socket.write(ok('slow')), 300);
       return;
@@ -288,6 +307,41 @@ clusters:
     }
     assert.ok((outcomes.get('UPE') ?? 0) > 10, `protocol errors were seen: ${JSON.stringify([...outcomes])}`);
     assert.equal((await httpRequest(port, { path: '/still-alive' })).status, 200);
+  });
+
+  it('answers a status outside 100-599 with 502 UPE at once (099 is no interim response)', async () => {
+    for (const path of ['/status-099', '/status-600']) {
+      const started = Date.now();
+      const res = await httpRequest(port, { path });
+      assert.equal(res.status, 502, path);
+      assert.equal(res.headers['x-sidecar-flag'], 'UPE');
+      assert.match(String(res.headers['x-sidecar-error']), /outside 100-599/);
+      assert.ok(Date.now() - started < 2000, `${path} answered in ${Date.now() - started}ms`);
+    }
+  });
+
+  it('refuses a body in a transfer coding other than chunked (502 UPE), and drops Content-Length from a 204', async () => {
+    const coded = await httpRequest(port, { path: '/gzip-coded' });
+    assert.equal(coded.status, 502);
+    assert.match(String(coded.headers['x-sidecar-error']), /unsupported Transfer-Encoding "gzip"/);
+    const empty = await httpRequest(port, { path: '/no-content-with-length' });
+    assert.equal(empty.status, 204);
+    assert.equal(empty.headers['content-length'], undefined);
+    assert.equal(empty.headers['x-kind'], 'empty');
+  });
+
+  it('never reuses a connection on which the upstream sent more than one response to one request', async () => {
+    for (const path of ['/double-partial', '/double-complete']) {
+      const first = await httpRequest(port, { path: `/single${path}` });
+      assert.equal(first.status, 200);
+      assert.equal(first.body, 'first');
+      const next = await httpRequest(port, { path: `/single/innocent${path}` });
+      assert.equal(next.status, 200, `${path}: the next request got ${next.status} ${next.body}`);
+      assert.equal(next.body, 'ok');
+      const conns = seenSingle.filter((r) => r.head.includes(path)).map((r) => r.conn);
+      assert.equal(conns.length, 2);
+      assert.notEqual(conns[0], conns[1], `${path}: the next request went on a fresh connection`);
+    }
   });
 
   it('queues requests beyond max_connections and serves them on the one connection, in order', async () => {

@@ -8,7 +8,7 @@ import { forwardDeadline } from '../../policies/timeout/deadline.js';
 import { upstreamFailure } from '../errors.js';
 import type { Exchange } from './exchange.js';
 import { announcedKeepAlive, CHUNK_END, chunkHeader, framingFor, LAST_CHUNK, lastChunk, requestHead } from './head.js';
-import { isParseError, ON_BODY, ON_HEADERS, ON_HEADERS_COMPLETE, ON_MESSAGE_COMPLETE, responseParser, type NativeParser } from './parser.js';
+import { isParseError, ON_BODY, ON_HEADERS, ON_HEADERS_COMPLETE, ON_MESSAGE_BEGIN, ON_MESSAGE_COMPLETE, responseParser, type NativeParser } from './parser.js';
 
 /** Response heads larger than this are a protocol error (Envoy's default for response headers is 60 KiB). */
 const MAX_RESPONSE_HEAD = 64 * 1024;
@@ -51,6 +51,12 @@ export class Http1Connection {
   /** Whether the current response leaves the connection open (HTTP/1.1 without Connection: close). */
   #keepAlive = false;
   #messageDone = false;
+  /**
+   * Bytes followed the end of the response (in the same packet): the upstream sent more than one response to one
+   * request. The exchange still completes, but the connection is never reused: its parser is inside a message that
+   * belongs to no request (response smuggling from upstream).
+   */
+  #overrun = false;
   /** The message being parsed is a 1xx interim response: its end is not the exchange's end. */
   #interim = false;
   /** Header pairs the parser flushed before the head completed, or trailers after the body. */
@@ -65,6 +71,9 @@ export class Http1Connection {
     this.#owner = owner;
     this.#streamIdleTimeout = opts.streamIdleTimeout;
     const parser = (this.#parser = responseParser(MAX_RESPONSE_HEAD));
+    parser[ON_MESSAGE_BEGIN] = () => {
+      if (this.#messageDone) this.#overrun = true;
+    };
     parser[ON_HEADERS] = (pairs) => {
       (this.#pairs ??= []).push(...pairs);
     };
@@ -72,7 +81,7 @@ export class Http1Connection {
       this.#onHead(headers, status, keepAlive);
     parser[ON_BODY] = (chunk) => {
       const ex = this.exchange;
-      if (ex !== undefined && !ex.onBody(chunk)) this.socket.pause();
+      if (ex !== undefined && !this.#overrun && !ex.onBody(chunk)) this.socket.pause();
     };
     parser[ON_MESSAGE_COMPLETE] = () => this.#onMessageComplete();
 
@@ -135,10 +144,14 @@ export class Http1Connection {
     if (this.exchange === ex) this.fail(reason);
   }
 
-  /** Closes the connection; the current exchange, if any, fails with `reason` once the socket has closed. */
+  /**
+   * Closes the connection; the current exchange, if any, fails with `reason` once the socket has closed. With an
+   * exchange on the wire the close is a reset (RST), so the upstream cannot take a cut-short request for a whole one.
+   */
   fail(reason: Error): void {
     this.#error ??= reason;
-    this.socket.destroy();
+    if (this.exchange !== undefined && this.#connected && !this.socket.destroyed) this.socket.resetAndDestroy();
+    else this.socket.destroy();
   }
 
   resume(): void {
@@ -153,8 +166,13 @@ export class Http1Connection {
     const ex = this.exchange;
     const raw = headers ?? this.#pairs ?? [];
     this.#pairs = undefined;
+    if (this.#overrun) return 0; // a second response to one request: parsed only to be dropped with the connection
     if (ex === undefined) {
       this.fail(this.#invalid('a response with no request outstanding'));
+      return 0;
+    }
+    if (status < 100 || status > 599) {
+      this.fail(this.#invalid(`status ${status} is outside 100-599`));
       return 0;
     }
     if (status < 200) {
@@ -169,6 +187,15 @@ export class Http1Connection {
       const name = raw[i]!.toLowerCase();
       raw[i] = name;
       if (name === 'keep-alive') this.announcedKeepAlive = announcedKeepAlive(raw[i + 1]!);
+      else if (name === 'transfer-encoding' && !isChunked(raw[i + 1]!)) {
+        // llhttp decodes chunked only; passing a body in any other coding on would hand the client bytes nothing describes.
+        this.fail(this.#invalid(`unsupported Transfer-Encoding "${raw[i + 1]}"`));
+        return 0;
+      } else if (name === 'content-length' && status === 204) {
+        // RFC 9110 8.6: a 204 carries no Content-Length.
+        raw.splice(i, 2);
+        i -= 2;
+      }
     }
     ex.onHead(status, raw);
     // A response to HEAD has no body, whatever its Content-Length says.
@@ -176,6 +203,7 @@ export class Http1Connection {
   }
 
   #onMessageComplete(): void {
+    if (this.#overrun) return;
     if (this.#interim) {
       this.#interim = false;
       return;
@@ -189,6 +217,11 @@ export class Http1Connection {
   }
 
   #onData(data: Buffer): void {
+    if (this.exchange === undefined) {
+      // Bytes on an idle connection answer no request: the connection cannot be trusted for the next one.
+      this.destroy();
+      return;
+    }
     this.#received += data.length;
     const r = this.#parser.execute(data);
     if (isParseError(r)) {
@@ -208,7 +241,7 @@ export class Http1Connection {
     }
     this.#messageDone = false;
     this.exchange = ex.conn = undefined;
-    let reusable = this.#keepAlive && !this.#closed;
+    let reusable = this.#keepAlive && !this.#closed && !this.#overrun;
     const writer = this.#writer;
     if (writer !== undefined) {
       this.#writer = undefined;
@@ -263,6 +296,8 @@ export class Http1Connection {
     return new ProxyError('UPE', `upstream ${address} sent an invalid response: ${what}`, { endpoint: address });
   }
 }
+
+const isChunked = (coding: string): boolean => coding.length === 7 ? coding.toLowerCase() === 'chunked' : coding.trim().toLowerCase() === 'chunked';
 
 const closedBeforeEnd = (): Error => Object.assign(new Error('other side closed'), { code: 'UPSTREAM_CLOSED' });
 

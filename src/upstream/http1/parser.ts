@@ -34,6 +34,8 @@ export interface NativeParser {
   /** Signals end of input: completes a body delimited by the connection's close, or reports a truncated message. */
   finish(): ParseError | undefined;
   close(): void;
+  /** A new message starts. */
+  [0]: () => void;
   /** Header pairs flushed before the head completes (over 32 pairs) and trailers after the body. */
   [1]: (headers: string[], url: string) => void;
   [2]: OnHeadersComplete;
@@ -48,6 +50,7 @@ interface Binding {
 
 const binding = createRequire(import.meta.url)('_http_common') as Binding;
 
+export const ON_MESSAGE_BEGIN = 0;
 export const ON_HEADERS = 1;
 export const ON_HEADERS_COMPLETE = 2;
 export const ON_BODY = 3;
