@@ -148,7 +148,9 @@ export class Listener {
   }
 
   #onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-    if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || !socket.writable) {
+    // The client went away (a reset, or a close in the middle of a message): nobody to answer, and the request's own
+    // close handler logs it as DC, not as a malformed request.
+    if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'HPE_INVALID_EOF_STATE' || !socket.writable) {
       socket.destroy();
       return;
     }

@@ -23,10 +23,16 @@ interface Seen {
  * Reads one request head, then the body by Content-Length or up to the last chunk, and hands both to `answer`.
  * Scripts that must answer before the body ends say so by path.
  */
-function scripted(seen: Seen[], answer: (req: Seen, socket: net.Socket) => void): (socket: net.Socket) => void {
+function scripted(seen: Seen[], answer: (req: Seen, socket: net.Socket) => void, ends?: Map<string, string>): (socket: net.Socket) => void {
   let conns = 0;
   return (socket) => {
     const conn = ++conns;
+    let lastPath = '';
+    // How the connection ended, by the path of its last request: 'reset' (RST) or 'fin'.
+    socket.on('error', (e: NodeJS.ErrnoException) => ends?.set(lastPath, e.code === 'ECONNRESET' ? 'reset' : String(e.code)));
+    socket.on('end', () => {
+      if (!ends?.has(lastPath)) ends?.set(lastPath, 'fin');
+    });
     let buf = Buffer.alloc(0);
     socket.on('data', (d: Buffer) => {
       buf = Buffer.concat([buf, d]);
@@ -34,7 +40,8 @@ function scripted(seen: Seen[], answer: (req: Seen, socket: net.Socket) => void)
         const end = buf.indexOf('\r\n\r\n');
         if (end < 0) return;
         const head = buf.subarray(0, end).toString('latin1');
-        const early = head.startsWith('POST /early');
+        lastPath = head.split(' ')[1] ?? '';
+        const early = head.startsWith('POST /early') || head.startsWith('POST /abandoned');
         let bodyEnd = end + 4;
         if (!early) {
           const len = /\r\ncontent-length: *(\d+)/i.exec(head);
@@ -106,6 +113,8 @@ function answer(req: Seen, socket: net.Socket): void {
     case '/double-complete':
       socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirstHTTP/1.1 201 Created\r\ncontent-length: 8\r\n\r\nSMUGGLED');
       return;
+    case '/abandoned':
+      return; // never answers: the client gives up mid-upload
     case '/slow':
       setTimeout(() => socket.write(ok('slow')), 300);
       return;
@@ -150,9 +159,10 @@ describe('HTTP/1.1 upstream client', () => {
   const damaged = damagedResponses(150);
   const seen: Seen[] = [];
   const seenSingle: Seen[] = [];
+  const ends = new Map<string, string>();
 
   before(async () => {
-    upstream = await startRawUpstream(scripted(seen, answer));
+    upstream = await startRawUpstream(scripted(seen, answer, ends));
     single = await startRawUpstream(scripted(seenSingle, answer));
     fuzz = await startRawUpstream(
       scripted([], (req, socket) => socket.end(damaged[Number(/^GET \/(\d+)/.exec(req.head)?.[1] ?? 0)]!)),
@@ -342,6 +352,21 @@ clusters:
       assert.equal(conns.length, 2);
       assert.notEqual(conns[0], conns[1], `${path}: the next request went on a fresh connection`);
     }
+  });
+
+  it('resets the upstream connection (RST, not FIN) when the client abandons an upload, so a cut-short body is never mistaken for a whole one', async () => {
+    const client = net.connect(port, '127.0.0.1');
+    client.on('error', () => {});
+    client.write('POST /abandoned HTTP/1.1\r\nhost: a\r\ncontent-length: 1048576\r\n\r\n');
+    client.write(Buffer.alloc(64 * 1024, 7));
+    for (let i = 0; i < 100 && !seen.some((r) => r.head.startsWith('POST /abandoned')); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.ok(seen.some((r) => r.head.startsWith('POST /abandoned')), 'the upload reached the upstream');
+    client.destroy();
+    for (let i = 0; i < 100 && !ends.has('/abandoned'); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(ends.get('/abandoned'), 'reset');
+    const line = await accessLogFor(sidecar, '/abandoned');
+    assert.equal(line.response_flag, 'DC', 'a client that leaves mid-upload is DC, not a malformed request');
+    assert.equal(line.status, 499);
   });
 
   it('queues requests beyond max_connections and serves them on the one connection, in order', async () => {
