@@ -69,7 +69,8 @@ export class AdminServer {
   }
 }
 
-const SECRET_KEY = /(secret|password|passwd|token|private_key|api_key|credential)/i;
+/** Keys (and header names in header edits) whose values are credentials. */
+const SECRET_KEY = /(secret|password|passwd|token|private[-_]?key|api[-_]?key|credential|authorization|cookie|session)/i;
 
 /** The config with secret-looking values replaced, and durations shown as written units. */
 export function redact(value: unknown, key = ''): unknown {

@@ -200,13 +200,20 @@ export class Listener {
     return this.#sockets.size;
   }
 
+  /** Gives up the listening port at once; open connections carry on (a replacement is about to bind the port). */
+  async stopAccepting(): Promise<void> {
+    this.#net.close();
+    // The handle closes on the next turn of the loop; only then is the port free to bind again.
+    await new Promise((r) => setImmediate(r));
+  }
+
   /**
    * Stops accepting, lets in-flight requests finish (keep-alive responses carry Connection: close, HTTP/2 sessions
    * get GOAWAY), and destroys whatever is left after `timeoutMs`.
    */
   async close(timeoutMs: number): Promise<void> {
     this.#draining = true;
-    const closed = new Promise<void>((resolve) => this.#net.close(() => resolve()));
+    const closed = this.#net.listening ? new Promise<void>((resolve) => this.#net.close(() => resolve())) : Promise.resolve();
     this.#h1.closeIdleConnections();
     for (const s of this.#sessions) s.close();
     const deadline = Date.now() + timeoutMs;

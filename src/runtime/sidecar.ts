@@ -129,28 +129,33 @@ export class Sidecar implements ServerDeps {
     const next = previous ? new RuntimeSnapshot(loaded, this.#registry, this.metrics) : this.#snapshot;
     const opened: Listener[] = [];
     const replaced: Listener[] = [];
+    /** Old listeners that let go of their port for a new one on the same address; they take it back on failure. */
+    const released: Listener[] = [];
     try {
       for (const lc of config.listeners) {
         const existing = this.#listeners.get(lc.name);
         if (existing && listenerIdentity(existing.config) === listenerIdentity(lc)) continue;
-        if (existing) {
-          // Same name, new socket settings: the old one must let go of the port first.
-          replaced.push(existing);
-          await existing.close(0);
-          this.#listeners.delete(lc.name);
+        if (existing && existing.config.address === lc.address && existing.config.port === lc.port) {
+          // Same port, new socket settings: the old one stops accepting (its connections carry on) to free the port.
+          await existing.stopAccepting();
+          released.push(existing);
         }
         const l = new Listener(lc, this);
         await l.listen();
         opened.push(l);
+        if (existing) replaced.push(existing);
       }
     } catch (err) {
       for (const l of opened) await l.close(0);
+      for (const l of released) await l.listen();
       if (previous) next.retire();
       throw err;
     }
     // Swap: new requests see the new snapshot from here on; requests in flight keep the one they started with.
     this.#snapshot = next;
     for (const l of opened) this.#listeners.set(l.name, l);
+    // Replaced and removed listeners drain: in-flight requests finish on them, as on shutdown.
+    for (const l of replaced) l.close(config.drain_timeout).catch(() => {});
     for (const [name, l] of this.#listeners) {
       if (!config.listeners.some((c) => c.name === name)) {
         this.#listeners.delete(name);

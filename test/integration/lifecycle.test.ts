@@ -1,10 +1,11 @@
 // Lifecycle: hot reload (SIGHUP and file change) without dropping requests, invalid reloads rejected, SIGTERM drain, admin.
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { describe, it } from 'node:test';
 import { curl, parseCurlI } from '../helpers/client.js';
 import { startSidecar } from '../helpers/sidecar.js';
-import { startUpstream } from '../helpers/upstream.js';
+import { freePort, startUpstream } from '../helpers/upstream.js';
 
 const config = (address: string, body = 'v1', extra = ''): string => `
 drain_timeout: 5s
@@ -114,6 +115,59 @@ describe('lifecycle', () => {
     }
   });
 
+  it('a reload that moves a listener drains the old port (in-flight requests finish); one that cannot bind keeps it', async () => {
+    let release: (() => void) | undefined;
+    const up = await startUpstream((req, res) => {
+      if (req.url === '/slow') {
+        release = () => res.end('slow done');
+        return;
+      }
+      res.end('ok');
+    });
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    const sc = await startSidecar(config(up.address));
+    try {
+      const oldPort = sc.ports.in!;
+      const slow = get(oldPort, '/slow');
+      await until(async () => release !== undefined);
+
+      // A port that is taken: the reload fails while applying, and the listener keeps serving where it was.
+      sc.writeConfig(config(up.address, 'v2').replace('port: 0', `port: ${taken}`));
+      sc.proc.kill('SIGHUP');
+      await until(async () => /config reload failed while applying/.test(sc.stderr()));
+      assert.equal((await get(oldPort, '/version')).body, 'v1', 'the old listener still serves the old config');
+
+      // A free port: the new listener serves the new config, the old one drains.
+      const free = await freePort();
+      sc.writeConfig(config(up.address, 'v3').replace('port: 0', `port: ${free}`));
+      sc.proc.kill('SIGHUP');
+      await until(async () => (await get(free, '/version').catch(() => ({ body: '' }))).body === 'v3');
+      release!();
+      const s = await slow;
+      assert.equal(s.status, 200, 'the request in flight on the old port finished');
+      assert.equal(s.body, 'slow done');
+      await until(async () => (await get(oldPort, '/version').then(() => false, () => true)));
+
+      // Same port, new socket settings: the old server lets go of the port, its request in flight still finishes.
+      release = undefined;
+      const slow2 = get(free, '/slow');
+      await until(async () => release !== undefined);
+      sc.writeConfig(config(up.address, 'v4').replace('port: 0', `port: ${free}\n    limits: { max_header_bytes: 32KiB }`));
+      sc.proc.kill('SIGHUP');
+      await until(async () => (await get(free, '/version').catch(() => ({ body: '' }))).body === 'v4');
+      release!();
+      const s2 = await slow2;
+      assert.equal(s2.status, 200);
+      assert.equal(s2.body, 'slow done');
+    } finally {
+      await sc.stop();
+      await up.close();
+      blocker.close();
+    }
+  });
+
   it('SIGTERM drains: stops accepting, finishes in-flight requests, exits 0', async () => {
     let release: (() => void) | undefined;
     const up = await startUpstream((_req, res) => {
@@ -138,7 +192,12 @@ describe('lifecycle', () => {
 
   it('admin: /ready, /live, /config (secrets redacted), /clusters, /metrics; loopback only by default', async () => {
     const up = await startUpstream();
-    const sc = await startSidecar(config(up.address));
+    const sc = await startSidecar(
+      config(up.address).replace(
+        '{ name: app, match: { prefix: / }, cluster: app }',
+        "{ name: app, match: { prefix: / }, cluster: app, request_headers: { set: { authorization: 'Bearer SUPERSECRET', x-api-key: k3y, cookie: 'sid=abc', x-tenant: acme } } }",
+      ),
+    );
     try {
       await get(sc.ports.in!, '/a');
       const base = `http://127.0.0.1:${sc.adminPort}`;
@@ -147,6 +206,9 @@ describe('lifecycle', () => {
       const cfg = JSON.parse((await curl([`${base}/config`])).stdout) as { config: { listeners: Array<{ name: string }>; admin: { address: string } } };
       assert.equal(cfg.config.listeners[0]!.name, 'in');
       assert.equal(cfg.config.admin.address, '127.0.0.1');
+      const text = JSON.stringify(cfg);
+      for (const secret of ['SUPERSECRET', 'k3y', 'sid=abc']) assert.ok(!text.includes(secret), `${secret} is shown by /config`);
+      assert.ok(text.includes('acme'), 'ordinary header values are shown');
       const clusters = JSON.parse((await curl([`${base}/clusters`])).stdout) as { clusters: Array<{ name: string; endpoints: Array<{ address: string; requests: number; state: string }> }> };
       assert.equal(clusters.clusters[0]!.endpoints[0]!.address, up.address);
       assert.equal(clusters.clusters[0]!.endpoints[0]!.requests, 1);
