@@ -19,6 +19,7 @@ export const RESPONSE_FLAGS = {
   FP: { status: 403, meaning: 'forward proxy destination not allowed' },
   TL: { status: 413, meaning: 'request body over the limit' },
   IE: { status: 500, meaning: 'internal error' },
+  LD: { status: 508, meaning: 'loop detected: the request already passed through this sidecar (Via)' },
 } as const;
 
 export type ResponseFlag = keyof typeof RESPONSE_FLAGS;

@@ -1,4 +1,5 @@
 // The transport-independent middle of every exchange: route, run the route's pipeline, turn failures into answers, record.
+import { randomBytes } from 'node:crypto';
 import { newRequestId } from '../core/request-id.js';
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
@@ -138,13 +139,31 @@ export function abandoned(ctx: RequestContext, cancel: Cancellation, response: P
   return headSent && response ? response.status : 499;
 }
 
-/** X-Forwarded-*, x-request-id and TE: trailers on the headers going upstream. */
+/**
+ * This process's name in Via (RFC 9110 7.6.3). A request that already carries it has come back round, through a
+ * forward proxy's passthrough to itself or a cluster that points at its own listener: it is answered 508, not sent
+ * round again until a timeout.
+ */
+const VIA_NAME = `sidecar-${randomBytes(4).toString('hex')}`;
+const VIA_BY_PROTOCOL: Readonly<Record<RequestContext['downstreamProtocol'], string>> = {
+  'HTTP/1.0': `1.0 ${VIA_NAME}`,
+  'HTTP/1.1': `1.1 ${VIA_NAME}`,
+  'HTTP/2': `2 ${VIA_NAME}`,
+};
+
+/** The request's Via shows it has already passed through this process. */
+export const isLoop = (via: string | undefined): boolean => via !== undefined && via.includes(VIA_NAME);
+
+export const loopError = (): ProxyError => new ProxyError('LD', 'request loop: this request has already passed through this sidecar (see its Via header)');
+
+/** X-Forwarded-*, Via, x-request-id and TE: trailers on the headers going upstream. */
 export function addProxyHeaders(headers: HeaderList, peer: string, authority: string, ctx: RequestContext, hadRequestId: boolean, teTrailers: boolean): void {
   const xff = headers.get('x-forwarded-for');
   if (xff === undefined) headers.add('x-forwarded-for', peer);
   else headers.set('x-forwarded-for', `${xff}, ${peer}`);
   headers.set('x-forwarded-proto', 'http');
   headers.set('x-forwarded-host', authority);
+  headers.add('via', VIA_BY_PROTOCOL[ctx.downstreamProtocol]);
   if (!hadRequestId) headers.add('x-request-id', ctx.requestId);
   if (teTrailers) headers.add('te', 'trailers');
 }

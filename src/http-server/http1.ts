@@ -3,14 +3,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { discardBody, isWholeBody } from '../core/body.js';
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
-import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
+import { ERROR_HEADER, FLAG_HEADER, type ResponseFlag } from '../core/flags.js';
 import { HeaderList } from '../core/headers.js';
 import { PushedBody } from '../core/pushed-body.js';
 import type { ProxyRequest, ProxyResponse, RequestContext, TrailerSlot } from '../core/service.js';
 import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
 import type { ListenerRuntime } from '../runtime/listener-runtime.js';
-import { abandoned, addProxyHeaders, dispatch, newContext, record, type ServerDeps } from './exchange.js';
+import { abandoned, addProxyHeaders, dispatch, isLoop, loopError, newContext, record, type ServerDeps } from './exchange.js';
 import { cleanResponseHeaders, isHeadError, parseAbsoluteTarget, readRequestHead, requestTrailers } from './hygiene.js';
 import { activeRequests, answeredSockets, pump, rejectedSockets } from './respond.js';
 
@@ -41,6 +41,11 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
     const head = readRequestHead(req.rawHeaders, req.httpVersion, false, limits.max_headers_count);
     if (isHeadError(head)) {
       rejectAndLog(deps, lr, req, res, head.status, head.message);
+      return;
+    }
+    if (isLoop(head.via)) {
+      const loop = loopError();
+      rejectAndLog(deps, lr, req, res, loop.status, loop.message, loop.flag);
       return;
     }
 
@@ -224,11 +229,11 @@ function reject(res: ServerResponse, status: number, message: string, flag: stri
 }
 
 /** Answers a malformed request, closes the connection, and records it. */
-function rejectAndLog(deps: ServerDeps, lr: ListenerRuntime, req: IncomingMessage, res: ServerResponse, status: number, message: string): void {
+function rejectAndLog(deps: ServerDeps, lr: ListenerRuntime, req: IncomingMessage, res: ServerResponse, status: number, message: string, flag: ResponseFlag = 'DPE'): void {
   deps.metrics.rejected.get({ listener: lr.name, status: String(status) }).inc();
   const ctx = newContext(lr.name, req.socket.remoteAddress ?? '', req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', undefined);
-  ctx.flag = 'DPE';
+  ctx.flag = flag;
   ctx.error = message;
-  reject(res, status, message, 'DPE');
+  reject(res, status, message, flag);
   record(deps, lr.noRouteStats, { method: req.method ?? '', authority: '', path: (req.url ?? '').slice(0, 256), userAgent: undefined }, ctx, status, 0, 0);
 }

@@ -8,7 +8,7 @@ import { PushedBody } from '../core/pushed-body.js';
 import type { ProxyRequest, ProxyResponse, TrailerSlot } from '../core/service.js';
 import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
-import { abandoned, addProxyHeaders, dispatch, newContext, record, type ServerDeps } from './exchange.js';
+import { abandoned, addProxyHeaders, dispatch, isLoop, loopError, newContext, record, type ServerDeps } from './exchange.js';
 import { cleanResponseHeaders, isHeadError, readRequestHead, requestTrailers } from './hygiene.js';
 import { pump } from './respond.js';
 import { discardBody, isWholeBody } from '../core/body.js';
@@ -42,6 +42,12 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
     if (isHeadError(head)) {
       deps.metrics.rejected.get({ listener, status: String(head.status) }).inc();
       respondError(stream, head.status, head.message, 'DPE');
+      return;
+    }
+    if (isLoop(head.via)) {
+      const loop = loopError();
+      deps.metrics.rejected.get({ listener, status: String(loop.status) }).inc();
+      respondError(stream, loop.status, loop.message, loop.flag);
       return;
     }
     const headers = new HeaderList(head.headers);

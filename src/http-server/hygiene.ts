@@ -23,6 +23,8 @@ export interface RequestHead {
   upgrade: string | undefined;
   /** The client's TE included "trailers" (gRPC needs it passed on). */
   teTrailers: boolean;
+  /** The Via header(s), joined; kept in `headers` too. */
+  via: string | undefined;
 }
 
 export interface HeadError {
@@ -48,6 +50,7 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
   let requestId: string | undefined;
   let expect: string | undefined;
   let upgrade: string | undefined;
+  let via: string | undefined;
 
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!.toLowerCase();
@@ -71,6 +74,9 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
       case 'upgrade':
         upgrade = value;
         continue;
+      case 'via':
+        via = via === undefined ? value : `${via}, ${value}`;
+        break;
       case 'expect':
         expect = value;
         continue;
@@ -139,6 +145,7 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
     expectContinue,
     upgrade: wantsUpgrade ? upgrade : undefined,
     teTrailers: te !== undefined && /(^|,)\s*trailers\s*(;|,|$)/i.test(te),
+    via,
   };
 }
 
@@ -191,7 +198,8 @@ export function cleanResponseHeaders(raw: string[]): void {
 /** Parses an absolute-form target (http://host:port/path?q) as sent to a forward proxy. */
 export function parseAbsoluteTarget(target: string): { scheme: 'http' | 'https'; authority: string; path: string } | undefined {
   const m = /^(https?):\/\/([^/?#\s@]+)([^#\s]*)/i.exec(target);
-  if (!m) return undefined;
+  // The authority ends at the first / or ?; anything else there (userinfo's "@", a fragment) is not a target we forward.
+  if (!m || (m[3] !== '' && m[3]!.charCodeAt(0) !== 47 && m[3]!.charCodeAt(0) !== 63) || m[0].length !== target.length) return undefined;
   const path = m[3] === '' ? '/' : m[3]!.startsWith('?') ? `/${m[3]}` : m[3]!;
   return { scheme: m[1]!.toLowerCase() as 'http' | 'https', authority: m[2]!.toLowerCase(), path };
 }

@@ -101,7 +101,8 @@ export class Listener {
       session.once('close', () => this.#sessions.delete(session));
       if (this.#draining) session.close();
     });
-    this.#h2.on('sessionError', () => {});
+    // A session that failed (a flood of resets, a protocol error) must not leave its socket half-open until idle_timeout.
+    this.#h2.on('sessionError', (_err: Error, session: http2.ServerHttp2Session) => session.destroy());
 
     this.#net = net.createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
     this.#net.maxConnections = limits.max_connections;

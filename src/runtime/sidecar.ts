@@ -135,7 +135,7 @@ export class Sidecar implements ServerDeps {
       for (const lc of config.listeners) {
         const existing = this.#listeners.get(lc.name);
         if (existing && listenerIdentity(existing.config) === listenerIdentity(lc)) continue;
-        if (existing && existing.config.address === lc.address && existing.config.port === lc.port) {
+        if (existing && existing.config.address === lc.address && (existing.config.port === lc.port || existing.port === lc.port)) {
           // Same port, new socket settings: the old one stops accepting (its connections carry on) to free the port.
           await existing.stopAccepting();
           released.push(existing);

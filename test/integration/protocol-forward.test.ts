@@ -138,6 +138,37 @@ clusters:
     assert.equal(j.headers['x-forwarded-for'], undefined, 'inside a tunnel the proxy does not touch the bytes');
   });
 
+  it('answers a request that loops back to the proxy itself with 508 LD at once, not after a timeout', { timeout: 20_000 }, async () => {
+    const started = Date.now();
+    // Origin-form to the proxy's own address: passthrough sends it to 127.0.0.1:<its own port>, i.e. back to itself.
+    const r = await curl(['-i', `http://127.0.0.1:${port}/self`], { env: NO_PROXY_ENV });
+    const res = parseCurlI(r.stdout);
+    assert.equal(res.status, 508, r.stdout);
+    assert.equal(res.headers['x-sidecar-flag'], 'LD');
+    assert.ok(Date.now() - started < 3000, `answered after ${Date.now() - started}ms`);
+    await waitForLogLine(sidecar, (l) => l.path === '/self' && l.response_flag === 'LD');
+    await waitForLogLine(sidecar, (l) => l.path === '/self' && l.response_flag !== 'LD');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(sidecar.accessLog().filter((l) => l.path === '/self').length, 2, 'one hop through, one refused');
+  });
+
+  it('passes a Via header upstream naming the sidecar', { timeout: 20_000 }, async () => {
+    const r = await curl(['-i', '-x', proxy, '-H', 'via: 1.1 corporate-proxy', `http://127.0.0.1:${upstream.port}/via-check`], { env: NO_PROXY_ENV });
+    assert.equal(parseCurlI(r.stdout).status, 200, r.stdout);
+    const seen = upstream.requests.findLast((q) => q.url === '/via-check');
+    assert.match(String(seen?.headers.via), /^1\.1 corporate-proxy, 1\.1 sidecar-[0-9a-f]{8}$/);
+  });
+
+  it('refuses an absolute-form target with userinfo (user:pw@host) with 400, never guessing the host', { timeout: 20_000 }, async () => {
+    const before = upstream.requests.length;
+    const c = await RawConnection.open(port);
+    opened.push(c);
+    await c.write(`GET http://user:pw@127.0.0.1:${upstream.port}/u HTTP/1.1\r\nHost: 127.0.0.1:${upstream.port}\r\n\r\n`);
+    const res = await c.readResponse();
+    assert.equal(res.status, 400);
+    assert.equal(upstream.requests.length, before);
+  });
+
   it('refuses a pass-through request to a host not in allowed_hosts with 403 FP', { timeout: 20_000 }, async () => {
     const before = upstream.requests.length;
     const r = await curl(['-i', '-x', proxy, `http://not-allowed.example:${upstream.port}/nope`], { env: NO_PROXY_ENV });
