@@ -325,7 +325,8 @@ export class Cluster {
     } catch (err) {
       if (this.#outlier !== undefined && isProxyError(err) && LOCAL_ORIGIN_FLAGS.has(err.flag)) this.#recordOutcome(ep, 'local-origin-failure');
       stats.active--;
-      stats.failures++;
+      // A request cancelled from our side (client gone, timeout) says nothing about the endpoint.
+      if (!req.cancel.aborted) stats.failures++;
       if (pending) breaker.releasePending();
       breaker.releaseRequest();
       throw err;

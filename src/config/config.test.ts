@@ -84,6 +84,11 @@ clusters:
     assert.ok(errs.some((e) => /routes\[0\]\.cluster: unknown cluster "ap"; did you mean "app"\?/.test(e)), errs.join('\n'));
   });
 
+  it('rejects two routes with one name in a listener (their metric series would merge)', () => {
+    const errs = errorsOf(minimal.replace('routes: [{ match: { prefix: / }, cluster: app }]', 'routes: [{ name: r1, match: { prefix: /a }, cluster: app }, { name: r1, match: { prefix: / }, cluster: app }]'));
+    assert.match(errs.join('\n'), /listeners\[0\]\.routes\[1\]\.name: duplicate route "r1" in listener "in"/);
+  });
+
   it('a route needs exactly one action', () => {
     const errs = errorsOf(minimal.replace('cluster: app }', 'cluster: app, direct_response: { status: 200 } }'));
     assert.match(errs.join('\n'), /exactly one action, found cluster and direct_response/);

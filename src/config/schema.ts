@@ -496,7 +496,13 @@ export const configSchema = z
       const key = `${l.address}:${l.port}`;
       if (l.port !== 0 && ports.has(key)) ctx.addIssue({ code: 'custom', path: ['listeners', li, 'port'], message: `${key} is used by another listener` });
       ports.add(key);
+      const routeNames = new Set<string>();
       l.routes.forEach((r, ri) => {
+        if (r.name !== undefined) {
+          // Metrics and logs name routes: two with one name would merge their series.
+          if (routeNames.has(r.name)) ctx.addIssue({ code: 'custom', path: ['listeners', li, 'routes', ri, 'name'], message: `duplicate route "${r.name}" in listener "${l.name}"` });
+          routeNames.add(r.name);
+        }
         const refs = r.cluster !== undefined ? [{ name: r.cluster, path: ['cluster'] }] : (r.weighted_clusters ?? []).map((w, wi) => ({ name: w.cluster, path: ['weighted_clusters', wi, 'cluster'] }));
         for (const ref of refs) {
           if (!clusters.has(ref.name)) {

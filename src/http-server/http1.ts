@@ -112,6 +112,8 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
       } else if (!res.writableFinished) {
         status = abandoned(ctx, cancel, response, res.headersSent);
       }
+      // A request that ends before its dispatch (client gone) still counts under the route it was routed to.
+      if (response === undefined && ctx.route !== '') stats = lr.statsFor(ctx.route, ctx.cluster);
       record(deps, stats, logReq, ctx, status, socket.bytesRead - readAtStart, bytesOut());
       snapshot.leave();
     });

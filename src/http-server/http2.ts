@@ -87,6 +87,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       lr.gauges.active.value--;
       let status = response?.status ?? 499;
       if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent);
+      if (response === undefined && ctx.route !== '') stats = lr.statsFor(ctx.route, ctx.cluster);
       record(deps, stats, logReq, ctx, status, bytesIn, bytesOut());
       snapshot.leave();
     });

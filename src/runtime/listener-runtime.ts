@@ -18,6 +18,8 @@ export class ListenerRuntime {
   readonly #registry: UpstreamRegistry;
   readonly #clusterDefaults: ClusterConfig;
   readonly #passthroughStats: RouteStats;
+  /** Routes by name, for requests that end before their dispatch does (a client gone mid-request). */
+  readonly #byName = new Map<string, RouteRuntime>();
   /** Stats for requests that matched no route. */
   readonly noRouteStats: RouteStats;
   readonly gauges: ReturnType<SidecarMetrics['listenerGauges']>;
@@ -34,7 +36,11 @@ export class ListenerRuntime {
     this.config = config;
     this.#registry = registry;
     this.#table = new RouteTable(
-      config.routes.map((r, i) => ({ match: r.match, route: buildRoute(r, i, config.name, config.limits.max_request_body, clusters, metrics) })),
+      config.routes.map((r, i) => {
+        const route = buildRoute(r, i, config.name, config.limits.max_request_body, clusters, metrics);
+        this.#byName.set(route.name, route);
+        return { match: r.match, route };
+      }),
     );
     this.#forwardAllowed = compileHostMatcher(config.forward.allowed_hosts);
     this.noRouteStats = metrics.routeStats(config.name, '', '');
@@ -44,6 +50,12 @@ export class ListenerRuntime {
 
   route(input: MatchInput): RouteRuntime | undefined {
     return this.#table.match(input);
+  }
+
+  /** The stats of the route and cluster a request was routed to (by name), or the no-route stats. */
+  statsFor(route: string, cluster: string): RouteStats {
+    if (route === 'passthrough') return this.#passthroughStats;
+    return this.#byName.get(route)?.stats.get(cluster) ?? this.noRouteStats;
   }
 
   /** Forward mode: may a request for this host go straight to it? */

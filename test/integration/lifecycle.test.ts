@@ -168,6 +168,25 @@ describe('lifecycle', () => {
     }
   });
 
+  it('a client that gives up is counted under its route and cluster, as in the access log', async () => {
+    const up = await startUpstream((_req, res) => {
+      setTimeout(() => res.end('late'), 1500);
+    });
+    const sc = await startSidecar(config(up.address));
+    try {
+      const r = await curl(['-m', '0.4', `http://127.0.0.1:${sc.ports.in}/gives-up`]);
+      assert.notEqual(r.code, 0, 'curl gave up');
+      const line = await until(async () => sc.accessLog().some((l) => l.path === '/gives-up')).then(() => sc.accessLog().find((l) => l.path === '/gives-up')!);
+      assert.equal(line.response_flag, 'DC');
+      assert.equal(line.route, 'app');
+      const metrics = (await get(sc.adminPort, '/metrics')).body;
+      assert.match(metrics, /sidecar_requests_total\{listener="in",route="app",cluster="app",status_class="4xx"\} 1/);
+    } finally {
+      await sc.stop();
+      await up.close();
+    }
+  });
+
   it('SIGTERM drains: stops accepting, finishes in-flight requests, exits 0', async () => {
     let release: (() => void) | undefined;
     const up = await startUpstream((_req, res) => {
