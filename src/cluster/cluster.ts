@@ -325,8 +325,9 @@ export class Cluster {
     } catch (err) {
       if (this.#outlier !== undefined && isProxyError(err) && LOCAL_ORIGIN_FLAGS.has(err.flag)) this.#recordOutcome(ep, 'local-origin-failure');
       stats.active--;
-      // A request cancelled from our side (client gone, timeout) says nothing about the endpoint.
-      if (!req.cancel.aborted) stats.failures++;
+      // A client that went away says nothing about the endpoint (a timeout does).
+      const reason = req.cancel.reason;
+      if (!(isProxyError(reason) && reason.flag === 'DC')) stats.failures++;
       if (pending) breaker.releasePending();
       breaker.releaseRequest();
       throw err;
