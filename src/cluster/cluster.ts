@@ -327,7 +327,7 @@ export class Cluster {
       stats.active--;
       // A client that went away says nothing about the endpoint (a timeout does).
       const reason = req.cancel.reason;
-      if (!(isProxyError(reason) && reason.flag === 'DC')) stats.failures++;
+      if (!(isProxyError(reason) && (reason.flag === 'DC' || reason.flag === 'LR'))) stats.failures++;
       if (pending) breaker.releasePending();
       breaker.releaseRequest();
       throw err;

@@ -129,12 +129,15 @@ export function record(
  * The downstream went away before the response was complete: blame it (unless a cause is already known), stop the
  * upstream work, and return the status for the log (499 when no response head was sent).
  */
-export function abandoned(ctx: RequestContext, cancel: Cancellation, response: ProxyResponse | undefined, headSent: boolean): number {
-  if (!ctx.flag) {
+export function abandoned(ctx: RequestContext, cancel: Cancellation, response: ProxyResponse | undefined, headSent: boolean, cutByDrain = false): number {
+  if (!ctx.flag && cutByDrain) {
+    ctx.flag = 'LR';
+    ctx.error = 'closed by the sidecar: drain_timeout ran out before the response was complete';
+  } else if (!ctx.flag) {
     ctx.flag = 'DC';
     ctx.error = headSent ? 'downstream closed before the response was complete' : 'downstream closed before the response started';
   }
-  cancel.abort(new ProxyError('DC', ctx.error ?? 'downstream closed'));
+  cancel.abort(new ProxyError(ctx.flag === 'LR' ? 'LR' : 'DC', ctx.error ?? 'downstream closed'));
   discardBody(response?.body);
   return headSent && response ? response.status : 499;
 }

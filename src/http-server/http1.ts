@@ -12,7 +12,7 @@ import { splitPath } from '../router/route-table.js';
 import type { ListenerRuntime } from '../runtime/listener-runtime.js';
 import { abandoned, addProxyHeaders, dispatch, isLoop, loopError, newContext, record, type ServerDeps } from './exchange.js';
 import { cleanResponseHeaders, isHeadError, parseAbsoluteTarget, readRequestHead, requestTrailers } from './hygiene.js';
-import { activeRequests, answeredSockets, pump, rejectedSockets } from './respond.js';
+import { activeRequests, answeredSockets, drainCut, pump, rejectedSockets } from './respond.js';
 
 export interface Http1Options {
   readonly listener: string;
@@ -110,7 +110,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
         ctx.flag = 'DPE';
         ctx.error = rejected.message;
       } else if (!res.writableFinished) {
-        status = abandoned(ctx, cancel, response, res.headersSent);
+        status = abandoned(ctx, cancel, response, res.headersSent, drainCut.has(socket));
       }
       // A request that ends before its dispatch (client gone) still counts under the route it was routed to.
       if (response === undefined && ctx.route !== '') stats = lr.statsFor(ctx.route, ctx.cluster);

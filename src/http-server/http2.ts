@@ -10,7 +10,7 @@ import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
 import { abandoned, addProxyHeaders, dispatch, isLoop, loopError, newContext, record, type ServerDeps } from './exchange.js';
 import { cleanResponseHeaders, isHeadError, readRequestHead, requestTrailers } from './hygiene.js';
-import { pump } from './respond.js';
+import { drainCut, pump } from './respond.js';
 import { discardBody, isWholeBody } from '../core/body.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
@@ -86,7 +86,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
     stream.once('close', () => {
       lr.gauges.active.value--;
       let status = response?.status ?? 499;
-      if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent);
+      if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent, drainCut.has(stream.session ?? stream));
       if (response === undefined && ctx.route !== '') stats = lr.statsFor(ctx.route, ctx.cluster);
       record(deps, stats, logReq, ctx, status, bytesIn, bytesOut());
       snapshot.leave();

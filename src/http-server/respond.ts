@@ -33,6 +33,8 @@ export function pump(body: Readable, out: Writable, end: () => void, fail: (err:
 export const rejectedSockets = new WeakMap<Socket, { status: number; message: string }>();
 /** Sockets whose request was already answered with an error and Connection: close: the parser's later complaint about the same bytes gets no second answer. */
 export const answeredSockets = new WeakSet<Socket>();
+/** Connections the sidecar itself cut because drain_timeout ran out: their requests are LR, not DC. */
+export const drainCut = new WeakSet<object>();
 /** Sockets with a request in the handler right now (its access-log line is written when it closes). */
 export const activeRequests = new WeakSet<Socket>();
 

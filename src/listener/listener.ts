@@ -7,7 +7,7 @@ import type { ListenerConfig } from '../config/schema.js';
 import type { ServerDeps } from '../http-server/exchange.js';
 import { createHttp1Handler } from '../http-server/http1.js';
 import { createHttp2Handler } from '../http-server/http2.js';
-import { activeRequests, answeredSockets, rejectOnSocket, rejectedSockets } from '../http-server/respond.js';
+import { activeRequests, answeredSockets, drainCut, rejectOnSocket, rejectedSockets } from '../http-server/respond.js';
 import { newContext, record } from '../http-server/exchange.js';
 import { handleConnect, handleUpgrade } from './tunnel.js';
 
@@ -210,9 +210,9 @@ export class Listener {
 
   /**
    * Stops accepting, lets in-flight requests finish (keep-alive responses carry Connection: close, HTTP/2 sessions
-   * get GOAWAY), and destroys whatever is left after `timeoutMs`.
+   * get GOAWAY), and destroys whatever is left after `timeoutMs`. Resolves with the number of connections it cut.
    */
-  async close(timeoutMs: number): Promise<void> {
+  async close(timeoutMs: number): Promise<number> {
     this.#draining = true;
     const closed = this.#net.listening ? new Promise<void>((resolve) => this.#net.close(() => resolve())) : Promise.resolve();
     this.#h1.closeIdleConnections();
@@ -222,9 +222,15 @@ export class Listener {
       this.#h1.closeIdleConnections();
       await new Promise((r) => setTimeout(r, 50));
     }
-    for (const s of this.#sockets) s.destroy();
+    const cut = this.#sockets.size;
+    for (const s of this.#sessions) drainCut.add(s);
+    for (const s of this.#sockets) {
+      drainCut.add(s);
+      s.destroy();
+    }
     this.#h1.close(); // also stops node:http's header-timeout interval
     await closed;
+    return cut;
   }
 }
 

@@ -259,8 +259,10 @@ export class Sidecar implements ServerDeps {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#watcher?.close();
-    await Promise.all([...this.#listeners.values()].map((l) => l.close(timeoutMs)));
+    const cut = await Promise.all([...this.#listeners.values()].map((l) => l.close(timeoutMs)));
     this.#listeners.clear();
+    const connections = cut.reduce((a, b) => a + b, 0);
+    if (connections > 0) this.logger.warn({ connections, drain_timeout_ms: timeoutMs }, 'drain_timeout reached: connections still open were closed');
     await this.#admin?.close();
     this.#snapshot.retire();
     await this.#registry.closeAll();

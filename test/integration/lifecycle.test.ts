@@ -209,6 +209,26 @@ describe('lifecycle', () => {
     await up.close();
   });
 
+  it('SIGTERM past drain_timeout: the request still open is cut, logged as LR, and the process says so and exits 0', async () => {
+    const up = await startUpstream((_req, res) => {
+      setTimeout(() => res.end('too late'), 8000).unref();
+    });
+    const sc = await startSidecar(config(up.address).replace('drain_timeout: 5s', 'drain_timeout: 500ms'));
+    const inflight = get(sc.ports.in!, '/endless').catch((err: Error) => err);
+    await until(async () => up.requests.some((r) => r.url === '/endless'));
+    sc.proc.kill('SIGTERM');
+    assert.equal(await sc.exited, 0);
+    assert.ok((await inflight) instanceof Error, 'the client saw its request cut');
+    assert.match(sc.stderr(), /"connections":1,"drain_timeout_ms":500,"msg":"drain_timeout reached/);
+    assert.match(sc.stderr(), /"msg":"stopped"/);
+    const line = sc.accessLog().find((l) => l.path === '/endless');
+    assert.ok(line, `the cut request has an access-log line:\n${sc.stdout()}`);
+    assert.equal(line.response_flag, 'LR');
+    assert.match(String(line.error), /drain_timeout ran out/);
+    assert.equal(line.status, 499);
+    await up.close();
+  });
+
   it('admin: /ready, /live, /config (secrets redacted), /clusters, /metrics; loopback only by default', async () => {
     const up = await startUpstream();
     const sc = await startSidecar(

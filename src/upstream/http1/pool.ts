@@ -30,6 +30,7 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
   #sweepTimer: NodeJS.Timeout | undefined;
   #closing = false;
   #whenClosed: (() => void) | undefined;
+  #closed: Promise<void> | undefined;
 
   constructor(opts: UpstreamOptions) {
     this.address = opts.address;
@@ -100,15 +101,17 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
     else if (this.#closing && this.#open === 0) this.#whenClosed?.();
   }
 
-  /** Lets queued and in-flight exchanges finish, then closes every connection. */
+  /**
+   * Lets queued and in-flight exchanges finish, then closes every connection. Idempotent: the registry and a retiring
+   * snapshot may both close the same pool, and both must see it closed.
+   */
   close(): Promise<void> {
+    if (this.#closed !== undefined) return this.#closed;
     this.#closing = true;
     if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
     for (const conn of this.#idle.splice(0)) conn.destroy();
-    if (this.#open === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      this.#whenClosed = resolve;
-    });
+    this.#closed = this.#open === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#whenClosed = resolve));
+    return this.#closed;
   }
 
   #dispatch(ex: Exchange): void {
