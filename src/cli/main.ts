@@ -86,8 +86,9 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case undefined:
-      process.stdout.write(HELP.main!);
-      return 0;
+      // No command is a usage error (scripts must not mistake it for success); --help is the way to ask for help.
+      process.stderr.write(`sidecar: a command is required\n\n${HELP.main}`);
+      return 2;
     default:
       process.stderr.write(`sidecar: unknown command "${command}"\n\n${HELP.main}`);
       return 2;

@@ -89,6 +89,15 @@ clusters:
     assert.match(errs.join('\n'), /listeners\[0\]\.routes\[1\]\.name: duplicate route "r1" in listener "in"/);
   });
 
+  it('names the allowed redirect statuses, rejects a reversed status range and an unterminated ${', () => {
+    const redirect = errorsOf(minimal.replace('cluster: app }', 'redirect: { status: 200 } }'));
+    assert.match(redirect.join("\n"), /redirect\.status: expected one of 301, 302, 303, 307, 308/);
+    const range = errorsOf(minimal.replace('endpoints: ["127.0.0.1:8080"]', 'endpoints: ["127.0.0.1:8080"]\n    health_check: { path: /h, expected_statuses: ["500-200"] }'));
+    assert.match(range.join('\n'), /expected_statuses\[0\]: a range runs from low to high/);
+    const env = errorsOf(minimal.replace('port: 8000', 'port: ${PORT'));
+    assert.match(env.join('\n'), /test\.yaml:4:11 .*invalid \$\{\.\.\.\} reference/);
+  });
+
   it('a route needs exactly one action', () => {
     const errs = errorsOf(minimal.replace('cluster: app }', 'cluster: app, direct_response: { status: 200 } }'));
     assert.match(errs.join('\n'), /exactly one action, found cluster and direct_response/);

@@ -4,7 +4,8 @@ export interface InterpolationError {
   message: string;
 }
 
-const REF = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+/** $$ (a literal $), ${NAME}, ${NAME:-default}, or any other "${", which is an error rather than text taken literally. */
+const REF = /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{/g;
 
 export function interpolate(
   text: string,
@@ -17,7 +18,10 @@ export function interpolate(
   const out = text.replace(REF, (match: string, name: string | undefined, dflt: string | undefined, offset: number) => {
     let value: string;
     if (match === '$$') value = '$';
-    else {
+    else if (match === '${') {
+      errors.push({ offset, message: 'invalid ${...} reference: use ${NAME} or ${NAME:-default} (and $$ for a literal $)' });
+      value = match;
+    } else {
       const v = env[name!];
       if (v !== undefined && v !== '') value = v;
       else if (dflt !== undefined) value = dflt;

@@ -204,7 +204,7 @@ export const route = z
         port: port.optional(),
         path: z.string().startsWith('/').optional(),
         prefix_rewrite: z.string().optional(),
-        status: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]).default(301),
+        status: z.literal([301, 302, 303, 307, 308]).default(301),
       })
       .optional(),
     direct_response: z
@@ -396,7 +396,10 @@ export const outlierDetection = z
 
 const expectedStatus = z.union([
   z.number().int().min(100).max(599),
-  z.string().regex(/^[1-5]\d\d-[1-5]\d\d$/, 'use a status such as 200 or a range such as "200-399"'),
+  z
+    .string()
+    .regex(/^[1-5]\d\d-[1-5]\d\d$/, 'use a status such as 200 or a range such as "200-399"')
+    .refine((r) => Number(r.slice(0, 3)) <= Number(r.slice(4)), 'a range runs from low to high, such as "200-399"'),
 ]);
 
 export const healthCheck = z

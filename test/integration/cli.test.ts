@@ -83,5 +83,8 @@ describe('cli', () => {
     assert.match(bad.stderr, /unknown command "frobnicate"/);
     const badFlag = await run(['run', '--nope']);
     assert.equal(badFlag.code, 2);
+    const none = await run([]);
+    assert.equal(none.code, 2, 'no command is a usage error');
+    assert.match(none.stderr, /a command is required[\s\S]*Usage: sidecar/);
   });
 });
