@@ -68,11 +68,18 @@ export function lastChunk(trailers: readonly string[]): string {
   return out + '\r\n';
 }
 
+/** The last Keep-Alive value seen and what it announced: an upstream sends the same value on every response. */
+let lastKeepAlive = '';
+let lastAnnounced: number | undefined;
+
 /**
  * The idle time an upstream announces in `Keep-Alive: timeout=N` (seconds), in milliseconds, or undefined when it
  * announces none.
  */
 export function announcedKeepAlive(value: string): number | undefined {
+  if (value === lastKeepAlive) return lastAnnounced;
   const m = /(?:^|[,;\s])timeout\s*=\s*"?(\d+)/i.exec(value);
-  return m ? Number(m[1]) * 1000 : undefined;
+  lastKeepAlive = value;
+  lastAnnounced = m ? Number(m[1]) * 1000 : undefined;
+  return lastAnnounced;
 }
