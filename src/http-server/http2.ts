@@ -38,6 +38,12 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       respondError(stream, 414, `request target of ${path.length} bytes is over max_uri_length ${limits.max_uri_length}`, 'DPE');
       return;
     }
+    const listSize = headerListSize(rawHeaders);
+    if (listSize > limits.max_header_bytes) {
+      deps.metrics.rejected.get({ listener, status: '431' }).inc();
+      respondError(stream, 431, `request header list of ${listSize} bytes is over max_header_bytes ${limits.max_header_bytes}`, 'DPE');
+      return;
+    }
     const head = readRequestHead(rawHeaders, '2.0', true, limits.max_headers_count);
     if (isHeadError(head)) {
       deps.metrics.rejected.get({ listener, status: String(head.status) }).inc();
@@ -143,6 +149,13 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       stream.close(NGHTTP2_INTERNAL_ERROR);
     });
   };
+}
+
+/** RFC 9113 6.5.2's header list size: name and value octets plus 32 per field. */
+function headerListSize(raw: readonly string[]): number {
+  let n = 0;
+  for (let i = 0; i < raw.length; i++) n += raw[i]!.length;
+  return n + 16 * raw.length;
 }
 
 /** A slot the request's trailers land in; HTTP/2 delivers them before the stream's end. */

@@ -88,7 +88,9 @@ export class Listener {
     this.#h2 = http2.createServer({
       // Past max_headers_count the hygiene pass answers 431; this only bounds what nghttp2 accepts before that.
       maxHeaderListPairs: 2048,
-      settings: { maxHeaderListSize: limits.max_header_bytes, maxConcurrentStreams: 1000 },
+      // Twice the limit on the wire, so a list somewhat over max_header_bytes gets a 431 from the handler rather than
+      // a bare stream reset (Node's HTTP/2 still refuses any header block over 64 KiB with REFUSED_STREAM).
+      settings: { maxHeaderListSize: limits.max_header_bytes * 2, maxConcurrentStreams: 1000 },
       maxSessionMemory: 64,
     });
     const onStream = createHttp2Handler(config.name, deps);
