@@ -11,6 +11,18 @@ async function readAll(r: Readable): Promise<string> {
 }
 
 describe('ReplayableBody', () => {
+  it('a source that fails after its attempt stopped being read is not an uncaught exception', async () => {
+    const src = new PassThrough();
+    const rb = new ReplayableBody(src, 100);
+    const attempt = rb.next()!;
+    src.write('part');
+    // The consumer (an upstream that answered early) detached without reading to the end; then the client drops.
+    src.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(attempt.destroyed, true);
+    assert.match(String(attempt.errored), /aborted/);
+  });
+
   it('replays a fully read body', async () => {
     const src = new PassThrough();
     const rb = new ReplayableBody(src, 100);

@@ -25,7 +25,7 @@ export class ReplayableBody {
       this.#ended = true;
       this.#current?.push(null);
     });
-    source.once('error', (err: Error) => {
+    source.on('error', (err: Error) => {
       this.#error = err;
       this.#current?.destroy(err);
     });
@@ -89,8 +89,13 @@ class AttemptBody extends Readable {
   constructor(more: () => void) {
     super({ highWaterMark: 64 * 1024 });
     this.#more = more;
+    // The source can fail (the client drops) when no one reads this attempt any more (its upstream already
+    // answered): that failure must not become an uncaught exception. Readers add their own listener.
+    this.on('error', ignore);
   }
   override _read(): void {
     this.#more();
   }
 }
+
+const ignore = (): void => {};

@@ -297,6 +297,8 @@ export class Http1Connection {
   }
 }
 
+const ignore = (): void => {};
+
 const isChunked = (coding: string): boolean => coding.length === 7 ? coding.toLowerCase() === 'chunked' : coding.trim().toLowerCase() === 'chunked';
 
 const closedBeforeEnd = (): Error => Object.assign(new Error('other side closed'), { code: 'UPSTREAM_CLOSED' });
@@ -342,6 +344,9 @@ class BodyWriter {
     body.off('end', this.#onEnd);
     body.off('error', this.#onError);
     body.off('close', this.#onClose);
+    // The body may still fail after we stop reading it (the client drops mid-upload after an early answer); an
+    // 'error' with no listener would be an uncaught exception.
+    if (body.listenerCount('error') === 0) body.on('error', ignore);
   }
 
   onDrain(): void {
