@@ -140,7 +140,7 @@ export const retryPolicy = z.strictObject({
     .meta({ description: 'Replay a non-idempotent request that carries an Idempotency-Key header.' }),
   max_replay_body: size
     .default(64 * 1024)
-    .meta({ description: 'Request bodies up to this size are buffered for replay; larger ones are sent once, never retried.' }),
+    .meta({ description: 'Request bodies up to this size are buffered for replay; a larger one is retried only if none of it was read yet (a failed connect).' }),
 });
 
 export const faultPolicy = z

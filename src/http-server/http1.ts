@@ -91,7 +91,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
     const { pathname, query } = splitPath(path);
 
     const socket = req.socket; // req.socket is gone by the time 'close' fires for requests with a body
-    const readAtStart = socket.bytesRead; // the head is already read: what follows is this request's body
+    const bodyBytes = hasBody ? countBodyBytes(req) : NO_BODY;
     activeRequests.add(socket);
     snapshot.enter();
     const gauges = lr.gauges;
@@ -114,7 +114,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
       }
       // A request that ends before its dispatch (client gone) still counts under the route it was routed to.
       if (response === undefined && ctx.route !== '') stats = lr.statsFor(ctx.route, ctx.cluster);
-      record(deps, stats, logReq, ctx, status, socket.bytesRead - readAtStart, bytesOut());
+      record(deps, stats, logReq, ctx, status, bodyBytes.n, bytesOut());
       snapshot.leave();
     });
 
@@ -195,6 +195,22 @@ function endWhole(res: ServerResponse, response: ProxyResponse, whole: Buffer, s
   if (response.trailers?.size) res.addTrailers(pairs(response.trailers.raw));
   res.end(whole);
   setBytes(() => whole.length);
+}
+
+const NO_BODY = { n: 0 };
+
+/**
+ * Counts the request body's bytes as node:http's parser hands them over (it pushes each chunk into the message).
+ * Socket byte counts cannot tell this request's body from the head and from the next pipelined request.
+ */
+function countBodyBytes(req: IncomingMessage): { n: number } {
+  const count = { n: 0 };
+  const push = req.push;
+  req.push = function (chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (chunk !== null && chunk !== undefined) count.n += (chunk as Buffer).length;
+    return push.call(this, chunk, encoding);
+  };
+  return count;
 }
 
 /** A slot the chunked body's trailers land in when it ends (node:http has parsed them by its 'end'). */

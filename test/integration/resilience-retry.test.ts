@@ -143,6 +143,17 @@ clusters:
     assert.equal(up.requests.filter((r) => r.url!.startsWith('/post-refused/')).length, 4);
   });
 
+  it('a POST over max_replay_body is retried too when the refused connection never took a byte of it', async () => {
+    const big = 'y'.repeat(200_000); // over the default 64 KiB max_replay_body
+    for (let i = 0; i < 4; i++) {
+      const res = await httpRequest(port, { method: 'POST', path: `/post-refused/big-${i}`, body: big });
+      assert.equal(res.status, 200, `${res.status} ${String(res.headers['x-sidecar-error'])}`);
+      assert.equal(res.body, `up POST ${big.length}\n`);
+    }
+    const logs = await Promise.all([0, 1, 2, 3].map((i) => accessLogFor(sidecar, `/post-refused/big-${i}`)));
+    assert.ok(logs.some((l) => l.attempts === 2), 'no request met the refused endpoint');
+  });
+
   it('a POST with Idempotency-Key is retried on 503 when the route allows it, with its body replayed', async () => {
     const body = 'b'.repeat(5000);
     const res = await httpRequest(port, { method: 'POST', path: '/idem-key/a', body, headers: { 'idempotency-key': 'k-1' } });

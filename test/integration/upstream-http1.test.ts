@@ -113,6 +113,9 @@ function answer(req: Seen, socket: net.Socket): void {
     case '/double-complete':
       socket.write('HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nfirstHTTP/1.1 201 Created\r\ncontent-length: 8\r\n\r\nSMUGGLED');
       return;
+    case '/poison':
+      socket.destroy(); // the upstream dies on this request, every time, without a word
+      return;
     case '/abandoned':
       return; // never answers: the client gives up mid-upload
     case '/slow':
@@ -175,6 +178,10 @@ listeners:
       - match: { prefix: /single/ }
         cluster: single
         prefix_rewrite: /
+      - match: { prefix: /retried/ }
+        cluster: raw
+        prefix_rewrite: /
+        retry: { retry_on: [reset], max_retries: 2, backoff: { base_interval: 1ms, max_interval: 2ms } }
       - match: { prefix: /fuzz/ }
         cluster: fuzz
         prefix_rewrite: /
@@ -367,6 +374,26 @@ clusters:
     const line = await accessLogFor(sidecar, '/abandoned');
     assert.equal(line.response_flag, 'DC', 'a client that leaves mid-upload is DC, not a malformed request');
     assert.equal(line.status, 499);
+  });
+
+  it('replays after a stale connection at most once per request, however many retries: a poison request is not the keep-alive race', async () => {
+    for (let i = 0; i < 6; i++) await httpRequest(port, { path: `/warm-${i}` }); // reused connections in the pool
+    const before = seen.filter((r) => r.head.startsWith('GET /poison ')).length;
+    const res = await httpRequest(port, { path: '/retried/poison' });
+    assert.equal(res.status, 503);
+    const hits = seen.filter((r) => r.head.startsWith('GET /poison ')).length - before;
+    const line = await accessLogFor(sidecar, '/retried/poison');
+    assert.equal(line.attempts, 3);
+    assert.ok(hits <= 4, `the upstream saw the poison request ${hits} times for 3 attempts`);
+  });
+
+  it('logs bytes_in as the request body\'s bytes, whether they came with the head or later, sized or chunked', async () => {
+    await httpRequest(port, { method: 'PUT', path: '/bytes-small', body: 'hello world' });
+    await httpRequest(port, { method: 'PUT', path: '/bytes-large', body: 'z'.repeat(200_000) });
+    await rawExchange(port, ['POST /bytes-chunked HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n'], 0, 300);
+    assert.equal((await accessLogFor(sidecar, '/bytes-small')).bytes_in, 11);
+    assert.equal((await accessLogFor(sidecar, '/bytes-large')).bytes_in, 200_000);
+    assert.equal((await accessLogFor(sidecar, '/bytes-chunked')).bytes_in, 11);
   });
 
   it('queues requests beyond max_connections and serves them on the one connection, in order', async () => {

@@ -102,7 +102,7 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
           stopTimer = clock.setTimeout(() => {
             perTryError = new ProxyError(
               'UT',
-              `per-try timeout after ${perTry}ms waiting for response headers from ${ctx.endpoint || `cluster ${target.name}`}; attempt ${attempt}/${maxAttempts}`,
+              `per-try timeout after ${perTry}ms waiting for response headers from ${ctx.endpoint || `cluster ${target.name}`}`,
               { endpoint: ctx.endpoint || undefined },
             );
             cancel.abort(perTryError);
@@ -160,15 +160,17 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
       function mayRetry(attempt: number, reason: string): string | undefined {
         if (attempt >= maxAttempts) return '';
         if (ctx.deadline - clock.now() <= 0) return 'no time left before the deadline';
-        const notReplayable = `request body over max_replay_body (${cfg!.max_replay_body} bytes), sent once`;
+        const notReplayable = `request body over max_replay_body (${cfg!.max_replay_body} bytes) could not be kept for a retry`;
         if (replay && !replay.replayable) return notReplayable;
-        if (!budget.tryWithdraw()) {
-          metrics.budgetExhausted.inc();
-          return 'retry budget exhausted';
-        }
+        // The breaker first: a retry it refuses must not spend the budget.
         if (!target.breaker.tryAcquireRetry()) {
           breakerOpen = true;
           return target.overflow('max_retries', target.breaker.retryLimit()).message;
+        }
+        if (!budget.tryWithdraw()) {
+          target.breaker.releaseRetry();
+          metrics.budgetExhausted.inc();
+          return 'retry budget exhausted';
         }
         if (replay) {
           // Only now is the failed attempt's body stream detached; the buffer may have overflowed since the check.

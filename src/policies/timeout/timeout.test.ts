@@ -22,6 +22,18 @@ describe('timeout layer', () => {
     await assert.rejects(p, (e: unknown) => e instanceof ProxyError && e.flag === 'UT' && /after 100ms \(route timeout\)/.test(e.message));
   });
 
+  it('a caller deadline already spent (grpc-timeout: 0m) is a 504 UT at once, and nothing is sent on', async () => {
+    const clock = new FakeClock();
+    let called = 0;
+    const svc = timeoutLayer(1000, clock)(() => {
+      called++;
+      return Promise.resolve({ status: 200, headers: testRequest().headers, body: null });
+    });
+    const req = testRequest({ headers: ['content-type', 'application/grpc', 'grpc-timeout', '0m'] });
+    await assert.rejects(svc(req), (e: unknown) => e instanceof ProxyError && e.flag === 'UT' && /grpc-timeout: 0m/.test(e.message));
+    assert.equal(called, 0);
+  });
+
   it('requests sharing the route timeout each time out at their own deadline, and finished ones never do', async () => {
     const clock = new FakeClock();
     let finish: ((r: ProxyResponse) => void) | undefined;

@@ -46,6 +46,8 @@ export function timeoutLayer(ms: number, clock: Clock = systemClock, opts: Timeo
       return next(req);
     }
     const limit = caller;
+    // A deadline already past (grpc-timeout: 0m) is answered here: nothing goes upstream for a caller that has gone.
+    if (ctx.deadline <= clock.now()) return Promise.reject(timeoutError(ctx, ms, limit));
     const cancelTimer = armTimeout(clock, req.cancel, ctx, ms, limit);
     return next(req).then(
       (res) => {

@@ -136,7 +136,11 @@ export class Http1Connection {
       return;
     }
     this.socket.write(head, 'latin1');
-    if (body !== null) (this.#writer = new BodyWriter(this, body, req.contentLength, req.trailers)).start();
+    if (body === null) return;
+    const writer = (this.#writer = new BodyWriter(this, body, req.contentLength, req.trailers));
+    // Not one byte of the body is taken before the connection is up: a connect failure leaves it whole for a retry.
+    if (this.#connected) writer.start();
+    else this.socket.once('connect', () => this.#writer === writer && writer.start());
   }
 
   /** Fails the exchange `ex` (when it is still the current one) and closes the connection. */

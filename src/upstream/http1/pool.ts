@@ -11,6 +11,12 @@ import { Exchange } from './exchange.js';
 /** Called once per transparent replay after a stale pooled connection (label: ctx.cluster). */
 export type StaleReplayObserver = (cluster: string) => void;
 
+/**
+ * Requests already replayed once after a stale connection, by context (shared by every attempt of one request): a
+ * request that makes its upstream drop the connection every time is a poison request, not the keep-alive race.
+ */
+const replayed = new WeakSet<object>();
+
 /** A pooled connection is dropped this long before the idle timeout its upstream announced (the keep-alive race). */
 const ANNOUNCED_TIMEOUT_MARGIN = 1000;
 
@@ -83,7 +89,9 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
   }
 
   replayStale(ex: Exchange): boolean {
-    if (this.#closing) return false;
+    const ctx = ex.req.context;
+    if (this.#closing || replayed.has(ctx)) return false;
+    replayed.add(ctx);
     ex.replayable = false;
     this.onStaleReplay?.(ex.req.context.cluster);
     // Not through the idle list: its other connections may be as stale as the one that just failed.
