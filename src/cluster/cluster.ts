@@ -142,7 +142,7 @@ export class Cluster {
         keepAliveTimeout: config.pool.keep_alive_timeout,
         maxRequestsPerConnection: config.pool.max_requests_per_connection,
         streamIdleTimeout: config.stream_idle_timeout,
-      });
+      }, config.name);
       return new Endpoint(address, weight, lease, index);
     });
     this.#balancer = createBalancer(config.lb.policy, this.endpoints, { ringSize: config.lb.ring_size });

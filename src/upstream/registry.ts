@@ -15,7 +15,8 @@ export class EndpointStats {
 
 interface Entry {
   readonly upstream: Upstream;
-  readonly stats: EndpointStats;
+  /** Counters per owning cluster: two clusters may share a pool, never their numbers. */
+  readonly stats: Map<string, { readonly stats: EndpointStats; refs: number }>;
   refs: number;
 }
 
@@ -28,23 +29,29 @@ export interface UpstreamLease {
 export class UpstreamRegistry {
   readonly #entries = new Map<string, Entry>();
 
-  acquire(protocol: UpstreamProtocol, opts: UpstreamOptions): UpstreamLease {
+  /** The pool for an endpoint, shared by every cluster (and snapshot) that uses it with the same settings. */
+  acquire(protocol: UpstreamProtocol, opts: UpstreamOptions, owner: string): UpstreamLease {
     const key = `${protocol}|${opts.address}|${opts.connectTimeout}|${opts.maxConnections}|${opts.keepAliveTimeout}|${opts.maxRequestsPerConnection}|${opts.streamIdleTimeout}`;
     let e = this.#entries.get(key);
     if (!e) {
       const upstream = protocol === 'h2c' ? new Http2Upstream(opts) : new Http1Upstream(opts);
-      e = { upstream, stats: new EndpointStats(), refs: 0 };
+      e = { upstream, stats: new Map(), refs: 0 };
       this.#entries.set(key, e);
     }
     e.refs++;
     const entry = e;
+    let owned = entry.stats.get(owner);
+    if (owned === undefined) entry.stats.set(owner, (owned = { stats: new EndpointStats(), refs: 0 }));
+    owned.refs++;
+    const counters = owned;
     let released = false;
     return {
       upstream: entry.upstream,
-      stats: entry.stats,
+      stats: counters.stats,
       release: () => {
         if (released) return;
         released = true;
+        if (--counters.refs === 0) entry.stats.delete(owner);
         if (--entry.refs === 0) {
           this.#entries.delete(key);
           // close() lets in-flight requests on the old snapshot finish first.

@@ -232,7 +232,8 @@ describe('lifecycle', () => {
   it('admin: /ready, /live, /config (secrets redacted), /clusters, /metrics; loopback only by default', async () => {
     const up = await startUpstream();
     const sc = await startSidecar(
-      config(up.address).replace(
+      config(up.address, 'v1', `  - name: twin # same endpoint and pool settings as app, no route: its counters stay at 0
+    endpoints: ["${up.address}"]`).replace(
         '{ name: app, match: { prefix: / }, cluster: app }',
         "{ name: app, match: { prefix: / }, cluster: app, request_headers: { set: { authorization: 'Bearer SUPERSECRET', x-api-key: k3y, cookie: 'sid=abc', x-tenant: acme } } }",
       ),
@@ -252,6 +253,8 @@ describe('lifecycle', () => {
       assert.equal(clusters.clusters[0]!.endpoints[0]!.address, up.address);
       assert.equal(clusters.clusters[0]!.endpoints[0]!.requests, 1);
       assert.equal(clusters.clusters[0]!.endpoints[0]!.state, 'healthy');
+      const twin = clusters.clusters.find((c) => c.name === 'twin')!;
+      assert.equal(twin.endpoints[0]!.requests, 0, 'a cluster sharing the pool does not share the counters');
       const metrics = (await curl([`${base}/metrics`])).stdout;
       assert.match(metrics, /sidecar_requests_total\{listener="in",route="app",cluster="app",status_class="2xx"\} 1/);
       assert.match(metrics, /sidecar_request_duration_seconds_bucket\{listener="in",route="app",cluster="app",le="\+Inf"\} 1/);

@@ -34,6 +34,7 @@ describe('decideFault', () => {
     assert.deepEqual(decideFault(cfg, h({ 'x-sidecar-fault-delay-ms': '250', 'x-sidecar-fault-abort': '502' }), Math.random), { delayMs: 250, abortStatus: 502 });
     assert.deepEqual(decideFault(cfg, h({ 'x-sidecar-fault-delay-ms': 'soon', 'x-sidecar-fault-abort': '99' }), Math.random), { delayMs: 0, abortStatus: undefined });
     assert.deepEqual(decideFault(cfg, h({ 'x-sidecar-fault-delay-ms': '999999999' }), Math.random).delayMs, 60_000);
+    assert.deepEqual(decideFault(cfg, h({ 'x-sidecar-fault-delay-ms': '99999999999999999999' }), Math.random).delayMs, 60_000);
     const off = faultPolicy.parse({ abort: { status: 500, percent: 0 } });
     assert.deepEqual(decideFault(off, h({ 'x-sidecar-fault-abort': '502' }), Math.random), { delayMs: 0, abortStatus: undefined });
   });

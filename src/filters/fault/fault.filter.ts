@@ -34,7 +34,7 @@ export function decideFault(cfg: FaultConfig, header: (name: string) => string |
   let abortStatus: number | undefined;
   if (cfg.header_control) {
     const d = header(FAULT_DELAY_HEADER);
-    if (d !== undefined && /^\d{1,9}$/.test(d.trim())) delayMs = Math.min(Number(d.trim()), MAX_HEADER_DELAY_MS);
+    if (d !== undefined && /^\d+$/.test(d.trim())) delayMs = Math.min(Number(d.trim()), MAX_HEADER_DELAY_MS);
     const a = header(FAULT_ABORT_HEADER);
     if (a !== undefined && /^\d{3}$/.test(a.trim())) {
       const status = Number(a.trim());
