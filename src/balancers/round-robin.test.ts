@@ -16,6 +16,23 @@ describe('round_robin', () => {
     assert.deepEqual(names(lb, 21), [...cycle, ...cycle, ...cycle]);
   });
 
+  it('a retry\'s pick (with an endpoint to avoid) is not a turn: first attempts keep rotating, equal or unequal weights', () => {
+    for (const weights of [[1, 1], [2, 2], [3, 1]]) {
+      const eps = [endpoint('a', weights[0]), endpoint('b', weights[1])];
+      const lb = new RoundRobinBalancer(eps, { random: () => 0 });
+      const firsts: string[] = [];
+      for (let k = 0; k < 8; k++) {
+        const first = lb.pick({ hash: undefined })!;
+        firsts.push(first.address);
+        // 'a' always fails: its request is retried elsewhere.
+        if (first.address === 'a') assert.equal(lb.pick({ hash: undefined, avoid: first })?.address, 'b');
+      }
+      const a = firsts.filter((x) => x === 'a').length;
+      const share = weights[0]! / (weights[0]! + weights[1]!);
+      assert.equal(a, 8 * share, `weights ${weights}: first attempts ${firsts.join(' ')}`);
+    }
+  });
+
   it('equal weights rotate through every endpoint once per cycle', () => {
     const eps = endpoints(5);
     const lb = new RoundRobinBalancer(eps, { random: mulberry32(7) });
@@ -44,10 +61,13 @@ describe('round_robin', () => {
     assert.ok(!seq.join('').includes('aaaaaa'), seq.join(''));
   });
 
-  it('avoid skips the endpoint without stalling the rotation', () => {
+  it('avoid skips the endpoint, taking the next in the rotation without moving it', () => {
     const eps = endpoints(3);
     const lb = new RoundRobinBalancer(eps, { random: () => 0 });
-    assert.deepEqual(names(lb, 4, eps[1]), [eps[0]!.address, eps[2]!.address, eps[0]!.address, eps[2]!.address]);
+    assert.deepEqual(names(lb, 2, eps[0]), [eps[1]!.address, eps[1]!.address]);
+    assert.deepEqual(names(lb, 2), [eps[0]!.address, eps[1]!.address]);
+    assert.deepEqual(names(lb, 1, eps[2]), [eps[0]!.address]);
+    assert.deepEqual(names(lb, 3), [eps[2]!.address, eps[0]!.address, eps[1]!.address]);
   });
 
   it('exact weight proportions over a full cycle for non-uniform weights', () => {

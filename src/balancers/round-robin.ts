@@ -47,7 +47,9 @@ export class RoundRobinBalancer<E extends BalancedEndpoint> implements LoadBalan
         if (avoided < 0) avoided = i;
         continue;
       }
-      this.cursor = i + 1 >= n ? 0 : i + 1;
+      // A retry's pick (one with an endpoint to avoid) is extra, not a turn: moving the cursor for it would send the
+      // next request's first attempt back to the endpoint that just failed, every time.
+      if (avoid === undefined) this.cursor = i + 1 >= n ? 0 : i + 1;
       return e;
     }
     return avoided >= 0 ? eps[avoided] : undefined;
@@ -75,7 +77,7 @@ export class RoundRobinBalancer<E extends BalancedEndpoint> implements LoadBalan
         continue;
       }
       const c = cur[i]! + w[i]!;
-      cur[i] = c;
+      if (avoid === undefined) cur[i] = c; // a retry's pick is not a turn (see pickUniform)
       total += w[i]!;
       if (c > bestCur) {
         bestCur = c;
@@ -83,7 +85,7 @@ export class RoundRobinBalancer<E extends BalancedEndpoint> implements LoadBalan
       }
     }
     if (best < 0) return avoided >= 0 ? eps[avoided] : undefined;
-    cur[best] = bestCur - total;
+    if (avoid === undefined) cur[best] = bestCur - total;
     return eps[best];
   }
 }
