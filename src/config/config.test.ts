@@ -98,6 +98,13 @@ clusters:
     assert.match(env.join('\n'), /test\.yaml:4:11 .*invalid \$\{\.\.\.\} reference/);
   });
 
+  it('reports a type error and an unknown cluster in one pass', () => {
+    const errs = errorsOf(minimal.replace('port: 8000', 'port: "abc"').replace('cluster: app }', 'cluster: nope }'));
+    const text = errs.join('\n');
+    assert.match(text, /listeners\[0\]\.port: expected number/);
+    assert.match(text, /listeners\[0\]\.routes\[0\]\.cluster: unknown cluster "nope"/);
+  });
+
   it('a route needs exactly one action', () => {
     const errs = errorsOf(minimal.replace('cluster: app }', 'cluster: app, direct_response: { status: 200 } }'));
     assert.match(errs.join('\n'), /exactly one action, found cluster and direct_response/);

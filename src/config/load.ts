@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, isMap, isPair, isScalar, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
-import { cluster as clusterSchema, configSchema, type ClusterConfig, type Config } from './schema.js';
+import { cluster as clusterSchema, configSchema, referenceIssues, type ClusterConfig, type Config } from './schema.js';
 import { interpolate } from './interpolate.js';
 import { closest } from './suggest.js';
 import { DEFAULT_CONFIG_YAML } from './default.js';
@@ -54,8 +54,11 @@ export function parseConfig(text: string, file: string, env: Readonly<Record<str
   const result = configSchema.safeParse(data);
   if (result.success) return deepFreeze(result.data);
 
-  for (const issue of result.error.issues) {
-    issues.push(...describeIssue(issue, doc, (o) => at(interpolated.offsetMap(o)), file));
+  const position = (o: number): { line: number; col: number } => at(interpolated.offsetMap(o));
+  for (const issue of result.error.issues) issues.push(...describeIssue(issue, doc, position, file));
+  // The schema's cross-reference checks only run on valid data; run them on the raw data too, so one pass reports all.
+  for (const ref of referenceIssues(data)) {
+    issues.push(...describeIssue({ code: 'custom', path: ref.path, message: ref.message, input: undefined } as z.core.$ZodIssue, doc, position, file));
   }
   issues.sort((a, b) => a.line - b.line || a.col - b.col);
   throw new ConfigError(issues);

@@ -486,39 +486,64 @@ export const configSchema = z
     clusters: z.array(cluster).default([]),
   })
   .superRefine((c, ctx) => {
-    const clusters = new Set<string>();
-    c.clusters.forEach((cl, i) => {
-      if (clusters.has(cl.name)) ctx.addIssue({ code: 'custom', path: ['clusters', i, 'name'], message: `duplicate cluster "${cl.name}"` });
-      clusters.add(cl.name);
-    });
-    const names = new Set<string>();
-    const ports = new Set<string>();
-    c.listeners.forEach((l, li) => {
-      if (names.has(l.name)) ctx.addIssue({ code: 'custom', path: ['listeners', li, 'name'], message: `duplicate listener "${l.name}"` });
-      names.add(l.name);
-      const key = `${l.address}:${l.port}`;
-      if (l.port !== 0 && ports.has(key)) ctx.addIssue({ code: 'custom', path: ['listeners', li, 'port'], message: `${key} is used by another listener` });
+    for (const issue of referenceIssues(c)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  });
+
+type Loose = Record<string, unknown>;
+const isObject = (v: unknown): v is Loose => typeof v === 'object' && v !== null && !Array.isArray(v);
+const items = (v: unknown): Loose[] => (Array.isArray(v) ? v.map((x) => (isObject(x) ? x : {})) : []);
+const nameOf = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/**
+ * Checks across the config: duplicate names, ports used twice, routes naming unknown clusters. It reads the data
+ * loosely, so it also runs on a file that failed the schema: a type error elsewhere must not hide these ("every
+ * error at once").
+ */
+export function referenceIssues(config: unknown): Array<{ path: (string | number)[]; message: string }> {
+  const out: Array<{ path: (string | number)[]; message: string }> = [];
+  if (!isObject(config)) return out;
+  const clusters = new Set<string>();
+  items(config.clusters).forEach((cl, i) => {
+    const name = nameOf(cl.name);
+    if (name === undefined) return;
+    if (clusters.has(name)) out.push({ path: ['clusters', i, 'name'], message: `duplicate cluster "${name}"` });
+    clusters.add(name);
+  });
+  const names = new Set<string>();
+  const ports = new Set<string>();
+  items(config.listeners).forEach((l, li) => {
+    const name = nameOf(l.name);
+    if (name !== undefined) {
+      if (names.has(name)) out.push({ path: ['listeners', li, 'name'], message: `duplicate listener "${name}"` });
+      names.add(name);
+    }
+    if (typeof l.port === 'number' && l.port !== 0) {
+      const key = `${nameOf(l.address) ?? '127.0.0.1'}:${l.port}`;
+      if (ports.has(key)) out.push({ path: ['listeners', li, 'port'], message: `${key} is used by another listener` });
       ports.add(key);
-      const routeNames = new Set<string>();
-      l.routes.forEach((r, ri) => {
-        if (r.name !== undefined) {
-          // Metrics and logs name routes: two with one name would merge their series.
-          if (routeNames.has(r.name)) ctx.addIssue({ code: 'custom', path: ['listeners', li, 'routes', ri, 'name'], message: `duplicate route "${r.name}" in listener "${l.name}"` });
-          routeNames.add(r.name);
+    }
+    const routeNames = new Set<string>();
+    items(l.routes).forEach((r, ri) => {
+      const routeName = nameOf(r.name);
+      if (routeName !== undefined) {
+        // Metrics and logs name routes: two with one name would merge their series.
+        if (routeNames.has(routeName)) out.push({ path: ['listeners', li, 'routes', ri, 'name'], message: `duplicate route "${routeName}" in listener "${name ?? li}"` });
+        routeNames.add(routeName);
+      }
+      const refs =
+        r.cluster !== undefined
+          ? [{ name: r.cluster, path: ['cluster'] }]
+          : items(r.weighted_clusters).map((w, wi) => ({ name: w.cluster, path: ['weighted_clusters', wi, 'cluster'] }));
+      for (const ref of refs) {
+        const target = nameOf(ref.name);
+        if (target !== undefined && !clusters.has(target)) {
+          out.push({ path: ['listeners', li, 'routes', ri, ...ref.path], message: `unknown cluster "${target}"${suggestName(target, [...clusters])}` });
         }
-        const refs = r.cluster !== undefined ? [{ name: r.cluster, path: ['cluster'] }] : (r.weighted_clusters ?? []).map((w, wi) => ({ name: w.cluster, path: ['weighted_clusters', wi, 'cluster'] }));
-        for (const ref of refs) {
-          if (!clusters.has(ref.name)) {
-            ctx.addIssue({
-              code: 'custom',
-              path: ['listeners', li, 'routes', ri, ...ref.path],
-              message: `unknown cluster "${ref.name}"${suggestName(ref.name, [...clusters])}`,
-            });
-          }
-        }
-      });
+      }
     });
   });
+  return out;
+}
 
 export type Config = z.output<typeof configSchema>;
 export type ConfigInput = z.input<typeof configSchema>;
