@@ -143,21 +143,42 @@ export function abandoned(ctx: RequestContext, cancel: Cancellation, response: P
 }
 
 /**
- * This process's name in Via (RFC 9110 7.6.3). A request that already carries it has come back round, through a
- * forward proxy's passthrough to itself or a cluster that points at its own listener: it is answered 508, not sent
- * round again until a timeout.
+ * Each listener's name in Via (RFC 9110 7.6.3): this process's random id and the listener. A request that already
+ * carries it has come back round to the same listener (a forward proxy's passthrough to itself, a cluster pointing
+ * at its own listener): it is answered 508 rather than sent round again until a timeout. Another listener of the same
+ * process (outbound to inbound) is a legitimate hop.
  */
-const VIA_NAME = `sidecar-${randomBytes(4).toString('hex')}`;
-const VIA_BY_PROTOCOL: Readonly<Record<RequestContext['downstreamProtocol'], string>> = {
-  'HTTP/1.0': `1.0 ${VIA_NAME}`,
-  'HTTP/1.1': `1.1 ${VIA_NAME}`,
-  'HTTP/2': `2 ${VIA_NAME}`,
-};
+const PROCESS_ID = `sidecar-${randomBytes(4).toString('hex')}`;
+const viaNames = new Map<string, string>();
+const viaEntries = new Map<string, Readonly<Record<RequestContext['downstreamProtocol'], string>>>();
 
-/** The request's Via shows it has already passed through this process. */
-export const isLoop = (via: string | undefined): boolean => via !== undefined && via.includes(VIA_NAME);
+function viaName(listener: string): string {
+  let name = viaNames.get(listener);
+  if (name === undefined) viaNames.set(listener, (name = `${PROCESS_ID}.${listener}`));
+  return name;
+}
 
-export const loopError = (): ProxyError => new ProxyError('LD', 'request loop: this request has already passed through this sidecar (see its Via header)');
+function viaEntry(listener: string, protocol: RequestContext['downstreamProtocol']): string {
+  let entries = viaEntries.get(listener);
+  if (entries === undefined) {
+    const name = viaName(listener);
+    viaEntries.set(listener, (entries = { 'HTTP/1.0': `1.0 ${name}`, 'HTTP/1.1': `1.1 ${name}`, 'HTTP/2': `2 ${name}` }));
+  }
+  return entries[protocol];
+}
+
+/** The request's Via shows it has already passed through this listener of this process. */
+export function isLoop(via: string | undefined, listener: string): boolean {
+  if (via === undefined) return false;
+  const name = viaName(listener);
+  for (let at = via.indexOf(name); at >= 0; at = via.indexOf(name, at + 1)) {
+    const next = via.charCodeAt(at + name.length);
+    if (Number.isNaN(next) || next === 44 /* , */ || next === 32 /* space */) return true;
+  }
+  return false;
+}
+
+export const loopError = (): ProxyError => new ProxyError('LD', 'request loop: this request has already passed through this listener (see its Via header)');
 
 /** X-Forwarded-*, Via, x-request-id and TE: trailers on the headers going upstream. */
 export function addProxyHeaders(headers: HeaderList, peer: string, authority: string, ctx: RequestContext, hadRequestId: boolean, teTrailers: boolean): void {
@@ -166,7 +187,7 @@ export function addProxyHeaders(headers: HeaderList, peer: string, authority: st
   else headers.set('x-forwarded-for', `${xff}, ${peer}`);
   headers.set('x-forwarded-proto', 'http');
   headers.set('x-forwarded-host', authority);
-  headers.add('via', VIA_BY_PROTOCOL[ctx.downstreamProtocol]);
+  headers.add('via', viaEntry(ctx.listener, ctx.downstreamProtocol));
   if (!hadRequestId) headers.add('x-request-id', ctx.requestId);
   if (teTrailers) headers.add('te', 'trailers');
 }

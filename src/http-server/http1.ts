@@ -43,7 +43,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
       rejectAndLog(deps, lr, req, res, head.status, head.message);
       return;
     }
-    if (isLoop(head.via)) {
+    if (isLoop(head.via, name)) {
       const loop = loopError();
       rejectAndLog(deps, lr, req, res, loop.status, loop.message, loop.flag);
       return;

@@ -19,7 +19,8 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
   return function onStream(stream, h, _flags, rawHeaders) {
     const snapshot = deps.current();
     const lr = snapshot.listeners.get(listener);
-    const peer = stream.session?.socket?.remoteAddress ?? '';
+    const session = stream.session; // gone from the stream by the time it closes
+    const peer = session?.socket?.remoteAddress ?? '';
     if (!lr) {
       respondError(stream, 503, 'listener is shutting down', 'LR');
       return;
@@ -50,7 +51,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       respondError(stream, head.status, head.message, 'DPE');
       return;
     }
-    if (isLoop(head.via)) {
+    if (isLoop(head.via, listener)) {
       const loop = loopError();
       deps.metrics.rejected.get({ listener, status: String(loop.status) }).inc();
       respondError(stream, loop.status, loop.message, loop.flag);
@@ -92,7 +93,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
     stream.once('close', () => {
       lr.gauges.active.value--;
       let status = response?.status ?? 499;
-      if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent, drainCut.has(stream.session ?? stream));
+      if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent, session !== undefined && drainCut.has(session));
       if (response === undefined && ctx.route !== '') stats = lr.statsFor(ctx.route, ctx.cluster);
       record(deps, stats, logReq, ctx, status, bytesIn, bytesOut());
       snapshot.leave();

@@ -21,21 +21,21 @@ export const listenerIdentity = (c: ListenerConfig): string =>
 const isH2cUpgrade = (req: http.IncomingMessage): boolean => req.method !== 'CONNECT' && /^\s*h2c\s*$/i.test(req.headers.upgrade ?? '');
 
 /**
- * Answers an upgrade request the sidecar declines as the plain HTTP/1.1 request it also is (the server ignores
- * Upgrade, as RFC 9110 allows; the hygiene pass drops it and HTTP2-Settings as hop-by-hop). node:http has already
- * handed the socket over, so the answer goes on a ServerResponse of our own and the connection closes after it.
+ * Serves an upgrade request the sidecar declines as the plain HTTP/1.1 request it also is (RFC 9110 lets a server
+ * ignore Upgrade). node:http has already handed the socket over, so the request head is written again without
+ * Upgrade, HTTP2-Settings and Connection, put back in front of any body bytes already read, and the socket is given
+ * to the HTTP server once more: body, keep-alive and everything else then work as for any request.
  */
-function serveWithoutUpgrade(req: http.IncomingMessage, socket: Socket, head: Buffer, onRequest: (req: http.IncomingMessage, res: http.ServerResponse) => void): void {
-  const hasBody = head.length > 0 || req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length'] ?? 0) > 0;
-  if (hasBody) {
-    rejectOnSocket(socket, 400, 'an h2c upgrade request with a body is not supported');
-    return;
+function serveWithoutUpgrade(server: http.Server, req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+  let text = `${req.method} ${req.url} HTTP/${req.httpVersion}\r\n`;
+  const raw = req.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    if (name === 'upgrade' || name === 'http2-settings' || name === 'connection') continue;
+    text += `${raw[i]}: ${raw[i + 1]}\r\n`;
   }
-  const res = new http.ServerResponse(req);
-  res.shouldKeepAlive = false;
-  res.assignSocket(socket);
-  res.once('finish', () => socket.end());
-  onRequest(req, res);
+  socket.unshift(head.length > 0 ? Buffer.concat([Buffer.from(`${text}\r\n`, 'latin1'), head]) : Buffer.from(`${text}\r\n`, 'latin1'));
+  server.emit('connection', socket);
 }
 
 export class Listener {
@@ -77,7 +77,7 @@ export class Listener {
     // Any other Expect value is answered by the hygiene pass (417, connection closed), not by node:http.
     this.#h1.on('checkExpectation', onRequest);
     this.#h1.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
-      if (isH2cUpgrade(req)) serveWithoutUpgrade(req, socket, head, onRequest);
+      if (isH2cUpgrade(req)) serveWithoutUpgrade(this.#h1, req, socket, head);
       else handleUpgrade(config.name, deps, req, socket, head);
     });
     this.#h1.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleConnect(config.name, deps, req, socket, head));

@@ -128,22 +128,31 @@ export class Sidecar implements ServerDeps {
     const config = loaded.config;
     const next = previous ? new RuntimeSnapshot(loaded, this.#registry, this.metrics) : this.#snapshot;
     const opened: Listener[] = [];
-    const replaced: Listener[] = [];
-    /** Old listeners that let go of their port for a new one on the same address; they take it back on failure. */
+    // Existing listeners the new config keeps exactly as they are; every other one drains once the swap is done.
+    const kept = new Set<Listener>();
+    for (const lc of config.listeners) {
+      const existing = this.#listeners.get(lc.name);
+      if (existing && listenerIdentity(existing.config) === listenerIdentity(lc)) kept.add(existing);
+    }
+    // Ports held by listeners that are going away (renamed, moved, re-configured, removed), by address:port.
+    const holders = new Map<string, Listener>();
+    for (const l of this.#listeners.values()) if (!kept.has(l)) holders.set(`${l.config.address}:${l.port}`, l);
+    /** Old listeners that let go of their port for a new one; they take it back if the reload fails. */
     const released: Listener[] = [];
     try {
       for (const lc of config.listeners) {
         const existing = this.#listeners.get(lc.name);
-        if (existing && listenerIdentity(existing.config) === listenerIdentity(lc)) continue;
-        if (existing && existing.config.address === lc.address && (existing.config.port === lc.port || existing.port === lc.port)) {
-          // Same port, new socket settings: the old one stops accepting (its connections carry on) to free the port.
-          await existing.stopAccepting();
-          released.push(existing);
+        if (existing && kept.has(existing)) continue;
+        const holder = holders.get(`${lc.address}:${lc.port}`);
+        if (holder !== undefined && !released.includes(holder)) {
+          // The port stays in use under new settings or a new name: the old listener stops accepting (its
+          // connections carry on) so the new one can bind it.
+          await holder.stopAccepting();
+          released.push(holder);
         }
         const l = new Listener(lc, this);
         await l.listen();
         opened.push(l);
-        if (existing) replaced.push(existing);
       }
     } catch (err) {
       for (const l of opened) await l.close(0);
@@ -153,15 +162,12 @@ export class Sidecar implements ServerDeps {
     }
     // Swap: new requests see the new snapshot from here on; requests in flight keep the one they started with.
     this.#snapshot = next;
+    const retiring = [...this.#listeners.values()].filter((l) => !kept.has(l));
+    this.#listeners.clear();
+    for (const l of kept) this.#listeners.set(l.name, l);
     for (const l of opened) this.#listeners.set(l.name, l);
     // Replaced and removed listeners drain: in-flight requests finish on them, as on shutdown.
-    for (const l of replaced) l.close(config.drain_timeout).catch(() => {});
-    for (const [name, l] of this.#listeners) {
-      if (!config.listeners.some((c) => c.name === name)) {
-        this.#listeners.delete(name);
-        l.close(config.drain_timeout).catch(() => {});
-      }
-    }
+    for (const l of retiring) l.close(config.drain_timeout).catch(() => {});
     previous?.retire();
 
     if (config.access_log.enabled ? this.#accessLogPath !== config.access_log.path : this.#accessLogPath !== undefined) {

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { curl, parseCurlI } from '../helpers/client.js';
 import { startSidecar } from '../helpers/sidecar.js';
 import { freePort, startUpstream } from '../helpers/upstream.js';
+import { connectH2, h2Request } from '../helpers/proto-http.js';
 
 const config = (address: string, body = 'v1', extra = ''): string => `
 drain_timeout: 5s
@@ -168,6 +169,36 @@ describe('lifecycle', () => {
     }
   });
 
+  it('a reload may rename a listener on the same port and swap two listeners\' ports', async () => {
+    const up = await startUpstream();
+    const [p1, p2] = [await freePort(), await freePort()];
+    const two = (a: string, pa: number, b: string, pb: number, body: string): string => `
+listeners:
+  - name: ${a}
+    port: ${pa}
+    routes: [{ name: v, match: { exact: /version }, direct_response: { status: 200, body: "${a} ${body}" } }]
+  - name: ${b}
+    port: ${pb}
+    routes: [{ name: v, match: { exact: /version }, direct_response: { status: 200, body: "${b} ${body}" } }]
+clusters: []
+`;
+    const sc = await startSidecar(two('one', p1, 'two', p2, 'v1'));
+    try {
+      assert.equal((await get(p1, '/version')).body, 'one v1');
+      sc.writeConfig(two('uno', p1, 'two', p2, 'v2')); // rename on the same port
+      sc.proc.kill('SIGHUP');
+      await until(async () => (await get(p1, '/version').catch(() => ({ body: '' }))).body === 'uno v2');
+      sc.writeConfig(two('uno', p2, 'two', p1, 'v3')); // swap the ports
+      sc.proc.kill('SIGHUP');
+      await until(async () => (await get(p1, '/version').catch(() => ({ body: '' }))).body === 'two v3');
+      assert.equal((await get(p2, '/version')).body, 'uno v3');
+      assert.doesNotMatch(sc.stderr(), /reload failed/);
+    } finally {
+      await sc.stop();
+      await up.close();
+    }
+  });
+
   it('a client that gives up is counted under its route and cluster, as in the access log', async () => {
     const up = await startUpstream((_req, res) => {
       setTimeout(() => res.end('late'), 1500);
@@ -215,17 +246,22 @@ describe('lifecycle', () => {
     });
     const sc = await startSidecar(config(up.address).replace('drain_timeout: 5s', 'drain_timeout: 500ms'));
     const inflight = get(sc.ports.in!, '/endless').catch((err: Error) => err);
-    await until(async () => up.requests.some((r) => r.url === '/endless'));
+    const session = await connectH2(sc.ports.in!);
+    const inflightH2 = h2Request(session, { ':path': '/endless-h2' }).catch((err: Error) => err);
+    await until(async () => up.requests.some((r) => r.url === '/endless') && up.requests.some((r) => r.url === '/endless-h2'));
     sc.proc.kill('SIGTERM');
     assert.equal(await sc.exited, 0);
     assert.ok((await inflight) instanceof Error, 'the client saw its request cut');
-    assert.match(sc.stderr(), /"connections":1,"drain_timeout_ms":500,"msg":"drain_timeout reached/);
+    assert.match(sc.stderr(), /"connections":2,"drain_timeout_ms":500,"msg":"drain_timeout reached/);
     assert.match(sc.stderr(), /"msg":"stopped"/);
     const line = sc.accessLog().find((l) => l.path === '/endless');
     assert.ok(line, `the cut request has an access-log line:\n${sc.stdout()}`);
     assert.equal(line.response_flag, 'LR');
     assert.match(String(line.error), /drain_timeout ran out/);
     assert.equal(line.status, 499);
+    await inflightH2;
+    session.destroy();
+    assert.equal(sc.accessLog().find((l) => l.path === '/endless-h2')?.response_flag, 'LR', 'an HTTP/2 request cut by the drain is LR too');
     await up.close();
   });
 

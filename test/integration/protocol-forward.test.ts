@@ -39,7 +39,13 @@ listeners:
       connect_ports: [${echo.port}, ${upstream.port}]
     routes:
       - { name: mysvc, match: { hosts: ["myservice"] }, cluster: svc }
+  - name: inb
+    port: 0
+    routes:
+      - { name: app, match: { prefix: / }, cluster: plain }
 clusters:
+  - name: plain
+    endpoints: ["${upstream.address}"]
   - name: svc
     endpoints: ["${service.address}"]
 `);
@@ -156,7 +162,15 @@ clusters:
     const r = await curl(['-i', '-x', proxy, '-H', 'via: 1.1 corporate-proxy', `http://127.0.0.1:${upstream.port}/via-check`], { env: NO_PROXY_ENV });
     assert.equal(parseCurlI(r.stdout).status, 200, r.stdout);
     const seen = upstream.requests.findLast((q) => q.url === '/via-check');
-    assert.match(String(seen?.headers.via), /^1\.1 corporate-proxy, 1\.1 sidecar-[0-9a-f]{8}$/);
+    assert.match(String(seen?.headers.via), /^1\.1 corporate-proxy, 1\.1 sidecar-[0-9a-f]{8}\.fwd$/);
+  });
+
+  it('lets a request pass from one listener to another of the same process (outbound to inbound): a hop, not a loop', { timeout: 20_000 }, async () => {
+    const inbound = sidecar.ports.inb!;
+    const r = await curl(['-i', '-x', proxy, `http://127.0.0.1:${inbound}/chain`], { env: NO_PROXY_ENV });
+    assert.equal(parseCurlI(r.stdout).status, 200, r.stdout);
+    const seen = upstream.requests.findLast((q) => q.url === '/chain');
+    assert.match(String(seen?.headers.via), /^1\.1 sidecar-([0-9a-f]{8})\.fwd, 1\.1 sidecar-\1\.inb$/);
   });
 
   it('refuses an absolute-form target with userinfo (user:pw@host) with 400, never guessing the host', { timeout: 20_000 }, async () => {

@@ -240,5 +240,8 @@ clusters:
     const h = seen('/response-hop');
     assert.equal(h.upgrade, undefined, 'Upgrade is not forwarded');
     assert.equal(h['http2-settings'], undefined, 'HTTP2-Settings is not forwarded');
+    // With a body, and with keep-alive: curl sends two requests over one connection.
+    const post = await curl(['-s', '--http2', '-d', 'hello h2c', `http://127.0.0.1:${port}/h2c-post`, `http://127.0.0.1:${port}/h2c-next`, '-w', ' connects=%{num_connects}']);
+    assert.match(post.stdout, /"url":"\/h2c-post"[^]*"bytes":9[^]*connects=1[^]*"url":"\/h2c-next"[^]*connects=0/);
   });
 });
