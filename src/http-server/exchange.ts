@@ -149,28 +149,28 @@ export function abandoned(ctx: RequestContext, cancel: Cancellation, response: P
  * process (outbound to inbound) is a legitimate hop.
  */
 const PROCESS_ID = `sidecar-${randomBytes(4).toString('hex')}`;
-const viaNames = new Map<string, string>();
-const viaEntries = new Map<string, Readonly<Record<RequestContext['downstreamProtocol'], string>>>();
 
-function viaName(listener: string): string {
-  let name = viaNames.get(listener);
-  if (name === undefined) viaNames.set(listener, (name = `${PROCESS_ID}.${listener}`));
-  return name;
+interface ListenerVia {
+  /** The received-by name that marks this listener. */
+  readonly name: string;
+  /** The whole Via entry to add, by the protocol the request came in on. */
+  readonly entries: Readonly<Record<RequestContext['downstreamProtocol'], string>>;
 }
+const vias = new Map<string, ListenerVia>();
 
-function viaEntry(listener: string, protocol: RequestContext['downstreamProtocol']): string {
-  let entries = viaEntries.get(listener);
-  if (entries === undefined) {
-    const name = viaName(listener);
-    viaEntries.set(listener, (entries = { 'HTTP/1.0': `1.0 ${name}`, 'HTTP/1.1': `1.1 ${name}`, 'HTTP/2': `2 ${name}` }));
+function viaOf(listener: string): ListenerVia {
+  let via = vias.get(listener);
+  if (via === undefined) {
+    const name = `${PROCESS_ID}.${listener}`;
+    vias.set(listener, (via = { name, entries: { 'HTTP/1.0': `1.0 ${name}`, 'HTTP/1.1': `1.1 ${name}`, 'HTTP/2': `2 ${name}` } }));
   }
-  return entries[protocol];
+  return via;
 }
 
 /** The request's Via shows it has already passed through this listener of this process. */
 export function isLoop(via: string | undefined, listener: string): boolean {
   if (via === undefined) return false;
-  const name = viaName(listener);
+  const name = viaOf(listener).name;
   for (let at = via.indexOf(name); at >= 0; at = via.indexOf(name, at + 1)) {
     const next = via.charCodeAt(at + name.length);
     if (Number.isNaN(next) || next === 44 /* , */ || next === 32 /* space */) return true;
@@ -187,7 +187,7 @@ export function addProxyHeaders(headers: HeaderList, peer: string, authority: st
   else headers.set('x-forwarded-for', `${xff}, ${peer}`);
   headers.set('x-forwarded-proto', 'http');
   headers.set('x-forwarded-host', authority);
-  headers.add('via', viaEntry(ctx.listener, ctx.downstreamProtocol));
+  headers.add('via', viaOf(ctx.listener).entries[ctx.downstreamProtocol]);
   if (!hadRequestId) headers.add('x-request-id', ctx.requestId);
   if (teTrailers) headers.add('te', 'trailers');
 }

@@ -33,9 +33,9 @@ export function requestHead(method: string, path: string, authority: string, hea
   return head + framing + '\r\n';
 }
 
-export const FRAMING_CHUNKED = 'transfer-encoding: chunked\r\n';
+const FRAMING_CHUNKED = 'transfer-encoding: chunked\r\n';
 /** For a bodiless POST, PUT or PATCH: many servers answer 411 Length Required without it. */
-export const FRAMING_EMPTY = 'content-length: 0\r\n';
+const FRAMING_EMPTY = 'content-length: 0\r\n';
 const EXPECTS_BODY = new Set(['POST', 'PUT', 'PATCH']);
 
 /**
