@@ -9,6 +9,7 @@ import { createHttp1Handler } from '../http-server/http1.js';
 import { createHttp2Handler } from '../http-server/http2.js';
 import { activeRequests, answeredSockets, drainCut, rejectOnSocket, rejectedSockets } from '../http-server/respond.js';
 import { newContext, record } from '../http-server/exchange.js';
+import { overflowedInRequestLine } from '../http-server/hygiene.js';
 import { handleConnect, handleUpgrade } from './tunnel.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -164,7 +165,7 @@ export class Listener {
     }
     const [status, message] =
       err.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, `request headers are over max_header_bytes ${this.config.limits.max_header_bytes}`]
+        ? this.#headOverflow(err as NodeJS.ErrnoException & { rawPacket?: Buffer; bytesParsed?: number })
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT'
           ? [408, 'request head not received within header_read_timeout']
           : [400, `malformed request: ${(err as { reason?: string }).reason ?? err.message}`];
@@ -182,6 +183,13 @@ export class Listener {
       }
     }
     rejectOnSocket(socket, status, message);
+  }
+
+  /** llhttp counts the request line into max_header_bytes: a target that long is answered as one (414). */
+  #headOverflow(err: { rawPacket?: Buffer; bytesParsed?: number }): [number, string] {
+    const { max_header_bytes: headerBytes, max_uri_length: uriLength } = this.config.limits;
+    if (!overflowedInRequestLine(err.rawPacket, err.bytesParsed ?? 0)) return [431, `request headers are over max_header_bytes ${headerBytes}`];
+    return [414, uriLength < headerBytes ? `request target is over max_uri_length ${uriLength}` : `request line is over max_header_bytes ${headerBytes}`];
   }
 
   listen(): Promise<void> {
