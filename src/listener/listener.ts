@@ -79,7 +79,11 @@ export class Listener {
     this.#h1.on('checkExpectation', onRequest);
     this.#h1.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
       if (isH2cUpgrade(req)) serveWithoutUpgrade(this.#h1, req, socket, head);
-      else handleUpgrade(config.name, deps, req, socket, head);
+      else
+        handleUpgrade(config.name, deps, req, socket, head, () => {
+          serveWithoutUpgrade(this.#h1, req, socket, head);
+          socket.resume(); // handleUpgrade paused it
+        });
     });
     this.#h1.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleConnect(config.name, deps, req, socket, head));
     this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket));
