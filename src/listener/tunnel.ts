@@ -65,6 +65,10 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
     deps.metrics.rejected.get({ listener, status: String(status) }).inc();
     rejectOnSocket(socket, status, message);
     socket.resume(); // read and drop what follows, so the close is a FIN, not a reset that loses the answer
+    const ctx = newContext(listener, socket.remoteAddress ?? '', req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', undefined);
+    ctx.flag = 'DPE';
+    ctx.error = message;
+    record(deps, lr.noRouteStats, { method: req.method ?? '', authority: '', path: (req.url ?? '').slice(0, 256), userAgent: undefined }, ctx, status, 0, 0);
   };
   const target = req.url ?? '/';
   if (target.length > lr.config.limits.max_uri_length) return refuse(414, `request target of ${target.length} bytes is over max_uri_length ${lr.config.limits.max_uri_length}`);

@@ -149,6 +149,22 @@ clusters:
     assert.equal(seen('/blocked/ws'), 0);
   });
 
+  it('refuses an upgrade request with an invalid Host (400 DPE, logged), and forwards nothing', { timeout: 20_000 }, async () => {
+    const conn = await RawConnection.open(port);
+    try {
+      await conn.write(`GET /ws/bad-host HTTP/1.1\r\nHost: user@evil\r\n${UPGRADE}\r\n`);
+      const res = await conn.readResponse({ timeoutMs: 5000 });
+      assert.equal(res.status, 400, res.raw.toString('latin1'));
+      assert.equal(res.headers['x-sidecar-flag'], 'DPE');
+      assert.equal(await conn.waitClosed(3000), true);
+    } finally {
+      conn.close();
+    }
+    assert.equal(seen('/ws/bad-host'), 0);
+    const line = await waitForLogLine(sidecar, (l) => l.path === '/ws/bad-host');
+    assert.equal(line.status, 400);
+  });
+
   it('answers 502 UPE when the upstream switches to a protocol that was not asked for, and forwards nothing after', { timeout: 20_000 }, async () => {
     const conn = await RawConnection.open(port);
     try {
