@@ -78,7 +78,7 @@ export async function dispatch(lr: ListenerRuntime, req: ProxyRequest, pathname:
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 413: 'Payload Too Large', 414: 'URI Too Long', 417: 'Expectation Failed',
   429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 499: 'Client Closed Request', 500: 'Internal Server Error',
-  501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
 };
 
 export const statusText = (status: number): string => STATUS_TEXT[status] ?? '';

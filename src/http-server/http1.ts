@@ -73,7 +73,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
     addProxyHeaders(headers, peer, authority, ctx, head.requestId !== undefined, head.teTrailers);
 
     const hasBody = head.chunked || head.contentLength > 0;
-    if (hasBody && head.expectContinue) req.once('resume', () => res.writeContinue());
+    if (hasBody && head.expectContinue) req.once('resume', () => sendContinue(res));
     const cancel = new Cancellation();
     const preq: ProxyRequest = {
       method: req.method!,
@@ -195,6 +195,18 @@ function endWhole(res: ServerResponse, response: ProxyResponse, whole: Buffer, s
   if (response.trailers?.size) res.addTrailers(pairs(response.trailers.raw));
   res.end(whole);
   setBytes(() => whole.length);
+}
+
+/**
+ * 100 Continue, from the response that owns the socket only. A pipelined request's response waits in node:http's
+ * queue, which buffers its writes and would put its head in front of a buffered 100 (or the 100 inside an earlier
+ * response): a queued response sends it when it gets the socket, and not at all once its own head is written.
+ */
+function sendContinue(res: ServerResponse): void {
+  if (res.socket) res.writeContinue();
+  else res.once('socket', () => {
+    if (!res.headersSent) res.writeContinue();
+  });
 }
 
 const NO_BODY = { n: 0 };

@@ -9,7 +9,7 @@ import type { ProxyRequest, ProxyResponse, TrailerSlot } from '../core/service.j
 import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
 import { abandoned, addProxyHeaders, dispatch, isLoop, loopError, newContext, record, type ServerDeps } from './exchange.js';
-import { cleanResponseHeaders, isHeadError, readRequestHead, requestTrailers } from './hygiene.js';
+import { cleanResponseHeaders, isHeadError, isValidAuthority, readRequestHead, requestTrailers } from './hygiene.js';
 import { drainCut, pump } from './respond.js';
 import { discardBody, isWholeBody } from '../core/body.js';
 
@@ -28,7 +28,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
     const method = h[':method'] ?? 'GET';
     const path = h[':path'];
     const authority = h[':authority'] ?? (typeof h.host === 'string' ? h.host : undefined);
-    if (method === 'CONNECT' || path === undefined || authority === undefined || !path.startsWith('/')) {
+    if (method === 'CONNECT' || path === undefined || authority === undefined || !path.startsWith('/') || !isValidAuthority(authority)) {
       deps.metrics.rejected.get({ listener, status: '400' }).inc();
       respondError(stream, 400, method === 'CONNECT' ? 'CONNECT over HTTP/2 is not supported' : 'missing or invalid :path or :authority', 'DPE');
       return;

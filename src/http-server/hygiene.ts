@@ -28,11 +28,56 @@ export interface RequestHead {
 }
 
 export interface HeadError {
-  status: 400 | 417 | 431 | 501;
+  status: 400 | 417 | 431 | 501 | 505;
   message: string;
 }
 
-const HOST_VALUE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]*)(?::\d{0,5})?$/;
+/** 1 for the characters of an RFC 3986 reg-name besides pct-encoding: unreserved and sub-delims. */
+const REG_NAME = new Uint8Array(128);
+for (const c of "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,;=") REG_NAME[c.charCodeAt(0)] = 1;
+
+const isHex = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+
+/**
+ * An RFC 3986 authority without userinfo, from a Host header, an absolute-form target or an HTTP/2 :authority: a
+ * reg-name or IPv4 address, or an IPv6 literal in brackets, then an optional port of 1-5 digits up to 65535. An empty
+ * host is refused too (an http URI always has one). A char-code scan, no allocation: it runs on every request.
+ */
+export function isValidAuthority(s: string): boolean {
+  const n = s.length;
+  let i = 0;
+  if (n === 0) return false;
+  if (s.charCodeAt(0) === 91 /* [ */) {
+    let colons = 0;
+    for (i = 1; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 93 /* ] */) break;
+      if (c === 58 /* : */) colons++;
+      else if (c !== 46 /* . */ && !isHex(c)) return false;
+    }
+    if (i === n || colons < 2) return false;
+    i++;
+  } else {
+    for (; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c === 58 /* : */) break;
+      if (c === 37 /* % */) {
+        if (i + 2 >= n || !isHex(s.charCodeAt(i + 1)) || !isHex(s.charCodeAt(i + 2))) return false;
+        i += 2;
+      } else if (c >= 128 || REG_NAME[c] !== 1) return false;
+    }
+    if (i === 0) return false;
+  }
+  if (i === n) return true;
+  if (s.charCodeAt(i) !== 58 /* : */ || n - i - 1 < 1 || n - i - 1 > 5) return false;
+  let port = 0;
+  for (i++; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+    port = port * 10 + c - 48;
+  }
+  return port <= 65535;
+}
 
 /**
  * Reads raw header pairs once. Returns an error for anything ambiguous; the caller answers it and closes the connection.
@@ -51,6 +96,8 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
   let expect: string | undefined;
   let upgrade: string | undefined;
   let via: string | undefined;
+  // llhttp reads any one-digit major version; only 1.x is HTTP/1 (HTTP/2 has its own parser and preface).
+  if (!http2 && httpVersion.charCodeAt(0) !== 49 /* 1 */) return { status: 505, message: `HTTP version ${httpVersion} is not supported` };
 
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!.toLowerCase();
@@ -99,7 +146,7 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
     if (hostCount > 1) return { status: 400, message: 'duplicate Host header' };
     if (hostCount === 0 && httpVersion !== '1.0') return { status: 400, message: 'missing Host header' };
   } else if (hostCount > 1) return { status: 400, message: 'duplicate Host header' };
-  if (host !== undefined && !HOST_VALUE.test(host)) return { status: 400, message: 'invalid Host header' };
+  if (host !== undefined && !isValidAuthority(host)) return { status: 400, message: `invalid Host header "${host.slice(0, 100)}"` };
 
   let chunked = false;
   if (transferEncoding !== undefined) {
@@ -200,6 +247,22 @@ export function parseAbsoluteTarget(target: string): { scheme: 'http' | 'https';
   const m = /^(https?):\/\/([^/?#\s@]+)([^#\s]*)/i.exec(target);
   // The authority ends at the first / or ?; anything else there (userinfo's "@", a fragment) is not a target we forward.
   if (!m || (m[3] !== '' && m[3]!.charCodeAt(0) !== 47 && m[3]!.charCodeAt(0) !== 63) || m[0].length !== target.length) return undefined;
+  if (!isValidAuthority(m[2]!)) return undefined;
   const path = m[3] === '' ? '/' : m[3]!.startsWith('?') ? `/${m[3]}` : m[3]!;
   return { scheme: m[1]!.toLowerCase() as 'http' | 'https', authority: m[2]!.toLowerCase(), path };
+}
+
+/**
+ * Whether a head that overflowed max_header_bytes did so in its request line (414, not 431), judged from the read
+ * node:http was parsing when it gave up (`packet` up to `at`): the line in progress, after the last LF there, reads
+ * `METHOD SP target`, where a header line has a colon after its name. A line begun in an earlier read cannot be seen
+ * there and counts as a header (431) unless the read itself begins like a request line.
+ */
+export function overflowedInRequestLine(packet: Buffer | undefined, at: number): boolean {
+  if (!packet) return false;
+  const end = Math.min(at, packet.length);
+  const start = end > 0 ? packet.lastIndexOf(10, end - 1) + 1 : 0;
+  let i = start;
+  while (i < end && i - start <= 20 && ((packet[i]! >= 65 && packet[i]! <= 90) || packet[i] === 45 /* - */)) i++;
+  return i > start && i + 1 < end && packet[i] === 32 /* SP */ && packet[i + 1] !== 32;
 }

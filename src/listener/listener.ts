@@ -9,6 +9,7 @@ import { createHttp1Handler } from '../http-server/http1.js';
 import { createHttp2Handler } from '../http-server/http2.js';
 import { activeRequests, answeredSockets, drainCut, rejectOnSocket, rejectedSockets } from '../http-server/respond.js';
 import { newContext, record } from '../http-server/exchange.js';
+import { overflowedInRequestLine } from '../http-server/hygiene.js';
 import { handleConnect, handleUpgrade } from './tunnel.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -78,7 +79,11 @@ export class Listener {
     this.#h1.on('checkExpectation', onRequest);
     this.#h1.on('upgrade', (req: http.IncomingMessage, socket: Socket, head: Buffer) => {
       if (isH2cUpgrade(req)) serveWithoutUpgrade(this.#h1, req, socket, head);
-      else handleUpgrade(config.name, deps, req, socket, head);
+      else
+        handleUpgrade(config.name, deps, req, socket, head, () => {
+          serveWithoutUpgrade(this.#h1, req, socket, head);
+          socket.resume(); // handleUpgrade paused it
+        });
     });
     this.#h1.on('connect', (req: http.IncomingMessage, socket: Socket, head: Buffer) => handleConnect(config.name, deps, req, socket, head));
     this.#h1.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => this.#onClientError(err, socket));
@@ -164,7 +169,7 @@ export class Listener {
     }
     const [status, message] =
       err.code === 'HPE_HEADER_OVERFLOW'
-        ? [431, `request headers are over max_header_bytes ${this.config.limits.max_header_bytes}`]
+        ? this.#headOverflow(err as NodeJS.ErrnoException & { rawPacket?: Buffer; bytesParsed?: number })
         : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT'
           ? [408, 'request head not received within header_read_timeout']
           : [400, `malformed request: ${(err as { reason?: string }).reason ?? err.message}`];
@@ -182,6 +187,13 @@ export class Listener {
       }
     }
     rejectOnSocket(socket, status, message);
+  }
+
+  /** llhttp counts the request line into max_header_bytes: a target that long is answered as one (414). */
+  #headOverflow(err: { rawPacket?: Buffer; bytesParsed?: number }): [number, string] {
+    const { max_header_bytes: headerBytes, max_uri_length: uriLength } = this.config.limits;
+    if (!overflowedInRequestLine(err.rawPacket, err.bytesParsed ?? 0)) return [431, `request headers are over max_header_bytes ${headerBytes}`];
+    return [414, uriLength < headerBytes ? `request target is over max_uri_length ${uriLength}` : `request line is over max_header_bytes ${headerBytes}`];
   }
 
   listen(): Promise<void> {

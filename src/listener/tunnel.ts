@@ -3,15 +3,18 @@ import type { IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
 import { ProxyError } from '../core/errors.js';
 import { HeaderList } from '../core/headers.js';
-import { localResponse, newContext, record, statusText, type ServerDeps } from '../http-server/exchange.js';
-import { isHeadError, readRequestHead } from '../http-server/hygiene.js';
+import { compileHeaderMutation } from '../filters/header-mutation/header-mutation.js';
+import { addProxyHeaders, isLoop, localResponse, loopError, newContext, record, statusText, type ServerDeps } from '../http-server/exchange.js';
+import { isHeadError, parseAbsoluteTarget, readRequestHead } from '../http-server/hygiene.js';
 import { rejectOnSocket } from '../http-server/respond.js';
 import { compileHostMatcher, stripPort } from '../router/matchers.js';
 import { splitPath } from '../router/route-table.js';
 import type { RequestContext } from '../core/service.js';
 import type { ListenerRuntime } from '../runtime/listener-runtime.js';
 import { Cancellation } from '../core/cancel.js';
+import { framingFor, requestHead } from '../upstream/http1/head.js';
 import { splitAddress } from '../upstream/upstream.js';
+import { readUpgradeAnswer } from './upgrade-response.js';
 
 /** Joins two sockets until either side closes; resolves with bytes each way. */
 function splice(a: Socket, b: Socket, onClose: (aToB: number, bToA: number) => void): void {
@@ -36,11 +39,19 @@ function writeLocal(socket: Socket, ctx: RequestContext, err: ProxyError): numbe
   const raw = res.headers.raw;
   for (let i = 0; i < raw.length; i += 2) if (raw[i] !== 'content-length') head += `${raw[i]}: ${raw[i + 1]}\r\n`;
   socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  // Read and drop what the client still sends (a close with unread data is a reset, which can lose the answer).
+  socket.resume();
+  socket.setTimeout(2000, () => socket.destroy());
   return res.status;
 }
 
-/** An HTTP/1.1 Upgrade (WebSocket): route it like a request, then tunnel bytes to the picked endpoint. */
-export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingMessage, socket: Socket, head: Buffer): void {
+/**
+ * An HTTP/1.1 Upgrade (WebSocket): routed like a request, sent to the picked endpoint, and turned into a byte tunnel
+ * only when the upstream answers 101 for the protocol asked for. Any other answer is relayed as a plain response and
+ * the connection closed, so nothing the client sends after it can slip past routing. An upgrade request the sidecar
+ * does not tunnel (a body, a route without a single cluster) is served by `servePlain` as the plain request it also is.
+ */
+export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingMessage, socket: Socket, head: Buffer, servePlain: () => void): void {
   const snapshot = deps.current();
   const lr = snapshot.listeners.get(listener);
   socket.on('error', () => socket.destroy());
@@ -48,61 +59,127 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
     socket.destroy();
     return;
   }
+  // Nothing the client sends after the upgrade request may reach the upstream before it has switched protocols.
+  socket.pause();
+  const refuse = (status: number, message: string): void => {
+    deps.metrics.rejected.get({ listener, status: String(status) }).inc();
+    rejectOnSocket(socket, status, message);
+    socket.resume(); // read and drop what follows, so the close is a FIN, not a reset that loses the answer
+    const ctx = newContext(listener, socket.remoteAddress ?? '', req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', undefined);
+    ctx.flag = 'DPE';
+    ctx.error = message;
+    record(deps, lr.noRouteStats, { method: req.method ?? '', authority: '', path: (req.url ?? '').slice(0, 256), userAgent: undefined }, ctx, status, 0, 0);
+  };
+  const target = req.url ?? '/';
+  if (target.length > lr.config.limits.max_uri_length) return refuse(414, `request target of ${target.length} bytes is over max_uri_length ${lr.config.limits.max_uri_length}`);
   const parsed = readRequestHead(req.rawHeaders, req.httpVersion, false, lr.config.limits.max_headers_count);
-  if (isHeadError(parsed)) {
-    deps.metrics.rejected.get({ listener, status: String(parsed.status) }).inc();
-    return rejectOnSocket(socket, parsed.status, parsed.message);
+  if (isHeadError(parsed)) return refuse(parsed.status, parsed.message);
+  let authority: string;
+  let path: string;
+  if (target.charCodeAt(0) === 47 /* '/' */) {
+    if (parsed.host === undefined) return refuse(400, 'missing Host header');
+    authority = parsed.host;
+    path = target;
+  } else {
+    const abs = parseAbsoluteTarget(target);
+    if (!abs || abs.scheme !== 'http') return refuse(400, 'invalid request target');
+    authority = abs.authority;
+    path = abs.path;
   }
-  const path = req.url ?? '/';
-  const authority = parsed.host ?? '';
-  const peer = socket.remoteAddress ?? '';
-  const ctx = newContext(listener, peer, 'HTTP/1.1', parsed.requestId);
+  if (parsed.chunked || parsed.contentLength > 0) return servePlain();
+  const method = req.method ?? 'GET';
   const headers = new HeaderList(parsed.headers);
   const { pathname, query } = splitPath(path);
-  const route = lr.route({ method: req.method ?? 'GET', host: stripPort(authority.toLowerCase()), pathname, query, headers });
-  const logReq = { method: req.method ?? 'GET', authority, path, userAgent: headers.get('user-agent') };
-  const fail = (err: ProxyError): void => {
-    const status = writeLocal(socket, ctx, err);
-    record(deps, lr.noRouteStats, logReq, ctx, status, 0, 0);
-  };
-  if (!route || !route.cluster) return fail(new ProxyError('NR', `no route on listener ${listener} with a single cluster matches upgrade to ${authority}${pathname}`));
+  const route = lr.route({ method, host: stripPort(authority.toLowerCase()), pathname, query, headers });
+  if (!route || !route.cluster) return servePlain();
+
+  const peer = socket.remoteAddress ?? '';
+  const ctx = newContext(listener, peer, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', parsed.requestId);
+  const logReq = { method, authority, path, userAgent: headers.get('user-agent') };
   const cluster = snapshot.clusters.get(route.cluster)!;
+  const stats = route.stats.get(cluster.name) ?? lr.noRouteStats;
   ctx.route = route.name;
   ctx.cluster = cluster.name;
-  const ep = cluster.pick({ method: 'GET', authority, path, scheme: 'http', headers, body: null, contentLength: -1, cancel: new Cancellation(), context: ctx });
+  /** Set once the exchange has its access-log line. */
+  let logged = false;
+  const log = (status: number, bytesIn: number, bytesOut: number): void => {
+    if (logged) return;
+    logged = true;
+    record(deps, stats, logReq, ctx, status, bytesIn, bytesOut);
+  };
+  const fail = (err: ProxyError): void => {
+    if (logged) return;
+    log(writeLocal(socket, ctx, err), 0, 0);
+  };
+  if (isLoop(parsed.via, listener)) return fail(loopError());
+  addProxyHeaders(headers, peer, authority, ctx, parsed.requestId !== undefined, false);
+  const cfg = route.config;
+  compileHeaderMutation(cfg?.request_headers)?.(headers);
+  const ep = cluster.pick({ method, authority, path, scheme: 'http', headers, body: null, contentLength: -1, cancel: new Cancellation(), context: ctx });
   if (!ep) return fail(new ProxyError('UH', `no healthy endpoint in cluster ${cluster.name}`));
   ctx.endpoint = ep.address;
   ctx.attempts = 1;
-
-  const xff = headers.get('x-forwarded-for');
-  headers.set('x-forwarded-for', xff === undefined ? peer : `${xff}, ${peer}`);
-  headers.set('x-forwarded-proto', 'http');
-  if (parsed.requestId === undefined) headers.add('x-request-id', ctx.requestId);
-  let out = `${req.method} ${path} HTTP/1.1\r\nhost: ${authority}\r\nconnection: upgrade\r\nupgrade: ${parsed.upgrade ?? 'websocket'}\r\n`;
-  const raw = headers.raw;
-  for (let i = 0; i < raw.length; i += 2) out += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  out += '\r\n';
+  const asked = parsed.upgrade ?? 'websocket';
+  let out: string;
+  try {
+    const raw = headers.raw;
+    raw.push('connection', 'upgrade', 'upgrade', asked);
+    out = requestHead(method, path, authority, raw, framingFor(method, false, -1, raw));
+  } catch (err) {
+    return fail(new ProxyError('DPE', `upgrade request cannot be forwarded: ${(err as Error).message}`, { status: 400 }));
+  }
 
   const { host, port } = splitAddress(ep.address);
   const upstream = net.connect({ host, port, noDelay: true });
+  const onDownstreamClose = (): void => {
+    if (logged) return;
+    ctx.flag = 'DC';
+    ctx.error = 'downstream closed before the upgrade was answered';
+    upstream.destroy();
+    log(499, 0, 0);
+  };
+  socket.once('close', onDownstreamClose);
   const timer = setTimeout(() => {
     upstream.destroy();
     fail(new ProxyError('UF', `upstream connect timeout to ${ep.address} after ${cluster.config.connect_timeout}ms`, { status: 504, endpoint: ep.address }));
   }, cluster.config.connect_timeout);
-  upstream.once('error', (err: NodeJS.ErrnoException) => {
+  upstream.on('error', (err: NodeJS.ErrnoException) => {
     clearTimeout(timer);
-    if (!upstream.readyState || upstream.connecting) fail(new ProxyError('UF', `upstream connect ${err.code === 'ECONNREFUSED' ? 'refused by' : 'failed to'} ${ep.address}`, { endpoint: ep.address }));
+    if (upstream.connecting || !upstream.remoteAddress) fail(new ProxyError('UF', `upstream connect ${err.code === 'ECONNREFUSED' ? 'refused by' : 'failed to'} ${ep.address}`, { endpoint: ep.address }));
   });
   upstream.once('connect', () => {
     clearTimeout(timer);
-    upstream.write(out);
-    if (head.length) upstream.write(head);
-    const tunnels = deps.metrics.tunnels.get({ listener, kind: 'upgrade' });
-    tunnels.inc();
-    socket.setTimeout(0);
-    splice(socket, upstream, (up, down) => {
-      tunnels.dec();
-      record(deps, route.stats.get(cluster.name) ?? lr.noRouteStats, logReq, ctx, 101, up, down);
+    upstream.write(out, 'latin1');
+    readUpgradeAnswer(upstream, socket, {
+      asked,
+      method,
+      http10: req.httpVersion === '1.0',
+      headTimeout: cfg?.timeout ?? 0,
+      bodyIdleTimeout: cluster.config.stream_idle_timeout,
+      editResponse: compileHeaderMutation(cfg?.response_headers),
+      onSwitched(rest) {
+        socket.off('close', onDownstreamClose);
+        if (rest.length) socket.write(rest);
+        if (head.length) upstream.write(head);
+        const tunnels = deps.metrics.tunnels.get({ listener, kind: 'upgrade' });
+        tunnels.inc();
+        socket.setTimeout(0);
+        // The access-log line is written when the tunnel ends, with its duration and bytes each way.
+        splice(socket, upstream, (up, down) => {
+          tunnels.dec();
+          log(101, up, down);
+        });
+      },
+      onRelayed(status, bodyBytes, err) {
+        if (err) {
+          ctx.flag = err.flag;
+          ctx.error = err.message;
+        }
+        socket.resume(); // drop what the client sends; it will never be parsed
+        socket.setTimeout(2000, () => socket.destroy());
+        log(status, 0, bodyBytes);
+      },
+      onFailed: fail,
     });
   });
 }
@@ -122,6 +199,7 @@ export function handleConnect(listener: string, deps: ServerDeps, req: IncomingM
     const status = writeLocal(socket, ctx, err);
     record(deps, lr.noRouteStats, logReq, ctx, status, 0, 0);
   };
+  if (req.httpVersionMajor !== 1) return fail(new ProxyError('DPE', `HTTP version ${req.httpVersion} is not supported`, { status: 505 }));
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(target);
   const fwd = lr.config.forward;
   if (!m) return fail(new ProxyError('DPE', `CONNECT target must be host:port, got "${target.slice(0, 100)}"`, { status: 400 }));

@@ -22,6 +22,8 @@ export interface RouteRuntime {
   readonly stats: ReadonlyMap<string, RouteStats>;
   /** Cluster name when the route has exactly one, else ''. */
   readonly cluster: string;
+  /** The route's config, for what bypasses the pipeline (Upgrade tunnels read its header edits and timeout). */
+  readonly config?: RouteConfig;
 }
 
 export function buildRoute(
@@ -52,10 +54,10 @@ export function buildRoute(
     terminal = weightedService(choices);
   } else if (cfg.redirect !== undefined) {
     stats.set('', metrics.routeStats(listener, name, ''));
-    return { name, service: redirectService(cfg.redirect, cfg.match.prefix), stats, cluster: '' };
+    return { name, service: redirectService(cfg.redirect, cfg.match.prefix), stats, cluster: '', config: cfg };
   } else {
     stats.set('', metrics.routeStats(listener, name, ''));
-    return { name, service: directResponseService(cfg.direct_response!), stats, cluster: '' };
+    return { name, service: directResponseService(cfg.direct_response!), stats, cluster: '', config: cfg };
   }
 
   const layers: Layer[] = [
@@ -71,7 +73,7 @@ export function buildRoute(
     headerMutationLayer(cfg.request_headers, cfg.response_headers),
     rewriteLayer(cfg.match.prefix, cfg.prefix_rewrite, cfg.host_rewrite),
   ];
-  return { name, service: compose(layers, terminal), stats, cluster: single };
+  return { name, service: compose(layers, terminal), stats, cluster: single, config: cfg };
 }
 
 /**
