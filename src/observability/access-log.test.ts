@@ -10,6 +10,7 @@ const context = (over: Partial<RequestContext> = {}): RequestContext => ({
   listener: 'inbound',
   downstreamAddress: '127.0.0.1',
   downstreamProtocol: 'HTTP/1.1',
+  scheme: 'http',
   route: 'all',
   cluster: 'app',
   endpoint: '127.0.0.1:8080',
