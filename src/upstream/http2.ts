@@ -14,8 +14,9 @@ import type { Upstream, UpstreamOptions } from './upstream.js';
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
 
 /**
- * Streams a session is taken to allow until the peer's SETTINGS arrive: RFC 9113 6.5.2 recommends no less than 100,
- * and nghttp2 holds back streams over the limit rather than failing them.
+ * Streams the first session of an endpoint is taken to allow until the peer's SETTINGS arrive (later ones assume
+ * what the last SETTINGS said): RFC 9113 6.5.2 recommends no less than 100, and nghttp2 holds back streams over
+ * the limit rather than failing them.
  */
 const STREAMS_BEFORE_SETTINGS = 100;
 
@@ -35,6 +36,8 @@ export class Http2Upstream implements Upstream {
   readonly #target: ConnectTarget;
   readonly #connector: Connector;
   readonly #sessions: Session[] = [];
+  /** The stream limit the last SETTINGS of this endpoint gave: what a new session assumes until its own arrive. */
+  #peerLimit: number;
   #closed = false;
 
   constructor(opts: UpstreamOptions, connector: Connector = tcpConnector) {
@@ -42,6 +45,7 @@ export class Http2Upstream implements Upstream {
     this.#opts = opts;
     this.#target = connectTarget(opts.address);
     this.#connector = connector;
+    this.#peerLimit = Math.min(STREAMS_BEFORE_SETTINGS, opts.maxConcurrentStreams);
   }
 
   get connections(): number {
@@ -167,7 +171,7 @@ export class Http2Upstream implements Upstream {
 
   #open(): Session {
     const configured = this.#opts.maxConcurrentStreams;
-    const assumed = Math.min(STREAMS_BEFORE_SETTINGS, configured);
+    const assumed = this.#peerLimit;
     const target = this.#target;
     const timeout = this.#opts.connectTimeout;
     // The connector owns the connect timeout: a connect that hangs fails the session with a typed UF 504 (not sent).
@@ -185,7 +189,7 @@ export class Http2Upstream implements Upstream {
     const entry: Session = { session, ready, active: 0, limit: assumed };
     this.#sessions.push(entry);
     session.on('remoteSettings', (settings) => {
-      entry.limit = Math.min(settings.maxConcurrentStreams ?? configured, configured);
+      entry.limit = this.#peerLimit = Math.min(settings.maxConcurrentStreams ?? configured, configured);
     });
     session.on('error', () => {}); // failures surface per stream
     session.once('close', () => {
