@@ -387,6 +387,45 @@ for (const kind of KINDS) {
   });
 }
 
+describe('upstream contract: h2c streams the upstream did not process', () => {
+  it('REFUSED_STREAM, and streams past a GOAWAY\'s last stream id, are not sent (refused-stream), read from the reset code', { timeout: 10_000 }, async () => {
+    const server = http2.createServer();
+    let seen = 0;
+    server.on('stream', (stream, headers) => {
+      stream.on('error', () => {});
+      if (headers[':path'] === '/refuse') return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      // Three streams arrive; GOAWAY says only the first was (and will be) processed.
+      if (++seen === 1) setTimeout(() => {
+        stream.respond({ ':status': 200 });
+        stream.end('first');
+      }, 100);
+      if (seen === 3) stream.session!.goaway(http2.constants.NGHTTP2_NO_ERROR, 1);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const up = new Http2Upstream(options(`127.0.0.1:${(server.address() as AddressInfo).port}`));
+    try {
+      assertTyped(await rejection(send(up, request('/refuse'))), { flag: 'UC', outcome: 'not-sent', code: 'refused-stream' });
+      await up.close();
+      const fresh = new Http2Upstream(options(`127.0.0.1:${(server.address() as AddressInfo).port}`));
+      try {
+        const [a, b, c] = await Promise.allSettled([send(fresh, request('/g1')), send(fresh, request('/g2')), send(fresh, request('/g3'))]);
+        assert.equal(a.status, 'fulfilled');
+        for (const r of [b, c]) {
+          assert.equal(r.status, 'rejected');
+          assert.ok(r.reason instanceof ProxyError);
+          assertTyped(r.reason, { outcome: 'not-sent', code: 'refused-stream' });
+        }
+        if (a.status === 'fulfilled') assert.equal(await readBody(a.value), 'first');
+      } finally {
+        await fresh.close();
+      }
+    } finally {
+      await up.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+});
+
 describe('upstream contract: h2c stream limits', () => {
   const upstreams: Upstream[] = [];
   after(async () => {
