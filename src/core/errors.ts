@@ -15,6 +15,8 @@ export type AttemptOutcome = 'not-sent' | 'possibly-accepted' | 'response-starte
 
 /** What happened to a failed upstream attempt, as a stable code (access log `upstream_cause`). */
 export type FailureCode =
+  /** The connect failed, for a reason not named below. */
+  | 'connect-failed'
   | 'connect-refused'
   | 'connect-timeout'
   | 'dns-failure'
@@ -45,7 +47,7 @@ export interface ProxyErrorOptions {
  * Flags absent here are not upstream attempt failures (no route, breaker overflow, bad request...).
  */
 const DEFAULT_UPSTREAM_FAILURE: Partial<Record<ResponseFlag, { readonly outcome: AttemptOutcome; readonly code: FailureCode }>> = {
-  UF: { outcome: 'not-sent', code: 'connect-refused' },
+  UF: { outcome: 'not-sent', code: 'connect-failed' },
   UC: { outcome: 'possibly-accepted', code: 'connection-closed' },
   UR: { outcome: 'possibly-accepted', code: 'stream-reset' },
   UPE: { outcome: 'possibly-accepted', code: 'protocol-error' },
