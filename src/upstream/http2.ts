@@ -171,7 +171,7 @@ export class Http2Upstream implements Upstream {
 
   #open(): Session {
     const configured = this.#opts.maxConcurrentStreams;
-    const assumed = this.#peerLimit;
+    const assumed = Math.max(1, this.#peerLimit); // a peer that allowed 0 streams may allow more next time
     const target = this.#target;
     const timeout = this.#opts.connectTimeout;
     // The connector owns the connect timeout: a connect that hangs fails the session with a typed UF 504 (not sent).
