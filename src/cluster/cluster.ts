@@ -142,6 +142,7 @@ export class Cluster {
         keepAliveTimeout: config.pool.keep_alive_timeout,
         maxRequestsPerConnection: config.pool.max_requests_per_connection,
         streamIdleTimeout: config.stream_idle_timeout,
+        maxConcurrentStreams: config.pool.max_concurrent_streams,
       }, config.name);
       return new Endpoint(address, weight, lease, index);
     });
@@ -202,6 +203,7 @@ export class Cluster {
               this.#gateDirty = true;
             }
           },
+          registry.connector,
         );
         this.#checker.start();
       }

@@ -1,6 +1,7 @@
 // Active health checks: one timer per endpoint sends a GET probe with plain node:http and reports pass/fail.
 import http from 'node:http';
 import { nextIntervalMs } from '../policies/health/health-state.js';
+import { connectTarget, tcpConnector, type ConnectTarget, type Connector } from '../upstream/connector.js';
 
 export interface ProbeSettings {
   readonly path: string;
@@ -36,18 +37,21 @@ export function splitHostPort(address: string): { host: string; port: number } {
 
 export class HealthChecker {
   readonly #settings: ProbeSettings;
-  readonly #targets: readonly { host: string; port: number; hostHeader: string }[];
+  readonly #targets: readonly { target: ConnectTarget; hostHeader: string }[];
+  readonly #connector: Connector;
   readonly #onResult: (endpoint: number, ok: boolean) => void;
   readonly #passes: (status: number) => boolean;
   readonly #timers: (NodeJS.Timeout | undefined)[];
   readonly #inflight: (http.ClientRequest | undefined)[];
   #stopped = false;
 
-  constructor(addresses: readonly string[], settings: ProbeSettings, onResult: (endpoint: number, ok: boolean) => void) {
+  /** `connector`: the same transport the endpoint's pool uses, so a probe connects the way requests do. */
+  constructor(addresses: readonly string[], settings: ProbeSettings, onResult: (endpoint: number, ok: boolean) => void, connector: Connector = tcpConnector) {
     this.#settings = settings;
     this.#onResult = onResult;
+    this.#connector = connector;
     this.#passes = statusMatcher(settings.expectedStatuses);
-    this.#targets = addresses.map((a) => ({ ...splitHostPort(a), hostHeader: settings.host ?? a }));
+    this.#targets = addresses.map((a) => ({ target: connectTarget(a), hostHeader: settings.host ?? a }));
     this.#timers = addresses.map(() => undefined);
     this.#inflight = addresses.map(() => undefined);
   }
@@ -91,11 +95,12 @@ export class HealthChecker {
     };
     const req = http.request(
       {
-        host: target.host,
-        port: target.port,
+        host: target.target.host,
+        port: target.target.port,
         path: s.path,
         method: 'GET',
-        agent: false,
+        // A connection of its own from the connector (no agent): the probe's timeout also bounds the connect.
+        createConnection: () => this.#connector(target.target, { timeout: s.timeoutMs }),
         headers: { host: target.hostHeader, 'user-agent': 'sidecar-health-check', connection: 'close' },
       },
       (res) => {

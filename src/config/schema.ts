@@ -444,8 +444,14 @@ export const cluster = z
         max_connections: z.number().int().positive().default(128).meta({ description: 'Per endpoint.' }),
         keep_alive_timeout: duration.default(60_000).meta({ description: 'How long an idle pooled connection is kept.' }),
         max_requests_per_connection: z.number().int().nonnegative().default(0).meta({ description: '0 = unlimited.' }),
+        max_concurrent_streams: z
+          .number()
+          .int()
+          .positive()
+          .default(100)
+          .meta({ description: 'h2c: streams carried by one connection before another is opened; the upstream\'s SETTINGS_MAX_CONCURRENT_STREAMS lowers it.' }),
       })
-      .default({ max_connections: 128, keep_alive_timeout: 60_000, max_requests_per_connection: 0 }),
+      .default({ max_connections: 128, keep_alive_timeout: 60_000, max_requests_per_connection: 0, max_concurrent_streams: 100 }),
     stream_idle_timeout: duration
       .default(300_000)
       .meta({ description: 'Abort an upstream response that sends no bytes for this long.' }),

@@ -2,6 +2,7 @@
 import type { Readable } from 'node:stream';
 import type { Cancellation } from './cancel.js';
 import type { HeaderList } from './headers.js';
+import type { AttemptOutcome, FailureCode } from './errors.js';
 import type { ResponseFlag } from './flags.js';
 
 export type HttpService = (req: ProxyRequest) => Promise<ProxyResponse>;
@@ -57,6 +58,10 @@ export interface RequestContext {
   readonly listener: string;
   readonly downstreamAddress: string;
   readonly downstreamProtocol: 'HTTP/1.0' | 'HTTP/1.1' | 'HTTP/2';
+  /** The scheme the downstream connection speaks, given by its listener ('https' once listeners terminate TLS). */
+  readonly scheme: 'http' | 'https';
+  /** The downstream peer's verified identity (e.g. a SPIFFE ID from its client certificate); unset without mTLS. */
+  peerIdentity?: string | undefined;
   route: string;
   cluster: string;
   /** host:port of the last endpoint tried. */
@@ -65,6 +70,9 @@ export interface RequestContext {
   flag: ResponseFlag | undefined;
   /** Plain-words cause of a proxy-generated response. */
   error: string | undefined;
+  /** For an answer caused by a failed upstream attempt: how far it got and what happened (access log). */
+  upstreamOutcome?: AttemptOutcome | undefined;
+  upstreamCause?: FailureCode | undefined;
   /** Absolute time (clock ms) by which the request must be answered; Infinity when none. */
   deadline: number;
 }

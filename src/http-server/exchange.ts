@@ -24,19 +24,30 @@ export interface ServerDeps {
   readonly logger: Logger;
 }
 
-export function newContext(listener: string, downstreamAddress: string, protocol: RequestContext['downstreamProtocol'], requestId: string | undefined): RequestContext {
+/** `scheme`: what the listener's connections speak (a TLS listener passes 'https'); the peer identity is unset until mTLS. */
+export function newContext(
+  listener: string,
+  downstreamAddress: string,
+  protocol: RequestContext['downstreamProtocol'],
+  requestId: string | undefined,
+  scheme: RequestContext['scheme'] = 'http',
+): RequestContext {
   return {
     requestId: requestId || newRequestId(),
     startTime: performance.now(),
     listener,
     downstreamAddress,
     downstreamProtocol: protocol,
+    scheme,
+    peerIdentity: undefined,
     route: '',
     cluster: '',
     endpoint: '',
     attempts: 0,
     flag: undefined,
     error: undefined,
+    upstreamOutcome: undefined,
+    upstreamCause: undefined,
     deadline: Infinity,
   };
 }
@@ -87,9 +98,11 @@ export const statusText = (status: number): string => STATUS_TEXT[status] ?? '';
 export function localResponse(ctx: RequestContext, err: unknown): ProxyResponse {
   const e = err instanceof ProxyError ? err : new ProxyError('IE', `internal error: ${(err as Error)?.message ?? String(err)}`);
   // Say how many tries this answer took (the retry layer writes its own "attempt n/m" when it retried).
-  const message = ctx.attempts > 0 && !/attempt \d/.test(e.message) ? `${e.message}; attempt ${ctx.attempts}/${ctx.attempts}` : e.message;
+  const message = ctx.attempts > 0 && e.attempts === undefined ? `${e.message}; attempt ${ctx.attempts}/${ctx.attempts}` : e.message;
   ctx.flag = e.flag;
   ctx.error = message;
+  ctx.upstreamOutcome = e.outcome;
+  ctx.upstreamCause = e.code;
   if (e.endpoint) ctx.endpoint = e.endpoint;
   const cause = message.replace(/[\r\n]+/g, ' ');
   const body = Buffer.from(`${e.status} ${statusText(e.status)}: ${cause} [${e.flag}: ${RESPONSE_FLAGS[e.flag].meaning}]\n`);
@@ -185,7 +198,7 @@ export function addProxyHeaders(headers: HeaderList, peer: string, authority: st
   const xff = headers.get('x-forwarded-for');
   if (xff === undefined) headers.add('x-forwarded-for', peer);
   else headers.set('x-forwarded-for', `${xff}, ${peer}`);
-  headers.set('x-forwarded-proto', 'http');
+  headers.set('x-forwarded-proto', ctx.scheme);
   headers.set('x-forwarded-host', authority);
   headers.add('via', viaOf(ctx.listener).entries[ctx.downstreamProtocol]);
   if (!hadRequestId) headers.add('x-request-id', ctx.requestId);

@@ -79,7 +79,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
       method: req.method!,
       authority,
       path,
-      scheme: 'http',
+      scheme: ctx.scheme,
       headers,
       body: hasBody ? req : null,
       contentLength: head.contentLength,

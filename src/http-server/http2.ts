@@ -67,7 +67,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       method,
       authority,
       path,
-      scheme: 'http',
+      scheme: ctx.scheme,
       headers,
       // Only the readable half goes upstream: consumers may destroy a body when done, which would kill our response.
       body: hasBody ? stream.pipe(new PassThrough({ highWaterMark: 64 * 1024 })) : null,

@@ -10,6 +10,7 @@ const context = (over: Partial<RequestContext> = {}): RequestContext => ({
   listener: 'inbound',
   downstreamAddress: '127.0.0.1',
   downstreamProtocol: 'HTTP/1.1',
+  scheme: 'http',
   route: 'all',
   cluster: 'app',
   endpoint: '127.0.0.1:8080',
@@ -63,4 +64,18 @@ test('durations are milliseconds rounded to the microsecond; empty names are nul
   assert.equal(j(1).route, null);
   assert.equal(j(1).upstream, null);
   assert.equal(j(1).cluster, 'app');
+});
+
+test('a failed upstream attempt logs its typed outcome and cause; other lines carry nulls', () => {
+  const failed = JSON.parse(
+    formatAccessLine(record({ context: context({ flag: 'UF', error: 'upstream connect timeout', upstreamOutcome: 'not-sent', upstreamCause: 'connect-timeout' }) })),
+  ) as Record<string, unknown>;
+  assert.equal(failed.upstream_outcome, 'not-sent');
+  assert.equal(failed.upstream_cause, 'connect-timeout');
+  const local = JSON.parse(formatAccessLine(record({ context: context({ flag: 'NR', error: 'no route' }) }))) as Record<string, unknown>;
+  assert.equal(local.upstream_outcome, null);
+  assert.equal(local.upstream_cause, null);
+  const ok = JSON.parse(formatAccessLine(record())) as Record<string, unknown>;
+  assert.equal(ok.upstream_outcome, null);
+  assert.equal(ok.upstream_cause, null);
 });

@@ -123,11 +123,14 @@ function peerPart(c: RequestContext): string {
   return peer.text;
 }
 
-const NO_FLAG = ',"response_flag":null,"error":null';
+const NO_FLAG = ',"response_flag":null,"error":null,"upstream_outcome":null,"upstream_cause":null';
 
 export function formatAccessLine(r: AccessRecord): string {
   const c = r.context;
-  const outcome = c.flag === undefined && c.error === undefined ? NO_FLAG : `,"response_flag":${quoted(c.flag)},"error":${jsonString(c.error)}`;
+  const outcome =
+    c.flag === undefined && c.error === undefined
+      ? NO_FLAG
+      : `,"response_flag":${quoted(c.flag)},"error":${jsonString(c.error)},"upstream_outcome":${quoted(c.upstreamOutcome)},"upstream_cause":${quoted(c.upstreamCause)}`;
   return (
     headPart(c) + jsonString(c.requestId) +
     ',"method":' + jsonString(r.method) + ',"authority":' + jsonString(r.authority) + ',"path":' + jsonString(r.path) +

@@ -88,6 +88,7 @@ export function testRequest(opts: { method?: string; body?: Readable | null; hea
       listener: 'l',
       downstreamAddress: '127.0.0.1',
       downstreamProtocol: 'HTTP/1.1',
+      scheme: 'http',
       route: 'r',
       cluster: 'c1',
       endpoint: '',

@@ -1,4 +1,4 @@
-// Maps socket and nghttp2 errors to a response flag and a sentence that says what happened.
+// Maps socket and nghttp2 errors to a response flag, a typed outcome and cause code, and a sentence that says what happened.
 import { ProxyError } from '../core/errors.js';
 
 interface ErrLike {
@@ -11,26 +11,51 @@ export function upstreamFailure(err: unknown, address: string, connectTimeout: n
   if (err instanceof ProxyError) return err;
   const e = (err ?? {}) as ErrLike;
   const code = e.code ?? '';
-  const opts = { endpoint: address, cause: err };
+  const cause = err;
+  const endpoint = address;
   switch (code) {
     case 'ECONNREFUSED':
-      return new ProxyError('UF', `upstream connect refused by ${address}`, opts);
+      return new ProxyError('UF', `upstream connect refused by ${address}`, { endpoint, cause, outcome: 'not-sent', code: 'connect-refused' });
     case 'ETIMEDOUT':
-      return new ProxyError('UF', `upstream connect timeout to ${address} after ${connectTimeout}ms`, { ...opts, status: 504 });
+      return connectTimeoutError(address, connectTimeout, err);
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new ProxyError('UF', `cannot resolve upstream ${address} (${code})`, opts);
+      return new ProxyError('UF', `cannot resolve upstream ${address} (${code})`, { endpoint, cause, outcome: 'not-sent', code: 'dns-failure' });
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
     case 'EADDRNOTAVAIL':
-      return new ProxyError('UF', `upstream ${address} unreachable (${code})`, opts);
+      return new ProxyError('UF', `upstream ${address} unreachable (${code})`, { endpoint, cause, outcome: 'not-sent', code: 'unreachable' });
     case 'ERR_HTTP2_PROTOCOL_ERROR':
-      return new ProxyError('UPE', `upstream ${address} sent an invalid response: ${e.message ?? code}`, opts);
+      return new ProxyError('UPE', `upstream ${address} sent an invalid response: ${e.message ?? code}`, { endpoint, cause, outcome: 'possibly-accepted', code: 'protocol-error' });
     case 'ERR_HTTP2_STREAM_ERROR':
-      return /REFUSED_STREAM/.test(e.message ?? '')
-        ? new ProxyError('UC', `upstream ${address} refused the stream`, opts)
-        : new ProxyError('UR', `upstream ${address} reset the stream: ${e.message ?? code}`, opts);
+      return new ProxyError('UR', `upstream ${address} reset the stream: ${e.message ?? code}`, { endpoint, cause, outcome: 'possibly-accepted', code: 'stream-reset' });
     default:
-      return new ProxyError('UC', `upstream connection to ${address} closed before the response: ${e.message || code || 'reset'}`, opts);
+      return new ProxyError('UC', `upstream connection to ${address} closed before the response: ${e.message || code || 'reset'}`, {
+        endpoint,
+        cause,
+        outcome: 'possibly-accepted',
+        code: 'connection-closed',
+      });
   }
+}
+
+/** The connect did not complete in time: nothing was sent, so any method may go to another endpoint. */
+export function connectTimeoutError(address: string, ms: number, cause?: unknown): ProxyError {
+  return new ProxyError('UF', `upstream connect timeout to ${address} after ${ms}ms`, { status: 504, endpoint: address, cause, outcome: 'not-sent', code: 'connect-timeout' });
+}
+
+/** HTTP/2 REFUSED_STREAM (or a stream past a GOAWAY's last id): the upstream did not process it (RFC 9113 8.7). */
+export function refusedStreamError(address: string): ProxyError {
+  return new ProxyError('UC', `upstream ${address} refused the stream`, { endpoint: address, outcome: 'not-sent', code: 'refused-stream' });
+}
+
+/** The pool was closed before the attempt could use it (its snapshot retired). */
+export function poolClosedError(address: string): ProxyError {
+  return new ProxyError('UC', `upstream pool for ${address} is closed`, { endpoint: address, outcome: 'not-sent', code: 'pool-closed' });
+}
+
+/** The same failure, known to have come after the response head (so the upstream certainly saw the request). */
+export function afterHead(err: ProxyError): ProxyError {
+  if (err.outcome === 'response-started' || err.outcome === undefined) return err;
+  return new ProxyError(err.flag, err.message, { status: err.status, endpoint: err.endpoint, cause: err.cause, outcome: 'response-started', code: err.code });
 }

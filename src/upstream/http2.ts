@@ -1,4 +1,5 @@
-// HTTP/2 cleartext (prior knowledge) upstream: a few multiplexed sessions per endpoint, opened on demand.
+// HTTP/2 cleartext (prior knowledge) upstream: multiplexed sessions per endpoint, each filled up to its stream limit
+// before another is opened.
 import http2 from 'node:http2';
 import type { Cancellation } from '../core/cancel.js';
 import { systemClock } from '../core/clock.js';
@@ -6,27 +7,45 @@ import { ProxyError } from '../core/errors.js';
 import { HeaderList } from '../core/headers.js';
 import type { ProxyRequest, ProxyResponse } from '../core/service.js';
 import { forwardDeadline } from '../policies/timeout/deadline.js';
-import { upstreamFailure } from './errors.js';
+import { connectTarget, tcpConnector, type ConnectTarget, type Connector } from './connector.js';
+import { poolClosedError, refusedStreamError, upstreamFailure } from './errors.js';
 import type { Upstream, UpstreamOptions } from './upstream.js';
 
-const { NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+
+/**
+ * Streams the first session of an endpoint is taken to allow until the peer's SETTINGS arrive (later ones assume
+ * what the last SETTINGS said): RFC 9113 6.5.2 recommends no less than 100, and nghttp2 holds back streams over
+ * the limit rather than failing them.
+ */
+const STREAMS_BEFORE_SETTINGS = 100;
 
 interface Session {
   readonly session: http2.ClientHttp2Session;
   /** Resolves when the connection is up; rejects on connect failure or timeout. */
   readonly ready: Promise<void>;
+  /** Streams in flight, and requests waiting for `ready`. */
   active: number;
+  /** Streams this session carries before another is opened: min(peer's SETTINGS_MAX_CONCURRENT_STREAMS, config). */
+  limit: number;
 }
 
 export class Http2Upstream implements Upstream {
   readonly address: string;
   readonly #opts: UpstreamOptions;
+  readonly #target: ConnectTarget;
+  readonly #connector: Connector;
   readonly #sessions: Session[] = [];
+  /** The stream limit the last SETTINGS of this endpoint gave: what a new session assumes until its own arrive. */
+  #peerLimit: number;
   #closed = false;
 
-  constructor(opts: UpstreamOptions) {
+  constructor(opts: UpstreamOptions, connector: Connector = tcpConnector) {
     this.address = opts.address;
     this.#opts = opts;
+    this.#target = connectTarget(opts.address);
+    this.#connector = connector;
+    this.#peerLimit = Math.min(STREAMS_BEFORE_SETTINGS, opts.maxConcurrentStreams);
   }
 
   get connections(): number {
@@ -34,7 +53,7 @@ export class Http2Upstream implements Upstream {
   }
 
   async request(req: ProxyRequest, cancel: Cancellation): Promise<ProxyResponse> {
-    if (this.#closed) throw new ProxyError('UC', `upstream pool for ${this.address} is closed`, { endpoint: this.address });
+    if (this.#closed) throw poolClosedError(this.address);
     const s = this.#pick();
     s.active++;
     try {
@@ -73,7 +92,7 @@ export class Http2Upstream implements Upstream {
         stream = s.session.request(headers, { endStream: req.body === null, waitForTrailers: req.body !== null && req.trailers !== undefined });
       } catch (err) {
         s.active--;
-        reject(upstreamFailure(err, this.address, this.#opts.connectTimeout));
+        reject(notOpened(err, this.address, this.#opts.connectTimeout));
         return;
       }
       let settled = false;
@@ -91,7 +110,7 @@ export class Http2Upstream implements Upstream {
         } else stream.destroy(reason);
       });
       stream.setTimeout(this.#opts.streamIdleTimeout, () => {
-        stream.destroy(new ProxyError('UT', `upstream ${this.address} stream idle timeout`, { endpoint: this.address }));
+        stream.destroy(streamIdleError(this.address, settled));
       });
       stream.once('response', (h) => {
         const status = Number(h[':status']);
@@ -108,13 +127,13 @@ export class Http2Upstream implements Upstream {
         offCancel();
         if (!settled) {
           settled = true;
-          reject(upstreamFailure(stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM ? refused() : new Error(`stream closed (code ${stream.rstCode})`), this.address, this.#opts.connectTimeout));
+          reject(this.#beforeHead(stream, new Error(`stream closed (code ${stream.rstCode})`)));
         }
       });
       stream.on('error', (err) => {
         if (!settled) {
           settled = true;
-          reject(cancel.reason ?? upstreamFailure(err, this.address, this.#opts.connectTimeout));
+          reject(cancel.reason ?? this.#beforeHead(stream, err));
         }
       });
       const slot = req.trailers;
@@ -127,38 +146,51 @@ export class Http2Upstream implements Upstream {
     });
   }
 
+  /** A stream that failed before its response head: REFUSED_STREAM (by its code, not its message) was never processed. */
+  #beforeHead(stream: http2.ClientHttp2Stream, err: unknown): Error {
+    if (stream.rstCode === NGHTTP2_REFUSED_STREAM) return refusedStreamError(this.address);
+    return upstreamFailure(err, this.address, this.#opts.connectTimeout);
+  }
+
+  /**
+   * The least busy session with a stream to spare; a new one when all are at their limit (up to max_connections);
+   * past that, the least busy of all (nghttp2 queues streams over a peer's limit).
+   */
   #pick(): Session {
-    let best: Session | undefined;
+    let free: Session | undefined;
+    let least: Session | undefined;
     for (const s of this.#sessions) {
-      const max = s.session.remoteSettings?.maxConcurrentStreams ?? 100;
-      if (s.session.closed || s.session.destroyed || s.active >= max) continue;
-      if (!best || s.active < best.active) best = s;
+      if (s.session.closed || s.session.destroyed) continue;
+      if (!least || s.active < least.active) least = s;
+      if (s.active < s.limit && (!free || s.active < free.active)) free = s;
     }
-    if (best && (best.active === 0 || this.#sessions.length >= this.#opts.maxConnections)) return best;
-    if (this.#sessions.length < this.#opts.maxConnections || !best) return this.#open();
-    return best;
+    if (free) return free;
+    if (!least || this.#sessions.length < this.#opts.maxConnections) return this.#open();
+    return least;
   }
 
   #open(): Session {
-    const session = http2.connect(`http://${this.address}`, { peerMaxConcurrentStreams: 1000 });
+    const configured = this.#opts.maxConcurrentStreams;
+    const assumed = Math.max(1, this.#peerLimit); // a peer that allowed 0 streams may allow more next time
+    const target = this.#target;
     const timeout = this.#opts.connectTimeout;
+    // The connector owns the connect timeout: a connect that hangs fails the session with a typed UF 504 (not sent).
+    const session = http2.connect(`http://${this.address}`, {
+      peerMaxConcurrentStreams: assumed,
+      createConnection: () => this.#connector(target, { timeout }),
+    });
     const ready = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        session.destroy();
-        reject(upstreamFailure(Object.assign(new Error('connect timeout'), { code: 'UND_ERR_CONNECT_TIMEOUT' }), this.address, timeout));
-      }, timeout);
-      session.once('connect', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      session.once('error', (err) => {
-        clearTimeout(timer);
-        reject(upstreamFailure(err, this.address, timeout));
-      });
+      session.once('connect', () => resolve());
+      session.once('error', (err) => reject(upstreamFailure(err, this.address, timeout)));
+      // Closed with no error before it connected (a connector that gave up quietly): nothing was sent.
+      session.once('close', () => reject(closedWhileConnecting(this.address)));
     });
     ready.catch(() => {}); // observed by request(); avoid an unhandled rejection when nobody waits
-    const entry: Session = { session, ready, active: 0 };
+    const entry: Session = { session, ready, active: 0, limit: assumed };
     this.#sessions.push(entry);
+    session.on('remoteSettings', (settings) => {
+      entry.limit = this.#peerLimit = Math.min(settings.maxConcurrentStreams ?? configured, configured);
+    });
     session.on('error', () => {}); // failures surface per stream
     session.once('close', () => {
       const i = this.#sessions.indexOf(entry);
@@ -185,7 +217,29 @@ export class Http2Upstream implements Upstream {
   }
 }
 
-const refused = (): Error => Object.assign(new Error('REFUSED_STREAM'), { code: 'ERR_HTTP2_STREAM_ERROR' });
+/** Codes with which session.request() refuses to open a stream on a session that is going away. */
+const SESSION_GONE: ReadonlySet<string> = new Set(['ERR_HTTP2_INVALID_SESSION', 'ERR_HTTP2_GOAWAY_SESSION', 'ERR_HTTP2_OUT_OF_STREAMS']);
+
+/** session.request() threw: no stream was opened, so a session going away sent nothing. */
+function notOpened(err: unknown, address: string, connectTimeout: number): ProxyError {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && SESSION_GONE.has(code)) {
+    return new ProxyError('UC', `upstream connection to ${address} was closing: ${code}`, { endpoint: address, cause: err, outcome: 'not-sent', code: 'connection-closed' });
+  }
+  return upstreamFailure(err, address, connectTimeout);
+}
+
+const closedWhileConnecting = (address: string): ProxyError =>
+  new ProxyError('UF', `upstream connection to ${address} closed while connecting`, { endpoint: address, outcome: 'not-sent', code: 'connection-closed' });
+
+/** No bytes for stream_idle_timeout: before the head the upstream may have taken the request; after, it did. */
+function streamIdleError(address: string, headArrived: boolean): ProxyError {
+  return new ProxyError('UT', `upstream ${address} stream idle timeout`, {
+    endpoint: address,
+    outcome: headArrived ? 'response-started' : 'possibly-accepted',
+    code: 'timeout',
+  });
+}
 
 function headersFrom(h: http2.IncomingHttpHeaders): HeaderList {
   const raw: string[] = [];

@@ -1,4 +1,5 @@
 // Upstream connection pools shared across config snapshots: a reload that keeps an endpoint keeps its warm connections.
+import { tcpConnector, type Connector } from './connector.js';
 import { Http1Upstream } from './http1/pool.js';
 import { Http2Upstream } from './http2.js';
 import type { Upstream, UpstreamOptions } from './upstream.js';
@@ -27,14 +28,20 @@ export interface UpstreamLease {
 }
 
 export class UpstreamRegistry {
+  /** How every pool (and health checker) of this registry connects to its endpoints. */
+  readonly connector: Connector;
   readonly #entries = new Map<string, Entry>();
+
+  constructor(connector: Connector = tcpConnector) {
+    this.connector = connector;
+  }
 
   /** The pool for an endpoint, shared by every cluster (and snapshot) that uses it with the same settings. */
   acquire(protocol: UpstreamProtocol, opts: UpstreamOptions, owner: string): UpstreamLease {
-    const key = `${protocol}|${opts.address}|${opts.connectTimeout}|${opts.maxConnections}|${opts.keepAliveTimeout}|${opts.maxRequestsPerConnection}|${opts.streamIdleTimeout}`;
+    const key = `${protocol}|${opts.address}|${opts.connectTimeout}|${opts.maxConnections}|${opts.keepAliveTimeout}|${opts.maxRequestsPerConnection}|${opts.streamIdleTimeout}|${opts.maxConcurrentStreams}`;
     let e = this.#entries.get(key);
     if (!e) {
-      const upstream = protocol === 'h2c' ? new Http2Upstream(opts) : new Http1Upstream(opts);
+      const upstream = protocol === 'h2c' ? new Http2Upstream(opts, this.connector) : new Http1Upstream(opts, this.connector);
       e = { upstream, stats: new Map(), refs: 0 };
       this.#entries.set(key, e);
     }

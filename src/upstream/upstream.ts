@@ -19,6 +19,8 @@ export interface UpstreamOptions {
   readonly keepAliveTimeout: number;
   readonly maxRequestsPerConnection: number;
   readonly streamIdleTimeout: number;
+  /** h2c: streams on one connection before another is opened (the peer's SETTINGS may lower it). */
+  readonly maxConcurrentStreams: number;
 }
 
 export function splitAddress(address: string): { host: string; port: number } {

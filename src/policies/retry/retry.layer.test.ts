@@ -235,12 +235,27 @@ describe('retryLayer', () => {
 describe('outcomeOf', () => {
   it('maps proxy errors to how far the attempt got', () => {
     assert.deepEqual(outcomeOf(new ProxyError('UF', 'x'), false), { kind: 'not-sent', cause: 'connect-failure' });
-    assert.deepEqual(outcomeOf(new ProxyError('UC', 'upstream a:1 refused the stream'), false), { kind: 'not-sent', cause: 'refused-stream' });
+    assert.deepEqual(outcomeOf(new ProxyError('UC', 'upstream a:1 refused the stream', { outcome: 'not-sent', code: 'refused-stream' }), false), { kind: 'not-sent', cause: 'refused-stream' });
     assert.deepEqual(outcomeOf(new ProxyError('UC', 'closed'), false), { kind: 'possibly-accepted', reason: 'reset' });
     assert.deepEqual(outcomeOf(new ProxyError('UR', 'x'), false), { kind: 'possibly-accepted', reason: 'reset' });
     assert.deepEqual(outcomeOf(new Error('x'), true), { kind: 'possibly-accepted', reason: 'timeout' });
     assert.equal(outcomeOf(new ProxyError('UH', 'x'), false), undefined);
     assert.equal(outcomeOf(new ProxyError('UO', 'x'), false), undefined);
     assert.equal(outcomeOf(new Error('x'), false), undefined);
+  });
+
+  it('reads the typed outcome and cause code, never the message', () => {
+    // Words in a message mean nothing: only the fields decide.
+    assert.deepEqual(outcomeOf(new ProxyError('UC', 'upstream a:1 refused the stream'), false), { kind: 'possibly-accepted', reason: 'reset' });
+    assert.deepEqual(outcomeOf(new ProxyError('UC', 'anything', { outcome: 'not-sent', code: 'refused-stream' }), false), { kind: 'not-sent', cause: 'refused-stream' });
+    // A connect timeout is not sent, whichever flag and status carry it.
+    assert.deepEqual(outcomeOf(new ProxyError('UF', 'slow', { status: 504, outcome: 'not-sent', code: 'connect-timeout' }), false), { kind: 'not-sent', cause: 'connect-failure' });
+    assert.deepEqual(outcomeOf(new ProxyError('UC', 'pool gone', { outcome: 'not-sent', code: 'pool-closed' }), false), { kind: 'not-sent', cause: 'connect-failure' });
+    // After the head the upstream saw the request: a replay is gated like any possibly-accepted attempt.
+    assert.deepEqual(outcomeOf(new ProxyError('UR', 'x', { outcome: 'response-started', code: 'connection-closed' }), false), { kind: 'possibly-accepted', reason: 'reset' });
+    assert.deepEqual(outcomeOf(new ProxyError('UT', 'x', { outcome: 'response-started', code: 'timeout' }), false), { kind: 'possibly-accepted', reason: 'timeout' });
+    // A flag that is no upstream attempt's failure carries no outcome, so nothing is retried.
+    assert.equal(new ProxyError('DPE', 'bad body').outcome, undefined);
+    assert.equal(outcomeOf(new ProxyError('DPE', 'bad body'), false), undefined);
   });
 });

@@ -230,9 +230,11 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
       function finalError(err: unknown, attempt: number, stop: string | undefined): unknown {
         if (!(err instanceof ProxyError)) return err;
         if (stop === undefined) return err;
-        if (breakerOpen) return new ProxyError('UO', describeStop(err.message, attempt, stop), { status: 503, endpoint: err.endpoint, cause: err });
+        // The outcome and cause code of the last attempt travel on, for the access log.
+        const typed = { endpoint: err.endpoint, cause: err, outcome: err.outcome, code: err.code, attempts: attempt };
+        if (breakerOpen) return new ProxyError('UO', describeStop(err.message, attempt, stop), { ...typed, status: 503 });
         const flag = attempt > 1 && isRetriableFlag(err) ? 'URX' : err.flag;
-        return new ProxyError(flag, describeStop(err.message, attempt, stop), { status: err.status, endpoint: err.endpoint, cause: err });
+        return new ProxyError(flag, describeStop(err.message, attempt, stop), { ...typed, status: err.status });
       }
 
       function describeStop(what: string, attempt: number, stop: string): string {
@@ -246,22 +248,19 @@ function isRetriableFlag(err: ProxyError): boolean {
 }
 
 /**
- * How far a failed attempt got, from the error it ended with. undefined: a failure retrying cannot help
- * (no endpoint, breaker overflow, bad request body, internal error).
+ * How far a failed attempt got, from the typed fields of the error it ended with (never its message). undefined: a
+ * failure retrying cannot help (no endpoint, breaker overflow, bad request body, internal error).
  */
 export function outcomeOf(err: unknown, perTryTimeout: boolean): AttemptOutcome | undefined {
   if (perTryTimeout) return { kind: 'possibly-accepted', reason: 'timeout' };
   if (!(err instanceof ProxyError)) return undefined;
-  switch (err.flag) {
-    case 'UF':
-      return { kind: 'not-sent', cause: 'connect-failure' };
-    case 'UC':
-      return /refused the stream/.test(err.message) ? { kind: 'not-sent', cause: 'refused-stream' } : { kind: 'possibly-accepted', reason: 'reset' };
-    case 'UR':
-    case 'UPE':
-      return { kind: 'possibly-accepted', reason: 'reset' };
-    case 'UT':
-      return { kind: 'possibly-accepted', reason: 'timeout' };
+  switch (err.outcome) {
+    case 'not-sent':
+      return { kind: 'not-sent', cause: err.code === 'refused-stream' ? 'refused-stream' : 'connect-failure' };
+    case 'possibly-accepted':
+    case 'response-started':
+      // The upstream may have acted on it (or certainly saw it): only a replay the method or the operator makes safe.
+      return { kind: 'possibly-accepted', reason: err.code === 'timeout' ? 'timeout' : 'reset' };
     default:
       return undefined;
   }

@@ -1,11 +1,12 @@
 // One upstream HTTP/1.1 connection: a socket and a response parser, carrying one exchange at a time (no pipelining).
-import net, { type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { TrailerSlot } from '../../core/service.js';
 import { systemClock } from '../../core/clock.js';
 import { ProxyError } from '../../core/errors.js';
 import { forwardDeadline } from '../../policies/timeout/deadline.js';
-import { upstreamFailure } from '../errors.js';
+import type { ConnectTarget, Connector } from '../connector.js';
+import { afterHead, upstreamFailure } from '../errors.js';
 import type { Exchange } from './exchange.js';
 import { announcedKeepAlive, CHUNK_END, chunkHeader, framingFor, LAST_CHUNK, lastChunk, requestHead } from './head.js';
 import { isParseError, ON_BODY, ON_HEADERS, ON_HEADERS_COMPLETE, ON_MESSAGE_BEGIN, ON_MESSAGE_COMPLETE, responseParser, type NativeParser } from './parser.js';
@@ -26,8 +27,8 @@ export interface ConnectionOwner {
 }
 
 export interface ConnectionOptions {
-  readonly host: string;
-  readonly port: number;
+  readonly target: ConnectTarget;
+  readonly connector: Connector;
   readonly connectTimeout: number;
   /** Longest silence while a response body is arriving (0: none). */
   readonly streamIdleTimeout: number;
@@ -85,8 +86,8 @@ export class Http1Connection {
     };
     parser[ON_MESSAGE_COMPLETE] = () => this.#onMessageComplete();
 
-    const socket = (this.socket = net.connect({ host: opts.host, port: opts.port, noDelay: true }));
-    socket.setTimeout(opts.connectTimeout);
+    // The connector owns the connect timeout: a connect that hangs destroys the socket with a typed UF 504.
+    const socket = (this.socket = opts.connector(opts.target, { timeout: opts.connectTimeout }));
     socket.on('connect', () => {
       this.#connected = true;
       socket.setTimeout(this.#streamIdleTimeout);
@@ -262,16 +263,18 @@ export class Http1Connection {
 
   #onTimeout(): void {
     const address = this.#owner.address;
-    if (!this.#connected) {
-      const ms = this.#owner.connectTimeout;
-      this.fail(new ProxyError('UF', `upstream connect timeout to ${address} after ${ms}ms`, { status: 504, endpoint: address }));
-      return;
-    }
+    if (!this.#connected) return; // the connector's timer governs the connect
     // Idle pooled connections and the wait for a response head are governed by the pool and the route timeout; a
     // reader that paused the socket is not the upstream's silence.
     const ex = this.exchange;
     if (ex === undefined || !ex.hasHead || this.socket.isPaused()) return;
-    this.fail(new ProxyError('UT', `upstream ${address} stream idle timeout (${this.#streamIdleTimeout}ms without body bytes)`, { endpoint: address }));
+    this.fail(
+      new ProxyError('UT', `upstream ${address} stream idle timeout (${this.#streamIdleTimeout}ms without body bytes)`, {
+        endpoint: address,
+        outcome: 'response-started',
+        code: 'timeout',
+      }),
+    );
   }
 
   #onClose(): void {
@@ -288,7 +291,10 @@ export class Http1Connection {
         const address = this.#owner.address;
         ex.fail(
           () => upstreamFailure(err, address, this.#owner.connectTimeout),
-          () => (err instanceof ProxyError ? err : new ProxyError('UR', `upstream ${address} reset mid-response: ${err.message}`, { endpoint: address, cause: err })),
+          () =>
+            err instanceof ProxyError
+              ? afterHead(err)
+              : new ProxyError('UR', `upstream ${address} reset mid-response: ${err.message}`, { endpoint: address, cause: err, outcome: 'response-started', code: 'connection-closed' }),
         );
       }
     }

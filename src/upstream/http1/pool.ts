@@ -2,9 +2,10 @@
 // transparent replay for the keep-alive race.
 import type { Cancellation } from '../../core/cancel.js';
 import { systemClock } from '../../core/clock.js';
-import { ProxyError } from '../../core/errors.js';
 import type { ProxyRequest, ProxyResponse } from '../../core/service.js';
-import { splitAddress, type Upstream, type UpstreamOptions } from '../upstream.js';
+import { connectTarget, tcpConnector, type Connector } from '../connector.js';
+import { poolClosedError } from '../errors.js';
+import type { Upstream, UpstreamOptions } from '../upstream.js';
 import { Http1Connection, type ConnectionOptions, type ConnectionOwner } from './connection.js';
 import { Exchange } from './exchange.js';
 
@@ -38,12 +39,12 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
   #whenClosed: (() => void) | undefined;
   #closed: Promise<void> | undefined;
 
-  constructor(opts: UpstreamOptions) {
+  constructor(opts: UpstreamOptions, connector: Connector = tcpConnector) {
     this.address = opts.address;
     this.connectTimeout = opts.connectTimeout;
     this.#opts = opts;
-    const { host, port } = splitAddress(opts.address);
-    this.#connection = { host, port, connectTimeout: opts.connectTimeout, streamIdleTimeout: opts.streamIdleTimeout };
+    const target = connectTarget(opts.address);
+    this.#connection = { target, connector, connectTimeout: opts.connectTimeout, streamIdleTimeout: opts.streamIdleTimeout };
   }
 
   get connections(): number {
@@ -53,7 +54,7 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
   request(req: ProxyRequest, cancel: Cancellation): Promise<ProxyResponse> {
     if (cancel.aborted) return Promise.reject(cancel.reason);
     if (this.#closing && this.#open === 0) {
-      return Promise.reject(new ProxyError('UC', `upstream pool for ${this.address} is closed`, { endpoint: this.address }));
+      return Promise.reject(poolClosedError(this.address));
     }
     return new Promise<ProxyResponse>((resolve, reject) => {
       const ex = new Exchange(req, cancel, resolve, reject);
