@@ -5,7 +5,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { BIN, ROOT } from '../helpers/sidecar.js';
+import { BIN, ROOT, startSidecar } from '../helpers/sidecar.js';
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -164,6 +164,25 @@ describe('cli', () => {
       proc.kill('SIGTERM');
       await exited;
       app.close();
+    }
+  });
+
+  it('the reload-rejected log line lists each cross-reference error once', async () => {
+    const valid = 'listeners:\n  - { name: a, port: 0, routes: [{ cluster: app }] }\nclusters: [{ name: app, endpoints: ["127.0.0.1:1"] }]\n';
+    const sc = await startSidecar(valid);
+    try {
+      sc.writeConfig('watch: false\nlisteners:\n  - { name: a, port: 0, routes: [{ cluster: ap }] }\nclusters: [{ name: app, endpoints: ["127.0.0.1:1"] }, { name: app, endpoints: ["127.0.0.1:2"] }]\n');
+      sc.proc.kill('SIGHUP');
+      const end = Date.now() + 10_000;
+      while (!sc.stderr().includes('config reload rejected')) {
+        assert.ok(Date.now() < end, `no rejected reload:\n${sc.stderr()}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const line = sc.stderr().split('\n').find((l) => l.includes('config reload rejected'))!;
+      const issues = (JSON.parse(line) as { issues: string[] }).issues.map((i) => i.replace(/^.*sidecar\.yaml:/, ''));
+      assert.deepEqual(issues, ['4:45 listeners[0].routes[0].cluster: unknown cluster "ap"; did you mean "app"?', '5:63 clusters[1].name: duplicate cluster "app"']);
+    } finally {
+      await sc.stop();
     }
   });
 
