@@ -200,6 +200,7 @@ clusters:
     ]);
     assert.deepEqual(errorsOf('listeners:\n  - name: "a\n    port: 1\n'), ['test.yaml:2:11 listeners[0].name: this quoted string is not closed: add the closing "']);
     assert.deepEqual(errorsOf("admin: { address: 'x }\n"), ["test.yaml:1:19 admin.address: this quoted string is not closed: add the closing '"]);
+    assert.deepEqual(errorsOf('admin:\n  address: *nope\n'), ['test.yaml:2:12 admin.address: alias *nope names no anchor: define &nope before it']);
     assert.deepEqual(errorsOf('a: 1\n---\nb: 2\n'), ['test.yaml:2:1 (root): the file holds more than one YAML document (a --- line); a config is a single document']);
     const all = [errorsOf('a: b: c\n'), errorsOf('a: @x\n'), errorsOf('a: "\\q"\n'), errorsOf('a: {x: 1\n'), errorsOf('a: *nope\n')].flat();
     assert.equal(all.length, 5, all.join('\n'));

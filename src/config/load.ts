@@ -41,7 +41,9 @@ export function readConfigText(file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read config: ${(e as Error).message}` }]);
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
+    throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read config: ${why}` }]);
   }
 }
 
@@ -92,8 +94,11 @@ export function checkConfig(text: string, file: string, env: Readonly<Record<str
   try {
     data = doc.toJS() ?? {};
   } catch (e) {
-    // toJS throws for an alias to an anchor that does not exist.
-    issues.push({ file, line: 1, col: 1, path: '', message: `cannot read the YAML: ${e instanceof ReferenceError ? 'an alias (*name) names an anchor (&name) that is not defined before it' : 'unsupported content'}` });
+    // toJS throws for an alias to an anchor that does not exist; point at the alias when it can be found.
+    const name = e instanceof ReferenceError ? /: (\S+)$/.exec(e.message)?.[1] : undefined;
+    const offset = name === undefined ? -1 : interpolated.text.indexOf(`*${name}`);
+    const message = name === undefined ? 'cannot read the YAML here' : `alias *${name} names no anchor: define &${name} before it`;
+    issues.push(offset < 0 ? { file, line: 1, col: 1, path: '', message } : issueAt(toFile(offset), plainPrefix(pathAtOffset(doc, offset)), message, true));
     throw new ConfigError(sortIssues(issues));
   }
   const result = configSchema.safeParse(data);
