@@ -2,10 +2,11 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError, formatIssue, formatIssueWithExcerpt, type ConfigIssue } from '../config/errors.js';
 import { loadConfigOffThread } from '../config/load-worker.js';
 import { createLogger } from '../observability/logger.js';
 import { Sidecar } from '../runtime/sidecar.js';
+import type { Config } from '../config/schema.js';
 
 const VERSION = (JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string }).version;
 
@@ -23,19 +24,27 @@ Options:
   -h, --help     Show help (also: sidecar <command> --help)
   -v, --version  Print the version
 `,
-  run: `Usage: sidecar run [-c sidecar.yaml]
+  run: `Usage: sidecar run [-c sidecar.yaml] [--check] [--inbound-port N] [--outbound-port N] [--admin-port N] [--app-address HOST:PORT]
 
 Runs the proxy. Without -c it runs the embedded default: inbound listener 127.0.0.1:15006 -> app at
 127.0.0.1:8080, outbound forward proxy on 127.0.0.1:15001, admin on 127.0.0.1:15000.
 SIGHUP or a change to the file reloads the config; SIGTERM/SIGINT drain and exit 0.
 
 Options:
-  -c, --config FILE   Config file (YAML)
-  -h, --help          Show this help
+  -c, --config FILE          Config file (YAML)
+  --check                    Validate the config as \`sidecar validate\` does, then exit (0 valid, 2 not); bind nothing
+  --inbound-port N           Embedded default only: the inbound listener's port (as SIDECAR_INBOUND_PORT)
+  --outbound-port N          Embedded default only: the outbound forward proxy's port (as SIDECAR_OUTBOUND_PORT)
+  --admin-port N             Embedded default only: the admin server's port (as SIDECAR_ADMIN_PORT)
+  --app-address HOST:PORT    Embedded default only: where the app listens (as SIDECAR_APP_ADDRESS)
+  -h, --help                 Show this help
 `,
-  validate: `Usage: sidecar validate -c sidecar.yaml
+  validate: `Usage: sidecar validate FILE   (or: sidecar validate -c FILE)
 
-Validates a config file. Exit 0 with a one-line summary when valid; exit 2 and one line per error,
+Validates a config file as \`sidecar run\` would load it, and more: a listener on the admin port, two listeners
+on one address and port, a weighted route whose weights are all 0, an empty file or one without listeners are
+errors; a route that can never match (an earlier route takes all its requests) is a warning.
+Exit 0 with a one-line summary (and any warnings) when valid; exit 2 and one line per error,
 formatted FILE:LINE:COL path.to.key: message, when not.
 
 Options:
@@ -48,24 +57,53 @@ Prints the JSON Schema (draft 2020-12) of the config file, for editors and CI ch
 `,
 };
 
+/** Command-line overrides for the embedded default, each the same as setting its SIDECAR_* variable. */
+const DEFAULT_OVERRIDES = {
+  'inbound-port': 'SIDECAR_INBOUND_PORT',
+  'outbound-port': 'SIDECAR_OUTBOUND_PORT',
+  'admin-port': 'SIDECAR_ADMIN_PORT',
+  'app-address': 'SIDECAR_APP_ADDRESS',
+} as const;
+type OverrideOption = keyof typeof DEFAULT_OVERRIDES;
+
+interface Options {
+  config?: string | undefined;
+  check?: boolean | undefined;
+  help?: boolean | undefined;
+  version?: boolean | undefined;
+  'inbound-port'?: string | undefined;
+  'outbound-port'?: string | undefined;
+  'admin-port'?: string | undefined;
+  'app-address'?: string | undefined;
+}
+
 async function main(argv: string[]): Promise<number> {
   const command = argv[0] && !argv[0].startsWith('-') ? argv[0] : undefined;
   const rest = command ? argv.slice(1) : argv;
-  let values: { config?: string | undefined; help?: boolean | undefined; version?: boolean | undefined };
+  let values: Options;
+  let positionals: string[];
+  const usage = (message: string): number => {
+    process.stderr.write(`sidecar${command ? ` ${command}` : ''}: ${message}\n\n${HELP[command ?? 'main'] ?? HELP.main}`);
+    return 2;
+  };
   try {
-    ({ values } = parseArgs({
+    ({ values, positionals } = parseArgs({
       args: rest,
       options: {
         config: { type: 'string', short: 'c' },
+        check: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
+        'inbound-port': { type: 'string' },
+        'outbound-port': { type: 'string' },
+        'admin-port': { type: 'string' },
+        'app-address': { type: 'string' },
       },
       strict: true,
-      allowPositionals: false,
+      allowPositionals: true,
     }));
   } catch (err) {
-    process.stderr.write(`sidecar: ${(err as Error).message}\n\n${HELP[command ?? 'main'] ?? HELP.main}`);
-    return 2;
+    return usage((err as Error).message);
   }
   if (values.version) {
     process.stdout.write(`${VERSION}\n`);
@@ -75,11 +113,29 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(HELP[command && command !== 'help' ? command : 'main'] ?? HELP.main!);
     return 0;
   }
+  // Only validate takes a plain argument (the file); anywhere else a stray word is a mistake worth stopping for.
+  if (positionals.length > (command === 'validate' ? 1 : 0)) return usage(`unexpected argument "${positionals[command === 'validate' ? 1 : 0]}"`);
+  const overrides = (Object.keys(DEFAULT_OVERRIDES) as OverrideOption[]).filter((o) => values[o] !== undefined);
+  if (command !== 'run' && (overrides.length || values.check)) return usage(`--${overrides[0] ?? 'check'} is an option of "sidecar run"`);
   switch (command) {
-    case 'run':
-      return run(values.config);
-    case 'validate':
-      return validate(values.config);
+    case 'run': {
+      if (overrides.length && values.config !== undefined) {
+        return usage(`--${overrides[0]} applies to the embedded default only; with -c, set it in ${values.config} (the file may use \${${DEFAULT_OVERRIDES[overrides[0]!]}})`);
+      }
+      for (const o of overrides) {
+        const value = values[o]!;
+        const bad = o === 'app-address' ? !/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/.test(value) : !/^\d{1,5}$/.test(value) || Number(value) > 65535;
+        if (bad) return usage(`--${o} expects ${o === 'app-address' ? 'HOST:PORT, e.g. 127.0.0.1:8080' : 'a port number from 0 to 65535'}, got "${value}"`);
+        process.env[DEFAULT_OVERRIDES[o]] = value;
+      }
+      return values.check ? check(values.config, true) : run(values.config);
+    }
+    case 'validate': {
+      const [file] = positionals;
+      if (file !== undefined && values.config !== undefined && file !== values.config) return usage('give the file once: as an argument or with -c');
+      if (file === undefined && values.config === undefined) return usage('a config file is required: sidecar validate FILE');
+      return check(file ?? values.config, false);
+    }
     case 'schema': {
       const { configJsonSchema } = await import('../config/json-schema.js');
       process.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
@@ -95,20 +151,35 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function validate(file: string | undefined): Promise<number> {
-  if (!file) {
-    process.stderr.write(`sidecar validate: -c FILE is required\n\n${HELP.validate}`);
-    return 2;
-  }
-  const { loadConfigFile } = await import('../config/load.js');
+/**
+ * `validate FILE` and `run --check`: every error (exit 2) or a summary (exit 0), warnings either way. With no file
+ * (`run --check` alone) it checks the embedded default with the overrides applied.
+ */
+async function check(file: string | undefined, embeddedAllowed: boolean): Promise<number> {
+  const { checkConfig, loadDefaultConfig, readConfigText } = await import('../config/load.js');
+  const { nothingToServeIssues } = await import('../config/checks.js');
+  const { formatIssue, formatIssueWithExcerpt } = await import('../config/errors.js');
+  const label = file ?? '(embedded default)';
   try {
-    const { config } = loadConfigFile(file);
+    let checked: { config: Config; warnings: readonly ConfigIssue[] };
+    if (file === undefined && embeddedAllowed) {
+      const loaded = loadDefaultConfig();
+      checked = { config: loaded.config, warnings: loaded.warnings ?? [] };
+    } else {
+      const text = readConfigText(file!);
+      checked = checkConfig(text, file!);
+      const empty = nothingToServeIssues(text, checked.config, file!);
+      if (empty.length) throw new ConfigError([...empty]);
+    }
+    for (const w of checked.warnings) process.stderr.write(`${formatIssue({ ...w, message: `warning: ${w.message}` })}\n`);
+    const { config } = checked;
     const routes = config.listeners.reduce((n, l) => n + l.routes.length, 0);
-    process.stdout.write(`${file}: valid (${config.listeners.length} listeners, ${routes} routes, ${config.clusters.length} clusters)\n`);
+    const warned = checked.warnings.length ? `, ${checked.warnings.length} warning${checked.warnings.length === 1 ? '' : 's'}` : '';
+    process.stdout.write(`${label}: valid (${config.listeners.length} listeners, ${routes} routes, ${config.clusters.length} clusters${warned})\n`);
     return 0;
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
+      process.stderr.write(`${err.issues.map(formatIssueWithExcerpt).join('\n')}\n`);
       return 2;
     }
     throw err;
@@ -121,7 +192,7 @@ async function run(file: string | undefined): Promise<number> {
     loaded = await loadConfigOffThread(file);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
+      process.stderr.write(`${err.issues.map(formatIssueWithExcerpt).join('\n')}\n`);
       return 2;
     }
     throw err;
@@ -147,6 +218,7 @@ async function run(file: string | undefined): Promise<number> {
     },
     'sidecar started',
   );
+  if (loaded.warnings?.length) logger.warn({ warnings: loaded.warnings.map(formatIssue) }, 'the config is valid but looks wrong');
   process.on('SIGHUP', () => void sidecar.reload('SIGHUP'));
   // One request must never take the process down: log and carry on.
   process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception'));

@@ -125,7 +125,7 @@ clusters:
 
   it('reports YAML syntax errors with a position', () => {
     const errs = errorsOf('listeners:\n  - name: [unclosed\n');
-    assert.match(errs[0]!, /^test\.yaml:\d+:\d+ \(root\): /);
+    assert.deepEqual(errs, ['test.yaml:2:11 listeners[0].name: a list opened with [ is not closed: add the ] (or indent its continuation lines more than its key)']);
   });
 
   it('interpolates ${VAR} and ${VAR:-default}, keeping YAML types', () => {
@@ -133,7 +133,7 @@ clusters:
     assert.equal(c.listeners[0]!.port, 8001);
     assert.deepEqual(c.clusters[0]!.endpoints, ['10.1.1.1:9']);
     const errs = errorsOf(minimal.replace('127.0.0.1:8080', '${MISSING}'));
-    assert.match(errs[0]!, /^test\.yaml:8:18 \(root\): environment variable MISSING is not set/);
+    assert.match(errs[0]!, /^test\.yaml:8:18 clusters\[0\]\.endpoints\[0\]: environment variable MISSING is not set/);
   });
 
   it('interpolate maps output offsets back to the file', () => {
@@ -153,6 +153,127 @@ clusters:
     assert.equal(parseSize('12'), 12);
     assert.equal(parseSize('1 GiB'), 1024 ** 3);
     assert.equal(parseSize('lots'), undefined);
+  });
+
+  it('reports each cross-reference error once (unknown cluster, duplicate port, duplicate cluster)', () => {
+    const errs = errorsOf(`
+listeners:
+  - name: in
+    port: 8000
+    routes: [{ match: { prefix: / }, cluster: ap }]
+  - name: in2
+    port: 8000
+clusters:
+  - name: app
+    endpoints: ["127.0.0.1:8080"]
+  - name: app
+    endpoints: ["127.0.0.1:8081"]
+`);
+    assert.deepEqual(errs, [
+      'test.yaml:5:47 listeners[0].routes[0].cluster: unknown cluster "ap"; did you mean "app"?',
+      'test.yaml:7:11 listeners[1].port: 127.0.0.1:8000 is already used by listener "in"; two servers cannot listen on one address and port',
+      'test.yaml:11:11 clusters[1].name: duplicate cluster "app"',
+    ]);
+  });
+
+  it('names a duplicate key and its path, and still checks the rest of the file', () => {
+    const errs = errorsOf(`listeners: []
+clusters:
+  - name: app
+    endpoints: ["127.0.0.1:8080"]
+    name: b
+    lb: { policy: nope }
+`);
+    assert.deepEqual(errs, [
+      'test.yaml:5:5 clusters[0].name: duplicate key "name" (the later one would silently win)',
+      'test.yaml:6:19 clusters[0].lb.policy: expected one of "round_robin", "least_request", "random", "ring_hash", not "nope"',
+    ]);
+  });
+
+  it('describes YAML syntax errors in plain words at the line to fix, never in the library\'s words', () => {
+    assert.deepEqual(errorsOf('listeners:\n\t- name: a\n'), ['test.yaml:2:1 listeners: a tab is used for indentation; YAML indents with spaces only']);
+    assert.deepEqual(errorsOf('listeners:\n  - name: a\n     port: 1\n'), [
+      'test.yaml:3:6 listeners[0].name: this line is indented deeper than the key above it, so it reads as part of that value; line it up with the keys above it',
+    ]);
+    assert.deepEqual(errorsOf('listeners:\n  - name: a\n  port: 1\n'), [
+      'test.yaml:3:3 port: this key is not lined up with the keys above it; indent every key of one mapping by the same number of spaces',
+    ]);
+    assert.deepEqual(errorsOf('listeners:\n  - name: "a\n    port: 1\n'), ['test.yaml:2:11 listeners[0].name: this quoted string is not closed: add the closing "']);
+    assert.deepEqual(errorsOf("admin: { address: 'x }\n"), ["test.yaml:1:19 admin.address: this quoted string is not closed: add the closing '"]);
+    assert.deepEqual(errorsOf('admin:\n  address: *nope\n'), ['test.yaml:2:12 admin.address: alias *nope names no anchor: define &nope before it']);
+    assert.deepEqual(errorsOf('a: 1\n---\nb: 2\n'), ['test.yaml:2:1 (root): the file holds more than one YAML document (a --- line); a config is a single document']);
+    const all = [errorsOf('a: b: c\n'), errorsOf('a: @x\n'), errorsOf('a: "\\q"\n'), errorsOf('a: {x: 1\n'), errorsOf('a: *nope\n')].flat();
+    assert.equal(all.length, 5, all.join('\n'));
+    for (const e of all) assert.doesNotMatch(e, /Map keys|Tabs are not|Implicit keys|Nested mappings|must be sufficiently|Missing closing|Plain value|Invalid escape|Unresolved alias|YAML\.parse/, e);
+  });
+
+  it('a missing ${VAR} names the key using it and does not hide the other errors', () => {
+    const errs = errorsOf('listeners:\n  - name: a\n    port: ${NOPE}\n    mode: sideways\n');
+    assert.deepEqual(errs, [
+      'test.yaml:3:11 listeners[0].port: environment variable NOPE is not set (use ${NOPE:-default} for a default)',
+      'test.yaml:4:11 listeners[0].mode: expected one of "reverse", "forward", not "sideways"',
+    ]);
+  });
+
+  it('suggests the closest enum value, as for keys', () => {
+    const errs = errorsOf(`
+clusters:
+  - name: a
+    endpoints: ["127.0.0.1:1"]
+    lb: { policy: roundrobin }
+listeners:
+  - name: x
+    port: 8000
+    routes: [{ cluster: a, retry: { retry_on: [connect_failure] } }]
+`);
+    assert.match(errs[0]!, /lb\.policy: expected one of "round_robin", .*, not "roundrobin"; did you mean "round_robin"\?$/);
+    assert.match(errs[1]!, /retry\.retry_on\[0\]: expected one of "connect-failure", .*, not "connect_failure"; did you mean "connect-failure"\?$/);
+  });
+
+  it('says numeric ranges in words', () => {
+    const errs = errorsOf(`
+listeners:
+  - name: x
+    port: 70000
+    limits: { max_connections: 0 }
+    routes: [{ cluster: a, retry: { max_retries: -1, retriable_status_codes: [700] } }]
+clusters:
+  - name: a
+    endpoints: []
+    panic_threshold: 101
+`);
+    assert.deepEqual(errs.map((e) => e.replace(/^test\.yaml:\d+:\d+ /, '')), [
+      'listeners[0].port: port 70000 is above 65535',
+      'listeners[0].limits.max_connections: max_connections 0 must be above 0',
+      'listeners[0].routes[0].retry.max_retries: max_retries -1 is below 0',
+      'listeners[0].routes[0].retry.retriable_status_codes[0]: retriable_status_codes[0] 700 is above 599',
+      'clusters[0].endpoints: endpoints needs at least 1 entry',
+      'clusters[0].panic_threshold: panic_threshold 101 is above 100',
+    ]);
+  });
+
+  it('refuses what run would refuse: a listener on the admin port or on a taken address and port, all weights 0', () => {
+    const base = (listeners: string, admin = ''): string[] =>
+      errorsOf(`${admin}listeners:\n${listeners}clusters: [{ name: c, endpoints: ["127.0.0.1:1"] }]\n`);
+    assert.deepEqual(base('  - { name: a, port: 15000 }\n'), [
+      'test.yaml:2:22 listeners[0].port: 127.0.0.1:15000 is already used by the admin server (admin.port); two servers cannot listen on one address and port',
+    ]);
+    assert.deepEqual(base('  - { name: a, port: 9000 }\n', 'admin: { port: 9000, address: 0.0.0.0 }\n'), [
+      'test.yaml:3:22 listeners[0].port: 127.0.0.1:9000 is already used by the admin server (admin.port); two servers cannot listen on one address and port',
+    ]);
+    assert.deepEqual(base('  - { name: a, port: 9000, address: 0.0.0.0 }\n  - { name: b, port: 9000 }\n'), [
+      'test.yaml:3:22 listeners[1].port: 127.0.0.1:9000 is already used by listener "a"; two servers cannot listen on one address and port',
+    ]);
+    assert.deepEqual(base('  - { name: a, port: 9000 }\n  - { name: b, port: 9000, address: "::" }\n'), [
+      'test.yaml:3:22 listeners[1].port: :::9000 is already used by listener "a"; two servers cannot listen on one address and port',
+    ]);
+    // Different addresses of one family, port 0, or a disabled admin server do not clash.
+    assert.doesNotThrow(() => parseConfig('admin: { enabled: false }\nlisteners:\n  - { name: a, port: 15000 }\n  - { name: b, port: 9000, address: 127.0.0.2 }\n  - { name: c, port: 9000 }\n  - { name: d, port: 0 }\n  - { name: e, port: 0 }\n', 'x.yaml', {}));
+    assert.deepEqual(
+      base('  - name: a\n    port: 9000\n    routes: [{ weighted_clusters: [{ cluster: c, weight: 0 }, { cluster: c, weight: 0 }] }]\n'),
+      ['test.yaml:4:35 listeners[0].routes[0].weighted_clusters: every weight is 0, so no cluster could be picked; give at least one cluster a weight above 0'],
+    );
+    assert.doesNotThrow(() => parseConfig('listeners:\n  - name: a\n    port: 9000\n    routes: [{ weighted_clusters: [{ cluster: c, weight: 0 }, { cluster: c, weight: 1 }] }]\nclusters: [{ name: c, endpoints: ["127.0.0.1:1"] }]\n', 'x.yaml', {}));
   });
 
   it('committed schema/sidecar.schema.json and docs/config.md match the schema (run `npm run gen`)', () => {

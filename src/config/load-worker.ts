@@ -36,7 +36,12 @@ export async function loadConfigOffThread(file: string | undefined, env: NodeJS.
     const { ConfigError } = await import('./errors.js');
     throw reply.issues ? new ConfigError(reply.issues) : new Error(reply.message);
   }
-  return { config: deepFreeze(reply.loaded.config), source: reply.loaded.source, clusterDefaults: deepFreeze(reply.loaded.clusterDefaults) };
+  return {
+    config: deepFreeze(reply.loaded.config),
+    source: reply.loaded.source,
+    clusterDefaults: deepFreeze(reply.loaded.clusterDefaults),
+    warnings: reply.loaded.warnings ?? [],
+  };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -6,9 +6,13 @@ import { cluster as clusterSchema, configSchema, referenceIssues, type ClusterCo
 import { interpolate } from './interpolate.js';
 import { closest } from './suggest.js';
 import { DEFAULT_CONFIG_YAML } from './default.js';
-import { ConfigError, type ConfigIssue } from './errors.js';
+import { ConfigError, formatIssue, type ConfigIssue } from './errors.js';
+import { issueMessage } from './messages.js';
+import { shadowedRoutes } from './shadow.js';
+import { describeSyntaxErrors } from './yaml-errors.js';
+import { pathAtOffset } from './yaml-paths.js';
 
-export { ConfigError, formatIssue, type ConfigIssue } from './errors.js';
+export { ConfigError, formatIssue, formatIssueWithExcerpt, type ConfigIssue } from './errors.js';
 
 export interface LoadedConfig {
   readonly config: Config;
@@ -16,52 +20,143 @@ export interface LoadedConfig {
   readonly source: string;
   /** A cluster with every default filled in, for clusters the runtime creates itself (forward-proxy pass-through). */
   readonly clusterDefaults: ClusterConfig;
+  /** Things that are valid but almost certainly a mistake (a route that can never match). */
+  readonly warnings?: readonly ConfigIssue[];
+}
+
+export interface CheckedConfig {
+  readonly config: Config;
+  readonly warnings: ConfigIssue[];
 }
 
 const clusterDefaults = (): ClusterConfig => clusterSchema.parse({ name: 'defaults', endpoints: ['127.0.0.1:1'] });
 
 export function loadConfigFile(file: string, env: Readonly<Record<string, string | undefined>> = process.env): LoadedConfig {
-  let text: string;
+  const { config, warnings } = checkConfig(readConfigText(file), file, env);
+  return { config, source: file, clusterDefaults: clusterDefaults(), warnings };
+}
+
+/** The file's text; a file that cannot be read is a ConfigError like any other problem with it. */
+export function readConfigText(file: string): string {
   try {
-    text = readFileSync(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (e) {
-    throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read config: ${(e as Error).message}` }]);
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (e as Error).message;
+    throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read config: ${why}` }]);
   }
-  return { config: parseConfig(text, file, env), source: file, clusterDefaults: clusterDefaults() };
 }
 
 export function loadDefaultConfig(env: Readonly<Record<string, string | undefined>> = process.env): LoadedConfig {
-  return { config: parseConfig(DEFAULT_CONFIG_YAML, '(embedded default)', env), source: '(embedded default)', clusterDefaults: clusterDefaults() };
+  const { config, warnings } = checkConfig(DEFAULT_CONFIG_YAML, '(embedded default)', env);
+  return { config, source: '(embedded default)', clusterDefaults: clusterDefaults(), warnings };
 }
 
 /** Parses and validates config text; throws ConfigError listing every problem. */
 export function parseConfig(text: string, file: string, env: Readonly<Record<string, string | undefined>> = process.env): Config {
+  return checkConfig(text, file, env).config;
+}
+
+/** Parses and validates config text; throws ConfigError listing every problem, each once; returns warnings too. */
+export function checkConfig(text: string, file: string, env: Readonly<Record<string, string | undefined>> = process.env): CheckedConfig {
   const original = new LineCounter();
-  parseDocument(text, { lineCounter: original }); // positions in the file as written
+  const written = parseDocument(text, { lineCounter: original, uniqueKeys: false }); // positions and keys as written
+  const sourceLines = text.split(/\r?\n/);
   const at = (offset: number): { line: number; col: number } => original.linePos(offset);
+  const issueAt = (offset: number, path: Path, message: string, excerpt = false): ConfigIssue => {
+    const pos = at(offset);
+    const issue: ConfigIssue = { file, ...pos, path: formatPath(path), message };
+    if (excerpt && sourceLines[pos.line - 1] !== undefined) issue.excerpt = sourceLines[pos.line - 1]!;
+    return issue;
+  };
 
+  // A missing variable is reported at the key using it; the rest of the file is still checked.
   const interpolated = interpolate(text, env);
-  const issues: ConfigIssue[] = interpolated.errors.map((e) => ({ file, ...at(e.offset), path: '', message: e.message }));
+  const envIssues = interpolated.errors.map((e) => issueAt(e.offset, pathAtOffset(written, e.offset), e.message));
+  const envPaths = new Set(envIssues.map((i) => i.path).filter((p) => p !== ''));
 
-  const lines = new LineCounter();
-  const doc = parseDocument(interpolated.text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  for (const err of doc.errors) {
-    issues.push({ file, ...at(interpolated.offsetMap(err.pos[0])), path: '', message: err.message.split('\n')[0]! });
+  const doc = parseDocument(interpolated.text, { prettyErrors: false, uniqueKeys: true });
+  const toFile = (o: number): number => interpolated.offsetMap(o);
+  const duplicates = doc.errors.filter((e) => e.code === 'DUPLICATE_KEY');
+  const issues: ConfigIssue[] = [...envIssues];
+  for (const err of duplicates) {
+    const path = pathAtOffset(doc, err.pos[0]);
+    issues.push(issueAt(toFile(err.pos[0]), path, `duplicate key "${String(path[path.length - 1] ?? '')}" (the later one would silently win)`));
   }
-  if (issues.length) throw new ConfigError(issues);
+  const syntax = describeSyntaxErrors(doc.errors.filter((e) => e.code !== 'DUPLICATE_KEY'), interpolated.text);
+  for (const problem of syntax) {
+    const path = problem.documentLevel ? [] : plainPrefix(pathAtOffset(doc, problem.offset));
+    issues.push(issueAt(toFile(problem.offset), path, problem.message, true));
+  }
+  if (syntax.length) throw new ConfigError(sortIssues(issues));
 
-  const data: unknown = doc.toJS() ?? {};
+  let data: unknown;
+  try {
+    data = doc.toJS() ?? {};
+  } catch (e) {
+    // toJS throws for an alias to an anchor that does not exist; point at the alias when it can be found.
+    const name = e instanceof ReferenceError ? /: (\S+)$/.exec(e.message)?.[1] : undefined;
+    const offset = name === undefined ? -1 : interpolated.text.indexOf(`*${name}`);
+    const message = name === undefined ? 'cannot read the YAML here' : `alias *${name} names no anchor: define &${name} before it`;
+    issues.push(offset < 0 ? { file, line: 1, col: 1, path: '', message } : issueAt(toFile(offset), plainPrefix(pathAtOffset(doc, offset)), message, true));
+    throw new ConfigError(sortIssues(issues));
+  }
   const result = configSchema.safeParse(data);
-  if (result.success) return deepFreeze(result.data);
+  if (result.success && issues.length === 0) {
+    const config = deepFreeze(result.data);
+    return { config, warnings: configWarnings(config, doc, (o) => at(toFile(o)), file) };
+  }
 
-  const position = (o: number): { line: number; col: number } => at(interpolated.offsetMap(o));
-  for (const issue of result.error.issues) issues.push(...describeIssue(issue, doc, position, file));
+  const position = (o: number): { line: number; col: number } => at(toFile(o));
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      for (const i of describeIssue(issue, doc, data, position, file)) {
+        // The schema's complaint about a value left empty by a missing variable only repeats the variable's error.
+        if (![...envPaths].some((p) => i.path === p || i.path.startsWith(`${p}.`) || i.path.startsWith(`${p}[`))) issues.push(i);
+      }
+    }
+  }
   // The schema's cross-reference checks only run on valid data; run them on the raw data too, so one pass reports all.
   for (const ref of referenceIssues(data)) {
-    issues.push(...describeIssue({ code: 'custom', path: ref.path, message: ref.message, input: undefined } as z.core.$ZodIssue, doc, position, file));
+    issues.push(...describeIssue({ code: 'custom', path: ref.path, message: ref.message, input: undefined } as z.core.$ZodIssue, doc, data, position, file));
   }
-  issues.sort((a, b) => a.line - b.line || a.col - b.col);
-  throw new ConfigError(issues);
+  throw new ConfigError(sortIssues(issues));
+}
+
+/** A broken document parses into odd keys ("a port"); name only the keys that are plainly keys of the config. */
+function plainPrefix(path: (string | number)[]): (string | number)[] {
+  const end = path.findIndex((p) => typeof p === 'string' && !/^[A-Za-z0-9_.-]+$/.test(p));
+  return end < 0 ? path : path.slice(0, end);
+}
+
+/** Sorted by position, each problem once (the schema's own cross-reference pass and the raw-data pass overlap). */
+function sortIssues(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  const unique = issues.filter((i) => {
+    const key = formatIssue(i);
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+  return unique.sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+/** Valid but suspicious: routes that an earlier route shadows. */
+function configWarnings(config: Config, doc: Document, at: (offset: number) => { line: number; col: number }, file: string): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  config.listeners.forEach((l, li) => {
+    for (const s of shadowedRoutes(l.routes.map((r) => r.match))) {
+      const path = ['listeners', li, 'routes', s.index];
+      const by = l.routes[s.by]!.name;
+      out.push({
+        file,
+        ...positionOf(valueNode(doc, path), doc, path, at),
+        path: formatPath(path),
+        message: `this route can never match: routes[${s.by}]${by ? ` ("${by}")` : ''} before it takes every request it would match (first match wins)`,
+      });
+    }
+  });
+  return out;
 }
 
 type Path = readonly PropertyKey[];
@@ -69,6 +164,7 @@ type Path = readonly PropertyKey[];
 function describeIssue(
   issue: z.core.$ZodIssue,
   doc: Document,
+  data: unknown,
   at: (offset: number) => { line: number; col: number },
   file: string,
 ): ConfigIssue[] {
@@ -94,20 +190,14 @@ function describeIssue(
         return [{ file, ...positionOf(valueNode(doc, issue.path), doc, issue.path, at), path: formatPath(issue.path), message: `expected ${expected.join(' or ')}` }];
       }
     }
-    return best.flatMap((sub) => describeIssue({ ...sub, path: [...issue.path, ...sub.path] } as z.core.$ZodIssue, doc, at, file));
+    return best.flatMap((sub) => describeIssue({ ...sub, path: [...issue.path, ...sub.path] } as z.core.$ZodIssue, doc, data, at, file));
   }
   const node = valueNode(doc, issue.path);
   const present = doc.hasIn(issue.path as unknown[]);
-  return [{ file, ...positionOf(node, doc, issue.path, at), path: formatPath(issue.path), message: issueMessage(issue, present) }];
+  return [{ file, ...positionOf(node, doc, issue.path, at), path: formatPath(issue.path), message: issueMessage(issue, data, present) }];
 }
 
 const deepest = (issues: readonly z.core.$ZodIssue[]): number => Math.max(...issues.map((i) => i.path.length));
-
-function issueMessage(issue: z.core.$ZodIssue, present: boolean): string {
-  if (issue.code === 'invalid_type') return present ? `expected ${issue.expected}` : `required (expected ${issue.expected})`;
-  if (issue.code === 'invalid_value') return `expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
-  return issue.message;
-}
 
 export function formatPath(path: Path): string {
   let out = '';

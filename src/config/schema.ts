@@ -255,6 +255,10 @@ export const route = z
             : `a route has exactly one action, found ${set.join(' and ')}`,
       });
     }
+    if (r.weighted_clusters !== undefined && r.weighted_clusters.every((w) => w.weight === 0)) {
+      // The runtime would send everything to the last cluster: almost certainly not what a canary at 0/0 meant.
+      ctx.addIssue({ code: 'custom', path: ['weighted_clusters'], message: 'every weight is 0, so no cluster could be picked; give at least one cluster a weight above 0' });
+    }
     if (r.prefix_rewrite !== undefined && r.match.prefix === undefined) {
       ctx.addIssue({ code: 'custom', path: ['prefix_rewrite'], message: 'prefix_rewrite needs match.prefix' });
     }
@@ -518,7 +522,12 @@ export function referenceIssues(config: unknown): Array<{ path: (string | number
     clusters.add(name);
   });
   const names = new Set<string>();
-  const ports = new Set<string>();
+  const bound: Array<{ address: string; port: number; name: string }> = [];
+  const admin = isObject(config.admin) ? config.admin : {};
+  if (admin.enabled !== false) {
+    const adminPort = admin.port === undefined ? 15000 : admin.port;
+    if (typeof adminPort === 'number' && adminPort !== 0) bound.push({ address: nameOf(admin.address) ?? '127.0.0.1', port: adminPort, name: 'the admin server (admin.port)' });
+  }
   items(config.listeners).forEach((l, li) => {
     const name = nameOf(l.name);
     if (name !== undefined) {
@@ -526,9 +535,12 @@ export function referenceIssues(config: unknown): Array<{ path: (string | number
       names.add(name);
     }
     if (typeof l.port === 'number' && l.port !== 0) {
-      const key = `${nameOf(l.address) ?? '127.0.0.1'}:${l.port}`;
-      if (ports.has(key)) out.push({ path: ['listeners', li, 'port'], message: `${key} is used by another listener` });
-      ports.add(key);
+      const address = nameOf(l.address) ?? '127.0.0.1';
+      const other = bound.find((b) => b.port === l.port && addressesOverlap(b.address, address));
+      if (other) {
+        out.push({ path: ['listeners', li, 'port'], message: `${address}:${l.port} is already used by ${other.name}; two servers cannot listen on one address and port` });
+      }
+      bound.push({ address, port: l.port, name: `listener "${name ?? li}"` });
     }
     const routeNames = new Set<string>();
     items(l.routes).forEach((r, ri) => {
@@ -551,6 +563,17 @@ export function referenceIssues(config: unknown): Array<{ path: (string | number
     });
   });
   return out;
+}
+
+/** Whether binding both addresses on one port would clash: the same address, or a wildcard that covers the other. */
+function addressesOverlap(a: string, b: string): boolean {
+  if (a === b) return true;
+  const v6 = (x: string): boolean => x.includes(':');
+  // "::" takes IPv4 too (dual stack); "0.0.0.0" takes every IPv4 address.
+  if (a === '::' || b === '::' || a === '' || b === '') return true;
+  if (a === '0.0.0.0') return !v6(b);
+  if (b === '0.0.0.0') return !v6(a);
+  return false;
 }
 
 export type Config = z.output<typeof configSchema>;
