@@ -148,6 +148,9 @@ async function run(file: string | undefined): Promise<number> {
     'sidecar started',
   );
   process.on('SIGHUP', () => void sidecar.reload('SIGHUP'));
+  // The process runs until SIGTERM/SIGINT: a reload that leaves no socket or watcher open (no listeners, admin
+  // disabled, watch off) must not let the event loop run dry and exit 0. Exit is explicit, through process.exit.
+  setInterval(() => {}, 2 ** 30);
   // One request must never take the process down: log and carry on.
   process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception'));
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));

@@ -27,6 +27,11 @@ export function loadConfigFile(file: string, env: Readonly<Record<string, string
   } catch (e) {
     throw new ConfigError([{ file, line: 1, col: 1, path: '', message: `cannot read config: ${(e as Error).message}` }]);
   }
+  return loadConfigText(text, file, env);
+}
+
+/** Loads config text already read from `file` (a reload reads the file itself, once it has stopped changing). */
+export function loadConfigText(text: string, file: string, env: Readonly<Record<string, string | undefined>> = process.env): LoadedConfig {
   return { config: parseConfig(text, file, env), source: file, clusterDefaults: clusterDefaults() };
 }
 
