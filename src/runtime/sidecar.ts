@@ -178,7 +178,7 @@ export class Sidecar implements ServerDeps {
       return this.#reloadFailed(
         reason,
         refused,
-        { issues: [`${file}: no listeners while ${this.#listeners.size} are serving (caught half-written?); set "allow_no_listeners: true" to mean it`] },
+        { issues: [`${file}: no listeners, while ${this.#listeners.size === 1 ? 'one serves' : `${this.#listeners.size} serve`} (caught half-written?); set "allow_no_listeners: true" to mean it`] },
         'config reload refused; the previous config stays in force',
       );
     }
