@@ -169,6 +169,35 @@ describe('reload: all or nothing', () => {
     }
   });
 
+  it('a listener may take the admin server\'s old port as the admin moves; when the move fails both are back where they were', async () => {
+    const up = await startUpstream((_req, res) => res.end('ok'));
+    const [adminA, adminB, listenerPort] = [await freePort(), await freePort(), await freePort()];
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const taken = (blocker.address() as net.AddressInfo).port;
+    const at = (admin: number, port: number, body: string): string => config(admin, up.address, body).replace('port: 0', `port: ${port}`);
+    const sc = await startSidecar(at(adminA, listenerPort, 'v1'));
+    try {
+      // The admin server moves to a port that is taken, the listener onto the admin's port: nothing changes.
+      writeAtomically(sc.configPath, at(taken, adminA, 'v2'));
+      sc.proc.kill('SIGHUP');
+      await until('apply failure logged', () => /config reload failed while applying/.test(sc.stderr()), 8000, sc);
+      assert.equal(await version(listenerPort), 'v1');
+      assert.equal((await get(adminA, '/ready')).body, 'ready\n', 'the admin server took its port back');
+
+      // The admin server moves to a free port, and the listener takes over the admin's old one.
+      writeAtomically(sc.configPath, at(adminB, adminA, 'v3'));
+      sc.proc.kill('SIGHUP');
+      await until('listener on the old admin port', async () => (await version(adminA)) === 'v3', 8000, sc);
+      assert.equal((await get(adminB, '/ready')).status, 200);
+      await until('old listener port closed', () => get(listenerPort, '/version').then(() => false, () => true));
+    } finally {
+      await sc.stop();
+      await up.close();
+      blocker.close();
+    }
+  });
+
   it('no reload ends the process: an empty file while the default admin port is busy, or a forced config with nothing to serve', async () => {
     // An empty file means the default admin port 15000; make sure it is taken (by us, or already by someone else).
     const busy = net.createServer();
