@@ -5,7 +5,8 @@ import type { Config } from '../config/schema.js';
 import { formatDuration } from '../config/units.js';
 
 export interface AdminSource {
-  ready(): boolean;
+  /** Undefined when ready to take traffic; otherwise why not (draining, a listener not bound, ...). */
+  readiness(): string | undefined;
   config(): Config;
   configSource(): string;
   clusters(): unknown;
@@ -29,8 +30,10 @@ export class AdminServer {
       };
       if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'method not allowed\n');
       switch (url) {
-        case '/ready':
-          return source.ready() ? text(200, 'ready\n') : text(503, 'not ready\n');
+        case '/ready': {
+          const why = source.readiness();
+          return why === undefined ? text(200, 'ready\n') : text(503, `not ready: ${why}\n`);
+        }
         case '/live':
           return text(200, 'live\n');
         case '/config':
@@ -59,6 +62,13 @@ export class AdminServer {
 
   get port(): number {
     return (this.#server.address() as AddressInfo | null)?.port ?? 0;
+  }
+
+  /** Gives up the port at once so a replacement can bind it; `listen` takes it back if the reload fails. */
+  async stopAccepting(): Promise<void> {
+    this.#server.close();
+    // The handle closes on the next turn of the loop; only then is the port free to bind again.
+    await new Promise((r) => setImmediate(r));
   }
 
   close(): Promise<void> {

@@ -187,6 +187,14 @@ async function check(file: string | undefined, embeddedAllowed: boolean): Promis
 }
 
 async function run(file: string | undefined): Promise<number> {
+  // SIGHUP's default action ends the process: take it over before anything else, so one sent during startup (or
+  // the moment "sidecar started" is out) reloads once the sidecar runs instead of killing it.
+  let running: Sidecar | undefined;
+  let hupDuringStart = false;
+  process.on('SIGHUP', () => {
+    if (running) void running.reload('SIGHUP');
+    else hupDuringStart = true;
+  });
   let loaded: Awaited<ReturnType<typeof loadConfigOffThread>>;
   try {
     loaded = await loadConfigOffThread(file);
@@ -219,7 +227,11 @@ async function run(file: string | undefined): Promise<number> {
     'sidecar started',
   );
   if (loaded.warnings?.length) logger.warn({ warnings: loaded.warnings.map(formatIssue) }, 'the config is valid but looks wrong');
-  process.on('SIGHUP', () => void sidecar.reload('SIGHUP'));
+  running = sidecar;
+  if (hupDuringStart) void sidecar.reload('SIGHUP');
+  // The process runs until SIGTERM/SIGINT: a reload that leaves no socket or watcher open (no listeners, admin
+  // disabled, watch off) must not let the event loop run dry and exit 0. Exit is explicit, through process.exit.
+  setInterval(() => {}, 2 ** 30);
   // One request must never take the process down: log and carry on.
   process.on('uncaughtException', (err) => logger.error({ err }, 'uncaught exception'));
   process.on('unhandledRejection', (err) => logger.error({ err }, 'unhandled rejection'));

@@ -10,7 +10,9 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 import(workerData.loader).then((m) => {
   try {
-    const loaded = workerData.file ? m.loadConfigFile(workerData.file, workerData.env) : m.loadDefaultConfig(workerData.env);
+    const loaded = typeof workerData.text === 'string'
+      ? m.loadConfigText(workerData.text, workerData.file, workerData.env)
+      : workerData.file ? m.loadConfigFile(workerData.file, workerData.env) : m.loadDefaultConfig(workerData.env);
     parentPort.postMessage({ ok: true, loaded });
   } catch (e) {
     parentPort.postMessage({ ok: false, issues: e && e.issues, message: String(e && e.message || e) });
@@ -18,11 +20,14 @@ import(workerData.loader).then((m) => {
 });
 `;
 
-/** Loads a config file (or the embedded default) off the main thread; rejects with ConfigError when invalid. */
-export async function loadConfigOffThread(file: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<LoadedConfig> {
+/**
+ * Loads a config file (or the embedded default) off the main thread; rejects with ConfigError when invalid. With
+ * `text`, that text is parsed as the content of `file` instead of reading the file again.
+ */
+export async function loadConfigOffThread(file: string | undefined, env: NodeJS.ProcessEnv = process.env, text?: string): Promise<LoadedConfig> {
   const loader = new URL('./load.js', import.meta.url).href;
   const reply = await new Promise<Reply>((resolve, reject) => {
-    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { loader, file, env: { ...env } } });
+    const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { loader, file, text, env: { ...env } } });
     worker.once('message', (m: Reply) => {
       resolve(m);
       void worker.terminate();

@@ -47,6 +47,12 @@ export function readConfigText(file: string): string {
   }
 }
 
+/** Loads config text already read from `file` (a reload reads the file itself, once it has stopped changing). */
+export function loadConfigText(text: string, file: string, env: Readonly<Record<string, string | undefined>> = process.env): LoadedConfig {
+  const { config, warnings } = checkConfig(text, file, env);
+  return { config, source: file, clusterDefaults: clusterDefaults(), warnings };
+}
+
 export function loadDefaultConfig(env: Readonly<Record<string, string | undefined>> = process.env): LoadedConfig {
   const { config, warnings } = checkConfig(DEFAULT_CONFIG_YAML, '(embedded default)', env);
   return { config, source: '(embedded default)', clusterDefaults: clusterDefaults(), warnings };

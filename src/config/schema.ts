@@ -494,6 +494,10 @@ export const configSchema = z
     log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     drain_timeout: duration.default(30_000).meta({ description: 'On SIGTERM, how long in-flight requests may finish.' }),
     watch: z.boolean().default(true).meta({ description: 'Reload when the config file changes (SIGHUP always reloads).' }),
+    allow_no_listeners: z.boolean().default(false).meta({
+      description:
+        'Let a reload apply a config with no listeners while listeners are serving. Off, such a reload (often a file caught half-written) is refused and the running config stays; an empty file is always refused on reload.',
+    }),
     listeners: z.array(listener).default([]),
     clusters: z.array(cluster).default([]),
   })

@@ -211,6 +211,11 @@ export class Listener {
     return (this.#net.address() as AddressInfo | null)?.port ?? this.config.port;
   }
 
+  /** True while the listening socket is bound (false once it stopped accepting or closed). */
+  get listening(): boolean {
+    return this.#net.listening;
+  }
+
   get connections(): number {
     return this.#sockets.size;
   }

@@ -27,6 +27,10 @@ export class SidecarMetrics {
   readonly flags = this.registry.counter('sidecar_response_flags_total', 'Responses the sidecar generated or cut short, by listener and response flag.');
   readonly tunnels = this.registry.gauge('sidecar_tunnels_active', 'Open WebSocket and CONNECT tunnels, by listener and kind.');
   readonly reloads = this.registry.counter('sidecar_config_reloads_total', 'Config reloads, by result (success, failure).');
+  readonly reloadFailures = this.registry.counter(
+    'sidecar_config_reload_failures_total',
+    'Reloads that left the running config in force, by reason (unreadable, invalid, empty_file, no_listeners, apply).',
+  );
   readonly reloadTime = this.registry.gauge('sidecar_config_last_reload_success_timestamp_seconds', 'Unix time of the last successful config load.');
   readonly retries = this.registry.counter('sidecar_retries_total', 'Retries sent, by cluster and the condition that triggered them.');
   readonly retryBudgetExhausted = this.registry.counter(

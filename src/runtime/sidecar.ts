@@ -1,5 +1,4 @@
 // The running sidecar: owns listeners, the admin server and the current snapshot; reloads atomically and drains on stop.
-import { createHash } from 'node:crypto';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { AdminServer } from '../admin/admin-server.js';
 import { ConfigError } from '../config/errors.js';
@@ -13,6 +12,29 @@ import type { Logger } from '../observability/logger.js';
 import type { ServerDeps } from '../http-server/exchange.js';
 import { UpstreamRegistry } from '../upstream/registry.js';
 import { RuntimeSnapshot } from './snapshot.js';
+import { hashText, isEmptyText, readStable, readiness, refusal, type FileRead } from './reload-guard.js';
+
+/** The reason the file watcher gives; any other reload (SIGHUP) re-applies even content it has seen. */
+const FILE_CHANGE = 'file change';
+
+interface QueuedReload {
+  /** Apply even when the content is what was last seen (a SIGHUP joined this one). */
+  always: boolean;
+  done: Promise<boolean>;
+}
+
+/** A socket the new config may need the port of, because what holds it is going away. */
+interface PortHolder {
+  readonly address: string;
+  readonly port: number;
+  release(): Promise<void>;
+  restore(): Promise<void>;
+}
+
+const WILDCARD = new Set(['0.0.0.0', '::', '']);
+/** Whether binding address:port needs the holder's port (port 0 binds any free port; a wildcard clashes with every address). */
+const portsClash = (heldAddress: string, heldPort: number, address: string, port: number): boolean =>
+  port !== 0 && heldPort === port && (heldAddress === address || WILDCARD.has(heldAddress) || WILDCARD.has(address));
 
 export interface SidecarOptions {
   /** Config file; the embedded default when absent. */
@@ -38,6 +60,7 @@ export class Sidecar implements ServerDeps {
   #fileHash = '';
   #stopping = false;
   #reloading: Promise<boolean> = Promise.resolve(true);
+  #queued: QueuedReload | undefined;
 
   private constructor(loaded: LoadedConfig, opts: SidecarOptions) {
     this.logger = opts.logger;
@@ -87,35 +110,84 @@ export class Sidecar implements ServerDeps {
     return this.#admin?.port;
   }
 
-  /** Re-reads the config file. Invalid config leaves the running one in force. Resolves true when applied. */
+  /**
+   * Re-reads the config file once it has stopped changing. A config that is invalid, empty, drops every listener by
+   * accident, or cannot be applied whole leaves the running one in force. Resolves true when applied. Requests that
+   * arrive while one is waiting its turn join it; a file change whose content was already seen does nothing.
+   */
   reload(reason = 'signal'): Promise<boolean> {
-    this.#reloading = this.#reloading.then(() => this.#reload(reason));
-    return this.#reloading;
+    const always = reason !== FILE_CHANGE;
+    if (this.#queued) {
+      this.#queued.always ||= always;
+      return this.#queued.done;
+    }
+    const queued: QueuedReload = { always, done: Promise.resolve(false) };
+    queued.done = this.#reloading
+      .then(() => {
+        this.#queued = undefined;
+        return this.#reload(reason, queued.always);
+      })
+      .catch((err: unknown) => {
+        // Nothing a reload does may stop the process or the reloads after it.
+        this.#reloadFailed(reason, 'apply', { err: (err as Error)?.message ?? String(err) }, 'config reload failed; the previous config stays in force');
+        return false;
+      });
+    this.#queued = queued;
+    this.#reloading = queued.done;
+    return queued.done;
   }
 
-  async #reload(reason: string): Promise<boolean> {
+  #reloadFailed(reason: string, cause: string, details: Record<string, unknown>, msg: string): false {
+    this.metrics.reloads.get({ result: 'failure' }).inc();
+    this.metrics.reloadFailures.get({ reason: cause }).inc();
+    this.metrics.configValid.get().set(0);
+    this.logger.error({ reason, cause, ...details }, msg);
+    return false;
+  }
+
+  async #reload(reason: string, always: boolean): Promise<boolean> {
     if (!this.#configPath || this.#stopping) return false;
+    const file = this.#configPath;
+    let read: FileRead;
+    try {
+      read = await readStable(file);
+    } catch (err) {
+      return this.#reloadFailed(reason, 'unreadable', { issues: [`${file}: cannot read config: ${(err as Error).message}`] }, 'config reload rejected; the previous config stays in force');
+    }
+    if (!always && read.hash === this.#fileHash) return false; // the watcher woke for content already applied or refused
+    this.#fileHash = read.hash;
+    if (this.#stopping) return false;
+    if (isEmptyText(read.text)) {
+      return this.#reloadFailed(
+        reason,
+        'empty_file',
+        { issues: [`${file}: the file is empty (caught half-written?); write "listeners: []" and "allow_no_listeners: true" to remove every listener`] },
+        'config reload refused; the previous config stays in force',
+      );
+    }
     let loaded: LoadedConfig;
     try {
-      loaded = await loadConfigOffThread(this.#configPath);
+      loaded = await loadConfigOffThread(file, process.env, read.text);
     } catch (err) {
-      this.metrics.reloads.get({ result: 'failure' }).inc();
-      this.metrics.configValid.get().set(0);
       const issues = err instanceof ConfigError ? err.message.split('\n') : [(err as Error).message];
-      this.logger.error({ reason, issues }, 'config reload rejected; the previous config stays in force');
-      return false;
+      return this.#reloadFailed(reason, 'invalid', { issues }, 'config reload rejected; the previous config stays in force');
     }
-    const previous = this.#snapshot;
+    if (this.#stopping) return false;
+    const refused = refusal(loaded.config, this.#listeners.size);
+    if (refused) {
+      return this.#reloadFailed(
+        reason,
+        refused,
+        { issues: [`${file}: no listeners, while ${this.#listeners.size === 1 ? 'one serves' : `${this.#listeners.size} serve`} (caught half-written?); set "allow_no_listeners: true" to mean it`] },
+        'config reload refused; the previous config stays in force',
+      );
+    }
     try {
-      await this.#apply(loaded, previous);
+      await this.#apply(loaded, this.#snapshot);
     } catch (err) {
-      this.metrics.reloads.get({ result: 'failure' }).inc();
-      this.metrics.configValid.get().set(0);
-      this.logger.error({ reason, err: (err as Error).message }, 'config reload failed while applying; the previous config stays in force');
-      return false;
+      return this.#reloadFailed(reason, 'apply', { err: (err as Error).message }, 'config reload failed while applying; the previous config stays in force');
     }
     this.#source = loaded.source;
-    this.#fileHash = hashFile(this.#configPath);
     this.metrics.reloads.get({ result: 'success' }).inc();
     this.metrics.reloadTime.get().set(Date.now() / 1000);
     this.metrics.configValid.get().set(1);
@@ -123,75 +195,109 @@ export class Sidecar implements ServerDeps {
     return true;
   }
 
-  /** Builds the new graph, opens new ports first, swaps, then retires what the new config dropped. */
+  /**
+   * All or nothing: builds the new graph and binds everything it needs (listener ports, the access log, the admin
+   * server when its address changed) while the old config serves; only then swaps, in one step, and retires what the
+   * new config dropped. On any failure what was opened is closed, ports handed over are taken back, and the old
+   * snapshot, listeners and admin server stay exactly as they were.
+   */
   async #apply(loaded: LoadedConfig, previous: RuntimeSnapshot | undefined): Promise<void> {
     const config = loaded.config;
     const next = previous ? new RuntimeSnapshot(loaded, this.#registry, this.metrics) : this.#snapshot;
-    const opened: Listener[] = [];
     // Existing listeners the new config keeps exactly as they are; every other one drains once the swap is done.
     const kept = new Set<Listener>();
     for (const lc of config.listeners) {
       const existing = this.#listeners.get(lc.name);
       if (existing && listenerIdentity(existing.config) === listenerIdentity(lc)) kept.add(existing);
     }
-    // Ports held by listeners that are going away (renamed, moved, re-configured, removed), by address:port.
-    const holders = new Map<string, Listener>();
-    for (const l of this.#listeners.values()) if (!kept.has(l)) holders.set(`${l.config.address}:${l.port}`, l);
-    /** Old listeners that let go of their port for a new one; they take it back if the reload fails. */
-    const released: Listener[] = [];
+    const adminKey = config.admin.enabled ? `${config.admin.address}:${config.admin.port}` : '';
+    const adminChanges = adminKey !== this.#adminKey;
+    // Ports held by what is going away (listeners renamed, moved, re-configured or removed; the admin server when it
+    // moves): a new socket that needs one of them takes it over, and gives it back if the reload fails.
+    const holders: PortHolder[] = [];
+    for (const l of this.#listeners.values()) {
+      if (!kept.has(l)) holders.push({ address: l.config.address, port: l.port, release: () => l.stopAccepting(), restore: () => l.listen() });
+    }
+    const oldAdmin = this.#admin;
+    if (adminChanges && oldAdmin) {
+      const [address, port] = [this.#snapshot.config.admin.address, oldAdmin.port];
+      holders.push({ address, port, release: () => oldAdmin.stopAccepting(), restore: () => oldAdmin.listen(address, port) });
+    }
+    const released: PortHolder[] = [];
+    const takeOver = async (address: string, port: number): Promise<void> => {
+      for (const h of holders) {
+        if (!released.includes(h) && portsClash(h.address, h.port, address, port)) {
+          // The old socket stops accepting (its connections carry on) so the new one can bind the port.
+          await h.release();
+          released.push(h);
+        }
+      }
+    };
+    const opened: Listener[] = [];
+    let admin: AdminServer | undefined;
+    let accessLog: AccessLog | undefined;
+    const accessLogPath = config.access_log.enabled ? config.access_log.path : undefined;
     try {
       for (const lc of config.listeners) {
         const existing = this.#listeners.get(lc.name);
         if (existing && kept.has(existing)) continue;
-        const holder = holders.get(`${lc.address}:${lc.port}`);
-        if (holder !== undefined && !released.includes(holder)) {
-          // The port stays in use under new settings or a new name: the old listener stops accepting (its
-          // connections carry on) so the new one can bind it.
-          await holder.stopAccepting();
-          released.push(holder);
-        }
+        await takeOver(lc.address, lc.port);
         const l = new Listener(lc, this);
-        await l.listen();
         opened.push(l);
+        await l.listen();
       }
+      if (adminChanges && config.admin.enabled) {
+        await takeOver(config.admin.address, config.admin.port);
+        admin = this.#adminServer();
+        await admin.listen(config.admin.address, config.admin.port);
+      }
+      if (accessLogPath !== this.#accessLogPath) accessLog = accessLogPath === undefined ? noAccessLog : createAccessLog(accessLogPath);
     } catch (err) {
-      for (const l of opened) await l.close(0);
-      for (const l of released) await l.listen();
+      await this.#rollBack(opened, admin, released);
       if (previous) next.retire();
       throw err;
     }
+
     // Swap: new requests see the new snapshot from here on; requests in flight keep the one they started with.
     this.#snapshot = next;
     const retiring = [...this.#listeners.values()].filter((l) => !kept.has(l));
     this.#listeners.clear();
     for (const l of kept) this.#listeners.set(l.name, l);
     for (const l of opened) this.#listeners.set(l.name, l);
+    if (accessLog) {
+      this.#accessLog.close();
+      this.#accessLog = accessLog;
+      this.#accessLogPath = accessLogPath;
+    }
+    if (adminChanges) {
+      this.#admin = admin;
+      this.#adminKey = adminKey;
+      oldAdmin?.close().catch(() => {});
+    }
     // Replaced and removed listeners drain: in-flight requests finish on them, as on shutdown.
     for (const l of retiring) l.close(config.drain_timeout).catch(() => {});
     previous?.retire();
+  }
 
-    if (config.access_log.enabled ? this.#accessLogPath !== config.access_log.path : this.#accessLogPath !== undefined) {
-      this.#accessLog.close();
-      this.#accessLog = config.access_log.enabled ? createAccessLog(config.access_log.path) : noAccessLog;
-      this.#accessLogPath = config.access_log.enabled ? config.access_log.path : undefined;
+  /** Undoes a failed apply. Each step is tried on its own: one that fails is logged and must not stop the others. */
+  async #rollBack(opened: readonly Listener[], admin: AdminServer | undefined, released: readonly PortHolder[]): Promise<void> {
+    for (const l of opened) await l.close(0).catch(() => 0);
+    await admin?.close();
+    for (const h of released) {
+      await h.restore().catch((err: Error) => {
+        this.logger.error({ address: h.address, port: h.port, err: err.message }, 'a failed reload could not take its port back; /ready fails until a reload binds it');
+      });
     }
-    const adminKey = config.admin.enabled ? `${config.admin.address}:${config.admin.port}` : '';
-    if (adminKey !== this.#adminKey) {
-      await this.#admin?.close();
-      this.#admin = undefined;
-      this.#adminKey = adminKey;
-      if (config.admin.enabled) {
-        const admin = new AdminServer({
-          ready: () => !this.#stopping,
-          config: () => this.#snapshot.config,
-          configSource: () => this.#source,
-          clusters: () => this.clusterState(),
-          metrics: () => this.metrics.registry.render(),
-        });
-        await admin.listen(config.admin.address, config.admin.port);
-        this.#admin = admin;
-      }
-    }
+  }
+
+  #adminServer(): AdminServer {
+    return new AdminServer({
+      readiness: () => readiness(this.#stopping, this.#snapshot.config.listeners.map((l) => l.name), (name) => this.#listeners.get(name)?.listening === true),
+      config: () => this.#snapshot.config,
+      configSource: () => this.#source,
+      clusters: () => this.clusterState(),
+      metrics: () => this.metrics.registry.render(),
+    });
   }
 
   clusterState(): unknown {
@@ -223,18 +329,11 @@ export class Sidecar implements ServerDeps {
   #watch(file: string): void {
     // Watch the file itself (watching its directory would wake us for every other file written there, such as an
     // access log). Editors and ConfigMap updates replace the file: on 'rename' the watch is re-armed on the new inode.
+    // An event only says "look again": the reload waits for the file to settle and skips content it already saw.
     let timer: NodeJS.Timeout | undefined;
     const check = (): void => {
       clearTimeout(timer);
-      timer = setTimeout(() => {
-        let h: string;
-        try {
-          h = hashFile(file);
-        } catch {
-          return; // mid-replace; the re-armed watch will see the new file
-        }
-        if (h !== this.#fileHash) void this.reload('file change');
-      }, 150);
+      timer = setTimeout(() => void this.reload(FILE_CHANGE), 150);
     };
     const arm = (attempt = 0): void => {
       if (this.#stopping) return;
@@ -277,5 +376,5 @@ export class Sidecar implements ServerDeps {
 }
 
 function hashFile(file: string): string {
-  return createHash('sha1').update(readFileSync(file)).digest('hex');
+  return hashText(readFileSync(file));
 }
