@@ -276,6 +276,13 @@ export const listenerLimits = z.strictObject({
   header_read_timeout: duration.default(10_000).meta({ description: 'Time to receive the full request head.' }),
   idle_timeout: duration.default(60_000).meta({ description: 'Close a downstream keep-alive connection idle this long.' }),
   max_connections: z.number().int().positive().default(10_000),
+  max_concurrent_streams: z
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 31 - 1)
+    .default(100)
+    .meta({ description: 'HTTP/2 streams a client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS); streams past it are refused.' }),
 });
 
 export const forwardPolicy = z.strictObject({
