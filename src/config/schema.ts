@@ -489,7 +489,9 @@ export const configSchema = z
     admin: admin.default(admin.parse({})),
     access_log: accessLog.default(accessLog.parse({})),
     log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-    drain_timeout: duration.default(30_000).meta({ description: 'On SIGTERM, how long in-flight requests may finish.' }),
+    drain_timeout: duration
+      .default(30_000)
+      .meta({ description: 'On SIGTERM or a reload, how long in-flight requests may finish; after a reload the old config\'s clusters (health checks, pools) are released then at the latest.' }),
     watch: z.boolean().default(true).meta({ description: 'Reload when the config file changes (SIGHUP always reloads).' }),
     listeners: z.array(listener).default([]),
     clusters: z.array(cluster).default([]),

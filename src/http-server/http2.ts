@@ -121,7 +121,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
     dispatch(lr, preq, pathname, query).then((d) => {
       stats = d.stats;
       response = d.response;
-      if (stream.destroyed || stream.closed || cancel.aborted) {
+      if (stream.destroyed || stream.closed) {
         discardBody(d.response.body);
         return;
       }
@@ -136,7 +136,13 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
         stream.respond(out, { endStream: body === null, waitForTrailers });
       } catch (err) {
         discardBody(body);
-        respondError(stream, 502, `upstream response cannot be sent over HTTP/2: ${(err as Error).message}`, 'UPE');
+        const message = `upstream response cannot be sent over HTTP/2: ${(err as Error).message}`;
+        // Logged as what the client got (a 502 UPE), not as a client that went away.
+        ctx.flag = 'UPE';
+        ctx.error = message;
+        response = { status: 502, headers: res.headers, body: null };
+        completed = true;
+        respondError(stream, 502, message, 'UPE');
         return;
       }
       if (!body) {
