@@ -40,10 +40,6 @@ export class RuntimeSnapshot {
     if (--this.#inflight === 0 && this.#retired) this.#release();
   }
 
-  get released(): boolean {
-    return this.#released;
-  }
-
   /**
    * Called when a newer snapshot takes over: resources (health checkers, pools, timers) go once the last request on
    * this one is done, or `drainMs` from now (default: this config's drain_timeout), whichever comes first. Requests
