@@ -26,7 +26,8 @@ function setup(): { guard: H2Guard; clock: FakeClock; lines: Array<Record<string
   const clock = new FakeClock();
   const lines: Array<Record<string, unknown>> = [];
   const log = (f: Record<string, unknown> | string): void => void lines.push(typeof f === 'string' ? { msg: f } : f);
-  const logger: Logger = { debug: log, info: log, warn: log, error: log, fatal: log };
+  // Warnings and errors only: the operational log at its default level.
+  const logger: Logger = { debug: () => {}, info: log, warn: log, error: log, fatal: log };
   const counts = new Map<EndReason, Counter>();
   const counter = (r: EndReason): Counter => {
     let c = counts.get(r);
@@ -92,8 +93,13 @@ describe('H2Guard', () => {
     guard.sessionFailed(fakeSession(), err);
     assert.equal(lines.length, 2);
     assert.equal(lines[1]!.sessions_not_logged, 49);
-    guard.sessionFailed(fakeSession(), new Error('Protocol error'));
+    guard.sessionFailed(fakeSession(), Object.assign(new Error('Flooding was detected in this HTTP/2 session'), { code: 'ERR_HTTP2_ERROR' }));
     assert.equal(counts.get('session_error')?.value, 1);
     assert.equal(lines.length, 3, 'each reason has its own interval');
+    const byClient = fakeSession();
+    guard.sessionFailed(byClient, Object.assign(new Error('Session closed with error code 1'), { code: 'ERR_HTTP2_SESSION_ERROR' }));
+    assert.equal(byClient.destroys, 1);
+    assert.equal(lines.length, 3, 'a GOAWAY with an error code from the client is not logged as abuse');
+    assert.equal(counts.get('session_error')?.value, 1);
   });
 });

@@ -76,13 +76,19 @@ export class H2Guard {
     }
   }
 
-  /** Node failed the session (too many invalid frames or refused streams, a protocol error): it is closed at once. */
+  /**
+   * Node failed the session (too many invalid frames or refused streams, a flood, a protocol error): it is closed at
+   * once. A GOAWAY with an error code from the client (ERR_HTTP2_SESSION_ERROR) is the client's complaint, not abuse.
+   */
   sessionFailed(session: GuardedSession, err: Error): void {
     const code = (err as NodeJS.ErrnoException).code;
-    const reason: EndReason = code === 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES' ? 'invalid_frames' : 'session_error';
-    this.#report(reason, err.message);
     this.#tallies.delete(session);
     session.destroy();
+    if (code === 'ERR_HTTP2_SESSION_ERROR') {
+      this.#logger.debug({ listener: this.#listener, detail: err.message }, 'HTTP/2 session ended by the client with an error code');
+      return;
+    }
+    this.#report(code === 'ERR_HTTP2_TOO_MANY_INVALID_FRAMES' ? 'invalid_frames' : 'session_error', err.message);
   }
 
   #end(session: GuardedSession, t: Tally, reason: EndReason, detail: string): void {

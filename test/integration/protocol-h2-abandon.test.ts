@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { metricsText } from '../helpers/admin.js';
-import { FrameType, getFields, headersFrame, RawH2, rstStreamFrame } from '../helpers/h2-frames.js';
+import { frame, FrameType, getFields, headersFrame, RawH2, rstStreamFrame } from '../helpers/h2-frames.js';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { httpRequest, sleep } from '../helpers/strict-net.js';
 import { reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
@@ -122,6 +122,26 @@ clusters:
     }
   });
 
+  it('GOAWAY with an error code from the client ends its in-flight stream: upstream cancelled, logged DC 499, gauge back to 0', async () => {
+    const c = await RawH2.open(port);
+    try {
+      await c.write(headersFrame(1, getFields('/hang/goaway')));
+      await eventually(() => up.requests.some((r) => r.url === '/hang/goaway'), 'the upstream to receive the request', 5000);
+      const goaway = Buffer.alloc(8);
+      goaway.writeUInt32BE(0, 0); // last stream id
+      goaway.writeUInt32BE(0x1, 4); // PROTOCOL_ERROR
+      await c.write(frame(FrameType.GOAWAY, 0, 0, goaway));
+      await eventually(() => up.closed.has('/hang/goaway'), 'the upstream to see the request aborted', 5000);
+      await eventually(() => sidecar.accessLog().some((l) => l.path === '/hang/goaway'), 'an access-log line', 5000);
+      const line = sidecar.accessLog().find((l) => l.path === '/hang/goaway')!;
+      assert.equal(line.status, 499);
+      assert.equal(line.response_flag, 'DC');
+      await eventually(async () => (await activeRequests(sidecar.adminPort)) === 0, 'sidecar_requests_active back to 0', 5000);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
   it('a rapid-reset flood gets GOAWAY ENHANCE_YOUR_CALM and its socket closed within seconds, with one log line', async () => {
     const c = await RawH2.open(port);
     const frames: Buffer[] = [];
@@ -136,8 +156,8 @@ clusters:
     const forwarded = up.requests.filter((r) => r.url.startsWith('/flood/')).length;
     assert.ok(forwarded < 50, `streams reset before the handler ran are not forwarded, but ${forwarded} of 5000 were`);
     await eventually(async () => (await activeRequests(sidecar.adminPort)) === 0, 'sidecar_requests_active back to 0', 5000);
-    const lines = sidecar.stderr().split('\n').filter((l) => l.includes('HTTP/2 session ended'));
-    assert.ok(lines.length <= 2, `the flood is logged at a bounded rate, got ${lines.length} lines`);
+    const lines = sidecar.stderr().split('\n').filter((l) => l.includes('HTTP/2 session ended') && l.includes('"rapid_reset"'));
+    assert.equal(lines.length, 1, `the flood is logged once, got ${lines.length} lines`);
     assert.match(await metricsText(sidecar.adminPort), /^sidecar_http2_sessions_ended_total\{listener="in",reason="rapid_reset"\} 1$/m);
     assert.doesNotMatch(sidecar.stderr(), /uncaught exception/);
   });
