@@ -280,6 +280,13 @@ export const listenerLimits = z.strictObject({
   header_read_timeout: duration.default(10_000).meta({ description: 'Time to receive the full request head.' }),
   idle_timeout: duration.default(60_000).meta({ description: 'Close a downstream keep-alive connection idle this long.' }),
   max_connections: z.number().int().positive().default(10_000),
+  max_concurrent_streams: z
+    .number()
+    .int()
+    .min(1)
+    .max(2 ** 31 - 1)
+    .default(100)
+    .meta({ description: 'HTTP/2 streams a client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS); streams past it are refused.' }),
 });
 
 export const forwardPolicy = z.strictObject({
@@ -492,7 +499,9 @@ export const configSchema = z
     admin: admin.default(admin.parse({})),
     access_log: accessLog.default(accessLog.parse({})),
     log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-    drain_timeout: duration.default(30_000).meta({ description: 'On SIGTERM, how long in-flight requests may finish.' }),
+    drain_timeout: duration
+      .default(30_000)
+      .meta({ description: 'On SIGTERM or a reload, how long in-flight requests may finish; after a reload the old config\'s clusters (health checks, pools) are released then at the latest.' }),
     watch: z.boolean().default(true).meta({ description: 'Reload when the config file changes (SIGHUP always reloads).' }),
     allow_no_listeners: z.boolean().default(false).meta({
       description:

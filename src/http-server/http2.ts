@@ -8,6 +8,7 @@ import { PushedBody } from '../core/pushed-body.js';
 import type { ProxyRequest, ProxyResponse, TrailerSlot } from '../core/service.js';
 import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
+import type { H2Guard } from './h2-guard.js';
 import { abandoned, addProxyHeaders, dispatch, isLoop, loopError, newContext, record, type ServerDeps } from './exchange.js';
 import { cleanResponseHeaders, isHeadError, isValidAuthority, readRequestHead, requestTrailers } from './hygiene.js';
 import { drainCut, pump } from './respond.js';
@@ -15,8 +16,14 @@ import { discardBody, isWholeBody } from '../core/body.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
 
-export function createHttp2Handler(listener: string, deps: ServerDeps): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void {
+/** A stream the client resets sooner than this after opening it counts towards the rapid-reset limit. */
+const PREMATURE_RESET_MS = 1000;
+
+export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2Guard): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void {
   return function onStream(stream, h, _flags, rawHeaders) {
+    // Without a listener, a stream's 'error' (its session failed) throws out of its destroy and its 'close' never
+    // comes: the request would never finish, never be logged, and pin its snapshot. Its close handler below sees it.
+    stream.on('error', ignore);
     const snapshot = deps.current();
     const lr = snapshot.listeners.get(listener);
     const session = stream.session; // gone from the stream by the time it closes
@@ -61,8 +68,17 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
     const ctx = newContext(listener, peer, 'HTTP/2', head.requestId);
     addProxyHeaders(headers, peer, authority, ctx, head.requestId !== undefined, head.teTrailers);
 
-    const hasBody = !stream.readableEnded && !stream.endAfterHeaders;
     const cancel = new Cancellation();
+    const logReq = { method, authority, path, userAgent: headers.get('user-agent') };
+    if (stream.destroyed || stream.closed) {
+      // Node emits 'stream' a tick after the HEADERS frame: the client or a session failure may have ended the
+      // stream since. Nobody waits for an answer, so nothing goes upstream; the stream still gets its log line.
+      abandoned(ctx, cancel, undefined, false, session !== undefined && drainCut.has(session));
+      record(deps, lr.noRouteStats, logReq, ctx, 499, 0, 0);
+      if (session) guard.streamEnded(session, true);
+      return;
+    }
+    const hasBody = !stream.readableEnded && !stream.endAfterHeaders;
     const preq: ProxyRequest = {
       method,
       authority,
@@ -76,7 +92,6 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       cancel,
       context: ctx,
     };
-    const logReq = { method, authority, path, userAgent: headers.get('user-agent') };
     const { pathname, query } = splitPath(path);
 
     snapshot.enter();
@@ -90,6 +105,9 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       bytesIn += chunk.length;
     }
     let completed = false;
+    /** The sidecar reset the stream itself (a failed response body): not the client's doing. */
+    let cutHere = false;
+    // 'close' comes however the stream ends: END_STREAM both ways, RST_STREAM, GOAWAY, the session destroyed, a socket error.
     stream.once('close', () => {
       lr.gauges.active.value--;
       let status = response?.status ?? 499;
@@ -97,6 +115,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       if (response === undefined && ctx.route !== '') stats = lr.statsFor(ctx.route, ctx.cluster);
       record(deps, stats, logReq, ctx, status, bytesIn, bytesOut());
       snapshot.leave();
+      if (session) guard.streamEnded(session, !completed && !cutHere && performance.now() - ctx.startTime < PREMATURE_RESET_MS);
     });
 
     dispatch(lr, preq, pathname, query).then((d) => {
@@ -117,7 +136,13 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
         stream.respond(out, { endStream: body === null, waitForTrailers });
       } catch (err) {
         discardBody(body);
-        respondError(stream, 502, `upstream response cannot be sent over HTTP/2: ${(err as Error).message}`, 'UPE');
+        const message = `upstream response cannot be sent over HTTP/2: ${(err as Error).message}`;
+        // Logged as what the client got (a 502 UPE), not as a client that went away.
+        ctx.flag = 'UPE';
+        ctx.error = message;
+        response = { status: 502, headers: res.headers, body: null };
+        completed = true;
+        respondError(stream, 502, message, 'UPE');
         return;
       }
       if (!body) {
@@ -143,14 +168,20 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
           completed = true;
           stream.end();
         },
-        () => stream.close(NGHTTP2_INTERNAL_ERROR),
+        () => {
+          cutHere = true;
+          stream.close(NGHTTP2_INTERNAL_ERROR);
+        },
       );
     }, (err: unknown) => {
       deps.logger.error({ err }, 'unexpected dispatch failure');
+      cutHere = true;
       stream.close(NGHTTP2_INTERNAL_ERROR);
     });
   };
 }
+
+const ignore = (): void => {};
 
 /** RFC 9113 6.5.2's header list size: name and value octets plus 32 per field. */
 function headerListSize(raw: readonly string[]): number {

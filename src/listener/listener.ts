@@ -7,6 +7,8 @@ import type { ListenerConfig } from '../config/schema.js';
 import type { ServerDeps } from '../http-server/exchange.js';
 import { createHttp1Handler } from '../http-server/http1.js';
 import { createHttp2Handler } from '../http-server/http2.js';
+import { H2Guard } from '../http-server/h2-guard.js';
+import { systemClock } from '../core/clock.js';
 import { activeRequests, answeredSockets, drainCut, rejectOnSocket, rejectedSockets } from '../http-server/respond.js';
 import { newContext, record } from '../http-server/exchange.js';
 import { overflowedInRequestLine } from '../http-server/hygiene.js';
@@ -16,7 +18,7 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 /** The settings that need a new socket server when they change; everything else is read per request. */
 export const listenerIdentity = (c: ListenerConfig): string =>
-  JSON.stringify([c.address, c.port, c.protocol, c.limits.max_header_bytes, c.limits.header_read_timeout, c.limits.idle_timeout, c.limits.max_connections]);
+  JSON.stringify([c.address, c.port, c.protocol, c.limits.max_header_bytes, c.limits.header_read_timeout, c.limits.idle_timeout, c.limits.max_connections, c.limits.max_concurrent_streams]);
 
 /** `Upgrade: h2c` (RFC 7540's cleartext upgrade, deprecated by RFC 9113): the sidecar does not take it up. */
 const isH2cUpgrade = (req: http.IncomingMessage): boolean => req.method !== 'CONNECT' && /^\s*h2c\s*$/i.test(req.headers.upgrade ?? '');
@@ -95,10 +97,15 @@ export class Listener {
       maxHeaderListPairs: 2048,
       // Twice the limit on the wire, so a list somewhat over max_header_bytes gets a 431 from the handler rather than
       // a bare stream reset (Node's HTTP/2 still refuses any header block over 64 KiB with REFUSED_STREAM).
-      settings: { maxHeaderListSize: limits.max_header_bytes * 2, maxConcurrentStreams: 1000 },
+      settings: { maxHeaderListSize: limits.max_header_bytes * 2, maxConcurrentStreams: limits.max_concurrent_streams },
       maxSessionMemory: 64,
+      // A client that keeps opening streams past max_concurrent_streams, or sends frames that break the protocol,
+      // loses its session after 100 of them (Node's defaults allow 1000 invalid frames).
+      maxSessionInvalidFrames: 100,
+      maxSessionRejectedStreams: 100,
     });
-    const onStream = createHttp2Handler(config.name, deps);
+    const guard = new H2Guard(config.name, (reason) => deps.metrics.http2SessionsEnded.get({ listener: config.name, reason }), deps.logger, systemClock);
+    const onStream = createHttp2Handler(config.name, deps, guard);
     this.#h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) =>
       onStream(stream, headers, flags, rawHeaders),
     );
@@ -108,8 +115,9 @@ export class Listener {
       session.once('close', () => this.#sessions.delete(session));
       if (this.#draining) session.close();
     });
-    // A session that failed (a flood of resets, a protocol error) must not leave its socket half-open until idle_timeout.
-    this.#h2.on('sessionError', (_err: Error, session: http2.ServerHttp2Session) => session.destroy());
+    // A session that failed (a flood of invalid frames or refused streams, a protocol error) must not leave its socket
+    // half-open until idle_timeout; the guard also ends sessions that reset streams as fast as they open them.
+    this.#h2.on('sessionError', (err: Error, session: http2.ServerHttp2Session) => guard.sessionFailed(session, err));
 
     this.#net = net.createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
     this.#net.maxConnections = limits.max_connections;

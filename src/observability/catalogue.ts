@@ -25,6 +25,10 @@ export class SidecarMetrics {
     'Malformed or over-limit requests answered with 4xx/5xx and a closed connection, by listener and status.',
   );
   readonly flags = this.registry.counter('sidecar_response_flags_total', 'Responses the sidecar generated or cut short, by listener and response flag.');
+  readonly http2SessionsEnded = this.registry.counter(
+    'sidecar_http2_sessions_ended_total',
+    'Downstream HTTP/2 sessions ended because the client misbehaved, by listener and reason (rapid_reset, invalid_frames, session_error).',
+  );
   readonly tunnels = this.registry.gauge('sidecar_tunnels_active', 'Open WebSocket and CONNECT tunnels, by listener and kind.');
   readonly reloads = this.registry.counter('sidecar_config_reloads_total', 'Config reloads, by result (success, failure).');
   readonly reloadFailures = this.registry.counter(

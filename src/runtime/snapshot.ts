@@ -1,4 +1,5 @@
-// A config snapshot turned into an immutable object graph; requests hold it until they finish, so a reload never cuts one off.
+// A config snapshot turned into an immutable object graph; requests hold it until they finish (or drain_timeout after
+// retirement), so a reload never cuts one off and a request that never ends cannot pin the old graph for ever.
 import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Cluster } from '../cluster/cluster.js';
@@ -14,6 +15,7 @@ export class RuntimeSnapshot {
   #inflight = 0;
   #retired = false;
   #released = false;
+  #drainTimer: NodeJS.Timeout | undefined;
 
   constructor(loaded: LoadedConfig, registry: UpstreamRegistry, metrics: SidecarMetrics) {
     const config = loaded.config;
@@ -38,15 +40,26 @@ export class RuntimeSnapshot {
     if (--this.#inflight === 0 && this.#retired) this.#release();
   }
 
-  /** Called when a newer snapshot takes over: resources go once the last request on this one is done. */
-  retire(): void {
+  /**
+   * Called when a newer snapshot takes over: resources (health checkers, pools, timers) go once the last request on
+   * this one is done, or `drainMs` from now (default: this config's drain_timeout), whichever comes first. Requests
+   * still running then carry on; pools close once they are done.
+   */
+  retire(drainMs: number = this.config.drain_timeout): void {
+    if (this.#retired) return;
     this.#retired = true;
-    if (this.#inflight === 0) this.#release();
+    if (this.#inflight === 0) {
+      this.#release();
+      return;
+    }
+    this.#drainTimer = setTimeout(() => this.#release(), drainMs);
+    this.#drainTimer.unref();
   }
 
   #release(): void {
     if (this.#released) return;
     this.#released = true;
+    clearTimeout(this.#drainTimer);
     for (const c of this.clusters.values()) c.release();
     for (const l of this.listeners.values()) l.release();
   }
