@@ -24,7 +24,13 @@ export interface ServerDeps {
   readonly logger: Logger;
 }
 
-export function newContext(listener: string, downstreamAddress: string, protocol: RequestContext['downstreamProtocol'], requestId: string | undefined): RequestContext {
+export function newContext(
+  listener: string,
+  downstreamAddress: string,
+  protocol: RequestContext['downstreamProtocol'],
+  requestId: string | undefined,
+  downstreamConnection?: object,
+): RequestContext {
   return {
     requestId: requestId || newRequestId(),
     startTime: performance.now(),
@@ -38,6 +44,8 @@ export function newContext(listener: string, downstreamAddress: string, protocol
     flag: undefined,
     error: undefined,
     deadline: Infinity,
+    downstreamConnection,
+    poolWait: undefined,
   };
 }
 
@@ -76,7 +84,7 @@ export async function dispatch(lr: ListenerRuntime, req: ProxyRequest, pathname:
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 413: 'Payload Too Large', 414: 'URI Too Long', 417: 'Expectation Failed',
+  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 413: 'Payload Too Large', 414: 'URI Too Long', 417: 'Expectation Failed',
   429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 499: 'Client Closed Request', 500: 'Internal Server Error',
   501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };

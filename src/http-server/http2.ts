@@ -5,15 +5,16 @@ import { Cancellation } from '../core/cancel.js';
 import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
 import { HeaderList } from '../core/headers.js';
 import { PushedBody } from '../core/pushed-body.js';
-import type { ProxyRequest, ProxyResponse, TrailerSlot } from '../core/service.js';
+import type { ProxyRequest, ProxyResponse, RequestContext, TrailerSlot } from '../core/service.js';
 import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
 import { abandoned, addProxyHeaders, dispatch, isLoop, loopError, newContext, record, type ServerDeps } from './exchange.js';
 import { cleanResponseHeaders, isHeadError, readRequestHead, requestTrailers } from './hygiene.js';
-import { drainCut, pump } from './respond.js';
+import { bodyTimeoutError, drainCut, pump, writeTimeoutCause } from './respond.js';
+import { BodyIdleWatch, leftQueued, watchEnd } from './watchdog.js';
 import { discardBody, isWholeBody } from '../core/body.js';
 
-const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 
 export function createHttp2Handler(listener: string, deps: ServerDeps): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void {
   return function onStream(stream, h, _flags, rawHeaders) {
@@ -58,7 +59,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
       return;
     }
     const headers = new HeaderList(head.headers);
-    const ctx = newContext(listener, peer, 'HTTP/2', head.requestId);
+    const ctx = newContext(listener, peer, 'HTTP/2', head.requestId, session);
     addProxyHeaders(headers, peer, authority, ctx, head.requestId !== undefined, head.teTrailers);
 
     const hasBody = !stream.readableEnded && !stream.endAfterHeaders;
@@ -85,12 +86,16 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
     let response: ProxyResponse | undefined;
     let bytesOut = (): number => 0;
     let bytesIn = 0;
+    const bodyTimeout = limits.request_body_timeout;
+    const idle = hasBody && bodyTimeout > 0 ? new BodyIdleWatch(stream, bodyTimeout, () => bodyIdle(stream, cancel, ctx, bodyTimeout), () => bytesOut()) : undefined;
     if (hasBody) stream.on('data', countIn);
     function countIn(chunk: Buffer): void {
       bytesIn += chunk.length;
+      if (idle !== undefined) idle.last = performance.now();
     }
     let completed = false;
     stream.once('close', () => {
+      idle?.stop();
       lr.gauges.active.value--;
       let status = response?.status ?? 499;
       if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent, session !== undefined && drainCut.has(session));
@@ -124,11 +129,13 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
         completed = true;
         return;
       }
+      const writeTimeout = limits.response_write_timeout;
       if (isWholeBody(body)) {
         if (waitForTrailers) stream.once('wantTrailers', () => stream.sendTrailers(res.trailers!.toObject()));
         stream.end(body);
         bytesOut = () => body.length;
         completed = true;
+        if (writeTimeout > 0 && leftQueued(stream)) watchEnd(stream, writeTimeout, () => writeStalled(stream, ctx, writeTimeout));
         return;
       }
       stream.once('wantTrailers', () => {
@@ -144,12 +151,40 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
           stream.end();
         },
         () => stream.close(NGHTTP2_INTERNAL_ERROR),
+        writeTimeout,
+        () => writeStalled(stream, ctx, writeTimeout),
       );
     }, (err: unknown) => {
       deps.logger.error({ err }, 'unexpected dispatch failure');
       stream.close(NGHTTP2_INTERNAL_ERROR);
     });
   };
+}
+
+/** response_write_timeout ran out: reset the stream; its close handler cancels the upstream attempt. */
+function writeStalled(stream: ServerHttp2Stream, ctx: RequestContext, ms: number): void {
+  ctx.flag = 'DWT';
+  ctx.error = writeTimeoutCause(ms);
+  if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+}
+
+/**
+ * request_body_timeout ran out: before the response head, cancelling the attempt makes the pipeline answer 408 SI,
+ * and once that answer is out the request side is reset with NO_ERROR (RFC 9113 8.1: stop sending the rest);
+ * after the head, the stream is reset.
+ */
+function bodyIdle(stream: ServerHttp2Stream, cancel: Cancellation, ctx: RequestContext, ms: number): void {
+  const err = bodyTimeoutError(ms);
+  cancel.abort(err);
+  if (stream.headersSent) {
+    ctx.flag = err.flag;
+    ctx.error = err.message;
+    if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+  } else {
+    stream.once('finish', () => {
+      if (!stream.destroyed) stream.close(NGHTTP2_NO_ERROR);
+    });
+  }
 }
 
 /** RFC 9113 6.5.2's header list size: name and value octets plus 32 per field. */

@@ -19,6 +19,8 @@ export interface UpstreamOptions {
   readonly keepAliveTimeout: number;
   readonly maxRequestsPerConnection: number;
   readonly streamIdleTimeout: number;
+  /** HTTP/1.1: share of the pool one downstream connection may hold while others wait (1: no limit). */
+  readonly maxSharePerDownstream: number;
 }
 
 export function splitAddress(address: string): { host: string; port: number } {

@@ -43,6 +43,8 @@ export class Http1Connection {
   expiresAt = 0;
   /** The idle time the last response announced in Keep-Alive (ms), if any. */
   announcedKeepAlive: number | undefined;
+  /** The downstream connection of the exchange this connection carries (the pool's fair-share accounting). */
+  downstream: object | undefined = undefined;
   readonly #owner: ConnectionOwner;
   readonly #parser: NativeParser;
   readonly #streamIdleTimeout: number;

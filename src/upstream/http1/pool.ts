@@ -1,12 +1,13 @@
-// The HTTP/1.1 upstream of one endpoint: a pool of keep-alive connections, a queue when all are busy, and one
-// transparent replay for the keep-alive race.
+// The HTTP/1.1 upstream of one endpoint: a pool of keep-alive connections, a queue when all are busy (shared fairly
+// between downstream connections under contention), and one transparent replay for the keep-alive race.
 import type { Cancellation } from '../../core/cancel.js';
 import { systemClock } from '../../core/clock.js';
 import { ProxyError } from '../../core/errors.js';
-import type { ProxyRequest, ProxyResponse } from '../../core/service.js';
+import type { PoolWait, ProxyRequest, ProxyResponse } from '../../core/service.js';
 import { splitAddress, type Upstream, type UpstreamOptions } from '../upstream.js';
 import { Http1Connection, type ConnectionOptions, type ConnectionOwner } from './connection.js';
 import { Exchange } from './exchange.js';
+import { FairShare } from './fair-share.js';
 
 /** Called once per transparent replay after a stale pooled connection (label: ctx.cluster). */
 export type StaleReplayObserver = (cluster: string) => void;
@@ -19,6 +20,8 @@ const replayed = new WeakSet<object>();
 
 /** A pooled connection is dropped this long before the idle timeout its upstream announced (the keep-alive race). */
 const ANNOUNCED_TIMEOUT_MARGIN = 1000;
+
+const keyOf = (ex: Exchange): object | undefined => ex.req.context.downstreamConnection;
 
 export class Http1Upstream implements Upstream, ConnectionOwner {
   readonly address: string;
@@ -37,11 +40,14 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
   #closing = false;
   #whenClosed: (() => void) | undefined;
   #closed: Promise<void> | undefined;
+  /** Per-downstream shares of the pool; undefined when max_share_per_downstream is 1. */
+  readonly #fair: FairShare | undefined;
 
   constructor(opts: UpstreamOptions) {
     this.address = opts.address;
     this.connectTimeout = opts.connectTimeout;
     this.#opts = opts;
+    this.#fair = opts.maxSharePerDownstream < 1 ? new FairShare(opts.maxConnections, opts.maxSharePerDownstream) : undefined;
     const { host, port } = splitAddress(opts.address);
     this.#connection = { host, port, connectTimeout: opts.connectTimeout, streamIdleTimeout: opts.streamIdleTimeout };
   }
@@ -63,13 +69,14 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
   }
 
   release(conn: Http1Connection, reusable: boolean): void {
+    this.#unhold(conn);
     if (!reusable || this.#spent(conn)) {
       conn.destroy();
       return;
     }
     const next = this.#nextPending();
     if (next !== undefined) {
-      conn.start(next);
+      this.#start(conn, next);
       return;
     }
     if (this.#closing) {
@@ -95,17 +102,18 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
     ex.replayable = false;
     this.onStaleReplay?.(ex.req.context.cluster);
     // Not through the idle list: its other connections may be as stale as the one that just failed.
-    this.#connect().start(ex);
+    this.#start(this.#connect(), ex);
     return true;
   }
 
   closed(conn: Http1Connection): void {
+    this.#unhold(conn);
     this.#open--;
     const i = this.#idle.indexOf(conn);
     if (i >= 0) this.#idle.splice(i, 1);
     // A slot is free: a waiting exchange gets a new connection.
     const next = this.#open < this.#opts.maxConnections ? this.#nextPending() : undefined;
-    if (next !== undefined) this.#connect().start(next);
+    if (next !== undefined) this.#start(this.#connect(), next);
     else if (this.#closing && this.#open === 0) this.#whenClosed?.();
   }
 
@@ -124,9 +132,53 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
 
   #dispatch(ex: Exchange): void {
     const conn = this.#takeIdle();
-    if (conn !== undefined) conn.start(ex);
-    else if (this.#open < this.#opts.maxConnections) this.#connect().start(ex);
-    else this.#pending.push(ex);
+    if (conn !== undefined) this.#start(conn, ex);
+    else if (this.#open < this.#opts.maxConnections) this.#start(this.#connect(), ex);
+    else this.#enqueue(ex);
+  }
+
+  /** Every connection is busy: the exchange waits for one, unless its downstream already holds its share while others wait. */
+  #enqueue(ex: Exchange): void {
+    const ctx = ex.req.context;
+    const key = ctx.downstreamConnection;
+    const fair = this.#fair;
+    if (fair !== undefined) {
+      if (!fair.mayQueue(key)) {
+        const err = new ProxyError(
+          'UO',
+          `downstream fairness: this downstream connection holds ${fair.held(key)} of ${this.#opts.maxConnections} connections to ${this.address} ` +
+            `(max_share_per_downstream ${fair.share}) while another downstream waits for one`,
+          { endpoint: this.address },
+        );
+        ex.fail(() => err, () => err);
+        return;
+      }
+      fair.queued(key);
+    }
+    this.#pending.push(ex);
+    ctx.poolWait = this.#waitOf(systemClock.now());
+  }
+
+  /** What a queued exchange waits for, as a timeout tells it. */
+  #waitOf(since: number): PoolWait {
+    return { since, endpoint: this.address, describe: () => `no upstream connection free: ${this.#open}/${this.#opts.maxConnections} in use` };
+  }
+
+  #start(conn: Http1Connection, ex: Exchange): void {
+    const fair = this.#fair;
+    if (fair !== undefined) {
+      const key = ex.req.context.downstreamConnection;
+      conn.downstream = key;
+      fair.hold(key);
+    }
+    conn.start(ex);
+  }
+
+  #unhold(conn: Http1Connection): void {
+    const key = conn.downstream;
+    if (key === undefined) return;
+    conn.downstream = undefined;
+    this.#fair?.unhold(key);
   }
 
   #takeIdle(): Http1Connection | undefined {
@@ -148,7 +200,19 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
 
   #nextPending(): Exchange | undefined {
     const pending = this.#pending;
-    return pending.length === 0 ? undefined : pending.shift();
+    if (pending.length === 0) return undefined;
+    const fair = this.#fair;
+    const at = fair === undefined ? 0 : fair.pick(pending, keyOf);
+    const ex = at === 0 ? pending.shift()! : pending.splice(at, 1)[0]!;
+    this.#left(ex);
+    return ex;
+  }
+
+  /** The exchange is out of the queue (served or cancelled). */
+  #left(ex: Exchange): void {
+    const ctx = ex.req.context;
+    ctx.poolWait = undefined;
+    this.#fair?.dequeued(ctx.downstreamConnection);
   }
 
   #spent(conn: Http1Connection): boolean {
@@ -165,6 +229,7 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
     const i = this.#pending.indexOf(ex);
     if (i < 0) return;
     this.#pending.splice(i, 1);
+    this.#left(ex);
     ex.fail(
       () => reason,
       () => reason,
