@@ -143,6 +143,7 @@ export class Cluster {
         maxRequestsPerConnection: config.pool.max_requests_per_connection,
         streamIdleTimeout: config.stream_idle_timeout,
         maxSharePerDownstream: config.pool.max_share_per_downstream,
+        reclaimStalledAfter: config.pool.reclaim_stalled_after,
       }, config.name);
       return new Endpoint(address, weight, lease, index);
     });

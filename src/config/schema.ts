@@ -465,8 +465,14 @@ export const cluster = z
             description:
               "HTTP/1.1 pools: while other downstream connections wait for a connection of a full endpoint pool, one downstream connection holding this share of it or more is refused (503 UO), and freed connections go first to downstreams under their share. A lone downstream still gets the whole pool (1 disables).",
           }),
+        reclaim_stalled_after: duration
+          .default(2_000)
+          .meta({
+            description:
+              'HTTP/1.1 pools, under the same contention: a connection held by a downstream at its share whose response that downstream has left unread (paused) this long is cut (DWT) and handed to a waiting downstream (0 disables).',
+          }),
       })
-      .default({ max_connections: 128, keep_alive_timeout: 60_000, max_requests_per_connection: 0, max_share_per_downstream: 0.5 }),
+      .default({ max_connections: 128, keep_alive_timeout: 60_000, max_requests_per_connection: 0, max_share_per_downstream: 0.5, reclaim_stalled_after: 2_000 }),
     stream_idle_timeout: duration
       .default(300_000)
       .meta({ description: 'Abort an upstream response that sends no bytes for this long.' }),

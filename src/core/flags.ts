@@ -13,7 +13,7 @@ export const RESPONSE_FLAGS = {
   DC: { status: 499, meaning: 'downstream connection terminated' },
   DPE: { status: 400, meaning: 'downstream protocol error' },
   SI: { status: 408, meaning: 'request body idle timeout: the downstream stopped sending the body' },
-  DWT: { status: 499, meaning: 'response write timeout: the downstream stopped reading the response' },
+  DWT: { status: 499, meaning: 'response write timeout: the downstream stopped reading the response (cut, or its pooled connection reclaimed)' },
   LR: { status: 503, meaning: 'connection local reset (draining)' },
   FI: { status: 503, meaning: 'fault injected' },
   RL: { status: 429, meaning: 'rate limited' },

@@ -2,6 +2,7 @@
 import { PassThrough } from 'node:stream';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { Cancellation } from '../core/cancel.js';
+import { ProxyError } from '../core/errors.js';
 import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
 import { HeaderList } from '../core/headers.js';
 import { PushedBody } from '../core/pushed-body.js';
@@ -150,7 +151,21 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
           completed = true;
           stream.end();
         },
-        () => stream.close(NGHTTP2_INTERNAL_ERROR),
+        (err) => {
+          // Blame the right side in the log, as HTTP/1.1 does (e.g. DWT for a connection reclaimed from a stalled reader).
+          if (err instanceof ProxyError && !ctx.flag) {
+            ctx.flag = err.flag;
+            ctx.error = err.message;
+          }
+          if (ctx.flag === 'DWT') {
+            if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+            return;
+          }
+          // Closing with INTERNAL_ERROR makes the stream emit 'error': unheard, it was an uncaught exception and the
+          // stream's close (its access-log line) never came.
+          stream.on('error', ignore);
+          stream.close(NGHTTP2_INTERNAL_ERROR);
+        },
         writeTimeout,
         () => writeStalled(stream, ctx, writeTimeout),
       );
@@ -160,6 +175,8 @@ export function createHttp2Handler(listener: string, deps: ServerDeps): (stream:
     });
   };
 }
+
+const ignore = (): void => {};
 
 /** response_write_timeout ran out: reset the stream; its close handler cancels the upstream attempt. */
 function writeStalled(stream: ServerHttp2Stream, ctx: RequestContext, ms: number): void {

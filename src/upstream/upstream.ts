@@ -21,6 +21,8 @@ export interface UpstreamOptions {
   readonly streamIdleTimeout: number;
   /** HTTP/1.1: share of the pool one downstream connection may hold while others wait (1: no limit). */
   readonly maxSharePerDownstream: number;
+  /** HTTP/1.1, under contention: how long a downstream at its share may leave a response unread before its connection is reclaimed (0: never). */
+  readonly reclaimStalledAfter: number;
 }
 
 export function splitAddress(address: string): { host: string; port: number } {

@@ -63,6 +63,19 @@ describe('FairShare', () => {
     assert.equal(g.pick(q2, id), 0, 'both at their share: the oldest');
   });
 
+  it('knows whether any downstream holds its share (anything to reclaim)', () => {
+    const f = new FairShare(4, 0.5);
+    f.hold(a);
+    assert.equal(f.anyAtLimit, false);
+    f.hold(a);
+    assert.equal(f.anyAtLimit, true);
+    f.hold(a);
+    f.unhold(a);
+    assert.equal(f.anyAtLimit, true, 'still at 2');
+    f.unhold(a);
+    assert.equal(f.anyAtLimit, false);
+  });
+
   it('ignores requests of no downstream connection', () => {
     const f = new FairShare(2, 0.5);
     f.hold(undefined);

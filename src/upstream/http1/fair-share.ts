@@ -4,8 +4,9 @@
 // all the mesh case where one peer sidecar's HTTP/2 connection carries all the traffic, is never limited. Once the
 // pool is full and requests of other downstreams wait, a downstream holding its share or more is refused further
 // requests (503 UO), and each connection that frees up goes to the oldest waiter whose downstream holds less than
-// its share. Connections are never taken back from a request in flight: a stalled holder is freed by the request
-// body and response write timeouts.
+// its share. A request in flight keeps its connection unless its downstream, at its share, has left the response
+// unread for reclaim_stalled_after (the pool cuts it then); a holder that stopped sending is freed by
+// request_body_timeout.
 
 interface Share {
   /** Pooled connections this downstream's requests hold now. */
@@ -23,6 +24,8 @@ export class FairShare {
   #waitingKeys = 0;
   /** Requests queued, all downstreams together. */
   #waiting = 0;
+  /** Downstreams holding their share or more. */
+  #atLimit = 0;
 
   constructor(capacity: number, share: number) {
     this.share = share;
@@ -33,14 +36,19 @@ export class FairShare {
     return key === undefined ? 0 : (this.#shares.get(key)?.held ?? 0);
   }
 
+  /** Whether some downstream holds its share or more (nothing to reclaim otherwise). */
+  get anyAtLimit(): boolean {
+    return this.#atLimit > 0;
+  }
+
   hold(key: object | undefined): void {
-    if (key !== undefined) this.#of(key).held++;
+    if (key !== undefined && ++this.#of(key).held === this.limit) this.#atLimit++;
   }
 
   unhold(key: object | undefined): void {
     if (key === undefined) return;
     const s = this.#shares.get(key);
-    if (s !== undefined && s.held > 0) s.held--;
+    if (s !== undefined && s.held > 0 && s.held-- === this.limit) this.#atLimit--;
   }
 
   queued(key: object | undefined): void {

@@ -42,6 +42,10 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
   #closed: Promise<void> | undefined;
   /** Per-downstream shares of the pool; undefined when max_share_per_downstream is 1. */
   readonly #fair: FairShare | undefined;
+  /** Every open connection (idle or busy), for reclaiming a stalled one under contention. */
+  readonly #conns = new Set<Http1Connection>();
+  /** Set while a stalled holder is not yet past reclaim_stalled_after: looks again then. */
+  #reclaimTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: UpstreamOptions) {
     this.address = opts.address;
@@ -108,6 +112,7 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
 
   closed(conn: Http1Connection): void {
     this.#unhold(conn);
+    this.#conns.delete(conn);
     this.#open--;
     const i = this.#idle.indexOf(conn);
     if (i >= 0) this.#idle.splice(i, 1);
@@ -125,6 +130,7 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
     if (this.#closed !== undefined) return this.#closed;
     this.#closing = true;
     if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
+    if (this.#reclaimTimer !== undefined) clearTimeout(this.#reclaimTimer);
     for (const conn of this.#idle.splice(0)) conn.destroy();
     this.#closed = this.#open === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#whenClosed = resolve));
     return this.#closed;
@@ -157,6 +163,49 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
     }
     this.#pending.push(ex);
     ctx.poolWait = this.#waitOf(systemClock.now());
+    if (fair !== undefined && fair.held(key) < fair.limit) this.#reclaim();
+  }
+
+  /**
+   * A downstream under its share waits: cut, for each such waiter, a connection whose downstream holds its share or
+   * more and has left the response unread for reclaim_stalled_after (longest first). Its slot goes to the waiter
+   * (fair handoff). A holder not stalled that long yet is looked at again when it would be.
+   */
+  #reclaim(): void {
+    const fair = this.#fair;
+    const grace = this.#opts.reclaimStalledAfter;
+    if (fair === undefined || grace <= 0 || this.#closing || !fair.anyAtLimit) return;
+    let waiters = 0;
+    for (const ex of this.#pending) if (fair.held(keyOf(ex)) < fair.limit) waiters++;
+    if (waiters === 0) return;
+    const now = systemClock.now();
+    const stalled: Http1Connection[] = [];
+    let next = Infinity;
+    for (const conn of this.#conns) {
+      if (conn.pausedAt === 0 || conn.exchange === undefined || fair.held(conn.downstream) < fair.limit) continue;
+      if (now - conn.pausedAt >= grace) stalled.push(conn);
+      else next = Math.min(next, conn.pausedAt + grace);
+    }
+    stalled.sort((a, b) => a.pausedAt - b.pausedAt);
+    for (const conn of stalled.slice(0, waiters)) {
+      const err = new ProxyError(
+        'DWT',
+        `response cut to free a pooled connection for another downstream: its downstream connection holds ${fair.held(conn.downstream)} of ` +
+          `${this.#opts.maxConnections} connections to ${this.address} (max_share_per_downstream ${fair.share}) and left this response unread for ` +
+          `${Math.round(now - conn.pausedAt)}ms (reclaim_stalled_after ${grace}ms)`,
+        { endpoint: this.address },
+      );
+      conn.pausedAt = 0;
+      conn.fail(err);
+    }
+    // Waiters left over: look again when the next holder would be past the grace (at the latest one grace from now).
+    if (stalled.length < waiters && this.#reclaimTimer === undefined) {
+      this.#reclaimTimer = setTimeout(() => {
+        this.#reclaimTimer = undefined;
+        this.#reclaim();
+      }, Math.ceil(Math.min(next, now + grace) - now));
+      this.#reclaimTimer.unref();
+    }
   }
 
   /** What a queued exchange waits for, as a timeout tells it. */
@@ -195,7 +244,9 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
 
   #connect(): Http1Connection {
     this.#open++;
-    return new Http1Connection(this, this.#connection);
+    const conn = new Http1Connection(this, this.#connection);
+    this.#conns.add(conn);
+    return conn;
   }
 
   #nextPending(): Exchange | undefined {
