@@ -143,6 +143,8 @@ export class Cluster {
         maxRequestsPerConnection: config.pool.max_requests_per_connection,
         streamIdleTimeout: config.stream_idle_timeout,
         maxConcurrentStreams: config.pool.max_concurrent_streams,
+        maxSharePerDownstream: config.pool.max_share_per_downstream,
+        reclaimStalledAfter: config.pool.reclaim_stalled_after,
       }, config.name);
       return new Endpoint(address, weight, lease, index);
     });
@@ -327,9 +329,11 @@ export class Cluster {
     } catch (err) {
       if (this.#outlier !== undefined && isProxyError(err) && LOCAL_ORIGIN_FLAGS.has(err.flag)) this.#recordOutcome(ep, 'local-origin-failure');
       stats.active--;
-      // A client that went away says nothing about the endpoint (a timeout does).
+      // A client that went away says nothing about the endpoint (a timeout does); nor does a fairness refusal.
       const reason = req.cancel.reason;
-      if (!(isProxyError(reason) && (reason.flag === 'DC' || reason.flag === 'LR'))) stats.failures++;
+      const unfair = isProxyError(err) && err.flag === 'UO';
+      if (unfair) this.#metrics?.circuitBreakerOpen.get({ cluster: this.name, threshold: 'max_share_per_downstream' }).inc();
+      else if (!(isProxyError(reason) && (reason.flag === 'DC' || reason.flag === 'LR'))) stats.failures++;
       if (pending) breaker.releasePending();
       breaker.releaseRequest();
       throw err;

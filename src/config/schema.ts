@@ -279,6 +279,18 @@ export const listenerLimits = z.strictObject({
   max_request_body: size.default(0).meta({ description: 'Default request body limit for routes (0 = unlimited); 413 beyond.' }),
   header_read_timeout: duration.default(10_000).meta({ description: 'Time to receive the full request head.' }),
   idle_timeout: duration.default(60_000).meta({ description: 'Close a downstream keep-alive connection idle this long.' }),
+  request_body_timeout: duration
+    .default(60_000)
+    .meta({
+      description:
+        "Longest wait for the next request body bytes while the sidecar is reading the body (nginx's client_body_timeout, 60 s); 408 SI beyond, or the stream is cut when the response has begun (0 disables).",
+    }),
+  response_write_timeout: duration
+    .default(60_000)
+    .meta({
+      description:
+        "Longest time the downstream may read nothing while response bytes wait for it (nginx's send_timeout, 60 s); the response is cut (DWT) and its upstream attempt cancelled (0 disables).",
+    }),
   max_connections: z.number().int().positive().default(10_000),
   max_concurrent_streams: z
     .number()
@@ -461,8 +473,23 @@ export const cluster = z
           .positive()
           .default(100)
           .meta({ description: 'h2c: streams carried by one connection before another is opened; the upstream\'s SETTINGS_MAX_CONCURRENT_STREAMS lowers it.' }),
+        max_share_per_downstream: z
+          .number()
+          .gt(0)
+          .max(1)
+          .default(0.5)
+          .meta({
+            description:
+              "HTTP/1.1 pools: while other downstream connections wait for a connection of a full endpoint pool, one downstream connection holding this share of it or more is refused (503 UO), and freed connections go first to downstreams under their share. A lone downstream still gets the whole pool (1 disables).",
+          }),
+        reclaim_stalled_after: duration
+          .default(2_000)
+          .meta({
+            description:
+              'HTTP/1.1 pools, under the same contention: a connection held by a downstream at its share whose response that downstream has left unread (paused) this long is cut (DWT) and handed to a waiting downstream (0 disables).',
+          }),
       })
-      .default({ max_connections: 128, keep_alive_timeout: 60_000, max_requests_per_connection: 0, max_concurrent_streams: 100 }),
+      .default({ max_connections: 128, keep_alive_timeout: 60_000, max_requests_per_connection: 0, max_concurrent_streams: 100, max_share_per_downstream: 0.5, reclaim_stalled_after: 2_000 }),
     stream_idle_timeout: duration
       .default(300_000)
       .meta({ description: 'Abort an upstream response that sends no bytes for this long.' }),

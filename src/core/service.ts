@@ -75,4 +75,21 @@ export interface RequestContext {
   upstreamCause?: FailureCode | undefined;
   /** Absolute time (clock ms) by which the request must be answered; Infinity when none. */
   deadline: number;
+  /**
+   * The downstream connection the request came on (HTTP/1.1 socket or HTTP/2 session); upstream pools share their
+   * connections fairly between these. undefined for requests of no connection.
+   */
+  readonly downstreamConnection: object | undefined;
+  /** Set while an attempt waits in a pool's queue for a free upstream connection, so a timeout can say so. */
+  poolWait: PoolWait | undefined;
+}
+
+/** An attempt waiting for a pooled upstream connection. */
+export interface PoolWait {
+  /** Clock ms when the wait began. */
+  readonly since: number;
+  /** What it waits for, now: e.g. "no upstream connection free: 128/128 in use". */
+  describe(): string;
+  /** The endpoint whose pool it waits in. */
+  readonly endpoint: string;
 }

@@ -24,13 +24,17 @@ export interface ServerDeps {
   readonly logger: Logger;
 }
 
-/** `scheme`: what the listener's connections speak (a TLS listener passes 'https'); the peer identity is unset until mTLS. */
+/**
+ * `scheme`: what the listener's connections speak (a TLS listener passes 'https'); the peer identity is unset until
+ * mTLS. `downstreamConnection`: the socket or HTTP/2 session the request came on (fair pool shares key on it).
+ */
 export function newContext(
   listener: string,
   downstreamAddress: string,
   protocol: RequestContext['downstreamProtocol'],
   requestId: string | undefined,
   scheme: RequestContext['scheme'] = 'http',
+  downstreamConnection?: object,
 ): RequestContext {
   return {
     requestId: requestId || newRequestId(),
@@ -49,6 +53,8 @@ export function newContext(
     upstreamOutcome: undefined,
     upstreamCause: undefined,
     deadline: Infinity,
+    downstreamConnection,
+    poolWait: undefined,
   };
 }
 
@@ -87,7 +93,7 @@ export async function dispatch(lr: ListenerRuntime, req: ProxyRequest, pathname:
 }
 
 const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 413: 'Payload Too Large', 414: 'URI Too Long', 417: 'Expectation Failed',
+  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 413: 'Payload Too Large', 414: 'URI Too Long', 417: 'Expectation Failed',
   429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 499: 'Client Closed Request', 500: 'Internal Server Error',
   501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
 };

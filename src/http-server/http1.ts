@@ -12,7 +12,8 @@ import { splitPath } from '../router/route-table.js';
 import type { ListenerRuntime } from '../runtime/listener-runtime.js';
 import { abandoned, addProxyHeaders, dispatch, isLoop, loopError, newContext, record, type ServerDeps } from './exchange.js';
 import { cleanResponseHeaders, isHeadError, parseAbsoluteTarget, readRequestHead, requestTrailers } from './hygiene.js';
-import { activeRequests, answeredSockets, drainCut, pump, rejectedSockets } from './respond.js';
+import { activeRequests, answeredSockets, bodyTimeoutError, drainCut, pump, rejectedSockets, writeTimeoutCause } from './respond.js';
+import { BodyIdleWatch, leftQueued, watchEnd } from './watchdog.js';
 
 export interface Http1Options {
   readonly listener: string;
@@ -69,7 +70,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
     }
 
     const headers = new HeaderList(head.headers);
-    const ctx = newContext(name, peer, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', head.requestId);
+    const ctx = newContext(name, peer, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', head.requestId, 'http', req.socket);
     addProxyHeaders(headers, peer, authority, ctx, head.requestId !== undefined, head.teTrailers);
 
     const hasBody = head.chunked || head.contentLength > 0;
@@ -99,7 +100,10 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
     let stats: RouteStats = lr.noRouteStats;
     let response: ProxyResponse | undefined;
     let bytesOut = (): number => 0;
+    const bodyTimeout = limits.request_body_timeout;
+    if (hasBody && bodyTimeout > 0) bodyBytes.watch = new BodyIdleWatch(req, bodyTimeout, () => bodyIdle(res, cancel, ctx, bodyTimeout), () => bytesOut());
     res.on('close', () => { // 'close' fires once; on() spares the once-wrapper per request
+      bodyBytes.watch?.stop();
       gauges.active.value--;
       activeRequests.delete(socket);
       let status = response?.status ?? 499;
@@ -128,7 +132,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
       dispatch(lr, preq, pathname, query).then((d) => {
         stats = d.stats;
         response = d.response;
-        write(res, d.response, ctx, opts.draining(), (get) => (bytesOut = get));
+        write(res, d.response, ctx, opts.draining(), limits.response_write_timeout, (get) => (bytesOut = get));
       }, (err: unknown) => {
         deps.logger.error({ err }, 'unexpected dispatch failure');
         res.destroy();
@@ -139,7 +143,14 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
   };
 }
 
-function write(res: ServerResponse, response: ProxyResponse, ctx: RequestContext, draining: boolean, setBytes: (get: () => number) => void): void {
+function write(
+  res: ServerResponse,
+  response: ProxyResponse,
+  ctx: RequestContext,
+  draining: boolean,
+  writeTimeout: number,
+  setBytes: (get: () => number) => void,
+): void {
   if (res.destroyed) {
     discardBody(response.body);
     return;
@@ -162,11 +173,13 @@ function write(res: ServerResponse, response: ProxyResponse, ctx: RequestContext
   // A body already complete (small responses arrive whole) goes out with the head in one write.
   if (isWholeBody(body)) {
     endWhole(res, response, body, setBytes);
+    if (writeTimeout > 0 && leftQueued(res)) watchEnd(res, writeTimeout, () => writeStalled(res, ctx, writeTimeout));
     return;
   }
   const whole = body instanceof PushedBody ? body.takeWhole() : undefined;
   if (whole !== undefined) {
     endWhole(res, response, whole, setBytes);
+    if (writeTimeout > 0 && leftQueued(res)) watchEnd(res, writeTimeout, () => writeStalled(res, ctx, writeTimeout));
     return;
   }
   // Nothing of the body is here yet (server-sent events, long polls, a slow upstream): the head goes out now, not
@@ -187,8 +200,32 @@ function write(res: ServerResponse, response: ProxyResponse, ctx: RequestContext
         ctx.error = e.message;
         res.destroy();
       },
+      writeTimeout,
+      () => writeStalled(res, ctx, writeTimeout),
     ),
   );
+}
+
+/** response_write_timeout ran out: cut the downstream; its close handler cancels the upstream attempt. */
+function writeStalled(res: ServerResponse, ctx: RequestContext, ms: number): void {
+  ctx.flag = 'DWT';
+  ctx.error = writeTimeoutCause(ms);
+  res.destroy();
+}
+
+/**
+ * request_body_timeout ran out: before the response head, cancelling the attempt makes the pipeline answer 408 SI
+ * (and the connection closes, the rest of the body unread); after it, the response is cut short.
+ */
+function bodyIdle(res: ServerResponse, cancel: Cancellation, ctx: RequestContext, ms: number): void {
+  const err = bodyTimeoutError(ms);
+  res.shouldKeepAlive = false;
+  cancel.abort(err);
+  if (res.headersSent) {
+    ctx.flag = err.flag;
+    ctx.error = err.message;
+    res.destroy();
+  }
 }
 
 function endWhole(res: ServerResponse, response: ProxyResponse, whole: Buffer, setBytes: (get: () => number) => void): void {
@@ -209,17 +246,27 @@ function sendContinue(res: ServerResponse): void {
   });
 }
 
-const NO_BODY = { n: 0 };
+const NO_BODY: BodyCount = { n: 0, watch: undefined };
+
+interface BodyCount {
+  n: number;
+  /** The request_body_timeout watch, told when bytes arrive. */
+  watch: BodyIdleWatch | undefined;
+}
 
 /**
  * Counts the request body's bytes as node:http's parser hands them over (it pushes each chunk into the message).
  * Socket byte counts cannot tell this request's body from the head and from the next pipelined request.
  */
-function countBodyBytes(req: IncomingMessage): { n: number } {
-  const count = { n: 0 };
+function countBodyBytes(req: IncomingMessage): BodyCount {
+  const count: BodyCount = { n: 0, watch: undefined };
   const push = req.push;
   req.push = function (chunk: unknown, encoding?: BufferEncoding): boolean {
-    if (chunk !== null && chunk !== undefined) count.n += (chunk as Buffer).length;
+    if (chunk !== null && chunk !== undefined) {
+      count.n += (chunk as Buffer).length;
+      const watch = count.watch;
+      if (watch !== undefined) watch.last = performance.now();
+    }
     return push.call(this, chunk, encoding);
   };
   return count;

@@ -2,19 +2,21 @@
 import { PassThrough } from 'node:stream';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { Cancellation } from '../core/cancel.js';
+import { ProxyError } from '../core/errors.js';
 import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
 import { HeaderList } from '../core/headers.js';
 import { PushedBody } from '../core/pushed-body.js';
-import type { ProxyRequest, ProxyResponse, TrailerSlot } from '../core/service.js';
+import type { ProxyRequest, ProxyResponse, RequestContext, TrailerSlot } from '../core/service.js';
 import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
 import type { H2Guard } from './h2-guard.js';
 import { abandoned, addProxyHeaders, dispatch, isLoop, loopError, newContext, record, type ServerDeps } from './exchange.js';
 import { cleanResponseHeaders, isHeadError, isValidAuthority, readRequestHead, requestTrailers } from './hygiene.js';
-import { drainCut, pump } from './respond.js';
+import { bodyTimeoutError, drainCut, pump, writeTimeoutCause } from './respond.js';
+import { BodyIdleWatch, leftQueued, watchEnd } from './watchdog.js';
 import { discardBody, isWholeBody } from '../core/body.js';
 
-const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL } = http2.constants;
+const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 
 /** A stream the client resets sooner than this after opening it counts towards the rapid-reset limit. */
 const PREMATURE_RESET_MS = 1000;
@@ -65,7 +67,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
       return;
     }
     const headers = new HeaderList(head.headers);
-    const ctx = newContext(listener, peer, 'HTTP/2', head.requestId);
+    const ctx = newContext(listener, peer, 'HTTP/2', head.requestId, 'http', session);
     addProxyHeaders(headers, peer, authority, ctx, head.requestId !== undefined, head.teTrailers);
 
     const cancel = new Cancellation();
@@ -100,15 +102,19 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
     let response: ProxyResponse | undefined;
     let bytesOut = (): number => 0;
     let bytesIn = 0;
+    const bodyTimeout = limits.request_body_timeout;
+    const idle = hasBody && bodyTimeout > 0 ? new BodyIdleWatch(stream, bodyTimeout, () => bodyIdle(stream, cancel, ctx, bodyTimeout), () => bytesOut()) : undefined;
     if (hasBody) stream.on('data', countIn);
     function countIn(chunk: Buffer): void {
       bytesIn += chunk.length;
+      if (idle !== undefined) idle.last = performance.now();
     }
     let completed = false;
     /** The sidecar reset the stream itself (a failed response body): not the client's doing. */
     let cutHere = false;
     // 'close' comes however the stream ends: END_STREAM both ways, RST_STREAM, GOAWAY, the session destroyed, a socket error.
     stream.once('close', () => {
+      idle?.stop();
       lr.gauges.active.value--;
       let status = response?.status ?? 499;
       if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent, session !== undefined && drainCut.has(session));
@@ -149,11 +155,13 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
         completed = true;
         return;
       }
+      const writeTimeout = limits.response_write_timeout;
       if (isWholeBody(body)) {
         if (waitForTrailers) stream.once('wantTrailers', () => stream.sendTrailers(res.trailers!.toObject()));
         stream.end(body);
         bytesOut = () => body.length;
         completed = true;
+        if (writeTimeout > 0 && leftQueued(stream)) watchEnd(stream, writeTimeout, () => writeStalled(stream, ctx, writeTimeout));
         return;
       }
       stream.once('wantTrailers', () => {
@@ -168,10 +176,21 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
           completed = true;
           stream.end();
         },
-        () => {
+        (err) => {
           cutHere = true;
+          // Blame the right side in the log, as HTTP/1.1 does (e.g. DWT for a connection reclaimed from a stalled reader).
+          if (err instanceof ProxyError && !ctx.flag) {
+            ctx.flag = err.flag;
+            ctx.error = err.message;
+          }
+          if (ctx.flag === 'DWT') {
+            if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+            return;
+          }
           stream.close(NGHTTP2_INTERNAL_ERROR);
         },
+        writeTimeout,
+        () => writeStalled(stream, ctx, writeTimeout),
       );
     }, (err: unknown) => {
       deps.logger.error({ err }, 'unexpected dispatch failure');
@@ -182,6 +201,32 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
 }
 
 const ignore = (): void => {};
+
+/** response_write_timeout ran out: reset the stream; its close handler cancels the upstream attempt. */
+function writeStalled(stream: ServerHttp2Stream, ctx: RequestContext, ms: number): void {
+  ctx.flag = 'DWT';
+  ctx.error = writeTimeoutCause(ms);
+  if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+}
+
+/**
+ * request_body_timeout ran out: before the response head, cancelling the attempt makes the pipeline answer 408 SI,
+ * and once that answer is out the request side is reset with NO_ERROR (RFC 9113 8.1: stop sending the rest);
+ * after the head, the stream is reset.
+ */
+function bodyIdle(stream: ServerHttp2Stream, cancel: Cancellation, ctx: RequestContext, ms: number): void {
+  const err = bodyTimeoutError(ms);
+  cancel.abort(err);
+  if (stream.headersSent) {
+    ctx.flag = err.flag;
+    ctx.error = err.message;
+    if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+  } else {
+    stream.once('finish', () => {
+      if (!stream.destroyed) stream.close(NGHTTP2_NO_ERROR);
+    });
+  }
+}
 
 /** RFC 9113 6.5.2's header list size: name and value octets plus 32 per field. */
 function headerListSize(raw: readonly string[]): number {

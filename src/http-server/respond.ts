@@ -1,14 +1,24 @@
 // Streams a ProxyResponse body into a downstream writable with backpressure, and answers malformed requests on a raw socket.
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
+import { ProxyError } from '../core/errors.js';
 import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
 import { statusText } from './exchange.js';
+import { WriteStallWatch } from './watchdog.js';
 
 /**
  * Pipes body -> out. `end` writes trailers and ends `out`; `fail` cuts the downstream short so a client never
- * mistakes a truncated body for a whole one. Returns a getter for the bytes written.
+ * mistakes a truncated body for a whole one. With `writeTimeoutMs` > 0, `onWriteTimeout` runs when the downstream
+ * takes none of the queued bytes for that long (response_write_timeout). Returns a getter for the bytes written.
  */
-export function pump(body: Readable, out: Writable, end: () => void, fail: (err: Error) => void): () => number {
+export function pump(
+  body: Readable,
+  out: Writable,
+  end: () => void,
+  fail: (err: Error) => void,
+  writeTimeoutMs = 0,
+  onWriteTimeout?: () => void,
+): () => number {
   if (body.destroyed) {
     // Failed before anyone listened: its 'error' has already been emitted.
     const err = body.errored;
@@ -16,18 +26,36 @@ export function pump(body: Readable, out: Writable, end: () => void, fail: (err:
     return () => 0;
   }
   let bytes = 0;
+  /** Made at the first push-back only: a response that never waits for its reader costs no timer. */
+  let watch: WriteStallWatch | undefined;
   const onDrain = (): void => {
+    watch?.drained();
     body.resume();
   };
   out.on('drain', onDrain);
   body.on('data', (chunk: Buffer) => {
     bytes += chunk.length;
-    if (!out.write(chunk)) body.pause();
+    if (!out.write(chunk)) {
+      body.pause();
+      if (writeTimeoutMs > 0 && onWriteTimeout !== undefined) (watch ??= new WriteStallWatch(out, writeTimeoutMs, onWriteTimeout)).stalled();
+    }
   });
+  // The watch outlives the body's end: the last bytes may still wait for the reader (it stops when `out` closes).
   body.once('end', end);
-  body.once('error', fail);
+  body.once('error', (err: Error) => {
+    watch?.stop();
+    fail(err);
+  });
   return () => bytes;
 }
+
+/** The answer when request_body_timeout runs out (408 SI). */
+export const bodyTimeoutError = (ms: number): ProxyError =>
+  new ProxyError('SI', `no request body bytes from the downstream for ${ms}ms while the sidecar was reading it (request_body_timeout)`);
+
+/** The cause logged when response_write_timeout runs out (DWT). */
+export const writeTimeoutCause = (ms: number): string =>
+  `downstream read nothing for ${ms}ms while response bytes waited for it (response_write_timeout); response cut and upstream attempt cancelled`;
 
 /** Sockets whose request the parser rejected part-way (after the head was accepted), with the answer given. */
 export const rejectedSockets = new WeakMap<Socket, { status: number; message: string }>();

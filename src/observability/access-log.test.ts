@@ -18,6 +18,8 @@ const context = (over: Partial<RequestContext> = {}): RequestContext => ({
   flag: undefined,
   error: undefined,
   deadline: Infinity,
+  downstreamConnection: undefined,
+  poolWait: undefined,
   ...over,
 });
 

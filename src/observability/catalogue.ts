@@ -43,7 +43,7 @@ export class SidecarMetrics {
   );
   readonly circuitBreakerOpen = this.registry.counter(
     'sidecar_circuit_breaker_open_total',
-    'Requests or retries refused by a circuit breaker, by cluster and threshold.',
+    'Requests or retries refused by a circuit breaker, by cluster and threshold (max_share_per_downstream: the pool fairness limit).',
   );
   readonly staleConnectionReplays = this.registry.counter(
     'sidecar_upstream_stale_connection_replays_total',

@@ -96,6 +96,8 @@ export function testRequest(opts: { method?: string; body?: Readable | null; hea
       flag: undefined,
       error: undefined,
       deadline: Infinity,
+      downstreamConnection: undefined,
+      poolWait: undefined,
     },
   };
 }

@@ -188,6 +188,8 @@ function options(address: string, over: Partial<UpstreamOptions> = {}): Upstream
     maxRequestsPerConnection: 0,
     streamIdleTimeout: 30_000,
     maxConcurrentStreams: 100,
+    maxSharePerDownstream: 1,
+    reclaimStalledAfter: 0,
     ...over,
   };
 }
@@ -206,6 +208,8 @@ function context(): RequestContext {
     attempts: 0,
     flag: undefined,
     error: undefined,
+    downstreamConnection: undefined,
+    poolWait: undefined,
     deadline: Infinity,
   };
 }

@@ -70,5 +70,6 @@ export function adaptiveConcurrencyLayer(cfg: AdaptiveConcurrencyConfig | undefi
 }
 
 function isTimeout(reason: Error | undefined): boolean {
-  return isProxyError(reason) && reason.flag === 'UT';
+  // A deadline spent waiting for a pooled connection is as much a sign of overload as a slow upstream.
+  return isProxyError(reason) && (reason.flag === 'UT' || reason.flag === 'UQ');
 }

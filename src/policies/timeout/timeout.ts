@@ -1,6 +1,7 @@
 // Route timeout and caller deadline: the time allowed until the response head arrives. The effective deadline is the
 // earlier of the route timeout and the caller's own (grpc-timeout always; x-sidecar-timeout when the route allows it).
-// Exceeding it aborts the upstream attempt and answers 504 UT, naming which limit it was.
+// Exceeding it aborts the upstream attempt and answers 504 UT, naming which limit it was (UQ when the attempt was still
+// waiting for a pooled connection).
 import { systemClock, type Clock } from '../../core/clock.js';
 import { ProxyError } from '../../core/errors.js';
 import type { Cancellation } from '../../core/cancel.js';
@@ -47,7 +48,7 @@ export function timeoutLayer(ms: number, clock: Clock = systemClock, opts: Timeo
     }
     const limit = caller;
     // A deadline already past (grpc-timeout: 0m) is answered here: nothing goes upstream for a caller that has gone.
-    if (ctx.deadline <= clock.now()) return Promise.reject(timeoutError(ctx, ms, limit));
+    if (ctx.deadline <= clock.now()) return Promise.reject(timeoutError(clock, ctx, ms, limit));
     const cancelTimer = armTimeout(clock, req.cancel, ctx, ms, limit);
     return next(req).then(
       (res) => {
@@ -71,10 +72,22 @@ export function timeoutLayer(ms: number, clock: Clock = systemClock, opts: Timeo
  */
 function armTimeout(clock: Clock, cancel: Cancellation, ctx: RequestContext, ms: number, limit: string | undefined): () => void {
   const ref = new WeakRef(cancel);
-  return clock.setTimeout(() => ref.deref()?.abort(timeoutError(ctx, ms, limit)), Math.max(0, ctx.deadline - clock.now()));
+  return clock.setTimeout(() => ref.deref()?.abort(timeoutError(clock, ctx, ms, limit)), Math.max(0, ctx.deadline - clock.now()));
 }
 
-function timeoutError(ctx: RequestContext, ms: number, caller: string | undefined): ProxyError {
+/**
+ * The 504 for a deadline that ran out. An attempt still queued for a pooled connection never reached the upstream:
+ * its answer says the pool was full (UQ), not that the upstream was slow (UT).
+ */
+function timeoutError(clock: Clock, ctx: RequestContext, ms: number, caller: string | undefined): ProxyError {
+  const wait = ctx.poolWait;
+  if (wait !== undefined) {
+    const limit = caller === undefined ? `route timeout ${ms}ms` : `caller deadline, ${caller}`;
+    const waited = ((clock.now() - wait.since) / 1000).toFixed(1);
+    return new ProxyError('UQ', `${wait.describe()} for ${waited} s (endpoint ${wait.endpoint}, ${limit}); attempt ${ctx.attempts}`, {
+      endpoint: wait.endpoint,
+    });
+  }
   const where = ctx.endpoint ? `from ${ctx.endpoint}` : ctx.cluster ? `from cluster ${ctx.cluster}` : '';
   const what = caller === undefined
     ? `upstream response timeout after ${ms}ms (route timeout)`

@@ -44,6 +44,10 @@ export class Http1Connection {
   expiresAt = 0;
   /** The idle time the last response announced in Keep-Alive (ms), if any. */
   announcedKeepAlive: number | undefined;
+  /** The downstream connection of the exchange this connection carries (the pool's fair-share accounting). */
+  downstream: object | undefined = undefined;
+  /** Since when the reader of the current response has left the socket paused (clock ms); 0 while it reads. */
+  pausedAt = 0;
   readonly #owner: ConnectionOwner;
   readonly #parser: NativeParser;
   readonly #streamIdleTimeout: number;
@@ -82,7 +86,10 @@ export class Http1Connection {
       this.#onHead(headers, status, keepAlive);
     parser[ON_BODY] = (chunk) => {
       const ex = this.exchange;
-      if (ex !== undefined && !this.#overrun && !ex.onBody(chunk)) this.socket.pause();
+      if (ex !== undefined && !this.#overrun && !ex.onBody(chunk)) {
+        this.socket.pause();
+        if (this.pausedAt === 0) this.pausedAt = systemClock.now();
+      }
     };
     parser[ON_MESSAGE_COMPLETE] = () => this.#onMessageComplete();
 
@@ -160,6 +167,7 @@ export class Http1Connection {
   }
 
   resume(): void {
+    this.pausedAt = 0;
     this.socket.resume();
   }
 
@@ -257,6 +265,7 @@ export class Http1Connection {
       }
     }
     // A paused socket (a slow reader of this body) has nothing more of this response to deliver.
+    this.pausedAt = 0;
     if (this.socket.isPaused()) this.socket.resume();
     this.#owner.release(this, reusable);
   }

@@ -1,13 +1,15 @@
-// The HTTP/1.1 upstream of one endpoint: a pool of keep-alive connections, a queue when all are busy, and one
-// transparent replay for the keep-alive race.
+// The HTTP/1.1 upstream of one endpoint: a pool of keep-alive connections, a queue when all are busy (shared fairly
+// between downstream connections under contention), and one transparent replay for the keep-alive race.
 import type { Cancellation } from '../../core/cancel.js';
 import { systemClock } from '../../core/clock.js';
-import type { ProxyRequest, ProxyResponse } from '../../core/service.js';
+import { ProxyError } from '../../core/errors.js';
+import type { PoolWait, ProxyRequest, ProxyResponse } from '../../core/service.js';
 import { connectTarget, tcpConnector, type Connector } from '../connector.js';
 import { poolClosedError } from '../errors.js';
 import type { Upstream, UpstreamOptions } from '../upstream.js';
 import { Http1Connection, type ConnectionOptions, type ConnectionOwner } from './connection.js';
 import { Exchange } from './exchange.js';
+import { FairShare } from './fair-share.js';
 
 /** Called once per transparent replay after a stale pooled connection (label: ctx.cluster). */
 export type StaleReplayObserver = (cluster: string) => void;
@@ -20,6 +22,8 @@ const replayed = new WeakSet<object>();
 
 /** A pooled connection is dropped this long before the idle timeout its upstream announced (the keep-alive race). */
 const ANNOUNCED_TIMEOUT_MARGIN = 1000;
+
+const keyOf = (ex: Exchange): object | undefined => ex.req.context.downstreamConnection;
 
 export class Http1Upstream implements Upstream, ConnectionOwner {
   readonly address: string;
@@ -38,11 +42,18 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
   #closing = false;
   #whenClosed: (() => void) | undefined;
   #closed: Promise<void> | undefined;
+  /** Per-downstream shares of the pool; undefined when max_share_per_downstream is 1. */
+  readonly #fair: FairShare | undefined;
+  /** Every open connection (idle or busy), for reclaiming a stalled one under contention. */
+  readonly #conns = new Set<Http1Connection>();
+  /** Set while a stalled holder is not yet past reclaim_stalled_after: looks again then. */
+  #reclaimTimer: NodeJS.Timeout | undefined;
 
   constructor(opts: UpstreamOptions, connector: Connector = tcpConnector) {
     this.address = opts.address;
     this.connectTimeout = opts.connectTimeout;
     this.#opts = opts;
+    this.#fair = opts.maxSharePerDownstream < 1 ? new FairShare(opts.maxConnections, opts.maxSharePerDownstream) : undefined;
     const target = connectTarget(opts.address);
     this.#connection = { target, connector, connectTimeout: opts.connectTimeout, streamIdleTimeout: opts.streamIdleTimeout };
   }
@@ -64,13 +75,14 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
   }
 
   release(conn: Http1Connection, reusable: boolean): void {
+    this.#unhold(conn);
     if (!reusable || this.#spent(conn)) {
       conn.destroy();
       return;
     }
     const next = this.#nextPending();
     if (next !== undefined) {
-      conn.start(next);
+      this.#start(conn, next);
       return;
     }
     if (this.#closing) {
@@ -96,17 +108,19 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
     ex.replayable = false;
     this.onStaleReplay?.(ex.req.context.cluster);
     // Not through the idle list: its other connections may be as stale as the one that just failed.
-    this.#connect().start(ex);
+    this.#start(this.#connect(), ex);
     return true;
   }
 
   closed(conn: Http1Connection): void {
+    this.#unhold(conn);
+    this.#conns.delete(conn);
     this.#open--;
     const i = this.#idle.indexOf(conn);
     if (i >= 0) this.#idle.splice(i, 1);
     // A slot is free: a waiting exchange gets a new connection.
     const next = this.#open < this.#opts.maxConnections ? this.#nextPending() : undefined;
-    if (next !== undefined) this.#connect().start(next);
+    if (next !== undefined) this.#start(this.#connect(), next);
     else if (this.#closing && this.#open === 0) this.#whenClosed?.();
   }
 
@@ -118,6 +132,7 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
     if (this.#closed !== undefined) return this.#closed;
     this.#closing = true;
     if (this.#sweepTimer !== undefined) clearTimeout(this.#sweepTimer);
+    if (this.#reclaimTimer !== undefined) clearTimeout(this.#reclaimTimer);
     for (const conn of this.#idle.splice(0)) conn.destroy();
     this.#closed = this.#open === 0 ? Promise.resolve() : new Promise<void>((resolve) => (this.#whenClosed = resolve));
     return this.#closed;
@@ -125,9 +140,96 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
 
   #dispatch(ex: Exchange): void {
     const conn = this.#takeIdle();
-    if (conn !== undefined) conn.start(ex);
-    else if (this.#open < this.#opts.maxConnections) this.#connect().start(ex);
-    else this.#pending.push(ex);
+    if (conn !== undefined) this.#start(conn, ex);
+    else if (this.#open < this.#opts.maxConnections) this.#start(this.#connect(), ex);
+    else this.#enqueue(ex);
+  }
+
+  /** Every connection is busy: the exchange waits for one, unless its downstream already holds its share while others wait. */
+  #enqueue(ex: Exchange): void {
+    const ctx = ex.req.context;
+    const key = ctx.downstreamConnection;
+    const fair = this.#fair;
+    if (fair !== undefined) {
+      if (!fair.mayQueue(key)) {
+        const err = new ProxyError(
+          'UO',
+          `downstream fairness: this downstream connection holds ${fair.held(key)} of ${this.#opts.maxConnections} connections to ${this.address} ` +
+            `(max_share_per_downstream ${fair.share}) while another downstream waits for one`,
+          { endpoint: this.address },
+        );
+        ex.fail(() => err, () => err);
+        return;
+      }
+      fair.queued(key);
+    }
+    this.#pending.push(ex);
+    ctx.poolWait = this.#waitOf(systemClock.now());
+    if (fair !== undefined && fair.held(key) < fair.limit) this.#reclaim();
+  }
+
+  /**
+   * A downstream under its share waits: cut, for each such waiter, a connection whose downstream holds its share or
+   * more and has left the response unread for reclaim_stalled_after (longest first). Its slot goes to the waiter
+   * (fair handoff). A holder not stalled that long yet is looked at again when it would be.
+   */
+  #reclaim(): void {
+    const fair = this.#fair;
+    const grace = this.#opts.reclaimStalledAfter;
+    if (fair === undefined || grace <= 0 || this.#closing || !fair.anyAtLimit) return;
+    let waiters = 0;
+    for (const ex of this.#pending) if (fair.held(keyOf(ex)) < fair.limit) waiters++;
+    if (waiters === 0) return;
+    const now = systemClock.now();
+    const stalled: Http1Connection[] = [];
+    let next = Infinity;
+    for (const conn of this.#conns) {
+      if (conn.pausedAt === 0 || conn.exchange === undefined || fair.held(conn.downstream) < fair.limit) continue;
+      if (now - conn.pausedAt >= grace) stalled.push(conn);
+      else next = Math.min(next, conn.pausedAt + grace);
+    }
+    stalled.sort((a, b) => a.pausedAt - b.pausedAt);
+    for (const conn of stalled.slice(0, waiters)) {
+      const err = new ProxyError(
+        'DWT',
+        `response cut to free a pooled connection for another downstream: its downstream connection holds ${fair.held(conn.downstream)} of ` +
+          `${this.#opts.maxConnections} connections to ${this.address} (max_share_per_downstream ${fair.share}) and left this response unread for ` +
+          `${Math.round(now - conn.pausedAt)}ms (reclaim_stalled_after ${grace}ms)`,
+        { endpoint: this.address },
+      );
+      conn.pausedAt = 0;
+      conn.fail(err);
+    }
+    // Waiters left over: look again when the next holder would be past the grace (at the latest one grace from now).
+    if (stalled.length < waiters && this.#reclaimTimer === undefined) {
+      this.#reclaimTimer = setTimeout(() => {
+        this.#reclaimTimer = undefined;
+        this.#reclaim();
+      }, Math.ceil(Math.min(next, now + grace) - now));
+      this.#reclaimTimer.unref();
+    }
+  }
+
+  /** What a queued exchange waits for, as a timeout tells it. */
+  #waitOf(since: number): PoolWait {
+    return { since, endpoint: this.address, describe: () => `no upstream connection free: ${this.#open}/${this.#opts.maxConnections} in use` };
+  }
+
+  #start(conn: Http1Connection, ex: Exchange): void {
+    const fair = this.#fair;
+    if (fair !== undefined) {
+      const key = ex.req.context.downstreamConnection;
+      conn.downstream = key;
+      fair.hold(key);
+    }
+    conn.start(ex);
+  }
+
+  #unhold(conn: Http1Connection): void {
+    const key = conn.downstream;
+    if (key === undefined) return;
+    conn.downstream = undefined;
+    this.#fair?.unhold(key);
   }
 
   #takeIdle(): Http1Connection | undefined {
@@ -144,12 +246,26 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
 
   #connect(): Http1Connection {
     this.#open++;
-    return new Http1Connection(this, this.#connection);
+    const conn = new Http1Connection(this, this.#connection);
+    this.#conns.add(conn);
+    return conn;
   }
 
   #nextPending(): Exchange | undefined {
     const pending = this.#pending;
-    return pending.length === 0 ? undefined : pending.shift();
+    if (pending.length === 0) return undefined;
+    const fair = this.#fair;
+    const at = fair === undefined ? 0 : fair.pick(pending, keyOf);
+    const ex = at === 0 ? pending.shift()! : pending.splice(at, 1)[0]!;
+    this.#left(ex);
+    return ex;
+  }
+
+  /** The exchange is out of the queue (served or cancelled). */
+  #left(ex: Exchange): void {
+    const ctx = ex.req.context;
+    ctx.poolWait = undefined;
+    this.#fair?.dequeued(ctx.downstreamConnection);
   }
 
   #spent(conn: Http1Connection): boolean {
@@ -166,6 +282,7 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
     const i = this.#pending.indexOf(ex);
     if (i < 0) return;
     this.#pending.splice(i, 1);
+    this.#left(ex);
     ex.fail(
       () => reason,
       () => reason,
