@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import net, { type Socket } from 'node:net';
 import { ProxyError } from '../core/errors.js';
 import { HeaderList } from '../core/headers.js';
-import { localResponse, newContext, record, statusText, type ServerDeps } from '../http-server/exchange.js';
+import { genericCause, localResponse, newContext, record, statusText, type ServerDeps } from '../http-server/exchange.js';
 import { isHeadError, readRequestHead } from '../http-server/hygiene.js';
 import { rejectOnSocket } from '../http-server/respond.js';
 import { compileHostMatcher, stripPort } from '../router/matchers.js';
@@ -29,9 +29,9 @@ function splice(a: Socket, b: Socket, onClose: (aToB: number, bToA: number) => v
   b.on('error', close).on('close', close);
 }
 
-function writeLocal(socket: Socket, ctx: RequestContext, err: ProxyError): number {
-  const res = localResponse(ctx, err);
-  const body = `${err.status}: ${ctx.error}\n`;
+function writeLocal(socket: Socket, ctx: RequestContext, err: ProxyError, expose: boolean): number {
+  const res = localResponse(ctx, err, expose);
+  const body = `${err.status}: ${expose ? ctx.error : genericCause(err.flag)}\n`;
   let head = `HTTP/1.1 ${res.status} ${statusText(res.status)}\r\nconnection: close\r\n`;
   const raw = res.headers.raw;
   for (let i = 0; i < raw.length; i += 2) if (raw[i] !== 'content-length') head += `${raw[i]}: ${raw[i + 1]}\r\n`;
@@ -62,7 +62,7 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
   const route = lr.route({ method: req.method ?? 'GET', host: stripPort(authority.toLowerCase()), pathname, query, headers });
   const logReq = { method: req.method ?? 'GET', authority, path, userAgent: headers.get('user-agent') };
   const fail = (err: ProxyError): void => {
-    const status = writeLocal(socket, ctx, err);
+    const status = writeLocal(socket, ctx, err, lr.exposeErrorDetails);
     record(deps, lr.noRouteStats, logReq, ctx, status, 0, 0);
   };
   if (!route || !route.cluster) return fail(new ProxyError('NR', `no route on listener ${listener} with a single cluster matches upgrade to ${authority}${pathname}`));
@@ -119,7 +119,7 @@ export function handleConnect(listener: string, deps: ServerDeps, req: IncomingM
   const ctx = newContext(listener, socket.remoteAddress ?? '', 'HTTP/1.1', undefined);
   const logReq = { method: 'CONNECT', authority: target, path: '', userAgent: undefined };
   const fail = (err: ProxyError): void => {
-    const status = writeLocal(socket, ctx, err);
+    const status = writeLocal(socket, ctx, err, lr.exposeErrorDetails);
     record(deps, lr.noRouteStats, logReq, ctx, status, 0, 0);
   };
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(target);
