@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { curl } from '../helpers/client.js';
 import { connectH2, h2Request } from '../helpers/proto-http.js';
-import { startSidecar } from '../helpers/sidecar.js';
+import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { httpRequest, sleep } from '../helpers/strict-net.js';
 import { freePort, startUpstream } from '../helpers/upstream.js';
 
@@ -27,6 +27,17 @@ ${extra}    routes:
       - { name: version, match: { exact: /version }, direct_response: { status: 200, body: "v1" } }
       - { name: app, match: { prefix: / }, cluster: app }
 `;
+
+/** The exit code, or a failure when the process is still running after `ms`. */
+async function exitedWithin(sc: RunningSidecar, ms: number): Promise<number | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_r, reject) => (timer = setTimeout(() => reject(new Error(`still running after ${ms} ms:\n${sc.stderr()}`)), ms)));
+  try {
+    return await Promise.race([sc.exited, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 const admin = (port: number, method: string, p: string): ReturnType<typeof httpRequest> => httpRequest(port, { method, path: p });
 
@@ -72,7 +83,7 @@ describe('operations: drain', () => {
       const r = await inflight;
       assert.equal(r.status, 200);
       assert.equal(r.body, 'finished');
-      assert.equal(await sc.exited, 0);
+      assert.equal(await exitedWithin(sc, 10_000), 0);
     } finally {
       await sc.stop('SIGKILL');
       await up.close();
@@ -86,7 +97,7 @@ describe('operations: drain', () => {
       await until(() => /"msg":"draining/.test(sc.stderr()), 'the draining log line');
       const t0 = Date.now();
       sc.proc.kill('SIGTERM');
-      assert.equal(await sc.exited, 0);
+      assert.equal(await exitedWithin(sc, 10_000), 0);
       assert.ok(Date.now() - t0 < 5000, 'exited well before drain_delay');
       assert.match(sc.stderr(), /drain_delay cut short/);
     } finally {
@@ -112,7 +123,7 @@ describe('operations: drain', () => {
       assert.equal(sc.proc.exitCode, null, 'still running');
       const quit = await admin(sc.adminPort, 'POST', '/quit');
       assert.equal(quit.status, 200);
-      assert.equal(await sc.exited, 0);
+      assert.equal(await exitedWithin(sc, 10_000), 0);
       assert.match(sc.stderr(), /quit requested/);
     } finally {
       await sc.stop('SIGKILL');
@@ -244,8 +255,9 @@ ${extra}    routes:
 `;
   const MESH_HEADERS = ['via', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-sidecar-timeout'];
 
-  it('adds no Via, x-request-id, X-Forwarded-* or x-sidecar-timeout to pass-through requests; routed ones keep them; forward.passthrough_headers turns them on', async () => {
+  it('adds no Via, x-request-id, X-Forwarded-* or x-sidecar-timeout to pass-through requests; routed ones keep them; forward.passthrough_headers turns them on', async (t) => {
     const up = await startUpstream();
+    t.after(() => up.close());
     const target = `http://localhost:${up.address.split(':')[1]}`;
     const plain = await startSidecar(`${forward()}clusters:\n  - name: mesh\n    endpoints: ["${up.address}"]\n`);
     try {
@@ -274,7 +286,6 @@ ${extra}    routes:
       for (const h of MESH_HEADERS) assert.ok(ext.headers[h] !== undefined, `configured: pass-through carries ${h}`);
     } finally {
       await on.stop();
-      await up.close();
     }
   });
 });
