@@ -292,7 +292,7 @@ export const forwardPolicy = z.strictObject({
   connect_timeout: duration.default(5_000),
   passthrough_headers: z
     .strictObject({
-      via: z.boolean().default(false).meta({ description: 'Add Via naming this sidecar and listener.' }),
+      via: z.boolean().default(false).meta({ description: 'Via names this sidecar and listener (off: an opaque pseudonym, still enough to refuse loops).' }),
       request_id: z.boolean().default(false).meta({ description: 'Add x-request-id when the app sent none.' }),
       forwarded: z.boolean().default(false).meta({ description: 'Add X-Forwarded-For, -Proto and -Host.' }),
       timeout: z.boolean().default(false).meta({ description: 'Announce the time left as x-sidecar-timeout.' }),

@@ -167,6 +167,12 @@ interface ListenerVia {
   readonly name: string;
   /** The whole Via entry to add, by the protocol the request came in on. */
   readonly entries: Readonly<Record<RequestContext['downstreamProtocol'], string>>;
+  /**
+   * For pass-through to hosts outside the mesh: an opaque received-by pseudonym (RFC 9110 7.6.3) that names neither
+   * the sidecar nor the listener, yet still lets a request that comes back round be recognised as a loop.
+   */
+  readonly pseudonym: string;
+  readonly pseudonymEntries: Readonly<Record<RequestContext['downstreamProtocol'], string>>;
 }
 const vias = new Map<string, ListenerVia>();
 
@@ -174,7 +180,14 @@ function viaOf(listener: string): ListenerVia {
   let via = vias.get(listener);
   if (via === undefined) {
     const name = `${PROCESS_ID}.${listener}`;
-    vias.set(listener, (via = { name, entries: { 'HTTP/1.0': `1.0 ${name}`, 'HTTP/1.1': `1.1 ${name}`, 'HTTP/2': `2 ${name}` } }));
+    const pseudonym = randomBytes(4).toString('hex');
+    via = {
+      name,
+      entries: { 'HTTP/1.0': `1.0 ${name}`, 'HTTP/1.1': `1.1 ${name}`, 'HTTP/2': `2 ${name}` },
+      pseudonym,
+      pseudonymEntries: { 'HTTP/1.0': `1.0 ${pseudonym}`, 'HTTP/1.1': `1.1 ${pseudonym}`, 'HTTP/2': `2 ${pseudonym}` },
+    };
+    vias.set(listener, via);
   }
   return via;
 }
@@ -182,10 +195,16 @@ function viaOf(listener: string): ListenerVia {
 /** The request's Via shows it has already passed through this listener of this process. */
 export function isLoop(via: string | undefined, listener: string): boolean {
   if (via === undefined) return false;
-  const name = viaOf(listener).name;
+  const own = viaOf(listener);
+  return carries(via, own.name) || carries(via, own.pseudonym);
+}
+
+/** `name` appears in the Via list as a whole received-by token. */
+function carries(via: string, name: string): boolean {
   for (let at = via.indexOf(name); at >= 0; at = via.indexOf(name, at + 1)) {
+    const before = at === 0 ? 32 : via.charCodeAt(at - 1);
     const next = via.charCodeAt(at + name.length);
-    if (Number.isNaN(next) || next === 44 /* , */ || next === 32 /* space */) return true;
+    if (before === 32 /* space */ && (Number.isNaN(next) || next === 44 /* , */ || next === 32)) return true;
   }
   return false;
 }
@@ -216,7 +235,8 @@ export interface PassthroughHeaders {
 /**
  * Takes back what addProxyHeaders added, for forward-proxy pass-through to a host outside the mesh (routing decides
  * this only after the headers were added; undoing on this rare path keeps the common one a single pass). What the
- * app sent itself stays, except X-Forwarded-Proto/-Host, which addProxyHeaders had already overwritten.
+ * app sent itself stays, except X-Forwarded-Proto/-Host, which addProxyHeaders had already overwritten. Our Via
+ * entry becomes the listener's opaque pseudonym rather than going away: loop detection needs it.
  */
 export function undoProxyHeaders(headers: HeaderList, ctx: RequestContext, keep: PassthroughHeaders): void {
   const raw = headers.raw;
@@ -226,7 +246,7 @@ export function undoProxyHeaders(headers: HeaderList, ctx: RequestContext, keep:
       if (raw[i] !== 'via' || raw[i + 1] !== via) continue;
       // A generated x-request-id comes right after our Via entry; one the app sent sits among its own headers.
       if (!keep.request_id && raw[i + 2] === 'x-request-id' && raw[i + 3] === ctx.requestId) raw.splice(i + 2, 2);
-      if (!keep.via) raw.splice(i, 2);
+      if (!keep.via) raw[i + 1] = viaOf(ctx.listener).pseudonymEntries[ctx.downstreamProtocol];
       break;
     }
   }
