@@ -1,8 +1,10 @@
-// The admin server: health, effective config, cluster state and Prometheus metrics. Loopback unless configured.
+// The admin server: health, effective config, cluster state and Prometheus metrics (GET), and operator actions
+// (POST /drain, /logging, /reopen_logs, /quit). Loopback unless configured.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { formatDuration } from '../config/units.js';
+import { isLogLevel, LOG_LEVELS, type LogLevel } from '../observability/logger.js';
 
 export interface AdminSource {
   /** Undefined when ready to take traffic; otherwise why not (draining, a listener not bound, ...). */
@@ -11,42 +13,92 @@ export interface AdminSource {
   configSource(): string;
   clusters(): unknown;
   metrics(): string;
+  /** Starts a drain without exiting (/ready fails from now on). */
+  drain(): void;
+  setLogLevel(level: LogLevel): void;
+  logLevel(): LogLevel;
+  /** Opens the access-log file again (log rotation). */
+  reopenLogs(): void;
+  /** Graceful stop, then exit 0. Called once the answer has been sent. */
+  quit(): void;
 }
+
+interface Reply {
+  text(status: number, body: string, type?: string): void;
+  json(status: number, body: unknown): void;
+  /** Runs `then` once the answer is written (e.g. /quit, which closes this server). */
+  after(then: () => void): void;
+}
+type Handler = (url: URL, reply: Reply) => void;
 
 export class AdminServer {
   readonly #server: http.Server;
 
   constructor(source: AdminSource) {
+    /** Read-only views: GET (and HEAD). */
+    const views: Record<string, Handler> = {
+      '/ready': (_u, r) => {
+        const why = source.readiness();
+        return why === undefined ? r.text(200, 'ready\n') : r.text(503, `not ready: ${why}\n`);
+      },
+      '/live': (_u, r) => r.text(200, 'live\n'),
+      '/config': (_u, r) => r.json(200, { source: source.configSource(), config: redact(source.config()) }),
+      '/clusters': (_u, r) => r.json(200, source.clusters()),
+      '/metrics': (_u, r) => r.text(200, source.metrics(), 'text/plain; version=0.0.4; charset=utf-8'),
+      '/': (_u, r) => r.text(200, 'sidecar admin: GET /ready /live /config /clusters /metrics; POST /drain /logging?level= /reopen_logs /quit\n'),
+    };
+    /** Operator actions: POST only, all behind operate() below. */
+    const operations: Record<string, Handler> = {
+      '/drain': (_u, r) => {
+        source.drain();
+        r.text(200, 'draining: /ready now fails; listeners answer with Connection: close / GOAWAY\n');
+      },
+      '/logging': (u, r) => {
+        const level = u.searchParams.get('level');
+        if (level === null) return r.text(200, `log level: ${source.logLevel()}\n`);
+        if (!isLogLevel(level)) return r.text(400, `unknown log level "${level}"; use one of ${LOG_LEVELS.join(', ')}\n`);
+        source.setLogLevel(level);
+        r.text(200, `log level: ${level}\n`);
+      },
+      '/reopen_logs': (_u, r) => {
+        source.reopenLogs();
+        r.text(200, 'access log reopened\n');
+      },
+      '/quit': (_u, r) => {
+        r.after(() => source.quit());
+        r.text(200, 'quitting: draining, then exit\n');
+      },
+    };
+    /**
+     * The one gate every operation passes. No admin token exists yet, so it lets everything through; a token check
+     * wraps these endpoints here.
+     */
+    const operate = (_req: http.IncomingMessage, handler: Handler, url: URL, reply: Reply): void => handler(url, reply);
+
     this.#server = http.createServer((req, res) => {
-      const url = (req.url ?? '/').split('?')[0];
-      const json = (status: number, body: unknown): void => {
-        const text = `${JSON.stringify(body, null, 2)}\n`;
-        res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
-        res.end(text);
+      const url = new URL(req.url ?? '/', 'http://admin');
+      let then: (() => void) | undefined;
+      const text = (status: number, body: string, type = 'text/plain; charset=utf-8', extra: Record<string, string> = {}): void => {
+        res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body), ...extra });
+        res.end(body, then);
       };
-      const text = (status: number, body: string, type = 'text/plain; charset=utf-8'): void => {
-        res.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
-        res.end(body);
+      const reply: Reply = {
+        text: (status, body, type) => text(status, body, type),
+        json: (status, body) => text(status, `${JSON.stringify(body, null, 2)}\n`, 'application/json'),
+        after: (f) => (then = f),
       };
-      if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'method not allowed\n');
-      switch (url) {
-        case '/ready': {
-          const why = source.readiness();
-          return why === undefined ? text(200, 'ready\n') : text(503, `not ready: ${why}\n`);
-        }
-        case '/live':
-          return text(200, 'live\n');
-        case '/config':
-          return json(200, { source: source.configSource(), config: redact(source.config()) });
-        case '/clusters':
-          return json(200, source.clusters());
-        case '/metrics':
-          return text(200, source.metrics(), 'text/plain; version=0.0.4; charset=utf-8');
-        case '/':
-          return text(200, 'sidecar admin: /ready /live /config /clusters /metrics\n');
-        default:
-          return text(404, 'not found\n');
+      const view = views[url.pathname];
+      const operation = operations[url.pathname];
+      if (view) {
+        if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'method not allowed: use GET\n', undefined, { allow: 'GET, HEAD' });
+        return view(url, reply);
       }
+      if (operation) {
+        if (req.method !== 'POST') return text(405, 'method not allowed: use POST\n', undefined, { allow: 'POST' });
+        req.resume(); // no body is read; drain whatever was sent
+        return operate(req, operation, url, reply);
+      }
+      return text(404, 'not found\n');
     });
   }
 

@@ -28,7 +28,10 @@ Options:
 
 Runs the proxy. Without -c it runs the embedded default: inbound listener 127.0.0.1:15006 -> app at
 127.0.0.1:8080, outbound forward proxy on 127.0.0.1:15001, admin on 127.0.0.1:15000.
-SIGHUP or a change to the file reloads the config; SIGTERM/SIGINT drain and exit 0.
+SIGHUP or a change to the file reloads the config; SIGUSR1 reopens the access-log file (rotation).
+SIGTERM/SIGINT drain: /ready fails at once, listeners keep accepting for drain_delay (answering with
+Connection: close / GOAWAY), then stop accepting; in-flight requests get drain_timeout; exit 0.
+A second signal ends drain_delay early; one after that exits at once.
 
 Options:
   -c, --config FILE          Config file (YAML)
@@ -207,8 +210,9 @@ async function run(file: string | undefined): Promise<number> {
   }
   const logger = createLogger(loaded.config.log_level);
   let sidecar: Sidecar;
+  let quit: (() => void) | undefined;
   try {
-    sidecar = await Sidecar.start({ configPath: file, logger, loaded });
+    sidecar = await Sidecar.start({ configPath: file, logger, loaded, onQuit: () => quit?.() });
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`);
@@ -217,18 +221,9 @@ async function run(file: string | undefined): Promise<number> {
     logger.fatal({ err: (err as Error).message }, 'cannot start');
     return 1;
   }
-  const cfg = sidecar.config;
-  logger.info(
-    {
-      config: file ?? '(embedded default)',
-      listeners: cfg.listeners.map((l) => `${l.name} ${l.mode} http://${l.address}:${sidecar.listenerPort(l.name)}`),
-      admin: cfg.admin.enabled ? `http://${cfg.admin.address}:${sidecar.adminPort}` : 'disabled',
-    },
-    'sidecar started',
-  );
-  if (loaded.warnings?.length) logger.warn({ warnings: loaded.warnings.map(formatIssue) }, 'the config is valid but looks wrong');
   running = sidecar;
   if (hupDuringStart) void sidecar.reload('SIGHUP');
+  process.on('SIGUSR1', () => sidecar.reopenLogs('SIGUSR1'));
   // The process runs until SIGTERM/SIGINT: a reload that leaves no socket or watcher open (no listeners, admin
   // disabled, watch off) must not let the event loop run dry and exit 0. Exit is explicit, through process.exit.
   setInterval(() => {}, 2 ** 30);
@@ -239,13 +234,16 @@ async function run(file: string | undefined): Promise<number> {
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) {
-        logger.warn({ signal }, 'second signal: exiting now');
+        if (sidecar.endDrainDelay()) {
+          logger.warn({ signal }, 'second signal: drain_delay cut short, no longer accepting');
+          return;
+        }
+        logger.warn({ signal }, 'another signal: exiting now');
         resolve(1);
         return;
       }
       stopping = true;
-      logger.info({ signal, drain_timeout_ms: sidecar.config.drain_timeout }, 'draining');
-      sidecar.stop().then(
+      sidecar.shutdown(signal).then(
         () => {
           logger.info('stopped');
           resolve(0);
@@ -256,8 +254,21 @@ async function run(file: string | undefined): Promise<number> {
         },
       );
     };
+    quit = () => stop('admin POST /quit');
     process.on('SIGTERM', () => stop('SIGTERM'));
     process.on('SIGINT', () => stop('SIGINT'));
+    // Announced only now: whoever waits for this line (a test, a supervisor) may signal at once, and a SIGTERM
+    // arriving before the handlers above would kill the process without a drain.
+    const cfg = sidecar.config;
+    logger.info(
+      {
+        config: file ?? '(embedded default)',
+        listeners: cfg.listeners.map((l) => `${l.name} ${l.mode} http://${l.address}:${sidecar.listenerPort(l.name)}`),
+        admin: cfg.admin.enabled ? `http://${cfg.admin.address}:${sidecar.adminPort}` : 'disabled',
+      },
+      'sidecar started',
+    );
+    if (loaded.warnings?.length) logger.warn({ warnings: loaded.warnings.map(formatIssue) }, 'the config is valid but looks wrong');
   });
 }
 

@@ -313,6 +313,15 @@ export const forwardPolicy = z.strictObject({
   allow_connect: z.boolean().default(true).meta({ description: 'Allow CONNECT tunnels (HTTPS through the proxy).' }),
   connect_ports: z.array(port).default([443]).meta({ description: 'Ports CONNECT may reach.' }),
   connect_timeout: duration.default(5_000),
+  passthrough_headers: z
+    .strictObject({
+      via: z.boolean().default(false).meta({ description: 'Via names this sidecar and listener (off: an opaque pseudonym, still enough to refuse loops).' }),
+      request_id: z.boolean().default(false).meta({ description: 'Add x-request-id when the app sent none.' }),
+      forwarded: z.boolean().default(false).meta({ description: 'Add X-Forwarded-For, -Proto and -Host.' }),
+      timeout: z.boolean().default(false).meta({ description: 'Announce the time left as x-sidecar-timeout.' }),
+    })
+    .default({ via: false, request_id: false, forwarded: false, timeout: false })
+    .meta({ description: "Mesh headers added to pass-through requests (hosts outside the mesh); all off so the app's traffic to the internet does not show the mesh's topology." }),
 });
 
 export const listener = z.strictObject({
@@ -326,6 +335,10 @@ export const listener = z.strictObject({
     .meta({ description: 'auto: HTTP/1.1 and HTTP/2 cleartext (prior knowledge) on one port.' }),
   limits: listenerLimits.default(listenerLimits.parse({})),
   forward: forwardPolicy.default(forwardPolicy.parse({})),
+  expose_error_details: z
+    .boolean()
+    .optional()
+    .meta({ description: 'Send callers the full cause in x-sidecar-error (endpoint addresses included). Absent: on for a listener bound to loopback, off otherwise (callers then get the flag and its generic meaning; the access log keeps the full cause).' }),
   routes: z.array(route).default([]),
 });
 
@@ -526,9 +539,12 @@ export const configSchema = z
     admin: admin.default(admin.parse({})),
     access_log: accessLog.default(accessLog.parse({})),
     log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    drain_delay: duration
+      .default(5_000)
+      .meta({ description: 'On SIGTERM (or POST /drain then /quit): /ready fails at once, listeners keep accepting this long (answering with Connection: close / GOAWAY so callers move away), then stop accepting. As Envoy\'s drain time and Istio\'s terminationDrainDuration.' }),
     drain_timeout: duration
       .default(30_000)
-      .meta({ description: 'On SIGTERM or a reload, how long in-flight requests may finish; after a reload the old config\'s clusters (health checks, pools) are released then at the latest.' }),
+      .meta({ description: 'After drain_delay (on SIGTERM) or after a reload, how long in-flight requests may finish before their connections are cut; after a reload the old config\'s clusters (health checks, pools) are released then at the latest.' }),
     watch: z.boolean().default(true).meta({ description: 'Reload when the config file changes (SIGHUP always reloads).' }),
     allow_no_listeners: z.boolean().default(false).meta({
       description:

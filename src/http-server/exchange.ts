@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { newRequestId } from '../core/request-id.js';
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
-import { ERROR_HEADER, FLAG_HEADER, RESPONSE_FLAGS } from '../core/flags.js';
+import { ERROR_HEADER, FLAG_HEADER, RESPONSE_FLAGS, type ResponseFlag } from '../core/flags.js';
 import { HeaderList } from '../core/headers.js';
 import type { ProxyRequest, ProxyResponse, RequestContext } from '../core/service.js';
 import type { AccessLog } from '../observability/access-log.js';
@@ -66,19 +66,23 @@ export interface Dispatched {
 /** Routes and runs a request. Never rejects: failures come back as proxy-generated responses. */
 export async function dispatch(lr: ListenerRuntime, req: ProxyRequest, pathname: string, query: string): Promise<Dispatched> {
   const ctx = req.context;
+  const expose = lr.exposeErrorDetails;
   const host = stripPort(req.authority.toLowerCase());
   let route: RouteRuntime | undefined = lr.route({ method: req.method, host, pathname, query, headers: req.headers });
   if (!route && lr.config.mode === 'forward' && lr.config.forward.allow_passthrough) {
-    if (lr.forwardAllowed(req.authority)) route = lr.passthrough(req.authority);
-    else {
+    if (lr.forwardAllowed(req.authority)) {
+      route = lr.passthrough(req.authority);
+      // A host outside the mesh: it does not get the mesh's own headers unless forward.passthrough_headers says so.
+      undoProxyHeaders(req.headers, ctx, lr.config.forward.passthrough_headers);
+    } else {
       req.body?.resume();
-      return { response: localResponse(ctx, new ProxyError('FP', `forward proxy destination ${req.authority} is not in forward.allowed_hosts of listener ${lr.name}`)), stats: lr.noRouteStats };
+      return { response: localResponse(ctx, new ProxyError('FP', `forward proxy destination ${req.authority} is not in forward.allowed_hosts of listener ${lr.name}`), expose), stats: lr.noRouteStats };
     }
   }
   if (!route) {
     req.body?.resume();
     return {
-      response: localResponse(ctx, new ProxyError('NR', `no route on listener ${lr.name} matches ${req.method} ${host}${pathname}`)),
+      response: localResponse(ctx, new ProxyError('NR', `no route on listener ${lr.name} matches ${req.method} ${host}${pathname}`), expose),
       stats: lr.noRouteStats,
     };
   }
@@ -86,11 +90,16 @@ export async function dispatch(lr: ListenerRuntime, req: ProxyRequest, pathname:
   ctx.cluster = route.cluster;
   try {
     const response = await route.service(req);
+    // An upstream answer the sidecar annotated (retries exhausted, a breaker): the cause stays in the access log.
+    if (!expose && ctx.error !== undefined && response.headers.has(ERROR_HEADER)) response.headers.set(ERROR_HEADER, genericCause(ctx.flag));
     return { response, stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
   } catch (err) {
-    return { response: localResponse(ctx, err), stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
+    return { response: localResponse(ctx, err, expose), stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
   }
 }
+
+/** What a caller of a listener that hides error details is told: the flag's meaning, no addresses or names. */
+export const genericCause = (flag: ResponseFlag | undefined): string => (flag ? RESPONSE_FLAGS[flag].meaning : 'the upstream request failed (see the access log by x-request-id)');
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 413: 'Payload Too Large', 414: 'URI Too Long', 417: 'Expectation Failed',
@@ -100,8 +109,11 @@ const STATUS_TEXT: Record<number, string> = {
 
 export const statusText = (status: number): string => STATUS_TEXT[status] ?? '';
 
-/** A response the sidecar writes itself, naming its flag and cause in headers, body and context (for the access log). */
-export function localResponse(ctx: RequestContext, err: unknown): ProxyResponse {
+/**
+ * A response the sidecar writes itself, naming its flag and cause in headers, body and context (for the access log).
+ * With `expose` false (listeners.expose_error_details) the caller gets the flag and its generic meaning only.
+ */
+export function localResponse(ctx: RequestContext, err: unknown, expose = true): ProxyResponse {
   const e = err instanceof ProxyError ? err : new ProxyError('IE', `internal error: ${(err as Error)?.message ?? String(err)}`);
   // Say how many tries this answer took (the retry layer writes its own "attempt n/m" when it retried).
   const message = ctx.attempts > 0 && e.attempts === undefined ? `${e.message}; attempt ${ctx.attempts}/${ctx.attempts}` : e.message;
@@ -110,8 +122,8 @@ export function localResponse(ctx: RequestContext, err: unknown): ProxyResponse 
   ctx.upstreamOutcome = e.outcome;
   ctx.upstreamCause = e.code;
   if (e.endpoint) ctx.endpoint = e.endpoint;
-  const cause = message.replace(/[\r\n]+/g, ' ');
-  const body = Buffer.from(`${e.status} ${statusText(e.status)}: ${cause} [${e.flag}: ${RESPONSE_FLAGS[e.flag].meaning}]\n`);
+  const cause = expose ? message.replace(/[\r\n]+/g, ' ') : genericCause(e.flag);
+  const body = Buffer.from(expose ? `${e.status} ${statusText(e.status)}: ${cause} [${e.flag}: ${RESPONSE_FLAGS[e.flag].meaning}]\n` : `${e.status} ${statusText(e.status)}: ${cause} [${e.flag}]\n`);
   const headers = new HeaderList([
     'content-type', 'text/plain; charset=utf-8',
     'content-length', String(body.length),
@@ -174,6 +186,12 @@ interface ListenerVia {
   readonly name: string;
   /** The whole Via entry to add, by the protocol the request came in on. */
   readonly entries: Readonly<Record<RequestContext['downstreamProtocol'], string>>;
+  /**
+   * For pass-through to hosts outside the mesh: an opaque received-by pseudonym (RFC 9110 7.6.3) that names neither
+   * the sidecar nor the listener, yet still lets a request that comes back round be recognised as a loop.
+   */
+  readonly pseudonym: string;
+  readonly pseudonymEntries: Readonly<Record<RequestContext['downstreamProtocol'], string>>;
 }
 const vias = new Map<string, ListenerVia>();
 
@@ -181,7 +199,14 @@ function viaOf(listener: string): ListenerVia {
   let via = vias.get(listener);
   if (via === undefined) {
     const name = `${PROCESS_ID}.${listener}`;
-    vias.set(listener, (via = { name, entries: { 'HTTP/1.0': `1.0 ${name}`, 'HTTP/1.1': `1.1 ${name}`, 'HTTP/2': `2 ${name}` } }));
+    const pseudonym = randomBytes(4).toString('hex');
+    via = {
+      name,
+      entries: { 'HTTP/1.0': `1.0 ${name}`, 'HTTP/1.1': `1.1 ${name}`, 'HTTP/2': `2 ${name}` },
+      pseudonym,
+      pseudonymEntries: { 'HTTP/1.0': `1.0 ${pseudonym}`, 'HTTP/1.1': `1.1 ${pseudonym}`, 'HTTP/2': `2 ${pseudonym}` },
+    };
+    vias.set(listener, via);
   }
   return via;
 }
@@ -189,17 +214,26 @@ function viaOf(listener: string): ListenerVia {
 /** The request's Via shows it has already passed through this listener of this process. */
 export function isLoop(via: string | undefined, listener: string): boolean {
   if (via === undefined) return false;
-  const name = viaOf(listener).name;
+  const own = viaOf(listener);
+  return carries(via, own.name) || carries(via, own.pseudonym);
+}
+
+/** `name` appears in the Via list as a whole received-by token. */
+function carries(via: string, name: string): boolean {
   for (let at = via.indexOf(name); at >= 0; at = via.indexOf(name, at + 1)) {
+    const before = at === 0 ? 32 : via.charCodeAt(at - 1);
     const next = via.charCodeAt(at + name.length);
-    if (Number.isNaN(next) || next === 44 /* , */ || next === 32 /* space */) return true;
+    if (before === 32 /* space */ && (Number.isNaN(next) || next === 44 /* , */ || next === 32)) return true;
   }
   return false;
 }
 
 export const loopError = (): ProxyError => new ProxyError('LD', 'request loop: this request has already passed through this listener (see its Via header)');
 
-/** X-Forwarded-*, Via, x-request-id and TE: trailers on the headers going upstream. */
+/**
+ * X-Forwarded-*, Via, x-request-id and TE: trailers on the headers going upstream. Keep the order (Via, then the
+ * generated x-request-id, appended last but for TE): undoProxyHeaders relies on it.
+ */
 export function addProxyHeaders(headers: HeaderList, peer: string, authority: string, ctx: RequestContext, hadRequestId: boolean, teTrailers: boolean): void {
   const xff = headers.get('x-forwarded-for');
   if (xff === undefined) headers.add('x-forwarded-for', peer);
@@ -209,4 +243,38 @@ export function addProxyHeaders(headers: HeaderList, peer: string, authority: st
   headers.add('via', viaOf(ctx.listener).entries[ctx.downstreamProtocol]);
   if (!hadRequestId) headers.add('x-request-id', ctx.requestId);
   if (teTrailers) headers.add('te', 'trailers');
+}
+
+export interface PassthroughHeaders {
+  readonly via: boolean;
+  readonly request_id: boolean;
+  readonly forwarded: boolean;
+}
+
+/**
+ * Takes back what addProxyHeaders added, for forward-proxy pass-through to a host outside the mesh (routing decides
+ * this only after the headers were added; undoing on this rare path keeps the common one a single pass). What the
+ * app sent itself stays, except X-Forwarded-Proto/-Host, which addProxyHeaders had already overwritten. Our Via
+ * entry becomes the listener's opaque pseudonym rather than going away: loop detection needs it.
+ */
+export function undoProxyHeaders(headers: HeaderList, ctx: RequestContext, keep: PassthroughHeaders): void {
+  const raw = headers.raw;
+  if (!keep.via || !keep.request_id) {
+    const via = viaOf(ctx.listener).entries[ctx.downstreamProtocol];
+    for (let i = raw.length - 2; i >= 0; i -= 2) {
+      if (raw[i] !== 'via' || raw[i + 1] !== via) continue;
+      // A generated x-request-id comes right after our Via entry; one the app sent sits among its own headers.
+      if (!keep.request_id && raw[i + 2] === 'x-request-id' && raw[i + 3] === ctx.requestId) raw.splice(i + 2, 2);
+      if (!keep.via) raw[i + 1] = viaOf(ctx.listener).pseudonymEntries[ctx.downstreamProtocol];
+      break;
+    }
+  }
+  if (!keep.forwarded) {
+    const peer = ctx.downstreamAddress;
+    const xff = headers.get('x-forwarded-for');
+    if (xff === peer) headers.remove('x-forwarded-for');
+    else if (xff !== undefined && xff.endsWith(`, ${peer}`)) headers.set('x-forwarded-for', xff.slice(0, xff.length - peer.length - 2));
+    headers.remove('x-forwarded-proto');
+    headers.remove('x-forwarded-host');
+  }
 }

@@ -27,7 +27,7 @@ function setup(): { guard: H2Guard; clock: FakeClock; lines: Array<Record<string
   const lines: Array<Record<string, unknown>> = [];
   const log = (f: Record<string, unknown> | string): void => void lines.push(typeof f === 'string' ? { msg: f } : f);
   // Warnings and errors only: the operational log at its default level.
-  const logger: Logger = { debug: () => {}, info: log, warn: log, error: log, fatal: log };
+  const logger: Logger = { debug: () => {}, info: log, warn: log, error: log, fatal: log, debugEnabled: false, level: 'warn', setLevel: () => {} };
   const counts = new Map<EndReason, Counter>();
   const counter = (r: EndReason): Counter => {
     let c = counts.get(r);

@@ -50,7 +50,10 @@ export class Listener {
   readonly #h2: http2.Http2Server;
   readonly #sockets = new Set<Socket>();
   readonly #sessions = new Set<http2.ServerHttp2Session>();
+  /** Still accepting, but every response says Connection: close and every session gets GOAWAY (drain_delay). */
   #draining = false;
+  /** No longer accepting: in-flight requests finish, then what is left is cut (drain_timeout). */
+  #closing = false;
 
   constructor(config: ListenerConfig, deps: ServerDeps) {
     this.name = config.name;
@@ -113,7 +116,9 @@ export class Listener {
       this.#sessions.add(session);
       session.setTimeout(limits.idle_timeout, () => session.close());
       session.once('close', () => this.#sessions.delete(session));
-      if (this.#draining) session.close();
+      if (this.#closing) session.close();
+      // A caller that connects during drain_delay gets its first request served, then GOAWAY: it moves elsewhere.
+      else if (this.#draining) session.once('stream', () => session.close());
     });
     // A session that failed (a flood of invalid frames or refused streams, a protocol error) must not leave its socket
     // half-open until idle_timeout; the guard also ends sessions that reset streams as fast as they open them.
@@ -132,8 +137,14 @@ export class Listener {
       this.#sockets.delete(socket);
       gauges?.connections.dec();
     });
+    const logger = this.#deps.logger;
+    if (logger.debugEnabled) {
+      const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+      logger.debug({ listener: this.name, peer, draining: this.#draining }, 'downstream connection opened');
+      socket.once('close', () => logger.debug({ listener: this.name, peer, bytes_in: socket.bytesRead, bytes_out: socket.bytesWritten }, 'downstream connection closed'));
+    }
     socket.on('error', () => {}); // handled by the HTTP layer; a reset must not crash the process
-    if (this.#draining) {
+    if (this.#closing) {
       socket.destroy();
       return;
     }
@@ -210,6 +221,7 @@ export class Listener {
       this.#net.once('error', onError);
       this.#net.listen({ host: this.config.address, port: this.config.port, backlog: 1024 }, () => {
         this.#net.off('error', onError);
+        this.#deps.logger.debug({ listener: this.name, address: this.config.address, port: this.port, mode: this.config.mode, routes: this.config.routes.length }, 'listener bound');
         resolve();
       });
     });
@@ -236,11 +248,26 @@ export class Listener {
   }
 
   /**
+   * Drain, first phase: keeps accepting, but responses carry Connection: close and HTTP/2 sessions get GOAWAY, so
+   * callers (and load balancers still sending here) move to another instance. close() follows after drain_delay.
+   */
+  startDrain(): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    for (const s of this.#sessions) s.close();
+  }
+
+  get draining(): boolean {
+    return this.#draining;
+  }
+
+  /**
    * Stops accepting, lets in-flight requests finish (keep-alive responses carry Connection: close, HTTP/2 sessions
    * get GOAWAY), and destroys whatever is left after `timeoutMs`. Resolves with the number of connections it cut.
    */
   async close(timeoutMs: number): Promise<number> {
     this.#draining = true;
+    this.#closing = true;
     const closed = this.#net.listening ? new Promise<void>((resolve) => this.#net.close(() => resolve())) : Promise.resolve();
     this.#h1.closeIdleConnections();
     for (const s of this.#sessions) s.close();
@@ -257,6 +284,7 @@ export class Listener {
     }
     this.#h1.close(); // also stops node:http's header-timeout interval
     await closed;
+    this.#deps.logger.debug({ listener: this.name, port: this.port, connections_cut: cut }, 'listener closed');
     return cut;
   }
 }

@@ -4,7 +4,7 @@ import net, { type Socket } from 'node:net';
 import { ProxyError } from '../core/errors.js';
 import { HeaderList } from '../core/headers.js';
 import { compileHeaderMutation } from '../filters/header-mutation/header-mutation.js';
-import { addProxyHeaders, isLoop, localResponse, loopError, newContext, record, statusText, type ServerDeps } from '../http-server/exchange.js';
+import { addProxyHeaders, genericCause, isLoop, localResponse, loopError, newContext, record, statusText, type ServerDeps } from '../http-server/exchange.js';
 import { isHeadError, parseAbsoluteTarget, readRequestHead } from '../http-server/hygiene.js';
 import { rejectOnSocket } from '../http-server/respond.js';
 import { compileHostMatcher, stripPort } from '../router/matchers.js';
@@ -32,9 +32,9 @@ function splice(a: Socket, b: Socket, onClose: (aToB: number, bToA: number) => v
   b.on('error', close).on('close', close);
 }
 
-function writeLocal(socket: Socket, ctx: RequestContext, err: ProxyError): number {
-  const res = localResponse(ctx, err);
-  const body = `${err.status}: ${ctx.error}\n`;
+function writeLocal(socket: Socket, ctx: RequestContext, err: ProxyError, expose: boolean): number {
+  const res = localResponse(ctx, err, expose);
+  const body = `${err.status}: ${expose ? ctx.error : genericCause(err.flag)}\n`;
   let head = `HTTP/1.1 ${res.status} ${statusText(res.status)}\r\nconnection: close\r\n`;
   const raw = res.headers.raw;
   for (let i = 0; i < raw.length; i += 2) if (raw[i] !== 'content-length') head += `${raw[i]}: ${raw[i + 1]}\r\n`;
@@ -109,7 +109,7 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
   };
   const fail = (err: ProxyError): void => {
     if (logged) return;
-    log(writeLocal(socket, ctx, err), 0, 0);
+    log(writeLocal(socket, ctx, err, lr.exposeErrorDetails), 0, 0);
   };
   if (isLoop(parsed.via, listener)) return fail(loopError());
   addProxyHeaders(headers, peer, authority, ctx, parsed.requestId !== undefined, false);
@@ -196,7 +196,7 @@ export function handleConnect(listener: string, deps: ServerDeps, req: IncomingM
   const ctx = newContext(listener, socket.remoteAddress ?? '', 'HTTP/1.1', undefined);
   const logReq = { method: 'CONNECT', authority: target, path: '', userAgent: undefined };
   const fail = (err: ProxyError): void => {
-    const status = writeLocal(socket, ctx, err);
+    const status = writeLocal(socket, ctx, err, lr.exposeErrorDetails);
     record(deps, lr.noRouteStats, logReq, ctx, status, 0, 0);
   };
   if (req.httpVersionMajor !== 1) return fail(new ProxyError('DPE', `HTTP version ${req.httpVersion} is not supported`, { status: 505 }));

@@ -20,9 +20,11 @@ export interface AccessLog {
   close(): void;
   /** Lines dropped because the destination could not keep up. */
   dropped(): number;
+  /** Opens the file path again (log rotation); no-op for stdout/stderr. */
+  reopen(): void;
 }
 
-export const noAccessLog: AccessLog = { write() {}, close() {}, dropped: () => 0 };
+export const noAccessLog: AccessLog = { write() {}, close() {}, dropped: () => 0, reopen() {} };
 
 export function createAccessLog(path: string): AccessLog & { readonly writer: LineWriter } {
   const writer = new LineWriter(path);
@@ -35,6 +37,9 @@ export function createAccessLog(path: string): AccessLog & { readonly writer: Li
       writer.close();
     },
     dropped: () => writer.dropped,
+    reopen() {
+      writer.reopen();
+    },
   };
 }
 

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -26,6 +26,21 @@ describe('LineWriter', () => {
     w.close();
     assert.equal(readFileSync(file, 'utf8'), expected.join(''));
     assert.equal(w.dropped, 0);
+  });
+
+  it('reopen() after a rename: lines already handed over stay in the old file, new ones go to a new file', async () => {
+    const file = tmpFile();
+    const w = new LineWriter(file);
+    w.write('before\n');
+    await new Promise((r) => setTimeout(r, 300));
+    renameSync(file, `${file}.1`);
+    w.write('during\n'); // buffered before the reopen: written wherever the writer points when it flushes
+    w.reopen();
+    w.write('after\n');
+    await new Promise((r) => setTimeout(r, 300));
+    w.close();
+    assert.equal(readFileSync(`${file}.1`, 'utf8'), 'before\n');
+    assert.equal(readFileSync(file, 'utf8'), 'during\nafter\n');
   });
 
   it('a partial chunk goes out on the timer, without close', async () => {

@@ -17,8 +17,11 @@ interface Pending {
 }
 
 export class LineWriter {
-  readonly #fd: number;
+  #fd: number;
   readonly #ownsFd: boolean;
+  readonly #path: string;
+  /** Descriptors of files rotated away by reopen(), closed once the write in flight on them is done. */
+  readonly #stale: number[] = [];
   #chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
   #used = 0;
   /** Filled chunks waiting for (or in) the write; the head is the one being written while #writing. */
@@ -31,6 +34,7 @@ export class LineWriter {
   dropped = 0;
 
   constructor(target: 'stdout' | 'stderr' | string) {
+    this.#path = target;
     if (target === 'stdout') this.#fd = 1;
     else if (target === 'stderr') this.#fd = 2;
     else {
@@ -79,19 +83,42 @@ export class LineWriter {
     this.#writeHead(0);
   }
 
-  #writeHead(offset: number): void {
+  /**
+   * Log rotation: after `mv access.log access.log.1`, opens the path again, so new lines go to a new file. Lines
+   * already handed to a write finish in the old file. A no-op for stdout and stderr.
+   */
+  reopen(): void {
+    if (!this.#ownsFd || this.#closed) return;
+    const next = fs.openSync(this.#path, 'a');
+    this.#stale.push(this.#fd);
+    this.#fd = next;
+    if (!this.#writing) this.#closeStale();
+  }
+
+  #closeStale(): void {
+    for (const fd of this.#stale.splice(0)) {
+      try {
+        fs.closeSync(fd);
+      } catch {
+        // already gone
+      }
+    }
+  }
+
+  #writeHead(offset: number, fd = this.#fd): void {
     const head = this.#queue[0]!;
-    fs.write(this.#fd, head.chunk, offset, head.length - offset, null, (err, written) => {
+    fs.write(fd, head.chunk, offset, head.length - offset, null, (err, written) => {
       if (err) {
         // A non-blocking pipe that is full: try again shortly. Any other error: these lines are lost, not the request.
         if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
-          setTimeout(() => this.#writeHead(offset), 5).unref();
+          setTimeout(() => this.#writeHead(offset, fd), 5).unref();
           return;
         }
       } else if (offset + written < head.length) {
-        this.#writeHead(offset + written);
+        this.#writeHead(offset + written, fd);
         return;
       }
+      if (this.#stale.length > 0) this.#closeStale();
       this.#queue.shift();
       this.#queuedBytes -= head.length;
       if (head.chunk.length === CHUNK_BYTES && this.#spare.length < SPARE_CHUNKS) this.#spare.push(head.chunk);
@@ -113,6 +140,7 @@ export class LineWriter {
     try {
       for (const p of rest) fs.writeSync(this.#fd, p.chunk, 0, p.length);
       if (this.#ownsFd) fs.closeSync(this.#fd);
+      this.#closeStale();
     } catch {
       // the destination is gone; nothing more to do at exit
     }

@@ -4,7 +4,8 @@ import { Cluster } from '../cluster/cluster.js';
 import type { RouteStats, SidecarMetrics } from '../observability/catalogue.js';
 import { compileHostMatcher, stripPort, type MatchInput } from '../router/matchers.js';
 import { RouteTable } from '../router/route-table.js';
-import { compose } from '../core/service.js';
+import { compose, type Layer } from '../core/service.js';
+import { TIMEOUT_HEADER } from '../policies/timeout/deadline.js';
 import { timeoutLayer } from '../policies/timeout/timeout.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
 import { buildRoute, type RouteRuntime } from './route.js';
@@ -23,6 +24,8 @@ export class ListenerRuntime {
   /** Stats for requests that matched no route. */
   readonly noRouteStats: RouteStats;
   readonly gauges: ReturnType<SidecarMetrics['listenerGauges']>;
+  /** Callers get the full cause in x-sidecar-error (listeners[].expose_error_details; default: loopback only). */
+  readonly exposeErrorDetails: boolean;
 
   constructor(
     config: ListenerConfig,
@@ -34,6 +37,7 @@ export class ListenerRuntime {
     this.name = config.name;
     this.#clusterDefaults = clusterDefaults;
     this.config = config;
+    this.exposeErrorDetails = config.expose_error_details ?? isLoopback(config.address);
     this.#registry = registry;
     this.#table = new RouteTable(
       config.routes.map((r, i) => {
@@ -77,7 +81,8 @@ export class ListenerRuntime {
       };
       const cluster = new Cluster(cfg, this.#registry);
       const stats = new Map([['passthrough', this.#passthroughStats]]);
-      const route: RouteRuntime = { name: 'passthrough', service: compose([timeoutLayer(15_000)], cluster.service), stats, cluster: 'passthrough' };
+      const layers = this.config.forward.passthrough_headers.timeout ? [timeoutLayer(15_000)] : [timeoutLayer(15_000), unannouncedDeadline];
+      const route: RouteRuntime = { name: 'passthrough', service: compose(layers, cluster.service), stats, cluster: 'passthrough' };
       entry = { route, cluster };
       this.#passthrough.set(address, entry);
     }
@@ -89,3 +94,20 @@ export class ListenerRuntime {
     this.#passthrough.clear();
   }
 }
+
+/** 127.0.0.0/8, ::1 and localhost (also IPv4-mapped): only local callers can reach such a listener. */
+export function isLoopback(address: string): boolean {
+  const a = address.toLowerCase().replace(/^\[|\]$/g, '');
+  return a === 'localhost' || a === '::1' || /^(::ffff:)?127\.\d+\.\d+\.\d+$/.test(a);
+}
+
+/**
+ * Pass-through: the timeout above still applies, but a host outside the mesh is not told about it (no
+ * x-sidecar-timeout, which would also show the mesh's deadline policy). The timer is armed already; only the
+ * announcement reads ctx.deadline from here on.
+ */
+const unannouncedDeadline: Layer = (next) => (req) => {
+  req.context.deadline = Infinity;
+  req.headers.remove(TIMEOUT_HEADER);
+  return next(req);
+};

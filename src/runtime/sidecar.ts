@@ -1,6 +1,6 @@
 // The running sidecar: owns listeners, the admin server and the current snapshot; reloads atomically and drains on stop.
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
-import { AdminServer } from '../admin/admin-server.js';
+import { AdminServer, type AdminSource } from '../admin/admin-server.js';
 import { ConfigError } from '../config/errors.js';
 import type { LoadedConfig } from '../config/load.js';
 import { loadConfigOffThread } from '../config/load-worker.js';
@@ -42,6 +42,8 @@ export interface SidecarOptions {
   readonly logger: Logger;
   /** An already loaded config (the CLI loads it first to learn the log level). */
   readonly loaded?: LoadedConfig | undefined;
+  /** Admin POST /quit: the owner of the process stops it (the CLI drains, as on SIGTERM, and exits 0). */
+  readonly onQuit?: (() => void) | undefined;
 }
 
 export class Sidecar implements ServerDeps {
@@ -59,12 +61,18 @@ export class Sidecar implements ServerDeps {
   #watcher: FSWatcher | undefined;
   #fileHash = '';
   #stopping = false;
+  /** Set by drain(): /ready fails and listeners answer with Connection: close / GOAWAY; they still accept. */
+  #drainStartedAt: number | undefined;
+  #shutdown: Promise<void> | undefined;
+  #endDrainDelay: (() => void) | undefined;
+  readonly #onQuit: (() => void) | undefined;
   #reloading: Promise<boolean> = Promise.resolve(true);
   #queued: QueuedReload | undefined;
 
   private constructor(loaded: LoadedConfig, opts: SidecarOptions) {
     this.logger = opts.logger;
     this.#configPath = opts.configPath;
+    this.#onQuit = opts.onQuit;
     this.#source = loaded.source;
     this.#snapshot = new RuntimeSnapshot(loaded, this.#registry, this.metrics);
     this.metrics.registry.counter('sidecar_access_log_dropped_total', 'Access-log lines dropped because the destination could not keep up.', () => [
@@ -245,6 +253,9 @@ export class Sidecar implements ServerDeps {
         const l = new Listener(lc, this);
         opened.push(l);
         await l.listen();
+        if (this.#drainStartedAt !== undefined) l.startDrain();
+        opened.push(l);
+        await l.listen();
       }
       if (adminChanges && config.admin.enabled) {
         await takeOver(config.admin.address, config.admin.port);
@@ -291,13 +302,88 @@ export class Sidecar implements ServerDeps {
   }
 
   #adminServer(): AdminServer {
-    return new AdminServer({
-      readiness: () => readiness(this.#stopping, this.#snapshot.config.listeners.map((l) => l.name), (name) => this.#listeners.get(name)?.listening === true),
+    return new AdminServer(this.#adminSource());
+  }
+
+  #adminSource(): AdminSource {
+    return {
+      readiness: () =>
+        readiness(this.#stopping || this.#drainStartedAt !== undefined, this.#snapshot.config.listeners.map((l) => l.name), (name) => this.#listeners.get(name)?.listening === true),
       config: () => this.#snapshot.config,
       configSource: () => this.#source,
       clusters: () => this.clusterState(),
       metrics: () => this.metrics.registry.render(),
+      drain: () => this.drain('admin POST /drain'),
+      setLogLevel: (level) => {
+        const from = this.logger.level;
+        this.logger.setLevel(level);
+        this.logger.info({ from, to: level }, 'log level changed (admin POST /logging)');
+      },
+      logLevel: () => this.logger.level,
+      reopenLogs: () => this.reopenLogs('admin POST /reopen_logs'),
+      quit: () => {
+        this.logger.info({}, 'quit requested (admin POST /quit)');
+        if (this.#onQuit) this.#onQuit();
+        else void this.shutdown('admin POST /quit');
+      },
+    };
+  }
+
+  /** Log rotation (SIGUSR1, admin POST /reopen_logs): the access-log file is opened again by its path. */
+  reopenLogs(reason: string): void {
+    try {
+      this.#accessLog.reopen();
+      this.logger.info({ reason, path: this.#accessLogPath ?? null }, 'access log reopened');
+    } catch (err) {
+      this.logger.error({ reason, path: this.#accessLogPath, err: (err as Error).message }, 'cannot reopen the access log; lines go to the old file');
+    }
+  }
+
+  /** True from the first drain() on. */
+  get draining(): boolean {
+    return this.#drainStartedAt !== undefined;
+  }
+
+  /**
+   * Starts a drain without stopping: /ready fails at once, listeners keep accepting but answer with
+   * Connection: close (HTTP/1.1) and GOAWAY (HTTP/2) so callers and load balancers move away.
+   */
+  drain(reason: string): void {
+    if (this.#drainStartedAt !== undefined || this.#stopping) return;
+    this.#drainStartedAt = Date.now();
+    for (const l of this.#listeners.values()) l.startDrain();
+    this.logger.info({ reason, drain_delay_ms: this.config.drain_delay, drain_timeout_ms: this.config.drain_timeout }, 'draining: /ready fails; listeners still accept for drain_delay, answering with Connection: close / GOAWAY');
+  }
+
+  /**
+   * Graceful stop: drain(), keep accepting until drain_delay has passed since the drain began (a drain started by
+   * POST /drain counts), then stop() (no new connections, in-flight requests get drain_timeout).
+   */
+  shutdown(reason: string): Promise<void> {
+    if (this.#shutdown) return this.#shutdown;
+    this.drain(reason);
+    const left = Math.max(0, (this.#drainStartedAt ?? Date.now()) + this.config.drain_delay - Date.now());
+    const delay = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, left);
+      this.#endDrainDelay = () => {
+        clearTimeout(timer);
+        resolve();
+      };
     });
+    this.#shutdown = delay.then(() => {
+      this.#endDrainDelay = undefined;
+      this.logger.info({ drain_timeout_ms: this.config.drain_timeout }, 'no longer accepting; in-flight requests may finish within drain_timeout');
+      return this.stop();
+    });
+    return this.#shutdown;
+  }
+
+  /** Cuts drain_delay short (a second SIGTERM). False when shutdown() is not in its delay. */
+  endDrainDelay(): boolean {
+    const end = this.#endDrainDelay;
+    if (!end) return false;
+    end();
+    return true;
   }
 
   clusterState(): unknown {
@@ -311,8 +397,9 @@ export class Sidecar implements ServerDeps {
         return {
           address: e.address,
           weight: e.weight,
-          state: e.available ? 'healthy' : 'unavailable',
-          health: st.health,
+          health: healthWord(c.config.health_check ? st.health : 'healthy', st.ejected),
+          routable: e.available,
+          failed_active_check: st.health === 'unhealthy',
           ejected: st.ejected,
           ejected_until: st.ejectedUntil?.toISOString() ?? null,
           ejections: st.ejections,
@@ -373,6 +460,17 @@ export class Sidecar implements ServerDeps {
     await this.#registry.closeAll();
     this.#accessLog.close();
   }
+}
+
+/**
+ * One word per endpoint for /clusters: unhealthy (failed active checks) wins over ejected (outlier detection); unknown
+ * while active checks have not answered yet; healthy otherwise (also without active checks). `routable` says whether
+ * the balancer may pick it now (panic routing makes every endpoint routable).
+ */
+function healthWord(active: 'unknown' | 'healthy' | 'unhealthy', ejected: boolean): 'healthy' | 'unhealthy' | 'ejected' | 'unknown' {
+  if (active === 'unhealthy') return 'unhealthy';
+  if (ejected) return 'ejected';
+  return active;
 }
 
 function hashFile(file: string): string {

@@ -3,8 +3,10 @@ import { httpRequest } from './strict-net.js';
 
 export interface EndpointState {
   address: string;
-  state: string;
+  /** One word: healthy | unhealthy | ejected | unknown. */
   health: string;
+  routable: boolean;
+  failed_active_check: boolean;
   ejected: boolean;
   ejected_until: string | null;
   ejections: number;

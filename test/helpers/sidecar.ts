@@ -30,14 +30,17 @@ export interface RunningSidecar {
   exited: Promise<number | null>;
 }
 
+/** Tests stop sidecars all the time: no drain_delay (default 5s) unless the test sets one. Appended, so error line numbers stay. */
+const withTestDefaults = (yaml: string): string => (/^drain_delay:/m.test(yaml) ? yaml : `${yaml}${yaml.endsWith('\n') ? '' : '\n'}drain_delay: 0s\n`);
+
 /**
  * Starts `sidecar run -c <tmp>/sidecar.yaml`. Use port 0 for listeners and admin to avoid clashes; the real ports are
- * read from the startup log line. The config gets `admin.port: 0` unless it sets an admin block itself.
+ * read from the startup log line. The config gets `admin.port: 0` unless it sets an admin block itself, and `drain_delay: 0s` unless it sets one.
  */
 export async function startSidecar(yaml: string, opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunningSidecar> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sidecar-test-'));
   const configPath = path.join(dir, 'sidecar.yaml');
-  const text = /^admin:/m.test(yaml) ? yaml : `admin: { port: 0 }\n${yaml}`;
+  const text = withTestDefaults(/^admin:/m.test(yaml) ? yaml : `admin: { port: 0 }\n${yaml}`);
   writeFileSync(configPath, text);
   const proc = spawn(process.execPath, [BIN, 'run', '-c', configPath], {
     env: { ...process.env, ...opts.env },
@@ -96,7 +99,7 @@ export async function startSidecar(yaml: string, opts: { env?: NodeJS.ProcessEnv
       return accessLog();
     },
     writeConfig(y: string) {
-      writeFileSync(configPath, /^admin:/m.test(y) ? y : `admin: { port: ${adminPort} }\n${y}`);
+      writeFileSync(configPath, withTestDefaults(/^admin:/m.test(y) ? y : `admin: { port: ${adminPort} }\n${y}`));
     },
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;

@@ -218,7 +218,7 @@ clusters: []
     }
   });
 
-  it('SIGTERM drains: stops accepting, finishes in-flight requests, exits 0', async () => {
+  it('SIGTERM drains: after drain_delay (0 here) stops accepting, finishes in-flight requests, exits 0', async () => {
     let release: (() => void) | undefined;
     const up = await startUpstream((_req, res) => {
       release = () => res.end('finished');
@@ -228,8 +228,8 @@ clusters: []
     const inflight = get(port, '/work');
     await until(async () => release !== undefined);
     sc.proc.kill('SIGTERM');
-    await until(async () => /draining/.test(sc.stderr()));
-    // New connections are refused while draining.
+    await until(async () => /no longer accepting/.test(sc.stderr()));
+    // New connections are refused once drain_delay is over (operations.test.ts covers the delay itself).
     const refused = await curl([`http://127.0.0.1:${port}/new`]);
     assert.notEqual(refused.code, 0);
     release!();
@@ -285,10 +285,10 @@ clusters: []
       const text = JSON.stringify(cfg);
       for (const secret of ['SUPERSECRET', 'k3y', 'sid=abc']) assert.ok(!text.includes(secret), `${secret} is shown by /config`);
       assert.ok(text.includes('acme'), 'ordinary header values are shown');
-      const clusters = JSON.parse((await curl([`${base}/clusters`])).stdout) as { clusters: Array<{ name: string; endpoints: Array<{ address: string; requests: number; state: string }> }> };
+      const clusters = JSON.parse((await curl([`${base}/clusters`])).stdout) as { clusters: Array<{ name: string; endpoints: Array<{ address: string; requests: number; health: string }> }> };
       assert.equal(clusters.clusters[0]!.endpoints[0]!.address, up.address);
       assert.equal(clusters.clusters[0]!.endpoints[0]!.requests, 1);
-      assert.equal(clusters.clusters[0]!.endpoints[0]!.state, 'healthy');
+      assert.equal(clusters.clusters[0]!.endpoints[0]!.health, 'healthy');
       const twin = clusters.clusters.find((c) => c.name === 'twin')!;
       assert.equal(twin.endpoints[0]!.requests, 0, 'a cluster sharing the pool does not share the counters');
       const metrics = (await curl([`${base}/metrics`])).stdout;

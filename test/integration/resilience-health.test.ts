@@ -110,7 +110,8 @@ clusters:
     await eventually(async () => (await health(sidecar.adminPort, 'hc', a.address)) === 'unhealthy', 'a unhealthy');
     const state = await cluster(sidecar.adminPort, 'hc');
     assert.equal(state.panic, false, 'one of two healthy is not below 50%');
-    assert.equal(state.endpoints.find((e) => e.address === a.address)!.state, 'unavailable');
+    assert.equal(state.endpoints.find((e) => e.address === a.address)!.routable, false);
+    assert.equal(state.endpoints.find((e) => e.address === a.address)!.failed_active_check, true);
     const m = await metricsText(sidecar.adminPort);
     assert.match(m, /sidecar_health_checks_total\{cluster="hc",result="failure"\} [1-9]/);
     assert.match(m, new RegExp(`sidecar_endpoint_healthy\\{cluster="hc",endpoint="${a.address}"\\} 0\\b`));

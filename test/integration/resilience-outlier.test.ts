@@ -87,8 +87,9 @@ clusters:
     const ejected = await endpoint(sidecar.adminPort, 'od', bad.address);
     assert.equal(ejected.ejected, true, JSON.stringify(ejected));
     assert.equal(ejected.ejections, 1);
-    assert.equal(ejected.state, 'unavailable');
-    assert.equal(ejected.health, 'unknown', 'no active health checks on this cluster');
+    assert.equal(ejected.routable, false);
+    assert.equal(ejected.health, 'ejected', 'one word for the endpoint: ejected');
+    assert.equal(ejected.failed_active_check, false, 'no active health checks on this cluster');
     assert.ok(ejected.ejected_until !== null && Date.parse(ejected.ejected_until) > Date.now(), `ejected_until ${ejected.ejected_until}`);
     const goodState = await endpoint(sidecar.adminPort, 'od', good.address);
     assert.deepEqual([goodState.ejected, goodState.ejected_until, goodState.ejections], [false, null, 0]);
@@ -108,7 +109,7 @@ clusters:
     flakyBad = false;
     await sleep(350);
     const back = await endpoint(sidecar.adminPort, 'od', bad.address);
-    assert.deepEqual([back.ejected, back.ejected_until, back.state], [false, null, 'healthy']);
+    assert.deepEqual([back.ejected, back.ejected_until, back.health, back.routable], [false, null, 'healthy', true]);
     const bodies = new Set<string>();
     for (let k = 0; k < 6; k++) bodies.add((await httpRequest(port, { path: `/od/back/${k}` })).body);
     assert.ok(bodies.has('bad-recovered\n'), 'the endpoint is picked again');
@@ -151,6 +152,6 @@ clusters:
   it('a cluster without the block shows no ejection state', async () => {
     assert.equal((await httpRequest(port, { path: '/plain/x' })).status, 200);
     const e = await endpoint(sidecar.adminPort, 'plain', good.address);
-    assert.deepEqual([e.health, e.ejected, e.ejected_until, e.ejections, e.state], ['unknown', false, null, 0, 'healthy']);
+    assert.deepEqual([e.health, e.ejected, e.ejected_until, e.ejections, e.routable, e.failed_active_check], ['healthy', false, null, 0, true, false]);
   });
 });
