@@ -254,8 +254,6 @@ export class Sidecar implements ServerDeps {
         opened.push(l);
         await l.listen();
         if (this.#drainStartedAt !== undefined) l.startDrain();
-        opened.push(l);
-        await l.listen();
       }
       if (adminChanges && config.admin.enabled) {
         await takeOver(config.admin.address, config.admin.port);
