@@ -145,6 +145,7 @@ export class Cluster {
         maxConcurrentStreams: config.pool.max_concurrent_streams,
         maxSharePerDownstream: config.pool.max_share_per_downstream,
         reclaimStalledAfter: config.pool.reclaim_stalled_after,
+        reclaimUploadMinRate: config.pool.reclaim_upload_min_rate,
       }, config.name);
       return new Endpoint(address, weight, lease, index);
     });

@@ -501,8 +501,14 @@ export const cluster = z
             description:
               'HTTP/1.1 pools, under the same contention: a connection held by a downstream at its share whose response that downstream has left unread (paused) this long is cut (DWT) and handed to a waiting downstream (0 disables).',
           }),
+        reclaim_upload_min_rate: size
+          .default(500)
+          .meta({
+            description:
+              "HTTP/1.1 pools, while a downstream under its share waits for a connection of a full endpoint pool: a request whose body has come at under this many bytes per second for reclaim_stalled_after is cut (408 SI) and its connection handed to the waiter, whatever its downstream's share (Apache's MinRate, 500 bytes/s). 0 disables.",
+          }),
       })
-      .default({ max_connections: 128, keep_alive_timeout: 60_000, max_requests_per_connection: 0, max_concurrent_streams: 100, max_share_per_downstream: 0.5, reclaim_stalled_after: 2_000 }),
+      .default({ max_connections: 128, keep_alive_timeout: 60_000, max_requests_per_connection: 0, max_concurrent_streams: 100, max_share_per_downstream: 0.5, reclaim_stalled_after: 2_000, reclaim_upload_min_rate: 500 }),
     stream_idle_timeout: duration
       .default(300_000)
       .meta({ description: 'Abort an upstream response that sends no bytes for this long.' }),

@@ -38,7 +38,7 @@ export class UpstreamRegistry {
 
   /** The pool for an endpoint, shared by every cluster (and snapshot) that uses it with the same settings. */
   acquire(protocol: UpstreamProtocol, opts: UpstreamOptions, owner: string): UpstreamLease {
-    const key = `${protocol}|${opts.address}|${opts.connectTimeout}|${opts.maxConnections}|${opts.keepAliveTimeout}|${opts.maxRequestsPerConnection}|${opts.streamIdleTimeout}|${opts.maxConcurrentStreams}|${opts.maxSharePerDownstream}|${opts.reclaimStalledAfter}`;
+    const key = `${protocol}|${opts.address}|${opts.connectTimeout}|${opts.maxConnections}|${opts.keepAliveTimeout}|${opts.maxRequestsPerConnection}|${opts.streamIdleTimeout}|${opts.maxConcurrentStreams}|${opts.maxSharePerDownstream}|${opts.reclaimStalledAfter}|${opts.reclaimUploadMinRate}`;
     let e = this.#entries.get(key);
     if (!e) {
       const upstream = protocol === 'h2c' ? new Http2Upstream(opts, this.connector) : new Http1Upstream(opts, this.connector);

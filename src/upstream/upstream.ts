@@ -25,6 +25,8 @@ export interface UpstreamOptions {
   readonly maxSharePerDownstream: number;
   /** HTTP/1.1, under contention: how long a downstream at its share may leave a response unread before its connection is reclaimed (0: never). */
   readonly reclaimStalledAfter: number;
+  /** HTTP/1.1, under contention: an upload slower than this (bytes/s) for reclaimStalledAfter is cut with 408 (0: never). */
+  readonly reclaimUploadMinRate: number;
 }
 
 export function splitAddress(address: string): { host: string; port: number } {

@@ -388,3 +388,66 @@ clusters:
     assert.equal((await holder).status, 200);
   });
 });
+
+describe('slow uploads under contention (pool.reclaim_upload_min_rate)', () => {
+  let upstream: TestUpstream;
+  const start = (minRate: string): Promise<RunningSidecar> =>
+    startSidecar(`
+listeners:
+  - name: in
+    port: 0
+    routes: [{ match: { prefix: / }, cluster: app, timeout: 0 }]
+clusters:
+  - name: app
+    endpoints: ["${upstream.address}"]
+    pool: { max_connections: 4, reclaim_upload_min_rate: ${minRate} }
+`);
+  before(async () => {
+    upstream = await startUpstream((_req, res) => reply(res, 200, 'ok')); // called once the whole body is in
+  });
+  after(async () => {
+    await upstream.close();
+  });
+
+  it('a probe waiting behind uploads that trickle (each under its share, never idle) gets a connection cut from one of them', async () => {
+    // The trial shape: every pooled connection carries an upload of a few bytes a second. request_body_timeout (60 s)
+    // never fires and no downstream is over its share, so only the rate can tell these from real uploads.
+    const sidecar = await start('500');
+    const tricklers = Array.from({ length: 4 }, () => trickle(sidecar.ports.in!, 300));
+    try {
+      await sleep(300);
+      const started = Date.now();
+      const probe = await httpRequest(sidecar.ports.in!, { path: '/probe', timeoutMs: 6000 });
+      const took = Date.now() - started;
+      assert.equal(probe.status, 200, `probe answered ${probe.status} ${probe.headers['x-sidecar-flag']} ${probe.headers['x-sidecar-error']}`);
+      assert.ok(took < 4000, `probe took ${took} ms`);
+      const line = await waitForLogLine(sidecar, (l) => l.path === '/upload' && l.response_flag === 'SI');
+      assert.equal(line.status, 408);
+      assert.match(String(line.error), /under reclaim_upload_min_rate 500 bytes\/s/);
+      const cut = tricklers.filter((t) => /^HTTP\/1\.1 408 /.test(t.data()));
+      assert.ok(cut.length >= 1, 'at least one trickler was answered 408');
+    } finally {
+      for (const t of tricklers) t.socket.destroy();
+      await sidecar.stop();
+    }
+  });
+
+  it('without a waiter a slow upload is never cut', async () => {
+    const sidecar = await start('500');
+    const slow = net.connect(sidecar.ports.in!, '127.0.0.1');
+    let data = '';
+    slow.setEncoding('latin1').on('data', (d: string) => (data += d));
+    try {
+      slow.write('POST /upload HTTP/1.1\r\nHost: app\r\nContent-Length: 10\r\n\r\nx');
+      for (let i = 1; i < 10; i++) {
+        await sleep(300);
+        slow.write('x');
+      }
+      await waitUntil(() => data.includes('\r\n\r\nok'), 3000, 'the upload answered');
+      assert.match(data, /^HTTP\/1\.1 200 /);
+    } finally {
+      slow.destroy();
+      await sidecar.stop();
+    }
+  });
+});

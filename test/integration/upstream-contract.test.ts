@@ -190,6 +190,7 @@ function options(address: string, over: Partial<UpstreamOptions> = {}): Upstream
     maxConcurrentStreams: 100,
     maxSharePerDownstream: 1,
     reclaimStalledAfter: 0,
+    reclaimUploadMinRate: 0,
     ...over,
   };
 }

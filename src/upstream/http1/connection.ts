@@ -171,6 +171,11 @@ export class Http1Connection {
     this.socket.resume();
   }
 
+  /** The current exchange's upload rate in bytes/s (see BodyWriter.clientRate); undefined when there is none to judge. */
+  uploadRate(now: number, minAgeMs: number): number | undefined {
+    return this.exchange === undefined ? undefined : this.#writer?.clientRate(now, minAgeMs);
+  }
+
   destroy(): void {
     this.socket.destroy();
   }
@@ -341,6 +346,10 @@ class BodyWriter {
   readonly #expected: number;
   readonly #trailers: TrailerSlot | undefined;
   #written = 0;
+  /** When the first body byte could be taken (0: not started). */
+  #startedAt = 0;
+  /** The upstream socket pushed back: a slow upload is then the upstream's doing, not the client's. */
+  #blocked = false;
 
   constructor(conn: Http1Connection, body: Readable, expected: number, trailers: TrailerSlot | undefined) {
     this.#conn = conn;
@@ -351,6 +360,7 @@ class BodyWriter {
 
   start(): void {
     const body = this.#body;
+    this.#startedAt = systemClock.now();
     body.on('data', this.#onData);
     body.on('end', this.#onEnd);
     body.on('error', this.#onError);
@@ -369,7 +379,17 @@ class BodyWriter {
   }
 
   onDrain(): void {
+    this.#blocked = false;
     if (!this.done) this.#body.resume();
+  }
+
+  /**
+   * Bytes per second the downstream has sent since the body started, or undefined while that says nothing about the
+   * client: not started, done, younger than `minAgeMs`, or held back by the upstream's backpressure.
+   */
+  clientRate(now: number, minAgeMs: number): number | undefined {
+    if (this.done || this.#startedAt === 0 || this.#blocked || now - this.#startedAt < minAgeMs) return undefined;
+    return (this.#written * 1000) / (now - this.#startedAt);
   }
 
   readonly #onData = (data: Buffer | string): void => {
@@ -388,7 +408,10 @@ class BodyWriter {
       ok = socket.write(CHUNK_END, 'latin1');
       socket.uncork();
     }
-    if (!ok) this.#body.pause();
+    if (!ok) {
+      this.#blocked = true;
+      this.#body.pause();
+    }
   };
 
   readonly #onEnd = (): void => {

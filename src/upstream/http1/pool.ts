@@ -169,43 +169,61 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
   }
 
   /**
-   * A downstream under its share waits: cut, for each such waiter, a connection whose downstream holds its share or
-   * more and has left the response unread for reclaim_stalled_after (longest first). Its slot goes to the waiter
-   * (fair handoff). A holder not stalled that long yet is looked at again when it would be.
+   * A downstream under its share waits: cut, for each such waiter, a connection that is being wasted on another
+   * downstream (its slot goes to the waiter, fair handoff):
+   * - its downstream holds its share or more and has left the response unread for reclaim_stalled_after (DWT);
+   * - or its downstream has been uploading the request body for reclaim_stalled_after at under
+   *   reclaim_upload_min_rate bytes/s, whatever its share (408 SI): many slow uploads, one connection each, would
+   *   otherwise hold the whole pool (each under its share) for as long as they like.
+   * Longest-wasted first. A holder not past the grace yet is looked at again when it would be.
    */
   #reclaim(): void {
     const fair = this.#fair;
     const grace = this.#opts.reclaimStalledAfter;
-    if (fair === undefined || grace <= 0 || this.#closing || !fair.anyAtLimit) return;
+    const minRate = this.#opts.reclaimUploadMinRate;
+    if (fair === undefined || grace <= 0 || this.#closing || (!fair.anyAtLimit && minRate <= 0)) return;
     let waiters = 0;
     for (const ex of this.#pending) if (fair.held(keyOf(ex)) < fair.limit) waiters++;
     if (waiters === 0) return;
     const now = systemClock.now();
-    const stalled: Http1Connection[] = [];
+    const wasted: Array<{ conn: Http1Connection; since: number; err: () => ProxyError }> = [];
     let next = Infinity;
     for (const conn of this.#conns) {
-      if (conn.pausedAt === 0 || conn.exchange === undefined || fair.held(conn.downstream) < fair.limit) continue;
-      if (now - conn.pausedAt >= grace) stalled.push(conn);
-      else next = Math.min(next, conn.pausedAt + grace);
+      if (conn.exchange === undefined) continue;
+      const rate = minRate > 0 ? conn.uploadRate(now, grace) : undefined;
+      if (rate !== undefined && rate < minRate) {
+        wasted.push({ conn, since: 0, err: () => new ProxyError(
+          'SI',
+          `request cut to free a pooled connection for another downstream: its body came at ${rate.toFixed(1)} bytes/s, under ` +
+            `reclaim_upload_min_rate ${minRate} bytes/s, while ${this.#open}/${this.#opts.maxConnections} connections to ${this.address} were in use`,
+          { status: 408, endpoint: this.address },
+        ) });
+        continue;
+      }
+      if (conn.pausedAt === 0 || fair.held(conn.downstream) < fair.limit) continue;
+      if (now - conn.pausedAt >= grace) {
+        const pausedFor = Math.round(now - conn.pausedAt);
+        wasted.push({ conn, since: conn.pausedAt, err: () => new ProxyError(
+          'DWT',
+          `response cut to free a pooled connection for another downstream: its downstream connection holds ${fair.held(conn.downstream)} of ` +
+            `${this.#opts.maxConnections} connections to ${this.address} (max_share_per_downstream ${fair.share}) and left this response unread for ` +
+            `${pausedFor}ms (reclaim_stalled_after ${grace}ms)`,
+          { endpoint: this.address },
+        ) });
+      } else next = Math.min(next, conn.pausedAt + grace);
     }
-    stalled.sort((a, b) => a.pausedAt - b.pausedAt);
-    for (const conn of stalled.slice(0, waiters)) {
-      const err = new ProxyError(
-        'DWT',
-        `response cut to free a pooled connection for another downstream: its downstream connection holds ${fair.held(conn.downstream)} of ` +
-          `${this.#opts.maxConnections} connections to ${this.address} (max_share_per_downstream ${fair.share}) and left this response unread for ` +
-          `${Math.round(now - conn.pausedAt)}ms (reclaim_stalled_after ${grace}ms)`,
-        { endpoint: this.address },
-      );
+    wasted.sort((a, b) => a.since - b.since);
+    for (const { conn, err } of wasted.slice(0, waiters)) {
       conn.pausedAt = 0;
-      conn.fail(err);
+      conn.fail(err());
     }
-    // Waiters left over: look again when the next holder would be past the grace (at the latest one grace from now).
-    if (stalled.length < waiters && this.#reclaimTimer === undefined) {
+    // Waiters left over: look again when the next holder would be past the grace (at the latest one grace from now:
+    // an upload's rate is judged afresh then).
+    if (wasted.length < waiters && this.#reclaimTimer === undefined) {
       this.#reclaimTimer = setTimeout(() => {
         this.#reclaimTimer = undefined;
         this.#reclaim();
-      }, Math.ceil(Math.min(next, now + grace) - now));
+      }, Math.max(1, Math.ceil(Math.min(next, now + grace) - now)));
       this.#reclaimTimer.unref();
     }
   }
