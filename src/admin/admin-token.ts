@@ -1,0 +1,48 @@
+// The admin bearer token: read from a file or an environment variable (on start and every reload), kept only as a
+// SHA-256 digest, and checked in constant time.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+
+export interface AdminTokenSource {
+  readonly token_file?: string | undefined;
+  readonly token_env?: string | undefined;
+}
+
+/** What the admin server compares against: the digest of the configured token. */
+export type TokenDigest = Buffer;
+
+const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest();
+
+/**
+ * The configured token's digest, undefined when no token is configured; throws an Error saying what is wrong (a
+ * missing or empty file, an unset variable), so a start fails and a reload keeps the old config.
+ */
+export function loadAdminToken(admin: AdminTokenSource, env: NodeJS.ProcessEnv = process.env): TokenDigest | undefined {
+  let token: string;
+  if (admin.token_file !== undefined) {
+    try {
+      // A trailing newline (echo "..." > file) is not part of the token.
+      token = readFileSync(admin.token_file, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new Error(`admin.token_file: cannot read ${admin.token_file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
+    }
+    if (token.trim() === '') throw new Error(`admin.token_file: ${admin.token_file} is empty; write the token into it`);
+  } else if (admin.token_env !== undefined) {
+    const value = env[admin.token_env];
+    if (value === undefined || value.trim() === '') throw new Error(`admin.token_env: the environment variable ${admin.token_env} is ${value === undefined ? 'not set' : 'empty'}`);
+    token = value;
+  } else {
+    return undefined;
+  }
+  return digest(token);
+}
+
+export type TokenCheck = 'ok' | 'missing' | 'invalid';
+
+/** Checks an Authorization header value against the digest: equal-length digests, compared in constant time. */
+export function checkBearer(authorization: string | undefined, expected: TokenDigest): TokenCheck {
+  const m = authorization === undefined ? null : /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
+  if (!m) return 'missing';
+  return timingSafeEqual(digest(m[1]!), expected) ? 'ok' : 'invalid';
+}
