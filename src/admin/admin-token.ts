@@ -1,7 +1,7 @@
 // The admin bearer token: read from a file or an environment variable (on start and every reload), kept only as a
 // SHA-256 digest, and checked in constant time.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readSecretFile } from '../config/secret-file.js';
 
 export interface AdminTokenSource {
   readonly token_file?: string | undefined;
@@ -20,14 +20,9 @@ const digest = (text: string): Buffer => createHash('sha256').update(text, 'utf8
 export function loadAdminToken(admin: AdminTokenSource, env: NodeJS.ProcessEnv = process.env): TokenDigest | undefined {
   let token: string;
   if (admin.token_file !== undefined) {
-    try {
-      // A trailing newline (echo "..." > file) is not part of the token.
-      token = readFileSync(admin.token_file, 'utf8').replace(/\r?\n$/, '');
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      throw new Error(`admin.token_file: cannot read ${admin.token_file}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message}`);
-    }
-    if (token.trim() === '') throw new Error(`admin.token_file: ${admin.token_file} is empty; write the token into it`);
+    const read = readSecretFile(admin.token_file);
+    if (!read.ok) throw new Error(`admin.token_file: ${read.problem}`);
+    token = read.text;
   } else if (admin.token_env !== undefined) {
     const value = env[admin.token_env];
     if (value === undefined || value.trim() === '') throw new Error(`admin.token_env: the environment variable ${admin.token_env} is ${value === undefined ? 'not set' : 'empty'}`);

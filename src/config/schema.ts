@@ -1,6 +1,7 @@
 // The config schema: the single source of truth for types, validation, defaults, docs and the editor JSON Schema.
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
+import { readSecretFile } from './secret-file.js';
 import { suggestName } from './suggest.js';
 
 /** A duration: "250ms", "5s", "1m", "1h", or a number of milliseconds. Output: milliseconds. */
@@ -545,6 +546,11 @@ export const admin = z
   .superRefine((a, ctx) => {
     if (a.token_file !== undefined && a.token_env !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['token_env'], message: 'set token_file or token_env, not both' });
+    } else if (a.enabled && a.token_file !== undefined) {
+      // A missing token file is caught by validate and refused by a reload here, with the YAML line (the sidecar reads
+      // it again when applying the config).
+      const read = readSecretFile(a.token_file);
+      if (!read.ok) ctx.addIssue({ code: 'custom', path: ['token_file'], message: read.problem });
     }
   });
 

@@ -79,8 +79,8 @@ describe('admin token', () => {
 
       rmSync(file);
       sc.proc.kill('SIGHUP');
-      await until(() => /config reload failed while applying/.test(sc.stderr()));
-      assert.match(sc.stderr(), /admin\.token_file: cannot read .*token: no such file/);
+      await until(() => /config reload rejected/.test(sc.stderr()));
+      assert.match(sc.stderr(), /sidecar\.yaml:1:\d+ admin\.token_file: cannot read .*token: no such file/);
       assert.equal((await admin(p, '/metrics', 'new-token')).status, 200, 'the token in force stays');
       assert.equal((await admin(p, '/metrics')).status, 401, 'and still guards the admin server');
     } finally {
@@ -112,7 +112,7 @@ describe('admin token', () => {
     }
   });
 
-  it('start: a missing token file or unset variable stops the start with the reason; both keys set is a config error', async () => {
+  it('start and validate: a missing or empty token file is a config error at its YAML line; an unset variable stops the start; both keys set is a config error', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sidecar-admin-token-'));
     const run = (yaml: string, env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stderr: string }> => {
       const file = path.join(dir, `c${Math.random().toString(36).slice(2)}.yaml`);
@@ -124,8 +124,17 @@ describe('admin token', () => {
       });
     };
     const missing = await run(`admin: { port: 0, token_file: ${dir}/absent }\n${LISTENER}`);
-    assert.notEqual(missing.code, 0);
-    assert.match(missing.stderr, /admin\.token_file: cannot read .*absent: no such file/);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /\.yaml:1:\d+ admin\.token_file: cannot read .*absent: no such file/);
+    const emptyFile = path.join(dir, 'empty-token');
+    writeFileSync(emptyFile, '\n');
+    const validate = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      const file = path.join(dir, 'validate.yaml');
+      writeFileSync(file, `admin: { port: 0, token_file: ${emptyFile} }\n${LISTENER}`);
+      execFile(process.execPath, [BIN, 'validate', file], { encoding: 'utf8', timeout: 15_000 }, (err, _o, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stderr }));
+    });
+    assert.equal(validate.code, 2, 'validate checks the token file');
+    assert.match(validate.stderr, /validate\.yaml:1:\d+ admin\.token_file: .*empty-token is empty/);
     const unset = await run(`admin: { port: 0, token_env: SIDECAR_TEST_UNSET_TOKEN }\n${LISTENER}`);
     assert.notEqual(unset.code, 0);
     assert.match(unset.stderr, /the environment variable SIDECAR_TEST_UNSET_TOKEN is not set/);
