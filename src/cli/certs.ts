@@ -1,5 +1,6 @@
 // `sidecar certs`: the mesh CA in the command line — init-ca, issue (SPIFFE workload certificates), inspect.
 import { X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -14,7 +15,7 @@ A small certificate authority for the mesh: a CA per trust domain, short-lived S
   sidecar certs init-ca --trust-domain example.org --out DIR [--key-type T] [--ttl 365d] [--force]
       Writes DIR/ca.crt and DIR/ca.key (mode 0600): a self-signed CA for the trust domain.
   sidecar certs issue --ca DIR --identity spiffe://example.org/ns/default/sa/web --out DIR
-                      [--ttl 24h] [--dns NAME ...] [--key-type T] [--force]
+                      [--ttl 24h] [--dns NAME ...] [--ip ADDRESS ...] [--key-type T] [--force]
       Writes DIR/cert.pem (the workload certificate, then the CA: the chain), DIR/key.pem (0600) and
       DIR/ca.pem (the trust bundle). The identity's trust domain must be the CA's.
   sidecar certs inspect FILE [--ca CAFILE] [--json]
@@ -23,6 +24,7 @@ A small certificate authority for the mesh: a CA per trust domain, short-lived S
 
 Options:
   --key-type T   ec-p256 (default), ec-p384, rsa-2048 or ed25519
+  --dns, --ip    extra SANs (repeatable): names and addresses peers may connect by, e.g. localhost, 127.0.0.1
   --ttl D        lifetime: 90d, 24h, 30m (init-ca default 365d, issue default 24h)
   --force        replace existing files (otherwise an existing file is an error)
   -h, --help     Show this help
@@ -44,6 +46,7 @@ const OPTIONS = {
   ca: { type: 'string' },
   identity: { type: 'string' },
   dns: { type: 'string', multiple: true },
+  ip: { type: 'string', multiple: true },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -51,7 +54,7 @@ const OPTIONS = {
 /** Which options each subcommand takes; any other is refused by name. */
 const ALLOWED: Record<string, readonly string[]> = {
   'init-ca': ['trust-domain', 'out', 'key-type', 'ttl', 'force'],
-  issue: ['ca', 'identity', 'out', 'ttl', 'dns', 'key-type', 'force'],
+  issue: ['ca', 'identity', 'out', 'ttl', 'dns', 'ip', 'key-type', 'force'],
   inspect: ['ca', 'json'],
 };
 
@@ -106,6 +109,7 @@ type Values = {
   ca?: string | undefined;
   identity?: string | undefined;
   dns?: string[] | undefined;
+  ip?: string[] | undefined;
   json?: boolean | undefined;
 };
 
@@ -183,6 +187,8 @@ async function issue(values: Values): Promise<number> {
   for (const d of dnsNames) {
     if (!/^(\*\.)?([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(d)) throw new CertsInputError(`--dns "${d}" is not a DNS name`);
   }
+  const ipAddresses = values.ip ?? [];
+  for (const ip of ipAddresses) if (isIP(ip) === 0) throw new CertsInputError(`--ip "${ip}" is not an IPv4 or IPv6 address`);
   const ttlMs = ttlOf(values, 86_400_000);
   const keyType = await keyTypeOption(values);
   const certFile = path.join(caDir, 'ca.crt');
@@ -197,7 +203,7 @@ async function issue(values: Values): Promise<number> {
   const now = Date.now();
   const tooLong = ttlProblem(ttlMs, now, Date.parse(ca.cert.validFrom), Date.parse(ca.cert.validTo));
   if (tooLong) throw new CertsInputError(tooLong);
-  const issued = await issueWorkload({ ca, spiffeId: identity, dnsNames, keyType, ttlMs, now });
+  const issued = await issueWorkload({ ca, spiffeId: identity, dnsNames, ipAddresses, keyType, ttlMs, now });
   const written = writeOutputs(
     out,
     [

@@ -135,6 +135,7 @@ export interface IssueOptions {
   readonly ca: LoadedCa;
   readonly spiffeId: string;
   readonly dnsNames: readonly string[];
+  readonly ipAddresses?: readonly string[] | undefined;
   readonly keyType: KeyType;
   readonly ttlMs: number;
   readonly now: number;
@@ -146,7 +147,7 @@ export interface Issued extends Pem {
   readonly serial: string;
 }
 
-/** A workload (X509-SVID) certificate: URI SAN = the SPIFFE ID, DNS SANs, digitalSignature, serverAuth + clientAuth. */
+/** A workload (X509-SVID) certificate: URI SAN = the SPIFFE ID, DNS and IP SANs, digitalSignature, serverAuth + clientAuth. */
 export async function issueWorkload(opts: IssueOptions): Promise<Issued> {
   const keys = await generateKeys(opts.keyType);
   const caAlgs = algorithms(opts.ca.keyType);
@@ -154,7 +155,9 @@ export async function issueWorkload(opts: IssueOptions): Promise<Issued> {
   const signingKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, caAlgs.import as EcKeyImportParams, false, ['sign']);
   const caCert = new x509.X509Certificate(opts.ca.certPem);
   const serial = randomSerial();
-  const names: x509.JsonGeneralName[] = [{ type: 'url', value: opts.spiffeId }, ...opts.dnsNames.map((d): x509.JsonGeneralName => ({ type: 'dns', value: d }))];
+  const names: x509.JsonGeneralName[] = [{ type: 'url', value: opts.spiffeId }, ...opts.dnsNames.map((d): x509.JsonGeneralName => ({ type: 'dns', value: d })),
+    ...(opts.ipAddresses ?? []).map((ip): x509.JsonGeneralName => ({ type: 'ip', value: ip })),
+  ];
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial,
     subject: `CN=${opts.dnsNames[0] ?? opts.spiffeId.slice(opts.spiffeId.lastIndexOf('/') + 1)}`,

@@ -48,7 +48,7 @@ describe('sidecar certs', () => {
     api = path.join(dir, 'api');
     const made = await ok(certs('init-ca', '--trust-domain', 'example.org', '--out', ca));
     assert.match(made.stdout, /CA for trust domain example\.org \(ec-p256, valid 365d\)/);
-    await ok(certs('issue', '--ca', ca, '--identity', 'spiffe://example.org/ns/default/sa/web', '--out', web, '--dns', 'web.local', '--dns', 'localhost'));
+    await ok(certs('issue', '--ca', ca, '--identity', 'spiffe://example.org/ns/default/sa/web', '--out', web, '--dns', 'web.local', '--dns', 'localhost', '--ip', '127.0.0.1', '--ip', '::1'));
     await ok(certs('issue', '--ca', ca, '--identity', 'spiffe://example.org/ns/default/sa/api', '--out', api, '--ttl', '2h'));
   });
 
@@ -81,7 +81,7 @@ describe('sidecar certs', () => {
     assert.match(text, /X509v3 Basic Constraints: critical\s+CA:FALSE/);
     assert.match(text, /X509v3 Key Usage: critical\s+Digital Signature\n/);
     assert.match(text, /X509v3 Extended Key Usage:\s*\n\s+TLS Web Server Authentication, TLS Web Client Authentication/);
-    assert.match(text, /URI:spiffe:\/\/example\.org\/ns\/default\/sa\/web, DNS:web\.local, DNS:localhost/);
+    assert.match(text, /URI:spiffe:\/\/example\.org\/ns\/default\/sa\/web, DNS:web\.local, DNS:localhost, IP Address:127\.0\.0\.1, IP Address:0:0:0:0:0:0:0:1/);
     assert.match(text, /X509v3 Authority Key Identifier/);
     const verified = await ok(openssl('verify', '-CAfile', path.join(web, 'ca.pem'), path.join(web, 'cert.pem')));
     assert.match(verified.stdout, /cert\.pem: OK/);
@@ -93,8 +93,9 @@ describe('sidecar certs', () => {
     assert.equal(leaf.checkIssued(caCert), true);
     assert.equal(leaf.verify(caCert.publicKey), true);
     assert.equal(leaf.ca, false);
-    assert.equal(leaf.subjectAltName, 'URI:spiffe://example.org/ns/default/sa/web, DNS:web.local, DNS:localhost');
+    assert.equal(leaf.subjectAltName, 'URI:spiffe://example.org/ns/default/sa/web, DNS:web.local, DNS:localhost, IP Address:127.0.0.1, IP Address:0:0:0:0:0:0:0:1');
     assert.equal(leaf.checkHost('web.local'), 'web.local');
+    assert.equal(leaf.checkIP('127.0.0.1'), '127.0.0.1');
     const from = Date.parse(leaf.validFrom);
     const to = Date.parse(leaf.validTo);
     assert.ok(from < Date.now() - 60_000 && from > Date.now() - 15 * 60_000, `notBefore a few minutes back: ${leaf.validFrom}`);
@@ -161,7 +162,7 @@ describe('sidecar certs', () => {
     assert.match(text, /subject: +CN=web\.local/);
     assert.match(text, /issuer: +CN=sidecar mesh CA example\.org, O=example\.org/);
     assert.match(text, /SPIFFE ID: +spiffe:\/\/example\.org\/ns\/default\/sa\/web/);
-    assert.match(text, /SANs: +URI:spiffe:\/\/example\.org\/ns\/default\/sa\/web, DNS:web\.local, DNS:localhost/);
+    assert.match(text, /SANs: +URI:spiffe:\/\/example\.org\/ns\/default\/sa\/web, DNS:web\.local, DNS:localhost, IP Address:127\.0\.0\.1/);
     assert.match(text, /validity: .*valid now, expires in 2[34]h/);
     assert.match(text, /key: +EC prime256v1/);
     assert.match(text, /verification: verifies against/);
@@ -233,6 +234,7 @@ describe('sidecar certs', () => {
       ['an unknown subcommand', certs('sign'), /unknown subcommand "sign"/],
       ['inspect of a non-certificate', certs('inspect', path.join(ca, 'ca.key')), /holds no PEM certificate/],
       ['a bad DNS name', issue('--identity', 'spiffe://example.org/web', '--dns', 'bad name'), /--dns "bad name" is not a DNS name/],
+      ['a bad IP address', issue('--identity', 'spiffe://example.org/web', '--ip', '300.1.1.1'), /--ip "300\.1\.1\.1" is not an IPv4 or IPv6 address/],
     ];
     if (!asRoot) cases.push(['a key without read permission', certs('issue', '--ca', lockedCa, '--identity', 'spiffe://example.org/web', '--out', out), /cannot read the CA key .*: permission denied/]);
     for (const [what, pending, message] of cases) {
