@@ -183,6 +183,15 @@ describe('sidecar certs', () => {
     assert.equal(caJson.self_signed, true);
     assert.equal(caJson.spiffe_id, 'spiffe://example.org');
 
+    // A certificate past its notAfter is reported as expired, in words and in --json.
+    const brief = path.join(dir, 'brief');
+    await ok(certs('issue', '--ca', ca, '--identity', 'spiffe://example.org/ns/default/sa/brief', '--out', brief, '--ttl', '1s'));
+    await new Promise((r) => setTimeout(r, 2100));
+    const expired = JSON.parse((await ok(certs('inspect', path.join(brief, 'cert.pem'), '--json'))).stdout) as Record<string, unknown>;
+    assert.equal(expired.valid_now, false);
+    assert.match(String(expired.validity), /^expired \d+s ago$/);
+    assert.match((await ok(certs('inspect', path.join(brief, 'cert.pem')))).stdout, /validity: .*: expired \d+s ago/);
+
     const foreign = path.join(dir, 'foreign-ca');
     await ok(certs('init-ca', '--trust-domain', 'example.org', '--out', foreign));
     const no = await certs('inspect', path.join(web, 'cert.pem'), '--ca', path.join(foreign, 'ca.crt'));
