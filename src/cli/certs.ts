@@ -1,10 +1,11 @@
 // `sidecar certs`: the mesh CA in the command line — init-ca, issue (SPIFFE workload certificates), inspect.
-import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { describeValidity, formatTtl, parseTtl, ttlProblem } from '../security/cert-ttl.js';
+import { formatTtl, parseTtl, ttlProblem } from '../security/cert-ttl.js';
+import { inspect } from './certs-inspect.js';
+import { CertsInputError, readInput } from './certs-input.js';
 import { parseSpiffeId, spiffeIdFromSubjectAltName, trustDomainProblem } from '../security/spiffe-id.js';
 
 export const CERTS_HELP = `Usage: sidecar certs <init-ca|issue|inspect> [options]
@@ -34,8 +35,6 @@ unreadable file, an invalid SPIFFE ID, an identity of another trust domain, a TT
 an unknown option).
 `;
 
-/** Bad input: the CLI prints the message and exits 2. */
-class CertsInputError extends Error {}
 
 const OPTIONS = {
   'trust-domain': { type: 'string' },
@@ -90,7 +89,7 @@ export async function certsCommand(argv: readonly string[]): Promise<number> {
       case 'issue':
         return await issue(values);
       default:
-        return inspect(positionals[0], values);
+        return inspect(positionals[0], values.ca, values.json === true);
     }
   } catch (err) {
     if (err instanceof CertsInputError) return fail(err.message);
@@ -131,16 +130,6 @@ async function keyTypeOption(values: Values): Promise<import('../security/ca.js'
   const t = values['key-type'] ?? 'ec-p256';
   if (!isKeyType(t)) throw new CertsInputError(`--key-type must be one of ${KEY_TYPES.join(', ')}, got "${t}"`);
   return t;
-}
-
-function readInput(file: string, what: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'it is a directory' : (err as Error).message;
-    throw new CertsInputError(`cannot read ${what} ${file}: ${why}`);
-  }
 }
 
 /** Writes every file or none: an existing one stops the lot unless --force. Keys get mode 0600. */
@@ -215,89 +204,4 @@ async function issue(values: Values): Promise<number> {
   );
   process.stdout.write(`${identity} (${keyType}, serial ${issued.serial}, valid ${formatTtl(ttlMs)}): ${written.join(', ')}\n`);
   return 0;
-}
-
-function inspect(file: string | undefined, values: Values): number {
-  if (file === undefined) throw new CertsInputError('a certificate file is required: sidecar certs inspect FILE');
-  const text = readInput(file, 'the certificate');
-  const first = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(text);
-  if (!first) throw new CertsInputError(`${file} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`);
-  // node:crypto is enough to read a certificate; the x509 library is only needed to make one.
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(first[0]);
-  } catch (err) {
-    throw new CertsInputError(`${file} holds a PEM block that is not a certificate (${(err as Error).message})`);
-  }
-  const chainLength = text.match(/-----BEGIN CERTIFICATE-----/g)!.length;
-  let verdict: { verified: boolean; words: string } | undefined;
-  if (values.ca !== undefined) {
-    const caText = readInput(values.ca, 'the CA certificate');
-    let ca: X509Certificate;
-    try {
-      ca = new X509Certificate(caText);
-    } catch (err) {
-      throw new CertsInputError(`${values.ca} is not a PEM certificate (${(err as Error).message})`);
-    }
-    const issued = cert.checkIssued(ca);
-    const signed = issued && cert.verify(ca.publicKey);
-    verdict = signed
-      ? { verified: true, words: `verifies against ${values.ca} (signed by ${oneLine(ca.subject)})` }
-      : { verified: false, words: `does NOT verify against ${values.ca}: ${notIssuedBy(cert, ca, issued)}` };
-  }
-  const now = Date.now();
-  const validity = describeValidity(now, Date.parse(cert.validFrom), Date.parse(cert.validTo));
-  const key = cert.publicKey;
-  const d = key.asymmetricKeyDetails;
-  const keyType = key.asymmetricKeyType === 'ec' ? `EC ${d?.namedCurve ?? ''}`.trim() : key.asymmetricKeyType === 'rsa' ? `RSA ${d?.modulusLength ?? ''}`.trim() : String(key.asymmetricKeyType);
-  const sans = cert.subjectAltName ? cert.subjectAltName.split(/,\s*/) : [];
-  const report = {
-    file,
-    subject: oneLine(cert.subject),
-    issuer: oneLine(cert.issuer),
-    self_signed: cert.checkIssued(cert),
-    ca: cert.ca,
-    subject_alt_names: sans,
-    spiffe_id: spiffeIdFromSubjectAltName(cert.subjectAltName) ?? null,
-    not_before: new Date(cert.validFrom).toISOString(),
-    not_after: new Date(cert.validTo).toISOString(),
-    valid_now: validity.valid,
-    validity: validity.words,
-    key_type: keyType,
-    serial: cert.serialNumber.toLowerCase(),
-    sha256_fingerprint: cert.fingerprint256,
-    certificates_in_file: chainLength,
-    ...(verdict ? { verifies_against_ca: verdict.verified, verification: verdict.words } : {}),
-  };
-  if (values.json) {
-    process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-  } else {
-    const lines = [
-      `${file}: ${report.ca ? 'CA certificate' : 'certificate'}${chainLength > 1 ? ` (first of ${chainLength} in the file)` : ''}`,
-      `  subject:      ${report.subject}`,
-      `  issuer:       ${report.issuer}${report.self_signed ? ' (self-signed)' : ''}`,
-      `  SANs:         ${sans.length ? sans.join(', ') : '(none)'}`,
-      `  SPIFFE ID:    ${report.spiffe_id ?? '(none)'}`,
-      `  validity:     ${report.not_before} to ${report.not_after}: ${report.validity}`,
-      `  key:          ${keyType}`,
-      `  serial:       ${report.serial}`,
-      `  SHA-256:      ${report.sha256_fingerprint}`,
-      ...(verdict ? [`  verification: ${verdict.words}`] : []),
-    ];
-    process.stdout.write(`${lines.join('\n')}\n`);
-  }
-  // A script can ask "does it verify?" by the exit code alone.
-  return verdict && !verdict.verified ? 1 : 0;
-}
-
-/** Node prints distinguished names one attribute per line; one line reads better here. */
-function oneLine(name: string): string {
-  return name.split('\n').filter(Boolean).join(', ');
-}
-
-/** Why `cert` was not signed by `ca`, in plain words. */
-function notIssuedBy(cert: X509Certificate, ca: X509Certificate, namesAndKeyIdsMatch: boolean): string {
-  if (namesAndKeyIdsMatch) return 'the issuer matches by name but the signature does not (signed by another key)';
-  if (cert.issuer === ca.subject) return `signed by another CA of the same name (${oneLine(ca.subject)}): the key identifiers differ`;
-  return `issued by ${oneLine(cert.issuer)}, not by ${oneLine(ca.subject)}`;
 }
