@@ -1,12 +1,12 @@
 // `sidecar certs`: the mesh CA in the command line — init-ca, issue (SPIFFE workload certificates), inspect.
-import { isIP } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatTtl, parseTtl, ttlProblem } from '../security/cert-ttl.js';
+import { parseSpiffeId, spiffeIdFromSubjectAltName, trustDomainProblem } from '../security/spiffe-id.js';
 import { inspect } from './certs-inspect.js';
 import { CertsInputError, readInput } from './certs-input.js';
-import { parseSpiffeId, spiffeIdFromSubjectAltName, trustDomainProblem } from '../security/spiffe-id.js';
 
 export const CERTS_HELP = `Usage: sidecar certs <init-ca|issue|inspect> [options]
 
@@ -34,7 +34,6 @@ Exit 0 on success; 1 when inspect --ca does not verify; 2 with a message on bad 
 unreadable file, an invalid SPIFFE ID, an identity of another trust domain, a TTL beyond the CA's validity,
 an unknown option).
 `;
-
 
 const OPTIONS = {
   'trust-domain': { type: 'string' },
@@ -77,7 +76,8 @@ export async function certsCommand(argv: readonly string[]): Promise<number> {
     return 0;
   }
   if (sub === undefined) return fail(`a subcommand is required: init-ca, issue or inspect\n\n${CERTS_HELP}`);
-  const allowed = ALLOWED[sub];
+  // Own keys only: "constructor" or "toString" must not pass for a subcommand.
+  const allowed = Object.hasOwn(ALLOWED, sub) ? ALLOWED[sub] : undefined;
   if (!allowed) return fail(`unknown subcommand "${sub}"; use init-ca, issue or inspect\n\n${CERTS_HELP}`);
   const stray = Object.keys(values).find((k) => k !== 'help' && !allowed.includes(k));
   if (stray) return fail(`--${stray} is not an option of "sidecar certs ${sub}" (it takes ${allowed.map((o) => `--${o}`).join(', ')})`);

@@ -241,6 +241,7 @@ describe('sidecar certs', () => {
       ['a bad key type', certs('init-ca', '--trust-domain', 'example.org', '--out', out, '--key-type', 'dsa'), /--key-type must be one of ec-p256, ec-p384, rsa-2048, ed25519/],
       ['a missing option', certs('issue', '--ca', ca, '--out', out), /--identity is required/],
       ['an unknown subcommand', certs('sign'), /unknown subcommand "sign"/],
+      ['a subcommand named like an object property', certs('constructor'), /unknown subcommand "constructor"/],
       ['inspect of a non-certificate', certs('inspect', path.join(ca, 'ca.key')), /holds no PEM certificate/],
       ['a bad DNS name', issue('--identity', 'spiffe://example.org/web', '--dns', 'bad name'), /--dns "bad name" is not a DNS name/],
       ['a bad IP address', issue('--identity', 'spiffe://example.org/web', '--ip', '300.1.1.1'), /--ip "300\.1\.1\.1" is not an IPv4 or IPv6 address/],
