@@ -1,10 +1,14 @@
 // The admin server: health, effective config, cluster state and Prometheus metrics (GET), and operator actions
-// (POST /drain, /logging, /reopen_logs, /quit). Loopback unless configured.
+// (POST /drain, /logging, /reopen_logs, /quit). Loopback unless configured; a bearer token guards all but /ready, /live.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { formatDuration } from '../config/units.js';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../observability/logger.js';
+import { checkBearer, type TokenDigest } from './admin-token.js';
+
+/** Probes (kubelet, load balancers) carry no credentials: these stay open when a token is set. */
+const OPEN_PATHS = new Set(['/ready', '/live']);
 
 export interface AdminSource {
   /** Undefined when ready to take traffic; otherwise why not (draining, a listener not bound, ...). */
@@ -21,6 +25,8 @@ export interface AdminSource {
   reopenLogs(): void;
   /** Graceful stop, then exit 0. Called once the answer has been sent. */
   quit(): void;
+  /** The digest of the admin token in force (re-read on every reload), or undefined when none is configured. */
+  tokenDigest(): TokenDigest | undefined;
 }
 
 interface Reply {
@@ -69,10 +75,7 @@ export class AdminServer {
         r.text(200, 'quitting: draining, then exit\n');
       },
     };
-    /**
-     * The one gate every operation passes. No admin token exists yet, so it lets everything through; a token check
-     * wraps these endpoints here.
-     */
+    /** The one gate every operation passes (the token, when set, was checked for every request before it). */
     const operate = (_req: http.IncomingMessage, handler: Handler, url: URL, reply: Reply): void => handler(url, reply);
 
     this.#server = http.createServer((req, res) => {
@@ -87,6 +90,17 @@ export class AdminServer {
         json: (status, body) => text(status, `${JSON.stringify(body, null, 2)}\n`, 'application/json'),
         after: (f) => (then = f),
       };
+      const expected = OPEN_PATHS.has(url.pathname) ? undefined : source.tokenDigest();
+      if (expected) {
+        const check = checkBearer(req.headers.authorization, expected);
+        if (check !== 'ok') {
+          req.resume();
+          // RFC 6750: a challenge always; error="invalid_token" when a token was sent but is wrong.
+          const challenge = check === 'invalid' ? 'Bearer realm="sidecar admin", error="invalid_token"' : 'Bearer realm="sidecar admin"';
+          const why = check === 'invalid' ? 'the bearer token is wrong' : 'this admin endpoint needs "Authorization: Bearer <token>"';
+          return text(401, `unauthorized: ${why} (admin.token_file / admin.token_env)\n`, undefined, { 'www-authenticate': challenge });
+        }
+      }
       const view = views[url.pathname];
       const operation = operations[url.pathname];
       if (view) {
@@ -131,12 +145,17 @@ export class AdminServer {
   }
 }
 
-/** Keys (and header names in header edits) whose values are credentials. */
-const SECRET_KEY = /(secret|password|passwd|token|private[-_]?key|api[-_]?key|credential|authorization|cookie|session)/i;
+/** Keys (and header names in header edits) whose values are credentials; `key` alone or as a suffix is key material. */
+const SECRET_KEY = /(secret|password|passwd|token|private[-_]?key|api[-_]?key|credential|authorization|cookie|session|^key$|[-_]key$|^keys$)/i;
+/** Where a secret lives (a file path, a variable name), not the secret: shown, so an operator can see what is read. */
+const SECRET_LOCATION = /[-_](file|path|env)$/i;
+/** Key material pasted inline, under whatever name. */
+const PEM_SECRET = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 
 /** The config with secret-looking values replaced, and durations shown as written units. */
 export function redact(value: unknown, key = ''): unknown {
-  if (SECRET_KEY.test(key) && value !== undefined && value !== null) return '[redacted]';
+  if (typeof value === 'string' && PEM_SECRET.test(value)) return '[redacted]';
+  if (SECRET_KEY.test(key) && !(SECRET_LOCATION.test(key) && typeof value === 'string') && value !== undefined && value !== null) return '[redacted]';
   if (Array.isArray(value)) return value.map((v) => redact(v));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};

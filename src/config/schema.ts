@@ -1,6 +1,7 @@
 // The config schema: the single source of truth for types, validation, defaults, docs and the editor JSON Schema.
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units.js';
+import { readSecretFile } from './secret-file.js';
 import { suggestName } from './suggest.js';
 
 /** A duration: "250ms", "5s", "1m", "1h", or a number of milliseconds. Output: milliseconds. */
@@ -529,11 +530,35 @@ export const cluster = z
     }
   });
 
-export const admin = z.strictObject({
-  address: z.string().default('127.0.0.1').meta({ description: 'Loopback by default; never 0.0.0.0 unless set here.' }),
-  port: port.default(15000),
-  enabled: z.boolean().default(true),
-});
+export const admin = z
+  .strictObject({
+    address: z.string().default('127.0.0.1').meta({ description: 'Loopback by default; never 0.0.0.0 unless set here.' }),
+    port: port.default(15000),
+    enabled: z.boolean().default(true),
+    token_file: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({
+        description:
+          'A file holding a bearer token (a trailing newline is ignored): every admin request except GET /ready and /live (including /config, /clusters, /metrics and every POST) then needs "Authorization: Bearer <token>", else 401. Re-read on every reload (SIGHUP).',
+      }),
+    token_env: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'As token_file, but the name of an environment variable holding the token (read at start and on every reload).' }),
+  })
+  .superRefine((a, ctx) => {
+    if (a.token_file !== undefined && a.token_env !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['token_env'], message: 'set token_file or token_env, not both' });
+    } else if (a.enabled && a.token_file !== undefined) {
+      // A missing token file is caught by validate and refused by a reload here, with the YAML line (the sidecar reads
+      // it again when applying the config).
+      const read = readSecretFile(a.token_file);
+      if (!read.ok) ctx.addIssue({ code: 'custom', path: ['token_file'], message: read.problem });
+    }
+  });
 
 export const accessLog = z.strictObject({
   enabled: z.boolean().default(true),

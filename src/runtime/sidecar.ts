@@ -1,6 +1,7 @@
 // The running sidecar: owns listeners, the admin server and the current snapshot; reloads atomically and drains on stop.
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { AdminServer, type AdminSource } from '../admin/admin-server.js';
+import { loadAdminToken, type TokenDigest } from '../admin/admin-token.js';
 import { ConfigError } from '../config/errors.js';
 import type { LoadedConfig } from '../config/load.js';
 import { loadConfigOffThread } from '../config/load-worker.js';
@@ -58,6 +59,8 @@ export class Sidecar implements ServerDeps {
   #accessLogPath: string | undefined;
   #admin: AdminServer | undefined;
   #adminKey = '';
+  /** The admin bearer token's digest; read again on every apply so a reload (SIGHUP) picks up a new token. */
+  #adminToken: TokenDigest | undefined;
   #watcher: FSWatcher | undefined;
   #fileHash = '';
   #stopping = false;
@@ -218,6 +221,8 @@ export class Sidecar implements ServerDeps {
       const existing = this.#listeners.get(lc.name);
       if (existing && listenerIdentity(existing.config) === listenerIdentity(lc)) kept.add(existing);
     }
+    // Read before anything binds: a missing token file fails the start, or the reload with the old config kept.
+    const adminToken = config.admin.enabled ? loadAdminToken(config.admin) : undefined;
     const adminKey = config.admin.enabled ? `${config.admin.address}:${config.admin.port}` : '';
     const adminChanges = adminKey !== this.#adminKey;
     // Ports held by what is going away (listeners renamed, moved, re-configured or removed; the admin server when it
@@ -269,6 +274,7 @@ export class Sidecar implements ServerDeps {
 
     // Swap: new requests see the new snapshot from here on; requests in flight keep the one they started with.
     this.#snapshot = next;
+    this.#adminToken = adminToken;
     const retiring = [...this.#listeners.values()].filter((l) => !kept.has(l));
     this.#listeners.clear();
     for (const l of kept) this.#listeners.set(l.name, l);
@@ -319,6 +325,7 @@ export class Sidecar implements ServerDeps {
       },
       logLevel: () => this.logger.level,
       reopenLogs: () => this.reopenLogs('admin POST /reopen_logs'),
+      tokenDigest: () => this.#adminToken,
       quit: () => {
         this.logger.info({}, 'quit requested (admin POST /quit)');
         if (this.#onQuit) this.#onQuit();

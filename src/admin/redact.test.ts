@@ -1,0 +1,25 @@
+// /config redaction: credentials and key material never shown, where they live (file paths, variable names) shown.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { redact } from './admin-server.js';
+
+const PEM = '-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----\n';
+
+describe('redact', () => {
+  it('hides tokens, passwords, secrets and keys; shows their file and env names', () => {
+    const out = redact({
+      admin: { token_file: '/run/secrets/admin-token', token_env: 'ADMIN_TOKEN', token: 'abc' },
+      tls: { key: PEM, private_key: 'x', key_file: '/etc/tls/key.pem', cert_file: '/etc/tls/cert.pem', password: 'pw', client_secret: 's' },
+      keys: ['k1'],
+    }) as Record<string, Record<string, unknown>>;
+    assert.deepEqual(out.admin, { token_file: '/run/secrets/admin-token', token_env: 'ADMIN_TOKEN', token: '[redacted]' });
+    assert.deepEqual(out.tls, { key: '[redacted]', private_key: '[redacted]', key_file: '/etc/tls/key.pem', cert_file: '/etc/tls/cert.pem', password: '[redacted]', client_secret: '[redacted]' });
+    assert.equal(out.keys, '[redacted]');
+  });
+
+  it('hides inline PEM private keys under any name, keeps ordinary values', () => {
+    const out = redact({ headers: { 'x-note': PEM, 'x-tenant': 'acme' }, certificate: '-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----' }) as Record<string, Record<string, unknown> | string>;
+    assert.deepEqual(out.headers, { 'x-note': '[redacted]', 'x-tenant': 'acme' });
+    assert.match(String(out.certificate), /BEGIN CERTIFICATE/, 'a certificate is public');
+  });
+});
