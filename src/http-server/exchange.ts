@@ -5,7 +5,7 @@ import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
 import { ERROR_HEADER, FLAG_HEADER, RESPONSE_FLAGS, type ResponseFlag } from '../core/flags.js';
 import { HeaderList } from '../core/headers.js';
-import type { ProxyRequest, ProxyResponse, RequestContext } from '../core/service.js';
+import { compose, type ProxyRequest, type ProxyResponse, type RequestContext } from '../core/service.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { RouteStats, SidecarMetrics } from '../observability/catalogue.js';
 import type { Logger } from '../observability/logger.js';
@@ -75,17 +75,10 @@ export async function dispatch(lr: ListenerRuntime, req: ProxyRequest, pathname:
       // A host outside the mesh: it does not get the mesh's own headers unless forward.passthrough_headers says so.
       undoProxyHeaders(req.headers, ctx, lr.config.forward.passthrough_headers);
     } else {
-      req.body?.resume();
-      return { response: localResponse(ctx, new ProxyError('FP', `forward proxy destination ${req.authority} is not in forward.allowed_hosts of listener ${lr.name}`), expose), stats: lr.noRouteStats };
+      return unrouted(lr, req, new ProxyError('FP', `forward proxy destination ${req.authority} is not in forward.allowed_hosts of listener ${lr.name}`));
     }
   }
-  if (!route) {
-    req.body?.resume();
-    return {
-      response: localResponse(ctx, new ProxyError('NR', `no route on listener ${lr.name} matches ${req.method} ${host}${pathname}`), expose),
-      stats: lr.noRouteStats,
-    };
-  }
+  if (!route) return unrouted(lr, req, new ProxyError('NR', `no route on listener ${lr.name} matches ${req.method} ${host}${pathname}`));
   ctx.route = route.name;
   ctx.cluster = route.cluster;
   try {
@@ -97,6 +90,26 @@ export async function dispatch(lr: ListenerRuntime, req: ProxyRequest, pathname:
     return { response: localResponse(ctx, err, expose), stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
   }
 }
+
+/**
+ * No route (or a forward destination not allowed): the listener's filters still see the request first (an
+ * authentication filter answers before a 404 would tell what exists), then the local answer.
+ */
+async function unrouted(lr: ListenerRuntime, req: ProxyRequest, err: ProxyError): Promise<Dispatched> {
+  let failure: unknown = err;
+  if (lr.filters.length > 0) {
+    try {
+      const response = await compose(lr.filters.map((f) => f.layer), refuse(err))(req);
+      return { response, stats: lr.noRouteStats };
+    } catch (e) {
+      failure = e;
+    }
+  }
+  req.body?.resume();
+  return { response: localResponse(req.context, failure, lr.exposeErrorDetails), stats: lr.noRouteStats };
+}
+
+const refuse = (err: ProxyError) => (): Promise<ProxyResponse> => Promise.reject(err);
 
 /** What a caller of a listener that hides error details is told: the flag's meaning, no addresses or names. */
 export const genericCause = (flag: ResponseFlag | undefined): string => (flag ? RESPONSE_FLAGS[flag].meaning : 'the upstream request failed (see the access log by x-request-id)');

@@ -2,6 +2,9 @@
 import type { HeaderMutationConfig } from '../../config/schema.js';
 import type { HeaderList } from '../../core/headers.js';
 import type { Layer } from '../../core/service.js';
+import { z } from 'zod';
+import { defineFilter } from '../filter.js';
+import { headerMutation } from './schema.js';
 
 export type HeaderEdit = (headers: HeaderList) => void;
 
@@ -29,3 +32,17 @@ export function headerMutationLayer(request: HeaderMutationConfig | undefined, r
     return res;
   };
 }
+
+export const headerMutationConfig = z.strictObject({
+  request: headerMutation.optional().meta({ description: 'Edits of the request headers sent upstream.' }),
+  response: headerMutation.optional().meta({ description: 'Edits of the response headers sent downstream.' }),
+});
+
+/** The registered filter (`type: header_mutation`); a route's request_headers / response_headers keys build the same one. */
+export const headerMutationFilter = defineFilter({
+  type: 'header_mutation',
+  description: 'Add, set and remove request and response headers.',
+  schema: headerMutationConfig,
+  defaults: {},
+  create: (cfg) => headerMutationLayer(cfg.request, cfg.response),
+});
