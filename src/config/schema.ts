@@ -546,7 +546,14 @@ export function referenceIssues(config: unknown): Array<{ path: (string | number
       bound.push({ address, port: l.port, name: `listener "${name ?? li}"` });
     }
     const routeNames = new Set<string>();
+    const listenerFilters = new Set(items(l.filters).map((f) => nameOf(f.type)));
     items(l.routes).forEach((r, ri) => {
+      // An override of a filter the listener does not run would silently do nothing.
+      if (isObject(r.filter_overrides)) {
+        for (const type of Object.keys(r.filter_overrides)) {
+          if (!listenerFilters.has(type)) out.push({ path: ['listeners', li, 'routes', ri, 'filter_overrides', type], message: `listener "${name ?? li}" has no ${type} filter to override (add it to listeners[].filters, or use routes[].filters for a route-only filter)` });
+        }
+      }
       const routeName = nameOf(r.name);
       if (routeName !== undefined) {
         // Metrics and logs name routes: two with one name would merge their series.
