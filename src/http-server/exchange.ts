@@ -3,8 +3,9 @@ import { randomBytes } from 'node:crypto';
 import { newRequestId } from '../core/request-id.js';
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
-import { ERROR_HEADER, FLAG_HEADER, RESPONSE_FLAGS, type ResponseFlag } from '../core/flags.js';
-import { HeaderList } from '../core/headers.js';
+import { ERROR_HEADER, RESPONSE_FLAGS, type ResponseFlag } from '../core/flags.js';
+import { answerStyle, renderLocal, type AnswerStyle } from './local-answer.js';
+import type { HeaderList } from '../core/headers.js';
 import { compose, type ProxyRequest, type ProxyResponse, type RequestContext } from '../core/service.js';
 import type { AccessLog } from '../observability/access-log.js';
 import type { RouteStats, SidecarMetrics } from '../observability/catalogue.js';
@@ -87,7 +88,7 @@ export async function dispatch(lr: ListenerRuntime, req: ProxyRequest, pathname:
     if (!expose && ctx.error !== undefined && response.headers.has(ERROR_HEADER)) response.headers.set(ERROR_HEADER, genericCause(ctx.flag));
     return { response, stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
   } catch (err) {
-    return { response: localResponse(ctx, err, expose), stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
+    return { response: localResponse(ctx, err, expose, styleOf(req)), stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
   }
 }
 
@@ -106,7 +107,7 @@ async function unrouted(lr: ListenerRuntime, req: ProxyRequest, err: ProxyError)
     }
   }
   req.body?.resume();
-  return { response: localResponse(req.context, failure, lr.exposeErrorDetails), stats: lr.noRouteStats };
+  return { response: localResponse(req.context, failure, lr.exposeErrorDetails, styleOf(req)), stats: lr.noRouteStats };
 }
 
 const refuse = (err: ProxyError) => (): Promise<ProxyResponse> => Promise.reject(err);
@@ -114,19 +115,13 @@ const refuse = (err: ProxyError) => (): Promise<ProxyResponse> => Promise.reject
 /** What a caller of a listener that hides error details is told: the flag's meaning, no addresses or names. */
 export const genericCause = (flag: ResponseFlag | undefined): string => (flag ? RESPONSE_FLAGS[flag].meaning : 'the upstream request failed (see the access log by x-request-id)');
 
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 413: 'Payload Too Large', 414: 'URI Too Long', 417: 'Expectation Failed',
-  429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 499: 'Client Closed Request', 500: 'Internal Server Error',
-  501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
-};
-
-export const statusText = (status: number): string => STATUS_TEXT[status] ?? '';
+export { statusText } from './local-answer.js';
 
 /**
  * A response the sidecar writes itself, naming its flag and cause in headers, body and context (for the access log).
  * With `expose` false (listeners.expose_error_details) the caller gets the flag and its generic meaning only.
  */
-export function localResponse(ctx: RequestContext, err: unknown, expose = true): ProxyResponse {
+export function localResponse(ctx: RequestContext, err: unknown, expose = true, style: AnswerStyle = 'text'): ProxyResponse {
   const e = err instanceof ProxyError ? err : new ProxyError('IE', `internal error: ${(err as Error)?.message ?? String(err)}`);
   // Say how many tries this answer took (the retry layer writes its own "attempt n/m" when it retried).
   const message = ctx.attempts > 0 && e.attempts === undefined ? `${e.message}; attempt ${ctx.attempts}/${ctx.attempts}` : e.message;
@@ -136,19 +131,11 @@ export function localResponse(ctx: RequestContext, err: unknown, expose = true):
   ctx.upstreamCause = e.code;
   if (e.endpoint) ctx.endpoint = e.endpoint;
   const cause = expose ? message.replace(/[\r\n]+/g, ' ') : genericCause(e.flag);
-  const body = Buffer.from(expose ? `${e.status} ${statusText(e.status)}: ${cause} [${e.flag}: ${RESPONSE_FLAGS[e.flag].meaning}]\n` : `${e.status} ${statusText(e.status)}: ${cause} [${e.flag}]\n`);
-  const headers = new HeaderList([
-    'content-type', 'text/plain; charset=utf-8',
-    'content-length', String(body.length),
-    FLAG_HEADER, e.flag,
-    ERROR_HEADER, headerSafe(cause),
-    'x-request-id', ctx.requestId,
-  ]);
-  return { status: e.status, headers, body };
+  return renderLocal({ status: e.status, flag: e.flag, cause, withMeaning: expose, requestId: ctx.requestId }, style);
 }
 
-/** Header values cannot carry control characters or non-latin1 text. */
-const headerSafe = (s: string): string => s.replace(/[^\x20-\x7e]/g, '?').slice(0, 1000);
+/** The answer style the request asked for (gRPC clients get trailers-only answers); read on failure paths only. */
+export const styleOf = (req: ProxyRequest): AnswerStyle => answerStyle(req.headers.get('content-type'));
 
 /** Metrics and access log for a finished exchange. */
 export function record(

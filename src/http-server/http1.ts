@@ -3,7 +3,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { discardBody, isWholeBody } from '../core/body.js';
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
-import { ERROR_HEADER, FLAG_HEADER, type ResponseFlag } from '../core/flags.js';
+import type { ResponseFlag } from '../core/flags.js';
+import { renderLocal } from './local-answer.js';
 import { HeaderList } from '../core/headers.js';
 import { PushedBody } from '../core/pushed-body.js';
 import type { ProxyRequest, ProxyResponse, RequestContext, TrailerSlot } from '../core/service.js';
@@ -287,22 +288,16 @@ function pairs(raw: readonly string[]): [string, string][] {
   return out;
 }
 
-function reject(res: ServerResponse, status: number, message: string, flag: string): void {
+function reject(res: ServerResponse, status: number, message: string, flag: ResponseFlag): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = `${status}: ${message}\n`;
   res.shouldKeepAlive = false;
   if (res.socket) answeredSockets.add(res.socket);
-  res.writeHead(status, [
-    'content-type', 'text/plain; charset=utf-8',
-    'content-length', String(Buffer.byteLength(body)),
-    'connection', 'close',
-    FLAG_HEADER, flag,
-    ERROR_HEADER, message.replace(/[^\x20-\x7e]/g, '?'),
-  ]);
-  res.end(body);
+  const answer = renderLocal({ status, flag, cause: message, withMeaning: true, close: true });
+  res.writeHead(status, answer.headers.raw);
+  res.end(answer.body);
 }
 
 /** Answers a malformed request, closes the connection, and records it. */

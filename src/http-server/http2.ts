@@ -3,7 +3,8 @@ import { PassThrough } from 'node:stream';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
-import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
+import type { ResponseFlag } from '../core/flags.js';
+import { renderLocal } from './local-answer.js';
 import { HeaderList } from '../core/headers.js';
 import { PushedBody } from '../core/pushed-body.js';
 import type { ProxyRequest, ProxyResponse, RequestContext, TrailerSlot } from '../core/service.js';
@@ -251,19 +252,15 @@ function mayHaveTrailers(res: ProxyResponse): boolean {
   return res.headers.has('trailer') || (res.headers.get('content-type') ?? '').startsWith('application/grpc');
 }
 
-function respondError(stream: ServerHttp2Stream, status: number, message: string, flag: string): void {
+function respondError(stream: ServerHttp2Stream, status: number, message: string, flag: ResponseFlag): void {
   if (stream.destroyed || stream.closed) return;
   if (stream.headersSent) {
     stream.close(NGHTTP2_CANCEL);
     return;
   }
-  const body = `${status}: ${message}\n`;
-  stream.respond({
-    ':status': status,
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    [FLAG_HEADER]: flag,
-    [ERROR_HEADER]: message.replace(/[^\x20-\x7e]/g, '?'),
-  });
-  stream.end(body);
+  const answer = renderLocal({ status, flag, cause: message, withMeaning: true });
+  const out: Record<string, string | string[] | number> = answer.headers.toObject();
+  out[':status'] = status;
+  stream.respond(out);
+  stream.end(answer.body);
 }

@@ -4,7 +4,8 @@ import net, { type Socket } from 'node:net';
 import { ProxyError } from '../core/errors.js';
 import { HeaderList } from '../core/headers.js';
 import { compileHeaderMutation } from '../filters/header-mutation/header-mutation.js';
-import { addProxyHeaders, genericCause, isLoop, localResponse, loopError, newContext, record, statusText, type ServerDeps } from '../http-server/exchange.js';
+import { addProxyHeaders, isLoop, localResponse, loopError, newContext, record, type ServerDeps } from '../http-server/exchange.js';
+import { http1Bytes } from '../http-server/local-answer.js';
 import { isHeadError, parseAbsoluteTarget, readRequestHead } from '../http-server/hygiene.js';
 import { rejectOnSocket } from '../http-server/respond.js';
 import { compileHostMatcher, stripPort } from '../router/matchers.js';
@@ -34,11 +35,8 @@ function splice(a: Socket, b: Socket, onClose: (aToB: number, bToA: number) => v
 
 function writeLocal(socket: Socket, ctx: RequestContext, err: ProxyError, expose: boolean): number {
   const res = localResponse(ctx, err, expose);
-  const body = `${err.status}: ${expose ? ctx.error : genericCause(err.flag)}\n`;
-  let head = `HTTP/1.1 ${res.status} ${statusText(res.status)}\r\nconnection: close\r\n`;
-  const raw = res.headers.raw;
-  for (let i = 0; i < raw.length; i += 2) if (raw[i] !== 'content-length') head += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  res.headers.set('connection', 'close');
+  socket.end(http1Bytes(res));
   // Read and drop what the client still sends (a close with unread data is a reset, which can lose the answer).
   socket.resume();
   socket.setTimeout(2000, () => socket.destroy());
