@@ -8,6 +8,7 @@ import { answerStyle, renderLocal, type AnswerStyle } from './local-answer.js';
 import type { HeaderList } from '../core/headers.js';
 import { compose, type ProxyRequest, type ProxyResponse, type RequestContext } from '../core/service.js';
 import type { AccessLog } from '../observability/access-log.js';
+import type { Connector } from '../upstream/connector.js';
 import type { RouteStats, SidecarMetrics } from '../observability/catalogue.js';
 import type { Logger } from '../observability/logger.js';
 import { stripPort } from '../router/matchers.js';
@@ -23,6 +24,8 @@ export interface ServerDeps {
   readonly metrics: SidecarMetrics;
   accessLog(): AccessLog;
   readonly logger: Logger;
+  /** The transport seam upstream sockets come from (tunnels too). */
+  readonly connector: Connector;
 }
 
 /**

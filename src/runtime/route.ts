@@ -24,8 +24,14 @@ export interface RouteRuntime {
   readonly stats: ReadonlyMap<string, RouteStats>;
   /** Cluster name when the route has exactly one, else ''. */
   readonly cluster: string;
-  /** The route's config, for what bypasses the pipeline (Upgrade tunnels read its header edits and timeout). */
+  /** The route's config (Upgrade tunnels read its response header edits and timeout). */
   readonly config?: RouteConfig;
+  /**
+   * The request phase of this route's pipeline for an Upgrade tunnel: the listener's filters as this route sees them,
+   * fault, request header edits and the route's filters (not the HTTP-only layers: body limit, timeout, retry...).
+   * Composed with the tunnel terminal by listener/tunnel-terminal.ts.
+   */
+  readonly tunnelLayers?: readonly Layer[];
 }
 
 export function buildRoute(
@@ -69,6 +75,7 @@ export function buildRoute(
 
   // The legacy route keys (max_request_body, fault, request_headers / response_headers) are sugar for the registered
   // filters, kept at the places in the pipeline they have always had.
+  const fault = cfg.fault ? faultFilter.create(cfg.fault, deps) : identity;
   const layers: Layer[] = [
     ...guards,
     // Outermost of the route's own: a shed request costs nothing downstream of here.
@@ -76,12 +83,14 @@ export function buildRoute(
     bodyLimitFilter.create({ max_bytes: cfg.max_request_body ?? listenerBodyLimit }, deps),
     timeoutLayer(cfg.timeout, undefined, { headerAllowed: cfg.timeout_header_allowed }),
     // After the timeout, so an injected delay counts against the route timeout as a slow upstream would.
-    cfg.fault ? faultFilter.create(cfg.fault, deps) : identity,
+    fault,
     headerMutationFilter.create({ request: cfg.request_headers, response: cfg.response_headers }, deps),
     ...routeFilters,
     rewriteLayer(cfg.match.prefix, cfg.prefix_rewrite, cfg.host_rewrite),
   ];
-  return { name, service: compose(layers, terminal), stats, cluster: single, config: cfg };
+  // The tunnel's answer head is edited by the terminal as it is written (response_headers), so only request edits here.
+  const tunnelLayers = [...guards, fault, headerMutationFilter.create({ request: cfg.request_headers }, deps), ...routeFilters];
+  return { name, service: compose(layers, terminal), stats, cluster: single, config: cfg, tunnelLayers };
 }
 
 /**
