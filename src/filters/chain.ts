@@ -14,7 +14,8 @@ export interface BuiltFilter {
 export function buildFilter(type: string, config: unknown, deps: FilterDeps): Layer {
   const factory = filterFactory(type);
   if (!factory) throw new Error(`unknown filter type "${type}"`);
-  return factory.create(config, deps);
+  // The schema parsed `config` with this filter's own schema: it is the factory's config type.
+  return factory.create(config as never, deps);
 }
 
 /** The enabled entries of a chain, built in order (first entry outermost). */

@@ -11,7 +11,11 @@ export interface FilterDeps {
   readonly metrics: SidecarMetrics;
 }
 
-export interface FilterFactory<S extends z.ZodType = z.ZodType> {
+/**
+ * A filter's config side (its folder's schema.ts): what the config schema is assembled from. Kept apart from the
+ * factory so the runtime's static imports never reach zod (the config is parsed off the data path; footprint test).
+ */
+export interface FilterSpec<S extends z.ZodType = z.ZodType> {
   /** The name configs use (`filters: [{ type: ... }]`, `filter_overrides: { <type>: ... }`). */
   readonly type: string;
   /** One line for the generated config reference. */
@@ -19,9 +23,14 @@ export interface FilterFactory<S extends z.ZodType = z.ZodType> {
   readonly schema: S;
   /** The smallest valid config input: what the contract test builds it from. */
   readonly defaults: z.input<S>;
-  /** Builds the layer once; method syntax keeps the registry's list of differently-typed factories assignable. */
-  create(config: z.output<S>, deps: FilterDeps): Layer;
 }
 
-/** Identity for a filter's own type-checking: `export const fooFilter = defineFilter({ ... })`. */
-export const defineFilter = <S extends z.ZodType>(f: FilterFactory<S>): FilterFactory<S> => f;
+/** A filter's runtime side: builds its layer once per listener or route from a config its schema has parsed. */
+export interface FilterFactory<C = unknown> {
+  readonly type: string;
+  /** Method syntax keeps the registry's list of differently-typed factories assignable. */
+  create(config: C, deps: FilterDeps): Layer;
+}
+
+/** Identity, for type-checking a spec against its own schema: `export const fooSpec = defineSpec({ ... })`. */
+export const defineSpec = <S extends z.ZodType>(f: FilterSpec<S>): FilterSpec<S> => f;

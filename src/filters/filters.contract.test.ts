@@ -11,6 +11,7 @@ import { SidecarMetrics } from '../observability/catalogue.js';
 import { buildChain, routeView } from './chain.js';
 import type { FilterDeps } from './filter.js';
 import { FILTERS } from './registry.js';
+import { FILTER_SPECS } from './specs.js';
 
 const deps: FilterDeps = { listener: 'l', route: 'r', metrics: new SidecarMetrics() };
 
@@ -30,7 +31,7 @@ function request(method: string, path: string, headers: string[], body: Buffer |
 
 const ok = (): ProxyResponse => ({ status: 200, headers: new HeaderList(['content-type', 'text/plain']), body: null });
 
-for (const f of FILTERS) {
+for (const f of FILTER_SPECS) {
   describe(`filter ${f.type} (contract)`, () => {
     const config = f.schema.parse(f.defaults);
 
@@ -88,7 +89,8 @@ for (const f of FILTERS) {
 }
 
 describe('filter registry', () => {
-  it('has one entry per type', () => {
+  it('has one entry per type, and a factory for every schema (same types, same order)', () => {
     assert.equal(new Set(FILTERS.map((f) => f.type)).size, FILTERS.length);
+    assert.deepEqual(FILTERS.map((f) => f.type), FILTER_SPECS.map((f) => f.type));
   });
 });

@@ -1,9 +1,9 @@
 // The filter parts of the config schema, assembled from the registry: one entry shape per registered filter.
 import { z } from 'zod';
-import type { FilterFactory } from './filter.js';
-import { FILTERS } from './registry.js';
+import type { FilterSpec } from './filter.js';
+import { FILTER_SPECS } from './specs.js';
 
-const entry = (f: FilterFactory) =>
+const entry = (f: FilterSpec) =>
   z
     .strictObject({
       type: z.literal(f.type),
@@ -14,10 +14,10 @@ const entry = (f: FilterFactory) =>
 
 /** listeners[].filters and routes[].filters: an ordered chain, first entry outermost. */
 export const filterList = z
-  .array(z.discriminatedUnion('type', FILTERS.map(entry) as unknown as [ReturnType<typeof entry>, ...ReturnType<typeof entry>[]]))
+  .array(z.discriminatedUnion('type', FILTER_SPECS.map(entry) as unknown as [ReturnType<typeof entry>, ...ReturnType<typeof entry>[]]))
   .default([]);
 
-const override = (f: FilterFactory) =>
+const override = (f: FilterSpec) =>
   z
     .strictObject({
       disabled: z.boolean().optional().meta({ description: 'true: this route skips the listener filter.' }),
@@ -28,7 +28,7 @@ const override = (f: FilterFactory) =>
 
 /** routes[].filter_overrides: per-route disable or config of a listener-level filter, keyed by filter type. */
 export const filterOverrides = z
-  .strictObject(Object.fromEntries(FILTERS.map((f) => [f.type, override(f)])) as Record<string, ReturnType<typeof override>>)
+  .strictObject(Object.fromEntries(FILTER_SPECS.map((f) => [f.type, override(f)])) as Record<string, ReturnType<typeof override>>)
   .optional();
 
 export type FilterEntry = { readonly type: string; readonly disabled: boolean; readonly config: unknown };

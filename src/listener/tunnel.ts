@@ -6,8 +6,8 @@ import { ProxyError } from '../core/errors.js';
 import { HeaderList } from '../core/headers.js';
 import { addProxyHeaders, isLoop, localResponse, loopError, newContext, record, type ServerDeps } from '../http-server/exchange.js';
 import { http1Bytes } from '../http-server/local-answer.js';
-import { isHeadError, parseAbsoluteTarget, readRequestHead } from '../http-server/hygiene.js';
-import { rejectOnSocket } from '../http-server/respond.js';
+import { parseAbsoluteTarget } from '../http-server/hygiene.js';
+import { checkHead, refuse as refuseRequest, Refused, type Arrival } from '../http-server/admission.js';
 import { compileHostMatcher, stripPort } from '../router/matchers.js';
 import { splitPath } from '../router/route-table.js';
 import type { ProxyRequest, RequestContext } from '../core/service.js';
@@ -57,19 +57,12 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
   }
   // Nothing the client sends after the upgrade request may reach the upstream before it has switched protocols.
   socket.pause();
-  const refuse = (status: number, message: string): void => {
-    deps.metrics.rejected.get({ listener, status: String(status) }).inc();
-    rejectOnSocket(socket, status, message);
-    socket.resume(); // read and drop what follows, so the close is a FIN, not a reset that loses the answer
-    const ctx = newContext(listener, socket.remoteAddress ?? '', req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', undefined);
-    ctx.flag = 'DPE';
-    ctx.error = message;
-    record(deps, lr.noRouteStats, { method: req.method ?? '', authority: '', path: (req.url ?? '').slice(0, 256), userAgent: undefined }, ctx, status, 0, 0);
-  };
-  const target = req.url ?? '/';
-  if (target.length > lr.config.limits.max_uri_length) return refuse(414, `request target of ${target.length} bytes is over max_uri_length ${lr.config.limits.max_uri_length}`);
-  const parsed = readRequestHead(req.rawHeaders, req.httpVersion, false, lr.config.limits.max_headers_count);
-  if (isHeadError(parsed)) return refuse(parsed.status, parsed.message);
+  const arrival: Arrival = { method: req.method ?? '', target: req.url ?? '/', rawHeaders: req.rawHeaders, httpVersion: req.httpVersion, protocol: req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', peer: socket.remoteAddress ?? '', connection: socket };
+  const refuse = (status: number, message: string): void => answerRefused(socket, refuseRequest(deps, lr, arrival, status, message, 'DPE', true));
+  const target = arrival.target;
+  // The same head checks as every request (target length, header hygiene, the Via loop check).
+  const parsed = checkHead(deps, lr, arrival, true);
+  if (parsed instanceof Refused) return answerRefused(socket, parsed);
   let authority: string;
   let path: string;
   if (target.charCodeAt(0) === 47 /* '/' */) {
@@ -107,7 +100,6 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
     if (logged) return;
     log(writeLocal(socket, ctx, err, lr.exposeErrorDetails), 0, 0);
   };
-  if (isLoop(parsed.via, listener)) return fail(loopError());
   addProxyHeaders(headers, peer, authority, ctx, parsed.requestId !== undefined, false);
   const cancel = new Cancellation();
   const onDownstreamClose = (): void => {
@@ -158,6 +150,17 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
   };
   // Through the route's tunnel pipeline (listener filters, fault, header edits, route filters) to the terminal.
   upgradeService(route, cluster, deps.connector)(preq).then(undefined, fail);
+}
+
+/** Writes a refusal (already counted and logged) on the raw socket and closes it, reading and dropping what follows. */
+function answerRefused(socket: Socket, refused: Refused): void {
+  if (!socket.writable || socket.destroyed) {
+    socket.destroy();
+    return;
+  }
+  socket.end(http1Bytes(refused.response));
+  socket.resume(); // so the close is a FIN, not a reset that loses the answer
+  socket.setTimeout(2000, () => socket.destroy());
 }
 
 /** A copy of node's raw header pairs with lower-case names. */

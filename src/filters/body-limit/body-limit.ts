@@ -2,9 +2,8 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { ProxyError } from '../../core/errors.js';
 import type { Layer } from '../../core/service.js';
-import { z } from 'zod';
-import { size } from '../../config/primitives.js';
-import { defineFilter } from '../filter.js';
+import type { FilterFactory } from '../filter.js';
+import type { BodyLimitConfig } from './schema.js';
 
 export function bodyLimitLayer(limit: number): Layer {
   if (limit <= 0) return (next) => next;
@@ -39,10 +38,7 @@ class LimitStream extends Transform {
 }
 
 /** The registered filter (`type: body_limit`); a route's max_request_body (or the listener's limit) builds the same one. */
-export const bodyLimitFilter = defineFilter({
+export const bodyLimitFilter: FilterFactory<BodyLimitConfig> = {
   type: 'body_limit',
-  description: 'Refuse request bodies over a size (413 TL), before forwarding when Content-Length says so.',
-  schema: z.strictObject({ max_bytes: size.default(0).meta({ description: 'Largest request body accepted (0 = unlimited).' }) }),
-  defaults: {},
   create: (cfg) => bodyLimitLayer(cfg.max_bytes),
-});
+};

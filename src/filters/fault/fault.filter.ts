@@ -5,8 +5,7 @@ import { systemClock, type Clock } from '../../core/clock.js';
 import { ProxyError } from '../../core/errors.js';
 import type { Layer, ProxyRequest } from '../../core/service.js';
 import type { Counter } from '../../observability/metrics.js';
-import { defineFilter } from '../filter.js';
-import { faultPolicy } from './schema.js';
+import type { FilterFactory } from '../filter.js';
 
 /** Request headers that ask for a fault when header_control is on. */
 export const FAULT_DELAY_HEADER = 'x-sidecar-fault-delay-ms';
@@ -91,14 +90,11 @@ function sleep(req: ProxyRequest, ms: number, clock: Clock): Promise<void> {
 }
 
 /** The registered filter (`type: fault`); a route's `fault:` key builds the same one. */
-export const faultFilter = defineFilter({
+export const faultFilter: FilterFactory<FaultConfig> = {
   type: 'fault',
-  description: 'Inject delays and aborts (flag FI) for resilience testing.',
-  schema: faultPolicy,
-  defaults: { header_control: true },
   create: (cfg, deps) =>
     faultLayer(cfg, () => ({
       delay: deps.metrics.faultsInjected.get({ listener: deps.listener, route: deps.route, kind: 'delay' }),
       abort: deps.metrics.faultsInjected.get({ listener: deps.listener, route: deps.route, kind: 'abort' }),
     })),
-});
+};

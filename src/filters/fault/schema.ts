@@ -1,6 +1,7 @@
 // The fault filter's config schema.
 import { z } from 'zod';
 import { duration, percent } from '../../config/primitives.js';
+import { defineSpec } from '../filter.js';
 
 export const faultPolicy = z
   .strictObject({
@@ -24,3 +25,10 @@ export const faultPolicy = z
     message: 'fault needs delay, abort or header_control',
   });
 
+
+export const faultSpec = defineSpec({
+  type: 'fault',
+  description: 'Inject delays and aborts (flag FI) for resilience testing.',
+  schema: faultPolicy,
+  defaults: { header_control: true },
+});

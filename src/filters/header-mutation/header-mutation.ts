@@ -2,9 +2,8 @@
 import type { HeaderMutationConfig } from '../../config/schema.js';
 import type { HeaderList } from '../../core/headers.js';
 import type { Layer } from '../../core/service.js';
-import { z } from 'zod';
-import { defineFilter } from '../filter.js';
-import { headerMutation } from './schema.js';
+import type { FilterFactory } from '../filter.js';
+import type { HeaderMutationFilterConfig } from './schema.js';
 
 export type HeaderEdit = (headers: HeaderList) => void;
 
@@ -33,16 +32,8 @@ export function headerMutationLayer(request: HeaderMutationConfig | undefined, r
   };
 }
 
-export const headerMutationConfig = z.strictObject({
-  request: headerMutation.optional().meta({ description: 'Edits of the request headers sent upstream.' }),
-  response: headerMutation.optional().meta({ description: 'Edits of the response headers sent downstream.' }),
-});
-
 /** The registered filter (`type: header_mutation`); a route's request_headers / response_headers keys build the same one. */
-export const headerMutationFilter = defineFilter({
+export const headerMutationFilter: FilterFactory<HeaderMutationFilterConfig> = {
   type: 'header_mutation',
-  description: 'Add, set and remove request and response headers.',
-  schema: headerMutationConfig,
-  defaults: {},
   create: (cfg) => headerMutationLayer(cfg.request, cfg.response),
-});
+};
