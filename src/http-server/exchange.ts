@@ -91,7 +91,7 @@ export async function dispatch(lr: ListenerRuntime, req: ProxyRequest, pathname:
     if (!expose && ctx.error !== undefined && response.headers.has(ERROR_HEADER)) response.headers.set(ERROR_HEADER, genericCause(ctx.flag));
     return { response, stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
   } catch (err) {
-    return { response: localResponse(ctx, err, expose, styleOf(req)), stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
+    return { response: localResponse(ctx, err, expose, styleOf(lr, req)), stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
   }
 }
 
@@ -110,7 +110,7 @@ async function unrouted(lr: ListenerRuntime, req: ProxyRequest, err: ProxyError)
     }
   }
   req.body?.resume();
-  return { response: localResponse(req.context, failure, lr.exposeErrorDetails, styleOf(req)), stats: lr.noRouteStats };
+  return { response: localResponse(req.context, failure, lr.exposeErrorDetails, styleOf(lr, req)), stats: lr.noRouteStats };
 }
 
 const refuse = (err: ProxyError) => (): Promise<ProxyResponse> => Promise.reject(err);
@@ -137,8 +137,11 @@ export function localResponse(ctx: RequestContext, err: unknown, expose = true, 
   return renderLocal({ status: e.status, flag: e.flag, cause, withMeaning: expose, requestId: ctx.requestId }, style);
 }
 
-/** The answer style the request asked for (gRPC clients get trailers-only answers); read on failure paths only. */
-export const styleOf = (req: ProxyRequest): AnswerStyle => answerStyle(req.headers.get('content-type'));
+/**
+ * The answer style for this request: gRPC clients get trailers-only answers where the listener opted in
+ * (listeners[].grpc_local_answers); read on failure paths only.
+ */
+export const styleOf = (lr: ListenerRuntime, req: ProxyRequest): AnswerStyle => (lr.grpcLocalAnswers ? answerStyle(req.headers.get('content-type')) : 'text');
 
 /** Metrics and access log for a finished exchange. */
 export function record(

@@ -27,6 +27,8 @@ export class ListenerRuntime {
   readonly gauges: ReturnType<SidecarMetrics['listenerGauges']>;
   /** Callers get the full cause in x-sidecar-error (listeners[].expose_error_details; default: loopback only). */
   readonly exposeErrorDetails: boolean;
+  /** listeners[].grpc_local_answers: gRPC clients get the sidecar's own answers in gRPC's trailers-only shape. */
+  readonly grpcLocalAnswers: boolean;
   /** listeners[].filters, built once and shared by every route (each route applies its filter_overrides). */
   readonly filters: readonly BuiltFilter[];
 
@@ -42,6 +44,7 @@ export class ListenerRuntime {
     this.config = config;
     this.exposeErrorDetails = config.expose_error_details ?? isLoopback(config.address);
     this.#registry = registry;
+    this.grpcLocalAnswers = config.grpc_local_answers;
     this.filters = buildChain(config.filters, { listener: config.name, route: '', metrics });
     this.#table = new RouteTable(
       config.routes.map((r, i) => {

@@ -1,4 +1,5 @@
-// A gRPC client gets the sidecar's own answers gRPC-shaped (200, trailers-only, grpc-status); a plain client gets text.
+// With listeners[].grpc_local_answers, a gRPC client gets the sidecar's own answers gRPC-shaped (200, trailers-only,
+// grpc-status); a plain client gets text, and so does every client of a listener without it.
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { after, before, describe, it } from 'node:test';
@@ -33,6 +34,11 @@ describe('local answers by client kind', () => {
 listeners:
   - name: in
     port: 0
+    grpc_local_answers: true
+    routes:
+      - { match: { prefix: /down }, cluster: down }
+  - name: plain
+    port: 0
     routes:
       - { match: { prefix: /down }, cluster: down }
 clusters:
@@ -55,6 +61,13 @@ clusters:
     const t = await h2Request(port, '/pkg.Svc/Method', {});
     assert.equal(t.headers[':status'], 404);
     assert.match(t.body, /^404 Not Found: no route/);
+  });
+
+  it('without grpc_local_answers, gRPC clients get the HTTP status and text, as every client', async () => {
+    const g = await h2Request(sidecar.ports.plain!, '/down/x', { 'content-type': 'application/grpc' });
+    assert.equal(g.headers[':status'], 503);
+    assert.equal(g.headers['grpc-status'], undefined);
+    assert.match(g.body, /^503 Service Unavailable: /);
   });
 
   it('upstream connect failure: UNAVAILABLE for gRPC', async () => {
