@@ -93,8 +93,15 @@ function walk(schema: unknown, path: string, rows: Row[], required: boolean, des
     const el = defOf(target.element);
     if (el.type === 'object' || (el.type === 'pipe' && defOf(el.in).type === 'object')) walk(target.element, `${path}[]`, rows, true, undefined, undefined);
     if (el.type === 'union') {
-      const obj = (el.options ?? []).find((o) => defOf(o).type === 'object');
-      if (obj) walk(obj, `${path}[]`, rows, true, undefined, undefined);
+      const objects = (el.options ?? []).filter((o) => defOf(o).type === 'object');
+      const tagOf = (o: unknown): string | undefined => {
+        const t = defOf(o).shape?.type;
+        return t !== undefined && defOf(t).type === 'literal' ? String(defOf(t).values?.[0]) : undefined;
+      };
+      // A list of entries told apart by `type` (filters): each kind gets its own rows.
+      if (objects.length > 1 && objects.every((o) => tagOf(o) !== undefined)) {
+        for (const o of objects) walk(o, `${path}[type=${tagOf(o)}]`, rows, true, undefined, undefined);
+      } else if (objects[0]) walk(objects[0], `${path}[]`, rows, true, undefined, undefined);
     }
   }
 }
@@ -113,7 +120,7 @@ export function configReference(): string {
     '- Unknown keys are errors (with a "did you mean" suggestion).',
     '- `${VAR}` and `${VAR:-default}` are replaced from the environment before parsing; `$$` is a literal `$`.',
     '- Durations: `250ms`, `5s`, `1m`, `1h` (or a number of milliseconds). Sizes: `512`, `64KiB`, `10MB`, `1GiB`.',
-    '- `[]` in a path means "each item of the list".',
+    '- `[]` in a path means "each item of the list"; `[type=X]` means "each item of the list whose type is X".',
     '',
     '| key | type | default | description |',
     '|---|---|---|---|',

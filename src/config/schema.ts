@@ -1,47 +1,20 @@
 // The config schema: the single source of truth for types, validation, defaults, docs and the editor JSON Schema.
 import { z } from 'zod';
-import { parseDuration, parseSize } from './units.js';
 import { readSecretFile } from './secret-file.js';
 import { suggestName } from './suggest.js';
+import { duration, headerName, headerValue, size } from './primitives.js';
+import { faultPolicy } from '../filters/fault/schema.js';
+import { headerMutation } from '../filters/header-mutation/schema.js';
+import { filterList, filterOverrides } from '../filters/schema.js';
 
-/** A duration: "250ms", "5s", "1m", "1h", or a number of milliseconds. Output: milliseconds. */
-export const duration = z
-  .union([z.string(), z.number().nonnegative()])
-  .transform((v, ctx) => {
-    if (typeof v === 'number') return v;
-    const ms = parseDuration(v);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `invalid duration "${v}" (use e.g. 250ms, 5s, 1m, 1h)` });
-      return z.NEVER;
-    }
-    return ms;
-  })
-  .meta({ description: 'Duration such as 250ms, 5s, 1m, 1h (or a number of milliseconds).' });
-
-/** A size: "64KiB", "10MB", or a number of bytes. Output: bytes. */
-export const size = z
-  .union([z.string(), z.number().int().nonnegative()])
-  .transform((v, ctx) => {
-    if (typeof v === 'number') return v;
-    const bytes = parseSize(v);
-    if (bytes === undefined) {
-      ctx.addIssue({ code: 'custom', message: `invalid size "${v}" (use e.g. 512, 64KiB, 10MB, 1GiB)` });
-      return z.NEVER;
-    }
-    return bytes;
-  })
-  .meta({ description: 'Size such as 64KiB, 10MB, 1GiB (or a number of bytes).' });
+export { duration, size } from './primitives.js';
+export { faultPolicy } from '../filters/fault/schema.js';
+export { headerMutation } from '../filters/header-mutation/schema.js';
 
 const port = z.number().int().min(0).max(65535);
 const hostPort = z
   .string()
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8080');
-const headerName = z
-  .string()
-  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid HTTP header name')
-  .transform((s) => s.toLowerCase());
-/** A CR or LF in a header value would split the message on the wire. */
-const headerValue = z.string().regex(/^[\t\x20-\x7e\x80-\xff]*$/, 'header values may hold visible ASCII, spaces, tabs and Latin-1 characters only: no control characters such as CR, LF or NUL, and nothing above U+00FF');
 const regex = z.string().refine((s) => {
   try {
     new RegExp(s);
@@ -80,12 +53,6 @@ export const routeMatch = z
     message: 'use at most one of prefix, exact, regex',
   });
 
-export const headerMutation = z.strictObject({
-  add: z.record(headerName, headerValue).optional().meta({ description: 'Headers appended (existing values kept).' }),
-  set: z.record(headerName, headerValue).optional().meta({ description: 'Headers replaced.' }),
-  remove: z.array(headerName).optional(),
-});
-
 export const RETRY_ON = [
   'connect-failure',
   'refused-stream',
@@ -96,7 +63,6 @@ export const RETRY_ON = [
   'retriable-headers',
 ] as const;
 
-const percent = z.number().min(0).max(100).meta({ description: 'Share of requests, 0 to 100.' });
 
 export const retryBackoff = z
   .strictObject({
@@ -143,28 +109,6 @@ export const retryPolicy = z.strictObject({
     .default(64 * 1024)
     .meta({ description: 'Request bodies up to this size are buffered for replay; a larger one is retried only if none of it was read yet (a failed connect).' }),
 });
-
-export const faultPolicy = z
-  .strictObject({
-    delay: z
-      .strictObject({ duration, percent: percent.default(100) })
-      .optional()
-      .meta({ description: 'Delay this share of requests before forwarding them.' }),
-    abort: z
-      .strictObject({
-        status: z.number().int().min(200).max(599).meta({ description: 'Status to answer with.' }),
-        percent: percent.default(100),
-      })
-      .optional()
-      .meta({ description: 'Answer this share of requests with status and flag FI, without forwarding them.' }),
-    header_control: z
-      .boolean()
-      .default(false)
-      .meta({ description: 'Let x-sidecar-fault-delay-ms and x-sidecar-fault-abort request headers ask for a fault (testing only).' }),
-  })
-  .refine((f) => f.delay !== undefined || f.abort !== undefined || f.header_control, {
-    message: 'fault needs delay, abort or header_control',
-  });
 
 export const adaptiveConcurrencyPolicy = z
   .strictObject({
@@ -243,6 +187,8 @@ export const route = z
     hedge: hedgePolicy
       .optional()
       .meta({ description: 'Send a second attempt to another endpoint when the first is slow; idempotent body-less requests only.' }),
+    filters: filterList.meta({ description: "Route-level filters (see docs/filters.md), after the route's timeout and legacy filter keys, first entry outermost." }),
+    filter_overrides: filterOverrides.meta({ description: "Per-route disable or config of the listener's filters, keyed by filter type." }),
   })
   .superRefine((r, ctx) => {
     const actions = ['cluster', 'weighted_clusters', 'redirect', 'direct_response'] as const;
@@ -340,6 +286,11 @@ export const listener = z.strictObject({
     .boolean()
     .optional()
     .meta({ description: 'Send callers the full cause in x-sidecar-error (endpoint addresses included). Absent: on for a listener bound to loopback, off otherwise (callers then get the flag and its generic meaning; the access log keeps the full cause).' }),
+  grpc_local_answers: z
+    .boolean()
+    .default(false)
+    .meta({ description: 'Answer gRPC clients (content-type application/grpc*) the sidecar\'s own errors gRPC-style: HTTP 200 with grpc-status (mapped from the flag) and grpc-message, no body. Off: the HTTP status and a text body, as for every client.' }),
+  filters: filterList.meta({ description: 'Listener-level filters (see docs/filters.md): run for every request of the listener, upgrades and CONNECT included, before its route\'s own pipeline; first entry outermost.' }),
   routes: z.array(route).default([]),
 });
 
@@ -630,7 +581,14 @@ export function referenceIssues(config: unknown): Array<{ path: (string | number
       bound.push({ address, port: l.port, name: `listener "${name ?? li}"` });
     }
     const routeNames = new Set<string>();
+    const listenerFilters = new Set(items(l.filters).map((f) => nameOf(f.type)));
     items(l.routes).forEach((r, ri) => {
+      // An override of a filter the listener does not run would silently do nothing.
+      if (isObject(r.filter_overrides)) {
+        for (const type of Object.keys(r.filter_overrides)) {
+          if (!listenerFilters.has(type)) out.push({ path: ['listeners', li, 'routes', ri, 'filter_overrides', type], message: `listener "${name ?? li}" has no ${type} filter to override (add it to listeners[].filters, or use routes[].filters for a route-only filter)` });
+        }
+      }
       const routeName = nameOf(r.name);
       if (routeName !== undefined) {
         // Metrics and logs name routes: two with one name would merge their series.

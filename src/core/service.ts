@@ -1,8 +1,9 @@
 // The one interface every concern plugs into: a request goes in, a response (with a streamed body) comes out.
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import type { Cancellation } from './cancel.js';
 import type { HeaderList } from './headers.js';
-import type { AttemptOutcome, FailureCode } from './errors.js';
+import type { AttemptOutcome, FailureCode, ProxyError } from './errors.js';
 import type { ResponseFlag } from './flags.js';
 
 export type HttpService = (req: ProxyRequest) => Promise<ProxyResponse>;
@@ -30,6 +31,23 @@ export interface ProxyRequest {
   /** Cancelled when the downstream goes away or a timeout fires. */
   readonly cancel: Cancellation;
   readonly context: RequestContext;
+  /** Set only on an Upgrade or CONNECT: the downstream side the tunnel terminal joins (see listener/tunnel-terminal.ts). */
+  readonly tunnel?: TunnelSlot | undefined;
+}
+
+/**
+ * What a tunnel terminal needs from the downstream adapter: the raw socket (held paused: nothing of it may reach the
+ * upstream before the protocol switched), and what to do once the upstream has answered.
+ */
+export interface TunnelSlot {
+  readonly downstream: Socket;
+  /** What the client asked for in Upgrade ('' for CONNECT). */
+  readonly asked: string;
+  readonly http10: boolean;
+  /** The upstream switched (101, or CONNECT's connection established): the adapter splices the two sockets. */
+  onSwitched(upstream: Socket, rest: Buffer): void;
+  /** The upstream declined with a final response, already relayed downstream (or cut short by `err`). */
+  onRelayed(status: number, bodyBytes: number, err: ProxyError | undefined): void;
 }
 
 /** Filled in by the downstream adapter by the time the downstream body ends; read by the upstream when it ends. */

@@ -3,10 +3,12 @@ import { randomBytes } from 'node:crypto';
 import { newRequestId } from '../core/request-id.js';
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
-import { ERROR_HEADER, FLAG_HEADER, RESPONSE_FLAGS, type ResponseFlag } from '../core/flags.js';
-import { HeaderList } from '../core/headers.js';
-import type { ProxyRequest, ProxyResponse, RequestContext } from '../core/service.js';
+import { ERROR_HEADER, RESPONSE_FLAGS, type ResponseFlag } from '../core/flags.js';
+import { answerStyle, renderLocal, type AnswerStyle } from './local-answer.js';
+import type { HeaderList } from '../core/headers.js';
+import { compose, type ProxyRequest, type ProxyResponse, type RequestContext } from '../core/service.js';
 import type { AccessLog } from '../observability/access-log.js';
+import type { Connector } from '../upstream/connector.js';
 import type { RouteStats, SidecarMetrics } from '../observability/catalogue.js';
 import type { Logger } from '../observability/logger.js';
 import { stripPort } from '../router/matchers.js';
@@ -22,6 +24,8 @@ export interface ServerDeps {
   readonly metrics: SidecarMetrics;
   accessLog(): AccessLog;
   readonly logger: Logger;
+  /** The transport seam upstream sockets come from (tunnels too). */
+  readonly connector: Connector;
 }
 
 /**
@@ -75,17 +79,10 @@ export async function dispatch(lr: ListenerRuntime, req: ProxyRequest, pathname:
       // A host outside the mesh: it does not get the mesh's own headers unless forward.passthrough_headers says so.
       undoProxyHeaders(req.headers, ctx, lr.config.forward.passthrough_headers);
     } else {
-      req.body?.resume();
-      return { response: localResponse(ctx, new ProxyError('FP', `forward proxy destination ${req.authority} is not in forward.allowed_hosts of listener ${lr.name}`), expose), stats: lr.noRouteStats };
+      return unrouted(lr, req, new ProxyError('FP', `forward proxy destination ${req.authority} is not in forward.allowed_hosts of listener ${lr.name}`));
     }
   }
-  if (!route) {
-    req.body?.resume();
-    return {
-      response: localResponse(ctx, new ProxyError('NR', `no route on listener ${lr.name} matches ${req.method} ${host}${pathname}`), expose),
-      stats: lr.noRouteStats,
-    };
-  }
+  if (!route) return unrouted(lr, req, new ProxyError('NR', `no route on listener ${lr.name} matches ${req.method} ${host}${pathname}`));
   ctx.route = route.name;
   ctx.cluster = route.cluster;
   try {
@@ -94,26 +91,40 @@ export async function dispatch(lr: ListenerRuntime, req: ProxyRequest, pathname:
     if (!expose && ctx.error !== undefined && response.headers.has(ERROR_HEADER)) response.headers.set(ERROR_HEADER, genericCause(ctx.flag));
     return { response, stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
   } catch (err) {
-    return { response: localResponse(ctx, err, expose), stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
+    return { response: localResponse(ctx, err, expose, styleOf(lr, req)), stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
   }
 }
+
+/**
+ * No route (or a forward destination not allowed): the listener's filters still see the request first (an
+ * authentication filter answers before a 404 would tell what exists), then the local answer.
+ */
+async function unrouted(lr: ListenerRuntime, req: ProxyRequest, err: ProxyError): Promise<Dispatched> {
+  let failure: unknown = err;
+  if (lr.filters.length > 0) {
+    try {
+      const response = await compose(lr.filters.map((f) => f.layer), refuse(err))(req);
+      return { response, stats: lr.noRouteStats };
+    } catch (e) {
+      failure = e;
+    }
+  }
+  req.body?.resume();
+  return { response: localResponse(req.context, failure, lr.exposeErrorDetails, styleOf(lr, req)), stats: lr.noRouteStats };
+}
+
+const refuse = (err: ProxyError) => (): Promise<ProxyResponse> => Promise.reject(err);
 
 /** What a caller of a listener that hides error details is told: the flag's meaning, no addresses or names. */
 export const genericCause = (flag: ResponseFlag | undefined): string => (flag ? RESPONSE_FLAGS[flag].meaning : 'the upstream request failed (see the access log by x-request-id)');
 
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 408: 'Request Timeout', 413: 'Payload Too Large', 414: 'URI Too Long', 417: 'Expectation Failed',
-  429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 499: 'Client Closed Request', 500: 'Internal Server Error',
-  501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 505: 'HTTP Version Not Supported',
-};
-
-export const statusText = (status: number): string => STATUS_TEXT[status] ?? '';
+export { statusText } from './local-answer.js';
 
 /**
  * A response the sidecar writes itself, naming its flag and cause in headers, body and context (for the access log).
  * With `expose` false (listeners.expose_error_details) the caller gets the flag and its generic meaning only.
  */
-export function localResponse(ctx: RequestContext, err: unknown, expose = true): ProxyResponse {
+export function localResponse(ctx: RequestContext, err: unknown, expose = true, style: AnswerStyle = 'text'): ProxyResponse {
   const e = err instanceof ProxyError ? err : new ProxyError('IE', `internal error: ${(err as Error)?.message ?? String(err)}`);
   // Say how many tries this answer took (the retry layer writes its own "attempt n/m" when it retried).
   const message = ctx.attempts > 0 && e.attempts === undefined ? `${e.message}; attempt ${ctx.attempts}/${ctx.attempts}` : e.message;
@@ -123,19 +134,14 @@ export function localResponse(ctx: RequestContext, err: unknown, expose = true):
   ctx.upstreamCause = e.code;
   if (e.endpoint) ctx.endpoint = e.endpoint;
   const cause = expose ? message.replace(/[\r\n]+/g, ' ') : genericCause(e.flag);
-  const body = Buffer.from(expose ? `${e.status} ${statusText(e.status)}: ${cause} [${e.flag}: ${RESPONSE_FLAGS[e.flag].meaning}]\n` : `${e.status} ${statusText(e.status)}: ${cause} [${e.flag}]\n`);
-  const headers = new HeaderList([
-    'content-type', 'text/plain; charset=utf-8',
-    'content-length', String(body.length),
-    FLAG_HEADER, e.flag,
-    ERROR_HEADER, headerSafe(cause),
-    'x-request-id', ctx.requestId,
-  ]);
-  return { status: e.status, headers, body };
+  return renderLocal({ status: e.status, flag: e.flag, cause, withMeaning: expose, requestId: ctx.requestId }, style);
 }
 
-/** Header values cannot carry control characters or non-latin1 text. */
-const headerSafe = (s: string): string => s.replace(/[^\x20-\x7e]/g, '?').slice(0, 1000);
+/**
+ * The answer style for this request: gRPC clients get trailers-only answers where the listener opted in
+ * (listeners[].grpc_local_answers); read on failure paths only.
+ */
+export const styleOf = (lr: ListenerRuntime, req: ProxyRequest): AnswerStyle => (lr.grpcLocalAnswers ? answerStyle(req.headers.get('content-type')) : 'text');
 
 /** Metrics and access log for a finished exchange. */
 export function record(

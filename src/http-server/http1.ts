@@ -3,15 +3,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { discardBody, isWholeBody } from '../core/body.js';
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
-import { ERROR_HEADER, FLAG_HEADER, type ResponseFlag } from '../core/flags.js';
-import { HeaderList } from '../core/headers.js';
+import type { ResponseFlag } from '../core/flags.js';
+import { renderLocal } from './local-answer.js';
 import { PushedBody } from '../core/pushed-body.js';
-import type { ProxyRequest, ProxyResponse, RequestContext, TrailerSlot } from '../core/service.js';
+import type { ProxyResponse, RequestContext, TrailerSlot } from '../core/service.js';
 import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
-import type { ListenerRuntime } from '../runtime/listener-runtime.js';
-import { abandoned, addProxyHeaders, dispatch, isLoop, loopError, newContext, record, type ServerDeps } from './exchange.js';
-import { cleanResponseHeaders, isHeadError, parseAbsoluteTarget, readRequestHead, requestTrailers } from './hygiene.js';
+import { abandoned, dispatch, type ServerDeps } from './exchange.js';
+import { checkHead, closeExchange, logRequestOf, openRequest, refuse, Refused, type Arrival } from './admission.js';
+import { cleanResponseHeaders, parseAbsoluteTarget, requestTrailers } from './hygiene.js';
 import { activeRequests, answeredSockets, bodyTimeoutError, drainCut, pump, rejectedSockets, writeTimeoutCause } from './respond.js';
 import { BodyIdleWatch, leftQueued, watchEnd } from './watchdog.js';
 
@@ -35,20 +35,9 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
     }
     const limits = lr.config.limits;
     const target = req.url ?? '/';
-    if (target.length > limits.max_uri_length) {
-      rejectAndLog(deps, lr, req, res, 414, `request target of ${target.length} bytes is over max_uri_length ${limits.max_uri_length}`);
-      return;
-    }
-    const head = readRequestHead(req.rawHeaders, req.httpVersion, false, limits.max_headers_count);
-    if (isHeadError(head)) {
-      rejectAndLog(deps, lr, req, res, head.status, head.message);
-      return;
-    }
-    if (isLoop(head.via, name)) {
-      const loop = loopError();
-      rejectAndLog(deps, lr, req, res, loop.status, loop.message, loop.flag);
-      return;
-    }
+    const arrival: Arrival = { method: req.method!, target, rawHeaders: req.rawHeaders, httpVersion: req.httpVersion, protocol: req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', peer, connection: req.socket };
+    const head = checkHead(deps, lr, arrival, true);
+    if (head instanceof Refused) return answerRefused(res, head);
 
     let authority: string;
     let path: string;
@@ -57,46 +46,25 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
       path = target;
     } else {
       const abs = parseAbsoluteTarget(target);
-      if (!abs) {
-        rejectAndLog(deps, lr, req, res, 400, target === '*' ? 'OPTIONS * is not proxied' : 'invalid request target');
-        return;
-      }
-      if (abs.scheme === 'https') {
-        rejectAndLog(deps, lr, req, res, 400, 'https:// targets must use CONNECT through the proxy');
-        return;
-      }
+      if (!abs) return answerRefused(res, refuse(deps, lr, arrival, 400, target === '*' ? 'OPTIONS * is not proxied' : 'invalid request target', 'DPE', true));
+      if (abs.scheme === 'https') return answerRefused(res, refuse(deps, lr, arrival, 400, 'https:// targets must use CONNECT through the proxy', 'DPE', true));
       authority = abs.authority;
       path = abs.path;
     }
 
-    const headers = new HeaderList(head.headers);
-    const ctx = newContext(name, peer, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', head.requestId, 'http', req.socket);
-    addProxyHeaders(headers, peer, authority, ctx, head.requestId !== undefined, head.teTrailers);
-
     const hasBody = head.chunked || head.contentLength > 0;
     if (hasBody && head.expectContinue) req.once('resume', () => sendContinue(res));
     const cancel = new Cancellation();
-    const preq: ProxyRequest = {
-      method: req.method!,
-      authority,
-      path,
-      scheme: ctx.scheme,
-      headers,
-      body: hasBody ? req : null,
-      contentLength: head.contentLength,
-      trailers: head.chunked ? trailersOf(req) : undefined,
-      cancel,
-      context: ctx,
-    };
-    const logReq = { method: preq.method, authority, path, userAgent: headers.get('user-agent') };
+    const preq = openRequest(lr, arrival, head, authority, path, hasBody ? req : null, head.chunked ? trailersOf(req) : undefined, cancel);
+    const ctx = preq.context;
+    const logReq = logRequestOf(preq);
     const { pathname, query } = splitPath(path);
 
     const socket = req.socket; // req.socket is gone by the time 'close' fires for requests with a body
     const bodyBytes = hasBody ? countBodyBytes(req) : NO_BODY;
     activeRequests.add(socket);
     snapshot.enter();
-    const gauges = lr.gauges;
-    gauges.active.value++;
+    lr.gauges.active.value++;
     let stats: RouteStats = lr.noRouteStats;
     let response: ProxyResponse | undefined;
     let bytesOut = (): number => 0;
@@ -104,7 +72,6 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
     if (hasBody && bodyTimeout > 0) bodyBytes.watch = new BodyIdleWatch(req, bodyTimeout, () => bodyIdle(res, cancel, ctx, bodyTimeout), () => bytesOut());
     res.on('close', () => { // 'close' fires once; on() spares the once-wrapper per request
       bodyBytes.watch?.stop();
-      gauges.active.value--;
       activeRequests.delete(socket);
       let status = response?.status ?? 499;
       const rejected = rejectedSockets.get(socket);
@@ -116,10 +83,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
       } else if (!res.writableFinished) {
         status = abandoned(ctx, cancel, response, res.headersSent, drainCut.has(socket));
       }
-      // A request that ends before its dispatch (client gone) still counts under the route it was routed to.
-      if (response === undefined && ctx.route !== '') stats = lr.statsFor(ctx.route, ctx.cluster);
-      record(deps, stats, logReq, ctx, status, bodyBytes.n, bytesOut());
-      snapshot.leave();
+      closeExchange(deps, lr, snapshot, logReq, ctx, stats, response !== undefined, status, bodyBytes.n, bytesOut());
     });
 
     // Defer one tick when a body follows: a framing error later in the same packet then aborts the request before
@@ -287,30 +251,27 @@ function pairs(raw: readonly string[]): [string, string][] {
   return out;
 }
 
-function reject(res: ServerResponse, status: number, message: string, flag: string): void {
+function reject(res: ServerResponse, status: number, message: string, flag: ResponseFlag): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  const body = `${status}: ${message}\n`;
   res.shouldKeepAlive = false;
   if (res.socket) answeredSockets.add(res.socket);
-  res.writeHead(status, [
-    'content-type', 'text/plain; charset=utf-8',
-    'content-length', String(Buffer.byteLength(body)),
-    'connection', 'close',
-    FLAG_HEADER, flag,
-    ERROR_HEADER, message.replace(/[^\x20-\x7e]/g, '?'),
-  ]);
-  res.end(body);
+  const answer = renderLocal({ status, flag, cause: message, withMeaning: true, close: true });
+  res.writeHead(status, answer.headers.raw);
+  res.end(answer.body);
 }
 
-/** Answers a malformed request, closes the connection, and records it. */
-function rejectAndLog(deps: ServerDeps, lr: ListenerRuntime, req: IncomingMessage, res: ServerResponse, status: number, message: string, flag: ResponseFlag = 'DPE'): void {
-  deps.metrics.rejected.get({ listener: lr.name, status: String(status) }).inc();
-  const ctx = newContext(lr.name, req.socket.remoteAddress ?? '', req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', undefined);
-  ctx.flag = flag;
-  ctx.error = message;
-  reject(res, status, message, flag);
-  record(deps, lr.noRouteStats, { method: req.method ?? '', authority: '', path: (req.url ?? '').slice(0, 256), userAgent: undefined }, ctx, status, 0, 0);
+/** Writes a refusal (already counted and logged); the connection closes after it. */
+function answerRefused(res: ServerResponse, refused: Refused): void {
+  const answer = refused.response;
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.shouldKeepAlive = false;
+  if (res.socket) answeredSockets.add(res.socket);
+  res.writeHead(answer.status, answer.headers.raw);
+  res.end(answer.body);
 }

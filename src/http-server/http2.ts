@@ -3,15 +3,17 @@ import { PassThrough } from 'node:stream';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
-import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
+import type { ResponseFlag } from '../core/flags.js';
+import { renderLocal } from './local-answer.js';
 import { HeaderList } from '../core/headers.js';
 import { PushedBody } from '../core/pushed-body.js';
-import type { ProxyRequest, ProxyResponse, RequestContext, TrailerSlot } from '../core/service.js';
+import type { ProxyResponse, RequestContext, TrailerSlot } from '../core/service.js';
 import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
 import type { H2Guard } from './h2-guard.js';
-import { abandoned, addProxyHeaders, dispatch, isLoop, loopError, newContext, record, type ServerDeps } from './exchange.js';
-import { cleanResponseHeaders, isHeadError, isValidAuthority, readRequestHead, requestTrailers } from './hygiene.js';
+import { abandoned, dispatch, record, type ServerDeps } from './exchange.js';
+import { checkHead, closeExchange, logRequestOf, openRequest, refuse, Refused, type Arrival } from './admission.js';
+import { cleanResponseHeaders, isValidAuthority, requestTrailers } from './hygiene.js';
 import { bodyTimeoutError, drainCut, pump, writeTimeoutCause } from './respond.js';
 import { BodyIdleWatch, leftQueued, watchEnd } from './watchdog.js';
 import { discardBody, isWholeBody } from '../core/body.js';
@@ -37,63 +39,35 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
     const method = h[':method'] ?? 'GET';
     const path = h[':path'];
     const authority = h[':authority'] ?? (typeof h.host === 'string' ? h.host : undefined);
+    const arrival: Arrival = { method, target: path ?? '', rawHeaders, httpVersion: '2.0', protocol: 'HTTP/2', peer, connection: session };
     if (method === 'CONNECT' || path === undefined || authority === undefined || !path.startsWith('/') || !isValidAuthority(authority)) {
-      deps.metrics.rejected.get({ listener, status: '400' }).inc();
-      respondError(stream, 400, method === 'CONNECT' ? 'CONNECT over HTTP/2 is not supported' : 'missing or invalid :path or :authority', 'DPE');
-      return;
+      return answerRefused(stream, refuse(deps, lr, arrival, 400, method === 'CONNECT' ? 'CONNECT over HTTP/2 is not supported' : 'missing or invalid :path or :authority'));
     }
     const limits = lr.config.limits;
-    if (path.length > limits.max_uri_length) {
-      deps.metrics.rejected.get({ listener, status: '414' }).inc();
-      respondError(stream, 414, `request target of ${path.length} bytes is over max_uri_length ${limits.max_uri_length}`, 'DPE');
-      return;
-    }
     const listSize = headerListSize(rawHeaders);
-    if (listSize > limits.max_header_bytes) {
-      deps.metrics.rejected.get({ listener, status: '431' }).inc();
-      respondError(stream, 431, `request header list of ${listSize} bytes is over max_header_bytes ${limits.max_header_bytes}`, 'DPE');
-      return;
+    // Checked before the shared head checks only when the target is within its limit, as it always was.
+    if (path.length <= limits.max_uri_length && listSize > limits.max_header_bytes) {
+      return answerRefused(stream, refuse(deps, lr, arrival, 431, `request header list of ${listSize} bytes is over max_header_bytes ${limits.max_header_bytes}`));
     }
-    const head = readRequestHead(rawHeaders, '2.0', true, limits.max_headers_count);
-    if (isHeadError(head)) {
-      deps.metrics.rejected.get({ listener, status: String(head.status) }).inc();
-      respondError(stream, head.status, head.message, 'DPE');
-      return;
-    }
-    if (isLoop(head.via, listener)) {
-      const loop = loopError();
-      deps.metrics.rejected.get({ listener, status: String(loop.status) }).inc();
-      respondError(stream, loop.status, loop.message, loop.flag);
-      return;
-    }
-    const headers = new HeaderList(head.headers);
-    const ctx = newContext(listener, peer, 'HTTP/2', head.requestId, 'http', session);
-    addProxyHeaders(headers, peer, authority, ctx, head.requestId !== undefined, head.teTrailers);
+    const head = checkHead(deps, lr, arrival, false);
+    if (head instanceof Refused) return answerRefused(stream, head);
 
     const cancel = new Cancellation();
-    const logReq = { method, authority, path, userAgent: headers.get('user-agent') };
     if (stream.destroyed || stream.closed) {
       // Node emits 'stream' a tick after the HEADERS frame: the client or a session failure may have ended the
       // stream since. Nobody waits for an answer, so nothing goes upstream; the stream still gets its log line.
-      abandoned(ctx, cancel, undefined, false, session !== undefined && drainCut.has(session));
-      record(deps, lr.noRouteStats, logReq, ctx, 499, 0, 0);
+      const gone = openRequest(lr, arrival, head, authority, path, null, undefined, cancel);
+      abandoned(gone.context, cancel, undefined, false, session !== undefined && drainCut.has(session));
+      record(deps, lr.noRouteStats, logRequestOf(gone), gone.context, 499, 0, 0);
       if (session) guard.streamEnded(session, true);
       return;
     }
     const hasBody = !stream.readableEnded && !stream.endAfterHeaders;
-    const preq: ProxyRequest = {
-      method,
-      authority,
-      path,
-      scheme: ctx.scheme,
-      headers,
-      // Only the readable half goes upstream: consumers may destroy a body when done, which would kill our response.
-      body: hasBody ? stream.pipe(new PassThrough({ highWaterMark: 64 * 1024 })) : null,
-      contentLength: head.contentLength,
-      trailers: hasBody ? trailersOf(stream) : undefined,
-      cancel,
-      context: ctx,
-    };
+    // Only the readable half goes upstream: consumers may destroy a body when done, which would kill our response.
+    const body = hasBody ? stream.pipe(new PassThrough({ highWaterMark: 64 * 1024 })) : null;
+    const preq = openRequest(lr, arrival, head, authority, path, body, hasBody ? trailersOf(stream) : undefined, cancel);
+    const ctx = preq.context;
+    const logReq = logRequestOf(preq);
     const { pathname, query } = splitPath(path);
 
     snapshot.enter();
@@ -115,12 +89,9 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
     // 'close' comes however the stream ends: END_STREAM both ways, RST_STREAM, GOAWAY, the session destroyed, a socket error.
     stream.once('close', () => {
       idle?.stop();
-      lr.gauges.active.value--;
       let status = response?.status ?? 499;
       if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent, session !== undefined && drainCut.has(session));
-      if (response === undefined && ctx.route !== '') stats = lr.statsFor(ctx.route, ctx.cluster);
-      record(deps, stats, logReq, ctx, status, bytesIn, bytesOut());
-      snapshot.leave();
+      closeExchange(deps, lr, snapshot, logReq, ctx, stats, response !== undefined, status, bytesIn, bytesOut());
       if (session) guard.streamEnded(session, !completed && !cutHere && performance.now() - ctx.startTime < PREMATURE_RESET_MS);
     });
 
@@ -251,19 +222,29 @@ function mayHaveTrailers(res: ProxyResponse): boolean {
   return res.headers.has('trailer') || (res.headers.get('content-type') ?? '').startsWith('application/grpc');
 }
 
-function respondError(stream: ServerHttp2Stream, status: number, message: string, flag: string): void {
+/** Writes a refusal (already counted and logged) on the stream. */
+function answerRefused(stream: ServerHttp2Stream, refused: Refused): void {
+  const r = refused.response;
+  respondLocal(stream, r.status, r);
+}
+
+function respondError(stream: ServerHttp2Stream, status: number, message: string, flag: ResponseFlag): void {
   if (stream.destroyed || stream.closed) return;
   if (stream.headersSent) {
     stream.close(NGHTTP2_CANCEL);
     return;
   }
-  const body = `${status}: ${message}\n`;
-  stream.respond({
-    ':status': status,
-    'content-type': 'text/plain; charset=utf-8',
-    'content-length': Buffer.byteLength(body),
-    [FLAG_HEADER]: flag,
-    [ERROR_HEADER]: message.replace(/[^\x20-\x7e]/g, '?'),
-  });
-  stream.end(body);
+  respondLocal(stream, status, renderLocal({ status, flag, cause: message, withMeaning: true }));
+}
+
+function respondLocal(stream: ServerHttp2Stream, status: number, answer: ProxyResponse): void {
+  if (stream.destroyed || stream.closed) return;
+  if (stream.headersSent) {
+    stream.close(NGHTTP2_CANCEL);
+    return;
+  }
+  const out: Record<string, string | string[] | number> = answer.headers.toObject();
+  out[':status'] = status;
+  stream.respond(out);
+  stream.end(answer.body);
 }

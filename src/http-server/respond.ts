@@ -2,8 +2,8 @@
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { ProxyError } from '../core/errors.js';
-import { ERROR_HEADER, FLAG_HEADER } from '../core/flags.js';
-import { statusText } from './exchange.js';
+import type { ResponseFlag } from '../core/flags.js';
+import { http1Bytes, renderLocal } from './local-answer.js';
 import { WriteStallWatch } from './watchdog.js';
 
 /**
@@ -67,18 +67,12 @@ export const drainCut = new WeakSet<object>();
 export const activeRequests = new WeakSet<Socket>();
 
 /** Answers a request the HTTP parser rejected, on the raw socket, and closes it. */
-export function rejectOnSocket(socket: Socket, status: number, message: string, requestId?: string): void {
+export function rejectOnSocket(socket: Socket, status: number, message: string, requestId?: string, flag: ResponseFlag = 'DPE'): void {
   if (!socket.writable || socket.destroyed) {
     socket.destroy();
     return;
   }
-  const body = `${status} ${statusText(status)}: ${message}\n`;
-  socket.end(
-    `HTTP/1.1 ${status} ${statusText(status)}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\n` +
-      `content-length: ${Buffer.byteLength(body)}\r\n${FLAG_HEADER}: DPE\r\n${ERROR_HEADER}: ${message.replace(/[^\x20-\x7e]/g, '?')}\r\n` +
-      (requestId ? `x-request-id: ${requestId}\r\n` : '') +
-      `\r\n${body}`,
-  );
+  socket.end(http1Bytes(renderLocal({ status, flag, cause: message, withMeaning: true, requestId, close: true })));
   // Do not wait for a client that keeps sending.
   socket.setTimeout(2000, () => socket.destroy());
 }

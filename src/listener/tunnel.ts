@@ -1,20 +1,19 @@
-// Byte tunnels: WebSocket (and any HTTP/1.1 Upgrade) to a routed endpoint, and CONNECT to an allowed host.
+// Byte tunnels, downstream side: WebSocket (and any HTTP/1.1 Upgrade) and CONNECT requests checked and put through the
+// pipeline, whose terminal (tunnel-terminal.ts) connects; the sockets are spliced here once the upstream switched.
 import type { IncomingMessage } from 'node:http';
-import net, { type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { ProxyError } from '../core/errors.js';
 import { HeaderList } from '../core/headers.js';
-import { compileHeaderMutation } from '../filters/header-mutation/header-mutation.js';
-import { addProxyHeaders, genericCause, isLoop, localResponse, loopError, newContext, record, statusText, type ServerDeps } from '../http-server/exchange.js';
-import { isHeadError, parseAbsoluteTarget, readRequestHead } from '../http-server/hygiene.js';
-import { rejectOnSocket } from '../http-server/respond.js';
+import { addProxyHeaders, isLoop, localResponse, loopError, newContext, record, type ServerDeps } from '../http-server/exchange.js';
+import { http1Bytes } from '../http-server/local-answer.js';
+import { parseAbsoluteTarget } from '../http-server/hygiene.js';
+import { checkHead, refuse as refuseRequest, Refused, type Arrival } from '../http-server/admission.js';
 import { compileHostMatcher, stripPort } from '../router/matchers.js';
 import { splitPath } from '../router/route-table.js';
-import type { RequestContext } from '../core/service.js';
+import type { ProxyRequest, RequestContext } from '../core/service.js';
 import type { ListenerRuntime } from '../runtime/listener-runtime.js';
 import { Cancellation } from '../core/cancel.js';
-import { framingFor, requestHead } from '../upstream/http1/head.js';
-import { splitAddress } from '../upstream/upstream.js';
-import { readUpgradeAnswer } from './upgrade-response.js';
+import { connectService, upgradeService } from './tunnel-terminal.js';
 
 /** Joins two sockets until either side closes; resolves with bytes each way. */
 function splice(a: Socket, b: Socket, onClose: (aToB: number, bToA: number) => void): void {
@@ -32,13 +31,10 @@ function splice(a: Socket, b: Socket, onClose: (aToB: number, bToA: number) => v
   b.on('error', close).on('close', close);
 }
 
-function writeLocal(socket: Socket, ctx: RequestContext, err: ProxyError, expose: boolean): number {
+function writeLocal(socket: Socket, ctx: RequestContext, err: unknown, expose: boolean): number {
   const res = localResponse(ctx, err, expose);
-  const body = `${err.status}: ${expose ? ctx.error : genericCause(err.flag)}\n`;
-  let head = `HTTP/1.1 ${res.status} ${statusText(res.status)}\r\nconnection: close\r\n`;
-  const raw = res.headers.raw;
-  for (let i = 0; i < raw.length; i += 2) if (raw[i] !== 'content-length') head += `${raw[i]}: ${raw[i + 1]}\r\n`;
-  socket.end(`${head}content-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  res.headers.set('connection', 'close');
+  socket.end(http1Bytes(res));
   // Read and drop what the client still sends (a close with unread data is a reset, which can lose the answer).
   socket.resume();
   socket.setTimeout(2000, () => socket.destroy());
@@ -61,19 +57,12 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
   }
   // Nothing the client sends after the upgrade request may reach the upstream before it has switched protocols.
   socket.pause();
-  const refuse = (status: number, message: string): void => {
-    deps.metrics.rejected.get({ listener, status: String(status) }).inc();
-    rejectOnSocket(socket, status, message);
-    socket.resume(); // read and drop what follows, so the close is a FIN, not a reset that loses the answer
-    const ctx = newContext(listener, socket.remoteAddress ?? '', req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', undefined);
-    ctx.flag = 'DPE';
-    ctx.error = message;
-    record(deps, lr.noRouteStats, { method: req.method ?? '', authority: '', path: (req.url ?? '').slice(0, 256), userAgent: undefined }, ctx, status, 0, 0);
-  };
-  const target = req.url ?? '/';
-  if (target.length > lr.config.limits.max_uri_length) return refuse(414, `request target of ${target.length} bytes is over max_uri_length ${lr.config.limits.max_uri_length}`);
-  const parsed = readRequestHead(req.rawHeaders, req.httpVersion, false, lr.config.limits.max_headers_count);
-  if (isHeadError(parsed)) return refuse(parsed.status, parsed.message);
+  const arrival: Arrival = { method: req.method ?? '', target: req.url ?? '/', rawHeaders: req.rawHeaders, httpVersion: req.httpVersion, protocol: req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', peer: socket.remoteAddress ?? '', connection: socket };
+  const refuse = (status: number, message: string): void => answerRefused(socket, refuseRequest(deps, lr, arrival, status, message, 'DPE', true));
+  const target = arrival.target;
+  // The same head checks as every request (target length, header hygiene, the Via loop check).
+  const parsed = checkHead(deps, lr, arrival, true);
+  if (parsed instanceof Refused) return answerRefused(socket, parsed);
   let authority: string;
   let path: string;
   if (target.charCodeAt(0) === 47 /* '/' */) {
@@ -94,7 +83,7 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
   if (!route || !route.cluster) return servePlain();
 
   const peer = socket.remoteAddress ?? '';
-  const ctx = newContext(listener, peer, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', parsed.requestId);
+  const ctx = newContext(listener, peer, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', parsed.requestId, 'http', socket);
   const logReq = { method, authority, path, userAgent: headers.get('user-agent') };
   const cluster = snapshot.clusters.get(route.cluster)!;
   const stats = route.stats.get(cluster.name) ?? lr.noRouteStats;
@@ -107,57 +96,35 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
     logged = true;
     record(deps, stats, logReq, ctx, status, bytesIn, bytesOut);
   };
-  const fail = (err: ProxyError): void => {
+  const fail = (err: unknown): void => {
     if (logged) return;
     log(writeLocal(socket, ctx, err, lr.exposeErrorDetails), 0, 0);
   };
-  if (isLoop(parsed.via, listener)) return fail(loopError());
   addProxyHeaders(headers, peer, authority, ctx, parsed.requestId !== undefined, false);
-  const cfg = route.config;
-  compileHeaderMutation(cfg?.request_headers)?.(headers);
-  const ep = cluster.pick({ method, authority, path, scheme: 'http', headers, body: null, contentLength: -1, cancel: new Cancellation(), context: ctx });
-  if (!ep) return fail(new ProxyError('UH', `no healthy endpoint in cluster ${cluster.name}`));
-  ctx.endpoint = ep.address;
-  ctx.attempts = 1;
-  const asked = parsed.upgrade ?? 'websocket';
-  let out: string;
-  try {
-    const raw = headers.raw;
-    raw.push('connection', 'upgrade', 'upgrade', asked);
-    out = requestHead(method, path, authority, raw, framingFor(method, false, -1, raw));
-  } catch (err) {
-    return fail(new ProxyError('DPE', `upgrade request cannot be forwarded: ${(err as Error).message}`, { status: 400 }));
-  }
-
-  const { host, port } = splitAddress(ep.address);
-  const upstream = net.connect({ host, port, noDelay: true });
+  const cancel = new Cancellation();
   const onDownstreamClose = (): void => {
     if (logged) return;
     ctx.flag = 'DC';
     ctx.error = 'downstream closed before the upgrade was answered';
-    upstream.destroy();
+    cancel.abort(new ProxyError('DC', ctx.error));
     log(499, 0, 0);
   };
   socket.once('close', onDownstreamClose);
-  const timer = setTimeout(() => {
-    upstream.destroy();
-    fail(new ProxyError('UF', `upstream connect timeout to ${ep.address} after ${cluster.config.connect_timeout}ms`, { status: 504, endpoint: ep.address }));
-  }, cluster.config.connect_timeout);
-  upstream.on('error', (err: NodeJS.ErrnoException) => {
-    clearTimeout(timer);
-    if (upstream.connecting || !upstream.remoteAddress) fail(new ProxyError('UF', `upstream connect ${err.code === 'ECONNREFUSED' ? 'refused by' : 'failed to'} ${ep.address}`, { endpoint: ep.address }));
-  });
-  upstream.once('connect', () => {
-    clearTimeout(timer);
-    upstream.write(out, 'latin1');
-    readUpgradeAnswer(upstream, socket, {
-      asked,
-      method,
+  const preq: ProxyRequest = {
+    method,
+    authority,
+    path,
+    scheme: ctx.scheme,
+    headers,
+    body: null,
+    contentLength: -1,
+    cancel,
+    context: ctx,
+    tunnel: {
+      downstream: socket,
+      asked: parsed.upgrade ?? 'websocket',
       http10: req.httpVersion === '1.0',
-      headTimeout: cfg?.timeout ?? 0,
-      bodyIdleTimeout: cluster.config.stream_idle_timeout,
-      editResponse: compileHeaderMutation(cfg?.response_headers),
-      onSwitched(rest) {
+      onSwitched(upstream, rest) {
         socket.off('close', onDownstreamClose);
         if (rest.length) socket.write(rest);
         if (head.length) upstream.write(head);
@@ -179,9 +146,28 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
         socket.setTimeout(2000, () => socket.destroy());
         log(status, 0, bodyBytes);
       },
-      onFailed: fail,
-    });
-  });
+    },
+  };
+  // Through the route's tunnel pipeline (listener filters, fault, header edits, route filters) to the terminal.
+  upgradeService(route, cluster, deps.connector)(preq).then(undefined, fail);
+}
+
+/** Writes a refusal (already counted and logged) on the raw socket and closes it, reading and dropping what follows. */
+function answerRefused(socket: Socket, refused: Refused): void {
+  if (!socket.writable || socket.destroyed) {
+    socket.destroy();
+    return;
+  }
+  socket.end(http1Bytes(refused.response));
+  socket.resume(); // so the close is a FIN, not a reset that loses the answer
+  socket.setTimeout(2000, () => socket.destroy());
+}
+
+/** A copy of node's raw header pairs with lower-case names. */
+function lowerNames(raw: readonly string[]): string[] {
+  const out = raw.slice();
+  for (let i = 0; i < out.length; i += 2) out[i] = out[i]!.toLowerCase();
+  return out;
 }
 
 /** CONNECT host:port (forward mode): a TCP tunnel to an allowed destination. */
@@ -195,10 +181,15 @@ export function handleConnect(listener: string, deps: ServerDeps, req: IncomingM
   const target = req.url ?? '';
   const ctx = newContext(listener, socket.remoteAddress ?? '', 'HTTP/1.1', undefined);
   const logReq = { method: 'CONNECT', authority: target, path: '', userAgent: undefined };
-  const fail = (err: ProxyError): void => {
+  let failed = false;
+  const fail = (err: unknown): void => {
+    if (failed) return;
+    failed = true;
     const status = writeLocal(socket, ctx, err, lr.exposeErrorDetails);
     record(deps, lr.noRouteStats, logReq, ctx, status, 0, 0);
   };
+  const headers = new HeaderList(lowerNames(req.rawHeaders));
+  if (isLoop(headers.get('via'), listener)) return fail(loopError());
   if (req.httpVersionMajor !== 1) return fail(new ProxyError('DPE', `HTTP version ${req.httpVersion} is not supported`, { status: 505 }));
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(target);
   const fwd = lr.config.forward;
@@ -212,25 +203,35 @@ export function handleConnect(listener: string, deps: ServerDeps, req: IncomingM
   ctx.route = 'connect';
   ctx.endpoint = target;
   ctx.attempts = 1;
-  const upstream = net.connect({ host, port, noDelay: true });
-  const timer = setTimeout(() => {
-    upstream.destroy();
-    fail(new ProxyError('UF', `connect timeout to ${target} after ${fwd.connect_timeout}ms`, { status: 504, endpoint: target }));
-  }, fwd.connect_timeout);
-  upstream.once('error', (err: NodeJS.ErrnoException) => {
-    clearTimeout(timer);
-    if (upstream.connecting || !upstream.remoteAddress) fail(new ProxyError('UF', `connect to ${target} failed: ${err.code ?? err.message}`, { endpoint: target }));
-  });
-  upstream.once('connect', () => {
-    clearTimeout(timer);
-    socket.write('HTTP/1.1 200 Connection Established\r\n\r\n');
-    if (head.length) upstream.write(head);
-    const tunnels = deps.metrics.tunnels.get({ listener, kind: 'connect' });
-    tunnels.inc();
-    socket.setTimeout(0);
-    splice(socket, upstream, (up, down) => {
-      tunnels.dec();
-      record(deps, lr.noRouteStats, logReq, ctx, 200, up, down);
-    });
-  });
+  const cancel = new Cancellation();
+  socket.once('close', () => cancel.abort(new ProxyError('DC', 'downstream closed before the tunnel was up')));
+  const preq: ProxyRequest = {
+    method: 'CONNECT',
+    authority: target,
+    path: '',
+    scheme: ctx.scheme,
+    headers,
+    body: null,
+    contentLength: -1,
+    cancel,
+    context: ctx,
+    tunnel: {
+      downstream: socket,
+      asked: '',
+      http10: false,
+      onSwitched(upstream) {
+        if (head.length) upstream.write(head);
+        const tunnels = deps.metrics.tunnels.get({ listener, kind: 'connect' });
+        tunnels.inc();
+        socket.setTimeout(0);
+        splice(socket, upstream, (up, down) => {
+          tunnels.dec();
+          record(deps, lr.noRouteStats, logReq, ctx, 200, up, down);
+        });
+      },
+      onRelayed() {},
+    },
+  };
+  // Through the listener's filters (authentication, rate limits) to the CONNECT terminal.
+  connectService(lr, deps.connector)(preq).then(undefined, fail);
 }

@@ -8,6 +8,7 @@ import { compose, type Layer } from '../core/service.js';
 import { TIMEOUT_HEADER } from '../policies/timeout/deadline.js';
 import { timeoutLayer } from '../policies/timeout/timeout.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
+import { buildChain, type BuiltFilter } from '../filters/chain.js';
 import { buildRoute, type RouteRuntime } from './route.js';
 
 export class ListenerRuntime {
@@ -26,6 +27,10 @@ export class ListenerRuntime {
   readonly gauges: ReturnType<SidecarMetrics['listenerGauges']>;
   /** Callers get the full cause in x-sidecar-error (listeners[].expose_error_details; default: loopback only). */
   readonly exposeErrorDetails: boolean;
+  /** listeners[].grpc_local_answers: gRPC clients get the sidecar's own answers in gRPC's trailers-only shape. */
+  readonly grpcLocalAnswers: boolean;
+  /** listeners[].filters, built once and shared by every route (each route applies its filter_overrides). */
+  readonly filters: readonly BuiltFilter[];
 
   constructor(
     config: ListenerConfig,
@@ -39,9 +44,11 @@ export class ListenerRuntime {
     this.config = config;
     this.exposeErrorDetails = config.expose_error_details ?? isLoopback(config.address);
     this.#registry = registry;
+    this.grpcLocalAnswers = config.grpc_local_answers;
+    this.filters = buildChain(config.filters, { listener: config.name, route: '', metrics });
     this.#table = new RouteTable(
       config.routes.map((r, i) => {
-        const route = buildRoute(r, i, config.name, config.limits.max_request_body, clusters, metrics);
+        const route = buildRoute(r, i, config.name, config.limits.max_request_body, clusters, metrics, this.filters);
         this.#byName.set(route.name, route);
         return { match: r.match, route };
       }),
@@ -81,7 +88,8 @@ export class ListenerRuntime {
       };
       const cluster = new Cluster(cfg, this.#registry);
       const stats = new Map([['passthrough', this.#passthroughStats]]);
-      const layers = this.config.forward.passthrough_headers.timeout ? [timeoutLayer(15_000)] : [timeoutLayer(15_000), unannouncedDeadline];
+      const guards = this.filters.map((f) => f.layer);
+      const layers = this.config.forward.passthrough_headers.timeout ? [...guards, timeoutLayer(15_000)] : [...guards, timeoutLayer(15_000), unannouncedDeadline];
       const route: RouteRuntime = { name: 'passthrough', service: compose(layers, cluster.service), stats, cluster: 'passthrough' };
       entry = { route, cluster };
       this.#passthrough.set(address, entry);

@@ -1,9 +1,11 @@
 // Builds one route's pipeline from config: rewrites, header edits, body limit and timeout around its action.
 import type { RouteConfig } from '../config/schema.js';
 import { compose, type HttpService, type Layer } from '../core/service.js';
-import { bodyLimitLayer } from '../filters/body-limit/body-limit.js';
-import { faultLayer } from '../filters/fault/fault.filter.js';
-import { headerMutationLayer } from '../filters/header-mutation/header-mutation.js';
+import { bodyLimitFilter } from '../filters/body-limit/body-limit.js';
+import { buildChain, routeView, type BuiltFilter } from '../filters/chain.js';
+import type { FilterDeps } from '../filters/filter.js';
+import { faultFilter } from '../filters/fault/fault.filter.js';
+import { headerMutationFilter } from '../filters/header-mutation/header-mutation.js';
 import type { RouteStats, SidecarMetrics } from '../observability/catalogue.js';
 import { retryLayer } from '../policies/retry/retry.layer.js';
 import { adaptiveConcurrencyLayer, makeLimiter } from '../policies/adaptive-concurrency/adaptive-concurrency.layer.js';
@@ -22,8 +24,14 @@ export interface RouteRuntime {
   readonly stats: ReadonlyMap<string, RouteStats>;
   /** Cluster name when the route has exactly one, else ''. */
   readonly cluster: string;
-  /** The route's config, for what bypasses the pipeline (Upgrade tunnels read its header edits and timeout). */
+  /** The route's config (Upgrade tunnels read its response header edits and timeout). */
   readonly config?: RouteConfig;
+  /**
+   * The request phase of this route's pipeline for an Upgrade tunnel: the listener's filters as this route sees them,
+   * fault, request header edits and the route's filters (not the HTTP-only layers: body limit, timeout, retry...).
+   * Composed with the tunnel terminal by listener/tunnel-terminal.ts.
+   */
+  readonly tunnelLayers?: readonly Layer[];
 }
 
 export function buildRoute(
@@ -33,8 +41,13 @@ export function buildRoute(
   listenerBodyLimit: number,
   clusters: ReadonlyMap<string, Cluster>,
   metrics: SidecarMetrics,
+  listenerFilters: readonly BuiltFilter[] = [],
 ): RouteRuntime {
   const name = cfg.name ?? `route_${index}`;
+  const deps: FilterDeps = { listener, route: name, metrics };
+  // Outermost of all: the listener's chain as this route sees it (its filter_overrides applied), then the route's.
+  const guards = routeView(listenerFilters, cfg.filter_overrides, deps);
+  const routeFilters = buildChain(cfg.filters ?? [], deps).map((f) => f.layer);
   const stats = new Map<string, RouteStats>();
   let terminal: HttpService;
   let single = '';
@@ -54,26 +67,30 @@ export function buildRoute(
     terminal = weightedService(choices);
   } else if (cfg.redirect !== undefined) {
     stats.set('', metrics.routeStats(listener, name, ''));
-    return { name, service: redirectService(cfg.redirect, cfg.match.prefix), stats, cluster: '', config: cfg };
+    return { name, service: compose([...guards, ...routeFilters], redirectService(cfg.redirect, cfg.match.prefix)), stats, cluster: '', config: cfg };
   } else {
     stats.set('', metrics.routeStats(listener, name, ''));
-    return { name, service: directResponseService(cfg.direct_response!), stats, cluster: '', config: cfg };
+    return { name, service: compose([...guards, ...routeFilters], directResponseService(cfg.direct_response!)), stats, cluster: '', config: cfg };
   }
 
+  // The legacy route keys (max_request_body, fault, request_headers / response_headers) are sugar for the registered
+  // filters, kept at the places in the pipeline they have always had.
+  const fault = cfg.fault ? faultFilter.create(cfg.fault, deps) : identity;
   const layers: Layer[] = [
-    // Outermost: a shed request costs nothing downstream of here.
+    ...guards,
+    // Outermost of the route's own: a shed request costs nothing downstream of here.
     adaptiveConcurrency(cfg, listener, name, metrics),
-    bodyLimitLayer(cfg.max_request_body ?? listenerBodyLimit),
+    bodyLimitFilter.create({ max_bytes: cfg.max_request_body ?? listenerBodyLimit }, deps),
     timeoutLayer(cfg.timeout, undefined, { headerAllowed: cfg.timeout_header_allowed }),
     // After the timeout, so an injected delay counts against the route timeout as a slow upstream would.
-    faultLayer(cfg.fault, () => ({
-      delay: metrics.faultsInjected.get({ listener, route: name, kind: 'delay' }),
-      abort: metrics.faultsInjected.get({ listener, route: name, kind: 'abort' }),
-    })),
-    headerMutationLayer(cfg.request_headers, cfg.response_headers),
+    fault,
+    headerMutationFilter.create({ request: cfg.request_headers, response: cfg.response_headers }, deps),
+    ...routeFilters,
     rewriteLayer(cfg.match.prefix, cfg.prefix_rewrite, cfg.host_rewrite),
   ];
-  return { name, service: compose(layers, terminal), stats, cluster: single, config: cfg };
+  // The tunnel's answer head is edited by the terminal as it is written (response_headers), so only request edits here.
+  const tunnelLayers = [...guards, fault, headerMutationFilter.create({ request: cfg.request_headers }, deps), ...routeFilters];
+  return { name, service: compose(layers, terminal), stats, cluster: single, config: cfg, tunnelLayers };
 }
 
 /**
@@ -110,6 +127,8 @@ function clusterService(cfg: RouteConfig, cluster: Cluster, metrics: SidecarMetr
     budgetExhausted: metrics.retryBudgetExhausted.get(labels),
   })(attempt);
 }
+
+const identity: Layer = (next) => next;
 
 /** The route's adaptive concurrency layer; without an adaptive_concurrency block it is left out of the pipeline. */
 function adaptiveConcurrency(cfg: RouteConfig, listener: string, route: string, metrics: SidecarMetrics): Layer {

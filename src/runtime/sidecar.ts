@@ -12,6 +12,7 @@ import { SidecarMetrics } from '../observability/catalogue.js';
 import type { Logger } from '../observability/logger.js';
 import type { ServerDeps } from '../http-server/exchange.js';
 import { UpstreamRegistry } from '../upstream/registry.js';
+import type { Connector } from '../upstream/connector.js';
 import { RuntimeSnapshot } from './snapshot.js';
 import { hashText, isEmptyText, readStable, readiness, refusal, type FileRead } from './reload-guard.js';
 
@@ -51,6 +52,10 @@ export class Sidecar implements ServerDeps {
   readonly metrics = new SidecarMetrics();
   readonly logger: Logger;
   readonly #registry = new UpstreamRegistry();
+  /** ServerDeps: tunnels connect through the same seam as the upstream clients. */
+  get connector(): Connector {
+    return this.#registry.connector;
+  }
   readonly #configPath: string | undefined;
   readonly #listeners = new Map<string, Listener>();
   #snapshot: RuntimeSnapshot;

@@ -2,6 +2,8 @@
 import { Transform, type TransformCallback } from 'node:stream';
 import { ProxyError } from '../../core/errors.js';
 import type { Layer } from '../../core/service.js';
+import type { FilterFactory } from '../filter.js';
+import type { BodyLimitConfig } from './schema.js';
 
 export function bodyLimitLayer(limit: number): Layer {
   if (limit <= 0) return (next) => next;
@@ -34,3 +36,9 @@ class LimitStream extends Transform {
     else cb(null, chunk);
   }
 }
+
+/** The registered filter (`type: body_limit`); a route's max_request_body (or the listener's limit) builds the same one. */
+export const bodyLimitFilter: FilterFactory<BodyLimitConfig> = {
+  type: 'body_limit',
+  create: (cfg) => bodyLimitLayer(cfg.max_bytes),
+};

@@ -5,6 +5,7 @@ import { systemClock, type Clock } from '../../core/clock.js';
 import { ProxyError } from '../../core/errors.js';
 import type { Layer, ProxyRequest } from '../../core/service.js';
 import type { Counter } from '../../observability/metrics.js';
+import type { FilterFactory } from '../filter.js';
 
 /** Request headers that ask for a fault when header_control is on. */
 export const FAULT_DELAY_HEADER = 'x-sidecar-fault-delay-ms';
@@ -87,3 +88,13 @@ function sleep(req: ProxyRequest, ms: number, clock: Clock): Promise<void> {
     });
   });
 }
+
+/** The registered filter (`type: fault`); a route's `fault:` key builds the same one. */
+export const faultFilter: FilterFactory<FaultConfig> = {
+  type: 'fault',
+  create: (cfg, deps) =>
+    faultLayer(cfg, () => ({
+      delay: deps.metrics.faultsInjected.get({ listener: deps.listener, route: deps.route, kind: 'delay' }),
+      abort: deps.metrics.faultsInjected.get({ listener: deps.listener, route: deps.route, kind: 'abort' }),
+    })),
+};

@@ -2,6 +2,8 @@
 import type { HeaderMutationConfig } from '../../config/schema.js';
 import type { HeaderList } from '../../core/headers.js';
 import type { Layer } from '../../core/service.js';
+import type { FilterFactory } from '../filter.js';
+import type { HeaderMutationFilterConfig } from './schema.js';
 
 export type HeaderEdit = (headers: HeaderList) => void;
 
@@ -29,3 +31,9 @@ export function headerMutationLayer(request: HeaderMutationConfig | undefined, r
     return res;
   };
 }
+
+/** The registered filter (`type: header_mutation`); a route's request_headers / response_headers keys build the same one. */
+export const headerMutationFilter: FilterFactory<HeaderMutationFilterConfig> = {
+  type: 'header_mutation',
+  create: (cfg) => headerMutationLayer(cfg.request, cfg.response),
+};

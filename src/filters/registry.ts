@@ -1,0 +1,16 @@
+// The registered filters, runtime side: adding one is its folder plus one line here and one in specs.ts.
+import type { FilterFactory } from './filter.js';
+import { bodyLimitFilter } from './body-limit/body-limit.js';
+import { faultFilter } from './fault/fault.filter.js';
+import { headerMutationFilter } from './header-mutation/header-mutation.js';
+
+// Each factory's config type is its own; the chain builder hands it what that filter's schema parsed.
+export const FILTERS: readonly FilterFactory<never>[] = [
+  faultFilter,
+  headerMutationFilter,
+  bodyLimitFilter,
+];
+
+const byType = new Map<string, FilterFactory<never>>(FILTERS.map((f) => [f.type, f]));
+
+export const filterFactory = (type: string): FilterFactory<never> | undefined => byType.get(type);
