@@ -1,4 +1,5 @@
 // HTTP/1.x downstream adapter: node:http request/response <-> ProxyRequest/ProxyResponse.
+import { applyIdentityHeader, transportOf } from '../security/transport.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { discardBody, isWholeBody } from '../core/body.js';
 import { Cancellation } from '../core/cancel.js';
@@ -70,7 +71,12 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
     }
 
     const headers = new HeaderList(head.headers);
-    const ctx = newContext(name, peer, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', head.requestId, 'http', req.socket);
+    const transport = transportOf(req.socket);
+    const ctx = newContext(name, peer, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', head.requestId, transport?.scheme ?? 'http', req.socket);
+    if (transport) {
+      ctx.peerIdentity = transport.peerIdentity;
+      applyIdentityHeader(headers, transport);
+    }
     addProxyHeaders(headers, peer, authority, ctx, head.requestId !== undefined, head.teTrailers);
 
     const hasBody = head.chunked || head.contentLength > 0;

@@ -1,4 +1,5 @@
 // HTTP/2 downstream adapter: node:http2 server streams <-> ProxyRequest/ProxyResponse.
+import { applyIdentityHeader, transportOf } from '../security/transport.js';
 import { PassThrough } from 'node:stream';
 import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { Cancellation } from '../core/cancel.js';
@@ -67,7 +68,12 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
       return;
     }
     const headers = new HeaderList(head.headers);
-    const ctx = newContext(listener, peer, 'HTTP/2', head.requestId, 'http', session);
+    const transport = session ? transportOf(session) : undefined;
+    const ctx = newContext(listener, peer, 'HTTP/2', head.requestId, transport?.scheme ?? 'http', session);
+    if (transport) {
+      ctx.peerIdentity = transport.peerIdentity;
+      applyIdentityHeader(headers, transport);
+    }
     addProxyHeaders(headers, peer, authority, ctx, head.requestId !== undefined, head.teTrailers);
 
     const cancel = new Cancellation();

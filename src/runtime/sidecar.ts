@@ -49,7 +49,7 @@ export interface SidecarOptions {
 export class Sidecar implements ServerDeps {
   readonly metrics = new SidecarMetrics();
   readonly logger: Logger;
-  readonly #registry = new UpstreamRegistry();
+  readonly #registry: UpstreamRegistry;
   readonly #configPath: string | undefined;
   readonly #listeners = new Map<string, Listener>();
   #snapshot: RuntimeSnapshot;
@@ -71,6 +71,7 @@ export class Sidecar implements ServerDeps {
 
   private constructor(loaded: LoadedConfig, opts: SidecarOptions) {
     this.logger = opts.logger;
+    this.#registry = new UpstreamRegistry(undefined, { logger: opts.logger, metrics: this.metrics });
     this.#configPath = opts.configPath;
     this.#onQuit = opts.onQuit;
     this.#source = loaded.source;
