@@ -27,8 +27,10 @@ export function isSpiffeId(id: string): boolean {
  * segment); a trust domain of `*` is not allowed, as matching any trust domain would trust every CA's workloads alike.
  */
 export function isIdentityPattern(p: string): boolean {
-  const probe = p.replace(/\/\*\*$/, '/x').replace(/\/\*(?=\/|$)/g, '/x');
-  return isSpiffeId(probe);
+  const m = /^(spiffe:\/\/[^/]*)(.*)$/.exec(p);
+  if (!m) return false;
+  const path = m[2]!.replace(/\/\*\*$/, '/x').replace(/\/\*(?=\/|$)/g, '/x');
+  return isSpiffeId(m[1]! + path);
 }
 
 export function matchesIdentity(id: string, pattern: string): boolean {
