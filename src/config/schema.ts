@@ -355,6 +355,10 @@ export const listenerTls = z
       .boolean()
       .default(false)
       .meta({ description: 'Refuse clients (at the handshake) without a certificate that verifies against client_ca: mutual TLS.' }),
+    allowed_identities: z
+      .array(z.string().refine(isIdentityPattern, 'expected a SPIFFE ID or pattern such as spiffe://example.org/ns/*/sa/web (a * stands for one path segment, a trailing /** for the rest)'))
+      .optional()
+      .meta({ description: 'With client_ca: client certificates must carry one of these SPIFFE IDs (or patterns); others are refused at the handshake (identity_mismatch).' }),
     forward_identity_header: headerName
       .optional()
       .meta({ description: "Header that carries the client's verified SPIFFE ID to the app. A copy sent by the client is always removed." }),
@@ -365,6 +369,7 @@ export const listenerTls = z
   })
   .superRefine((t, ctx) => {
     if (t.require_client_cert && t.client_ca === undefined) ctx.addIssue({ code: 'custom', path: ['client_ca'], message: 'require_client_cert needs client_ca (the trust bundle client certificates are verified against)' });
+    if (t.allowed_identities !== undefined && t.client_ca === undefined) ctx.addIssue({ code: 'custom', path: ['allowed_identities'], message: 'allowed_identities needs client_ca: without client certificates there is no identity to check' });
     if (t.forward_identity_header !== undefined && t.client_ca === undefined) ctx.addIssue({ code: 'custom', path: ['forward_identity_header'], message: 'forward_identity_header needs client_ca: without client certificates there is no identity to forward' });
   })
   .meta({ description: 'Terminate TLS on this listener (HTTP/1.1 and HTTP/2 by ALPN on one port). Files are reloaded when they change or on SIGHUP.' });

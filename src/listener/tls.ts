@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import type { ListenerTlsConfig } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
 import { LogThrottle } from '../observability/log-throttle.js';
-import { spiffeIdOf } from '../security/identity.js';
+import { matchesAny, spiffeIdOf } from '../security/identity.js';
 import { describeTlsFailure, tlsFailureReason, type TlsFailureReason } from '../security/tls-errors.js';
 import { firstCertificate, readPem, TlsMaterial, type TlsEnv } from '../security/tls-material.js';
 import { setTransport, type DownstreamTransport } from '../security/transport.js';
@@ -176,6 +176,12 @@ export class TlsFront {
         return;
       }
       if (presented) peerIdentity = spiffeIdOf(peer.subjectaltname);
+      const allowed = this.#cfg.allowed_identities;
+      if (allowed !== undefined && (peerIdentity === undefined || !matchesAny(peerIdentity, allowed))) {
+        this.#refuse('identity_mismatch', `client identity ${peerIdentity ?? '(none)'} is not one of ${allowed.join(', ')}`, s.remoteAddress);
+        s.destroy();
+        return;
+      }
     }
     const transport: DownstreamTransport = { scheme: 'https', peerIdentity, identityHeader: this.#cfg.forward_identity_header };
     setTransport(s, transport);

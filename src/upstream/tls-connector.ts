@@ -66,7 +66,6 @@ export class TlsClient {
         ...(checkServerIdentity ? { checkServerIdentity } : {}),
       });
       socket.setNoDelay(true);
-      holdConnectUntilSecure(socket);
       let secure = false;
       socket.once('secureConnect', () => (secure = true));
       socket.once('error', (err) => {
@@ -81,19 +80,3 @@ export class TlsClient {
   }
 }
 
-/**
- * Clients take 'connect' to mean usable (connector.ts): for TLS that is the end of the handshake, so a refused
- * certificate is a failure before anything was sent. HTTP/2 waits for 'secureConnect' itself, which is kept.
- */
-function holdConnectUntilSecure(socket: tls.TLSSocket): void {
-  const emit = socket.emit.bind(socket) as (event: string | symbol, ...args: unknown[]) => boolean;
-  socket.emit = ((event: string | symbol, ...args: unknown[]): boolean => {
-    if (event === 'connect') return true;
-    if (event === 'secureConnect') {
-      const r = emit('secureConnect', ...args);
-      emit('connect');
-      return r;
-    }
-    return emit(event, ...args);
-  }) as typeof socket.emit;
-}
