@@ -13,6 +13,8 @@ export interface TlsUpstream {
   handshakes(): number;
   /** Headers of the requests received, in order. */
   readonly seen: Array<Record<string, string | string[] | undefined>>;
+  /** Request paths, in order. */
+  readonly paths: string[];
   /** Serial number and URI SAN of the client certificate of each handshake that presented one. */
   readonly clientCerts: Array<{ serial: string; san: string | undefined }>;
   close(): Promise<void>;
@@ -26,20 +28,22 @@ export async function startTlsUpstream(leaf: Leaf, opts: { clientCa?: string; h2
     ...(opts.clientCa ? { ca: readFileSync(opts.clientCa), requestCert: true, rejectUnauthorized: true } : {}),
   };
   const seen: TlsUpstream['seen'] = [];
+  const paths: string[] = [];
   const clientCerts: TlsUpstream['clientCerts'] = [];
   let handshakes = 0;
-  const answer = (headers: Record<string, string | string[] | undefined>): string => {
+  const answer = (headers: Record<string, string | string[] | undefined>, url: string): string => {
     seen.push(headers);
+    paths.push(url);
     return JSON.stringify({ ok: true, identity: headers['x-peer-identity'] ?? null });
   };
   const server = opts.h2
     ? http2.createSecureServer(tlsOpts, (req, res) => {
         req.resume();
-        req.on('end', () => res.end(answer(req.headers)));
+        req.on('end', () => res.end(answer(req.headers, req.url ?? '')));
       })
     : https.createServer({ ...tlsOpts, keepAliveTimeout: 30_000 }, (req, res) => {
         req.resume();
-        req.on('end', () => res.end(answer(req.headers)));
+        req.on('end', () => res.end(answer(req.headers, req.url ?? '')));
       });
   server.on('secureConnection', (s: TLSSocket) => {
     handshakes++;
@@ -54,6 +58,7 @@ export async function startTlsUpstream(leaf: Leaf, opts: { clientCa?: string; h2
     port,
     handshakes: () => handshakes,
     seen,
+    paths,
     clientCerts,
     close: () =>
       new Promise<void>((resolve) => {

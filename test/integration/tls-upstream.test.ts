@@ -7,7 +7,7 @@ import { CertFactory, daysFromNow, type Ca, type Leaf } from '../helpers/certs.j
 import { startTlsUpstream, type TlsUpstream } from '../helpers/https-upstream.js';
 import { metricsText } from '../helpers/admin.js';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
-import { accessLogFor, httpRequest } from '../helpers/strict-net.js';
+import { accessLogFor, httpRequest, waitUntil } from '../helpers/strict-net.js';
 import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 const WEB = 'spiffe://example.org/ns/default/sa/web';
@@ -23,6 +23,7 @@ describe('upstream TLS and mTLS between sidecars', () => {
   let expired: TlsUpstream;
   let wrongCa: TlsUpstream;
   let impostor: TlsUpstream;
+  let checked: TlsUpstream;
   let app: TestUpstream;
   let inbound: RunningSidecar; // sidecar B, in front of the app
   let outbound: RunningSidecar; // sidecar A, the caller's
@@ -43,6 +44,7 @@ describe('upstream TLS and mTLS between sidecars', () => {
     expired = await startTlsUpstream(await certs.leaf(ca, { dns: ['localhost'], notBefore: daysFromNow(-5), notAfter: daysFromNow(-1) }));
     wrongCa = await startTlsUpstream(await certs.leaf(otherCa, { dns: ['localhost'] }));
     impostor = await startTlsUpstream(await certs.leaf(ca, { identity: EVIL, dns: ['localhost'] }));
+    checked = await startTlsUpstream(apiLeaf);
     app = await startUpstream();
     inbound = await startSidecar(`
 listeners:
@@ -96,6 +98,10 @@ clusters:
   - name: name
     endpoints: ["${good.address}"]
     tls: { ca: ${ca.certFile}, sni: other.example.com }
+  - name: checked
+    endpoints: ["${checked.address}"]
+    tls: { ca: ${ca.certFile}, sni: localhost }
+    health_check: { path: /healthz, interval: 100ms }
   - name: impostor
     endpoints: ["${impostor.address}"]
     tls: { ca: ${ca.certFile}, expected_identities: ["spiffe://example.org/ns/*/sa/api"] }
@@ -107,7 +113,7 @@ ${mesh('foreign', foreignClient)}
   after(async () => {
     await outbound?.stop();
     await inbound?.stop();
-    for (const u of [good, h2, expired, wrongCa, impostor, app]) await u?.close();
+    for (const u of [good, h2, expired, wrongCa, impostor, checked, app]) await u?.close();
   });
 
   const get = (path: string): ReturnType<typeof httpRequest> => httpRequest(outbound.ports.out!, { path });
@@ -118,6 +124,11 @@ ${mesh('foreign', foreignClient)}
       assert.equal(r.status, 200, r.body);
     }
     assert.ok(good.handshakes() <= 3, `handshakes: ${good.handshakes()}`);
+  });
+
+  it('health-checks a TLS cluster over TLS (the same connector as requests)', async () => {
+    assert.ok(await waitUntil(() => checked.paths.filter((p) => p === '/healthz').length >= 2, 5000), `probes seen: ${checked.paths.length}`);
+    assert.ok(checked.handshakes() >= 1);
   });
 
   it('speaks HTTP/2 over TLS (ALPN h2) to a protocol h2 cluster, on one connection', async () => {
