@@ -1,4 +1,5 @@
 // A cluster: its endpoints, its balancer, and the terminal service that sends one attempt to a picked endpoint.
+import type { Transport } from '../upstream/registry.js';
 import { createBalancer, hashKey, type BalancedEndpoint, type LoadBalancer } from '../balancers/index.js';
 import type { ClusterConfig } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
@@ -108,6 +109,7 @@ export class Cluster {
   readonly #panicCounter: Counter | undefined;
   readonly #ejectedGauge: Gauge | undefined;
   #released = false;
+  readonly #transport: Transport | undefined;
   /** Sends one attempt of the request to an endpoint the balancer picks. */
   readonly service: HttpService;
 
@@ -132,6 +134,8 @@ export class Cluster {
     const poolConnections = Math.min(config.pool.max_connections, cb.max_connections);
     this.#poolConnections = poolConnections;
     this.#http1 = config.protocol === 'http1';
+    const transport = config.tls ? registry.tlsTransport(config.name, config.tls, config.protocol) : undefined;
+    this.#transport = transport;
     this.endpoints = config.endpoints.map((e, index) => {
       const address = typeof e === 'string' ? e : e.address;
       const weight = typeof e === 'string' ? 1 : e.weight;
@@ -146,7 +150,7 @@ export class Cluster {
         maxSharePerDownstream: config.pool.max_share_per_downstream,
         reclaimStalledAfter: config.pool.reclaim_stalled_after,
         reclaimUploadMinRate: config.pool.reclaim_upload_min_rate,
-      }, config.name);
+      }, config.name, transport);
       return new Endpoint(address, weight, lease, index);
     });
     this.#balancer = createBalancer(config.lb.policy, this.endpoints, { ringSize: config.lb.ring_size });
@@ -206,7 +210,7 @@ export class Cluster {
               this.#gateDirty = true;
             }
           },
-          registry.connector,
+          transport?.connector ?? registry.connector,
         );
         this.#checker.start();
       }
@@ -359,6 +363,7 @@ export class Cluster {
     for (const t of this.#ejectionTimers) clearTimeout(t);
     this.#ejectionTimers.clear();
     for (const e of this.endpoints) e.release();
+    this.#transport?.release();
   }
 }
 

@@ -6,6 +6,7 @@ import { duration, headerName, headerValue, size } from './primitives.js';
 import { faultPolicy } from '../filters/fault/schema.js';
 import { headerMutation } from '../filters/header-mutation/schema.js';
 import { filterList, filterOverrides } from '../filters/schema.js';
+import { isIdentityPattern } from '../security/identity.js';
 
 export { duration, size } from './primitives.js';
 export { faultPolicy } from '../filters/fault/schema.js';
@@ -271,6 +272,73 @@ export const forwardPolicy = z.strictObject({
     .meta({ description: "Mesh headers added to pass-through requests (hosts outside the mesh); all off so the app's traffic to the internet does not show the mesh's topology." }),
 });
 
+/** Modern ciphers (TLS 1.2 ECDHE with AEAD; TLS 1.3 suites are always on). */
+export const DEFAULT_CIPHERS =
+  'TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305';
+
+const pemFile = z.string().min(1).meta({ description: 'Path of a PEM file (relative paths are taken from the working directory).' });
+const tlsVersion = z.enum(['TLSv1.2', 'TLSv1.3']);
+
+export const sniCertificate = z.strictObject({
+  cert: pemFile.meta({ description: 'Certificate (and chain) PEM file.' }),
+  key: pemFile.meta({ description: 'Private key PEM file.' }),
+  server_names: z
+    .array(z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+$/, 'a host name, or *.suffix'))
+    .optional()
+    .meta({ description: 'SNI names this certificate serves (exact or *.example.com). Absent: the DNS names of the certificate.' }),
+});
+
+export const listenerTls = z
+  .strictObject({
+    mode: z
+      .enum(['strict', 'permissive'])
+      .default('strict')
+      .meta({ description: 'strict: TLS only (a plaintext request gets 400 "this port expects TLS"). permissive: plaintext and TLS on one port, told apart by the first byte (for migrating to mTLS, as Istio PERMISSIVE).' }),
+    cert: pemFile.meta({ description: 'Default certificate (and chain) PEM file: served when no sni entry matches.' }),
+    key: pemFile.meta({ description: 'Private key PEM file of cert.' }),
+    sni: z.array(sniCertificate).default([]).meta({ description: 'More certificates, picked by the SNI name the client asks for (exact names before *.wildcards).' }),
+    client_ca: pemFile.optional().meta({ description: 'Trust bundle (PEM) for client certificates: with it, clients are asked for a certificate.' }),
+    require_client_cert: z
+      .boolean()
+      .default(false)
+      .meta({ description: 'Refuse clients (at the handshake) without a certificate that verifies against client_ca: mutual TLS.' }),
+    allowed_identities: z
+      .array(z.string().refine(isIdentityPattern, 'expected a SPIFFE ID or pattern such as spiffe://example.org/ns/*/sa/web (a * stands for one path segment, a trailing /** for the rest)'))
+      .optional()
+      .meta({ description: 'With client_ca: client certificates must carry one of these SPIFFE IDs (or patterns); others are refused at the handshake (identity_mismatch).' }),
+    forward_identity_header: headerName
+      .optional()
+      .meta({ description: "Header that carries the client's verified SPIFFE ID to the app. A copy sent by the client is always removed." }),
+    min_version: tlsVersion.default('TLSv1.2').meta({ description: 'Oldest TLS version accepted (TLS 1.3 is preferred when both sides have it).' }),
+    ciphers: z.string().min(1).default(DEFAULT_CIPHERS).meta({ description: 'OpenSSL cipher list (TLS 1.2 and 1.3 suites).' }),
+    handshake_timeout: duration.default(10_000).meta({ description: 'A TLS handshake not finished by then is cut.' }),
+    expiry_warning: duration.default(7 * 86_400_000).meta({ description: 'Log a warning when a certificate expires within this time (checked on load and hourly).' }),
+  })
+  .superRefine((t, ctx) => {
+    if (t.require_client_cert && t.client_ca === undefined) ctx.addIssue({ code: 'custom', path: ['client_ca'], message: 'require_client_cert needs client_ca (the trust bundle client certificates are verified against)' });
+    if (t.allowed_identities !== undefined && t.client_ca === undefined) ctx.addIssue({ code: 'custom', path: ['allowed_identities'], message: 'allowed_identities needs client_ca: without client certificates there is no identity to check' });
+    if (t.forward_identity_header !== undefined && t.client_ca === undefined) ctx.addIssue({ code: 'custom', path: ['forward_identity_header'], message: 'forward_identity_header needs client_ca: without client certificates there is no identity to forward' });
+  })
+  .meta({ description: 'Terminate TLS on this listener (HTTP/1.1 and HTTP/2 by ALPN on one port). Files are reloaded when they change or on SIGHUP.' });
+
+export const clusterTls = z
+  .strictObject({
+    sni: z.string().min(1).optional().meta({ description: 'Server name sent and verified. Absent: the endpoint host when it is a name (an IP sends no SNI and is verified against IP SANs).' }),
+    ca: pemFile.optional().meta({ description: "Trust bundle (PEM) the upstream's certificate must verify against. Absent: the system roots." }),
+    cert: pemFile.optional().meta({ description: 'Client certificate PEM file (mutual TLS).' }),
+    key: pemFile.optional().meta({ description: 'Private key PEM file of cert.' }),
+    expected_identities: z
+      .array(z.string().refine(isIdentityPattern, 'expected a SPIFFE ID or pattern such as spiffe://example.org/ns/*/sa/web (a * stands for one path segment, a trailing /** for the rest)'))
+      .optional()
+      .meta({ description: "SPIFFE IDs (or patterns) the upstream's certificate must carry; with them, the name check is replaced by this identity check." }),
+    min_version: tlsVersion.default('TLSv1.2'),
+    ciphers: z.string().min(1).default(DEFAULT_CIPHERS),
+  })
+  .superRefine((t, ctx) => {
+    if ((t.cert === undefined) !== (t.key === undefined)) ctx.addIssue({ code: 'custom', path: [t.cert === undefined ? 'cert' : 'key'], message: 'cert and key go together' });
+  })
+  .meta({ description: 'Connect to the endpoints over TLS (verified by default). Files are reloaded when they change or on SIGHUP.' });
+
 export const listener = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'use letters, digits, _ . -'),
   address: z.string().default('127.0.0.1'),
@@ -281,6 +349,7 @@ export const listener = z.strictObject({
     .default('auto')
     .meta({ description: 'auto: HTTP/1.1 and HTTP/2 cleartext (prior knowledge) on one port.' }),
   limits: listenerLimits.default(listenerLimits.parse({})),
+  tls: listenerTls.optional(),
   forward: forwardPolicy.default(forwardPolicy.parse({})),
   expose_error_details: z
     .boolean()
@@ -424,7 +493,11 @@ export const cluster = z
   .strictObject({
     name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'use letters, digits, _ . -'),
     endpoints: z.array(endpoint).min(1),
-    protocol: z.enum(['http1', 'h2c']).default('http1'),
+    protocol: z
+      .enum(['http1', 'h2c', 'h2'])
+      .default('http1')
+      .meta({ description: 'http1; h2c: HTTP/2 cleartext (prior knowledge); h2: HTTP/2 over TLS (needs tls). With tls, http1 is HTTP/1.1 over TLS.' }),
+    tls: clusterTls.optional(),
     lb: loadBalancer.default(loadBalancer.parse({})),
     connect_timeout: duration.default(5_000),
     pool: z
@@ -476,6 +549,8 @@ export const cluster = z
       .meta({ description: 'Percent: when fewer endpoints than this are healthy and not ejected, route to all of them (0 disables).' }),
   })
   .superRefine((c, ctx) => {
+    if (c.protocol === 'h2' && c.tls === undefined) ctx.addIssue({ code: 'custom', path: ['protocol'], message: 'protocol h2 is HTTP/2 over TLS and needs tls; use h2c for cleartext HTTP/2' });
+    if (c.protocol === 'h2c' && c.tls !== undefined) ctx.addIssue({ code: 'custom', path: ['protocol'], message: 'h2c is cleartext HTTP/2; with tls use protocol h2' });
     if (c.lb.policy === 'ring_hash' && !c.lb.hash_on) {
       ctx.addIssue({ code: 'custom', path: ['lb', 'hash_on'], message: 'ring_hash needs hash_on' });
     }
@@ -626,6 +701,8 @@ export type ConfigInput = z.input<typeof configSchema>;
 export type ListenerConfig = Config['listeners'][number];
 export type RouteConfig = ListenerConfig['routes'][number];
 export type ClusterConfig = Config['clusters'][number];
+export type ListenerTlsConfig = z.output<typeof listenerTls>;
+export type ClusterTlsConfig = z.output<typeof clusterTls>;
 export type ValueMatchConfig = z.output<typeof valueMatch>;
 export type RouteMatchConfig = z.output<typeof routeMatch>;
 export type HeaderMutationConfig = z.output<typeof headerMutation>;

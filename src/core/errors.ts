@@ -23,6 +23,8 @@ export type FailureCode =
   | 'unreachable'
   | 'refused-stream'
   | 'pool-closed'
+  /** The TLS handshake failed or the upstream's certificate was refused (expired, wrong CA, name or identity mismatch). */
+  | 'tls-failure'
   /** The connection closed or was reset under the attempt. */
   | 'connection-closed'
   /** The HTTP/2 stream was reset (a code other than REFUSED_STREAM). */
@@ -48,6 +50,7 @@ export interface ProxyErrorOptions {
  */
 const DEFAULT_UPSTREAM_FAILURE: Partial<Record<ResponseFlag, { readonly outcome: AttemptOutcome; readonly code: FailureCode }>> = {
   UF: { outcome: 'not-sent', code: 'connect-failed' },
+  UTE: { outcome: 'not-sent', code: 'tls-failure' },
   UC: { outcome: 'possibly-accepted', code: 'connection-closed' },
   UR: { outcome: 'possibly-accepted', code: 'stream-reset' },
   UPE: { outcome: 'possibly-accepted', code: 'protocol-error' },

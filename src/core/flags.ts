@@ -3,6 +3,7 @@ export const RESPONSE_FLAGS = {
   NR: { status: 404, meaning: 'no route matched the request' },
   UH: { status: 503, meaning: 'no healthy upstream endpoint in the cluster' },
   UF: { status: 503, meaning: 'upstream connection failure' },
+  UTE: { status: 503, meaning: 'upstream TLS failure: handshake failed or certificate refused (expired, wrong CA, name or identity mismatch)' },
   UT: { status: 504, meaning: 'upstream request timeout' },
   UQ: { status: 504, meaning: 'no upstream connection free before the timeout (waited in the pool queue)' },
   UC: { status: 503, meaning: 'upstream connection terminated' },

@@ -1,5 +1,6 @@
 // The shared steps of every downstream exchange, whatever the wire: head checks and the loop check, the request with its
 // context and proxy headers, refusals (counted, access-logged, rendered once), and the closing record.
+import { applyIdentityHeader, transportOf } from '../security/transport.js';
 import type { Cancellation } from '../core/cancel.js';
 import type { ResponseFlag } from '../core/flags.js';
 import { HeaderList } from '../core/headers.js';
@@ -57,6 +58,27 @@ export function checkHead(deps: ServerDeps, lr: ListenerRuntime, a: Arrival, clo
   return head;
 }
 
+/**
+ * A request's context from its connection: the scheme and verified peer identity its transport (TLS, mTLS) found,
+ * and the identity header set from that alone (a client-sent copy is removed first).
+ */
+export function downstreamContext(
+  listener: string,
+  peer: string,
+  protocol: RequestContext['downstreamProtocol'],
+  requestId: string | undefined,
+  connection: object | undefined,
+  headers: HeaderList,
+): RequestContext {
+  const transport = connection === undefined ? undefined : transportOf(connection);
+  const ctx = newContext(listener, peer, protocol, requestId, transport?.scheme ?? 'http', connection);
+  if (transport !== undefined) {
+    ctx.peerIdentity = transport.peerIdentity;
+    applyIdentityHeader(headers, transport);
+  }
+  return ctx;
+}
+
 /** The request as the pipeline sees it: its context, and the proxy headers added (one pass over the head). */
 export function openRequest(
   lr: ListenerRuntime,
@@ -69,7 +91,7 @@ export function openRequest(
   cancel: Cancellation,
 ): ProxyRequest {
   const headers = new HeaderList(head.headers);
-  const ctx = newContext(lr.name, a.peer, a.protocol, head.requestId, 'http', a.connection);
+  const ctx = downstreamContext(lr.name, a.peer, a.protocol, head.requestId, a.connection, headers);
   addProxyHeaders(headers, a.peer, authority, ctx, head.requestId !== undefined, head.teTrailers);
   return { method: a.method, authority, path, scheme: ctx.scheme, headers, body, contentLength: head.contentLength, trailers, cancel, context: ctx };
 }

@@ -13,12 +13,15 @@ import { activeRequests, answeredSockets, drainCut, rejectOnSocket, rejectedSock
 import { newContext, record } from '../http-server/exchange.js';
 import { overflowedInRequestLine } from '../http-server/hygiene.js';
 import { handleConnect, handleUpgrade } from './tunnel.js';
+import { TlsFront } from './tls.js';
+import type { TLSSocket } from 'node:tls';
+import { setTransport, transportOf } from '../security/transport.js';
 
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 
 /** The settings that need a new socket server when they change; everything else is read per request. */
 export const listenerIdentity = (c: ListenerConfig): string =>
-  JSON.stringify([c.address, c.port, c.protocol, c.limits.max_header_bytes, c.limits.header_read_timeout, c.limits.idle_timeout, c.limits.max_connections, c.limits.max_concurrent_streams]);
+  JSON.stringify([c.address, c.port, c.protocol, c.limits.max_header_bytes, c.limits.header_read_timeout, c.limits.idle_timeout, c.limits.max_connections, c.limits.max_concurrent_streams, c.tls ?? null]);
 
 /** `Upgrade: h2c` (RFC 7540's cleartext upgrade, deprecated by RFC 9113): the sidecar does not take it up. */
 const isH2cUpgrade = (req: http.IncomingMessage): boolean => req.method !== 'CONNECT' && /^\s*h2c\s*$/i.test(req.headers.upgrade ?? '');
@@ -50,6 +53,9 @@ export class Listener {
   readonly #h2: http2.Http2Server;
   readonly #sockets = new Set<Socket>();
   readonly #sessions = new Set<http2.ServerHttp2Session>();
+  /** Terminates TLS when the listener has `tls`; its sockets are also cut on close. */
+  readonly #tls: TlsFront | undefined;
+  readonly #tlsSockets = new Set<TLSSocket>();
   /** Still accepting, but every response says Connection: close and every session gets GOAWAY (drain_delay). */
   #draining = false;
   /** No longer accepting: in-flight requests finish, then what is left is cut (drain_timeout). */
@@ -114,6 +120,8 @@ export class Listener {
     );
     this.#h2.on('session', (session: http2.ServerHttp2Session) => {
       this.#sessions.add(session);
+      const transport = transportOf(session.socket);
+      if (transport) setTransport(session, transport);
       session.setTimeout(limits.idle_timeout, () => session.close());
       session.once('close', () => this.#sessions.delete(session));
       if (this.#closing) session.close();
@@ -126,6 +134,19 @@ export class Listener {
 
     this.#net = net.createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
     this.#net.maxConnections = limits.max_connections;
+    this.#tls = config.tls
+      ? new TlsFront(config.name, config.tls, deps, {
+          plaintext: (socket) => this.#serveCleartext(socket),
+          secure: (socket) => {
+            this.#tlsSockets.add(socket);
+            socket.once('close', () => this.#tlsSockets.delete(socket));
+            socket.on('error', () => {});
+            // ALPN decides: no protocol negotiated is HTTP/1.1.
+            if (socket.alpnProtocol === 'h2') this.#h2.emit('connection', socket);
+            else this.#h1.emit('connection', socket);
+          },
+        })
+      : undefined;
   }
 
   #onConnection(socket: Socket): void {
@@ -148,6 +169,14 @@ export class Listener {
       socket.destroy();
       return;
     }
+    if (this.#tls) {
+      this.#tls.accept(socket);
+      return;
+    }
+    this.#serveCleartext(socket);
+  }
+
+  #serveCleartext(socket: Socket): void {
     if (this.config.protocol === 'http1') {
       this.#h1.emit('connection', socket);
       return;
@@ -282,6 +311,8 @@ export class Listener {
       drainCut.add(s);
       s.destroy();
     }
+    for (const s of this.#tlsSockets) s.destroy();
+    this.#tls?.close();
     this.#h1.close(); // also stops node:http's header-timeout interval
     await closed;
     this.#deps.logger.debug({ listener: this.name, port: this.port, connections_cut: cut }, 'listener closed');

@@ -4,10 +4,10 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { ProxyError } from '../core/errors.js';
 import { HeaderList } from '../core/headers.js';
-import { addProxyHeaders, isLoop, localResponse, loopError, newContext, record, type ServerDeps } from '../http-server/exchange.js';
+import { addProxyHeaders, isLoop, localResponse, loopError, record, type ServerDeps } from '../http-server/exchange.js';
 import { http1Bytes } from '../http-server/local-answer.js';
 import { parseAbsoluteTarget } from '../http-server/hygiene.js';
-import { checkHead, refuse as refuseRequest, Refused, type Arrival } from '../http-server/admission.js';
+import { checkHead, downstreamContext, refuse as refuseRequest, Refused, type Arrival } from '../http-server/admission.js';
 import { compileHostMatcher, stripPort } from '../router/matchers.js';
 import { splitPath } from '../router/route-table.js';
 import type { ProxyRequest, RequestContext } from '../core/service.js';
@@ -83,7 +83,7 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
   if (!route || !route.cluster) return servePlain();
 
   const peer = socket.remoteAddress ?? '';
-  const ctx = newContext(listener, peer, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', parsed.requestId, 'http', socket);
+  const ctx = downstreamContext(listener, peer, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', parsed.requestId, socket, headers);
   const logReq = { method, authority, path, userAgent: headers.get('user-agent') };
   const cluster = snapshot.clusters.get(route.cluster)!;
   const stats = route.stats.get(cluster.name) ?? lr.noRouteStats;
@@ -179,7 +179,8 @@ export function handleConnect(listener: string, deps: ServerDeps, req: IncomingM
     return;
   }
   const target = req.url ?? '';
-  const ctx = newContext(listener, socket.remoteAddress ?? '', 'HTTP/1.1', undefined);
+  const headers = new HeaderList(lowerNames(req.rawHeaders));
+  const ctx = downstreamContext(listener, socket.remoteAddress ?? '', 'HTTP/1.1', undefined, socket, headers);
   const logReq = { method: 'CONNECT', authority: target, path: '', userAgent: undefined };
   let failed = false;
   const fail = (err: unknown): void => {
@@ -188,7 +189,6 @@ export function handleConnect(listener: string, deps: ServerDeps, req: IncomingM
     const status = writeLocal(socket, ctx, err, lr.exposeErrorDetails);
     record(deps, lr.noRouteStats, logReq, ctx, status, 0, 0);
   };
-  const headers = new HeaderList(lowerNames(req.rawHeaders));
   if (isLoop(headers.get('via'), listener)) return fail(loopError());
   if (req.httpVersionMajor !== 1) return fail(new ProxyError('DPE', `HTTP version ${req.httpVersion} is not supported`, { status: 505 }));
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(target);

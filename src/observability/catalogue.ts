@@ -1,5 +1,5 @@
 // Every metric the sidecar exports, in one place: names, help text and labels.
-import { type Counter, type Gauge, type Histogram, MetricsRegistry } from './metrics.js';
+import { type Counter, type Gauge, type Histogram, type Labels, MetricsRegistry } from './metrics.js';
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -36,6 +36,25 @@ export class SidecarMetrics {
     'Reloads that left the running config in force, by reason (unreadable, invalid, empty_file, no_listeners, apply).',
   );
   readonly reloadTime = this.registry.gauge('sidecar_config_last_reload_success_timestamp_seconds', 'Unix time of the last successful config load.');
+  /** Certificates in force, by a key of their owner and file: read at scrape time for the expiry gauge. */
+  readonly certificatesInForce = new Map<string, { readonly labels: Labels; readonly notAfter: number }>();
+  readonly certificateExpiry = this.registry.gauge(
+    'sidecar_certificate_expiry_seconds',
+    'Seconds until a certificate in force expires (negative: expired), by owner (listener:NAME or cluster:NAME), file and serial.',
+    () => [...this.certificatesInForce.values()].map((c): [Labels, number] => [c.labels, Math.round((c.notAfter - Date.now()) / 1000)]),
+  );
+  readonly tlsHandshakeFailures = this.registry.counter(
+    'sidecar_tls_handshake_failures_total',
+    'TLS handshakes refused or failed, by listener or cluster and reason (expired, not_yet_valid, unknown_ca, self_signed, name_mismatch, identity_mismatch, no_client_cert, not_tls, protocol, timeout, other).',
+  );
+  readonly tlsReloads = this.registry.counter(
+    'sidecar_tls_reloads_total',
+    'Reloads of certificate, key or trust-bundle files, by owner and result (success, failure: the previous material stays in force).',
+  );
+  readonly downstreamTransport = this.registry.counter(
+    'sidecar_downstream_transport_connections_total',
+    'Connections accepted on TLS listeners, by listener and transport (plaintext: permissive mode without TLS, tls, mtls: with a verified client certificate).',
+  );
   readonly retries = this.registry.counter('sidecar_retries_total', 'Retries sent, by cluster and the condition that triggered them.');
   readonly retryBudgetExhausted = this.registry.counter(
     'sidecar_retry_budget_exhausted_total',

@@ -51,7 +51,7 @@ export interface SidecarOptions {
 export class Sidecar implements ServerDeps {
   readonly metrics = new SidecarMetrics();
   readonly logger: Logger;
-  readonly #registry = new UpstreamRegistry();
+  readonly #registry: UpstreamRegistry;
   /** ServerDeps: tunnels connect through the same seam as the upstream clients. */
   get connector(): Connector {
     return this.#registry.connector;
@@ -79,6 +79,7 @@ export class Sidecar implements ServerDeps {
 
   private constructor(loaded: LoadedConfig, opts: SidecarOptions) {
     this.logger = opts.logger;
+    this.#registry = new UpstreamRegistry(undefined, { logger: opts.logger, metrics: this.metrics });
     this.#configPath = opts.configPath;
     this.#onQuit = opts.onQuit;
     this.#source = loaded.source;

@@ -1,6 +1,7 @@
 // The transport seam: the one place every client of an upstream endpoint (HTTP/1.1 pool, HTTP/2 sessions, health
 // checks) gets its socket from, with the connect timeout. Plain TCP today; a TLS connector plugs in here.
 import net from 'node:net';
+import tls from 'node:tls';
 import { connectTimeoutError } from './errors.js';
 
 /** An endpoint to connect to. */
@@ -17,12 +18,15 @@ export interface ConnectOptions {
 }
 
 /**
- * Opens a connection to `target`. Returns at once with a socket that is connecting: it emits 'connect' once usable,
+ * Opens a connection to `target`. Returns at once with a socket that is connecting: it emits readyEvent() once usable,
  * or is destroyed, with the OS error (ECONNREFUSED...) or, when `timeout` passes first, with a ProxyError
  * UF 504 (outcome not-sent, code connect-timeout). Clients need nothing else from it, so a TLS connector (ready on
  * its handshake) and a test connector that never connects fit the same slot.
  */
 export type Connector = (target: ConnectTarget, options: ConnectOptions) => net.Socket;
+
+/** The event that says a connector's socket is usable: 'connect', or for TLS the end of the handshake. */
+export const readyEvent = (socket: net.Socket): 'connect' | 'secureConnect' => (socket instanceof tls.TLSSocket ? 'secureConnect' : 'connect');
 
 /** Plain TCP, Nagle off (requests are written whole, and latency matters more than packet count). */
 export const tcpConnector: Connector = (target, options) =>
@@ -35,12 +39,13 @@ export const tcpConnector: Connector = (target, options) =>
 export function withConnectTimeout(socket: net.Socket, target: ConnectTarget, ms: number): net.Socket {
   if (!(ms > 0) || !socket.connecting) return socket;
   const timer = setTimeout(() => socket.destroy(connectTimeoutError(target.address, ms)), ms);
+  const ready = readyEvent(socket);
   const clear = (): void => {
     clearTimeout(timer);
-    socket.off('connect', clear);
+    socket.off(ready, clear);
     socket.off('close', clear);
   };
-  socket.once('connect', clear);
+  socket.once(ready, clear);
   socket.once('close', clear);
   return socket;
 }

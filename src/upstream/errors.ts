@@ -1,5 +1,6 @@
 // Maps socket and nghttp2 errors to a response flag, a typed outcome and cause code, and a sentence that says what happened.
 import { ProxyError } from '../core/errors.js';
+import { describeTlsFailure, isTlsError } from '../security/tls-errors.js';
 
 interface ErrLike {
   code?: string;
@@ -13,6 +14,9 @@ export function upstreamFailure(err: unknown, address: string, connectTimeout: n
   const code = e.code ?? '';
   const cause = err;
   const endpoint = address;
+  if (isTlsError(err)) {
+    return new ProxyError('UTE', `upstream ${address} TLS handshake refused: ${describeTlsFailure(err)}`, { status: 503, endpoint, cause, outcome: 'not-sent', code: 'tls-failure' });
+  }
   switch (code) {
     case 'ECONNREFUSED':
       return new ProxyError('UF', `upstream connect refused by ${address}`, { endpoint, cause, outcome: 'not-sent', code: 'connect-refused' });

@@ -3,8 +3,19 @@ import { tcpConnector, type Connector } from './connector.js';
 import { Http1Upstream } from './http1/pool.js';
 import { Http2Upstream } from './http2.js';
 import type { Upstream, UpstreamOptions } from './upstream.js';
+import type { ClusterTlsConfig } from '../config/schema.js';
+import type { TlsEnv } from '../security/tls-material.js';
+import { TlsClient } from './tls-connector.js';
 
-export type UpstreamProtocol = 'http1' | 'h2c';
+/** h2: HTTP/2 over TLS (the same sessions as h2c, on the TLS connector). */
+export type UpstreamProtocol = 'http1' | 'h2c' | 'h2';
+
+/** A connector other than the registry's own (TLS), and a key naming its settings (pools of different keys never mix). */
+export interface Transport {
+  readonly connector: Connector;
+  readonly key: string;
+  release(): void;
+}
 
 /** Live counters of one endpoint, shared by every snapshot that uses it. */
 export class EndpointStats {
@@ -31,17 +42,51 @@ export class UpstreamRegistry {
   /** How every pool (and health checker) of this registry connects to its endpoints. */
   readonly connector: Connector;
   readonly #entries = new Map<string, Entry>();
+  readonly #tlsEnv: TlsEnv | undefined;
+  readonly #tls = new Map<string, { client: TlsClient; refs: number }>();
 
-  constructor(connector: Connector = tcpConnector) {
+  /** `tlsEnv`: logger and metrics for TLS clusters (their failures and reloads); without it TLS clusters cannot be made. */
+  constructor(connector: Connector = tcpConnector, tlsEnv?: TlsEnv) {
     this.connector = connector;
+    this.#tlsEnv = tlsEnv;
+  }
+
+  /**
+   * The TLS transport of a cluster, shared by the snapshots that keep the same settings (so their pools and warm
+   * connections carry over a reload). Throws when its files cannot be loaded.
+   */
+  tlsTransport(cluster: string, cfg: ClusterTlsConfig, protocol: UpstreamProtocol): Transport {
+    const key = JSON.stringify([cluster, protocol, cfg]);
+    let e = this.#tls.get(key);
+    if (!e) {
+      if (!this.#tlsEnv) throw new Error('this registry has no TLS environment');
+      e = { client: new TlsClient(cluster, cfg, protocol === 'h2' ? ['h2'] : ['http/1.1'], this.#tlsEnv), refs: 0 };
+      this.#tls.set(key, e);
+    }
+    e.refs++;
+    const entry = e;
+    let released = false;
+    return {
+      connector: entry.client.connector,
+      key,
+      release: () => {
+        if (released) return;
+        released = true;
+        if (--entry.refs === 0) {
+          this.#tls.delete(key);
+          entry.client.close();
+        }
+      },
+    };
   }
 
   /** The pool for an endpoint, shared by every cluster (and snapshot) that uses it with the same settings. */
-  acquire(protocol: UpstreamProtocol, opts: UpstreamOptions, owner: string): UpstreamLease {
-    const key = `${protocol}|${opts.address}|${opts.connectTimeout}|${opts.maxConnections}|${opts.keepAliveTimeout}|${opts.maxRequestsPerConnection}|${opts.streamIdleTimeout}|${opts.maxConcurrentStreams}|${opts.maxSharePerDownstream}|${opts.reclaimStalledAfter}|${opts.reclaimUploadMinRate}`;
+  acquire(protocol: UpstreamProtocol, opts: UpstreamOptions, owner: string, transport?: Transport): UpstreamLease {
+    const key = `${transport?.key ?? ''}|${protocol}|${opts.address}|${opts.connectTimeout}|${opts.maxConnections}|${opts.keepAliveTimeout}|${opts.maxRequestsPerConnection}|${opts.streamIdleTimeout}|${opts.maxConcurrentStreams}|${opts.maxSharePerDownstream}|${opts.reclaimStalledAfter}|${opts.reclaimUploadMinRate}`;
     let e = this.#entries.get(key);
     if (!e) {
-      const upstream = protocol === 'h2c' ? new Http2Upstream(opts, this.connector) : new Http1Upstream(opts, this.connector);
+      const connector = transport?.connector ?? this.connector;
+      const upstream = protocol === 'http1' ? new Http1Upstream(opts, connector) : new Http2Upstream(opts, connector);
       e = { upstream, stats: new Map(), refs: 0 };
       this.#entries.set(key, e);
     }
@@ -72,5 +117,7 @@ export class UpstreamRegistry {
     const all = [...this.#entries.values()];
     this.#entries.clear();
     await Promise.allSettled(all.map((e) => e.upstream.close()));
+    for (const t of this.#tls.values()) t.client.close();
+    this.#tls.clear();
   }
 }

@@ -5,7 +5,7 @@ import type { TrailerSlot } from '../../core/service.js';
 import { systemClock } from '../../core/clock.js';
 import { ProxyError } from '../../core/errors.js';
 import { forwardDeadline } from '../../policies/timeout/deadline.js';
-import type { ConnectTarget, Connector } from '../connector.js';
+import { readyEvent, type ConnectTarget, type Connector } from '../connector.js';
 import { afterHead, upstreamFailure } from '../errors.js';
 import type { Exchange } from './exchange.js';
 import { announcedKeepAlive, CHUNK_END, chunkHeader, framingFor, LAST_CHUNK, lastChunk, requestHead } from './head.js';
@@ -95,7 +95,7 @@ export class Http1Connection {
 
     // The connector owns the connect timeout: a connect that hangs destroys the socket with a typed UF 504.
     const socket = (this.socket = opts.connector(opts.target, { timeout: opts.connectTimeout }));
-    socket.on('connect', () => {
+    socket.on(readyEvent(socket), () => {
       this.#connected = true;
       socket.setTimeout(this.#streamIdleTimeout);
     });
@@ -148,7 +148,7 @@ export class Http1Connection {
     const writer = (this.#writer = new BodyWriter(this, body, req.contentLength, req.trailers));
     // Not one byte of the body is taken before the connection is up: a connect failure leaves it whole for a retry.
     if (this.#connected) writer.start();
-    else this.socket.once('connect', () => this.#writer === writer && writer.start());
+    else this.socket.once(readyEvent(this.socket), () => this.#writer === writer && writer.start());
   }
 
   /** Fails the exchange `ex` (when it is still the current one) and closes the connection. */
