@@ -468,10 +468,21 @@ export const healthCheck = z
   })
   .meta({ description: 'Active health checks: periodic HTTP/1.1 GET probes per endpoint; unhealthy endpoints leave the balancer. Absent: off.' });
 
+export const discovery = z
+  .strictObject({
+    file: z
+      .strictObject({
+        path: z.string().min(1).meta({ description: 'A YAML or JSON file holding `endpoints: [...]` (same entries as a cluster\'s endpoints); watched, atomic-rename friendly.' }),
+      })
+      .meta({ description: 'Filesystem discovery (as Envoy\'s filesystem EDS): the file\'s endpoints replace the cluster\'s set whenever it changes, without a reload.' }),
+  })
+  .meta({ description: 'Where the cluster\'s endpoints come from at run time. Absent: the static `endpoints` list. A file that cannot be read or is invalid (or empty) keeps the last good set; `endpoints`, if given, is the set used until the file is first read.' });
+
 export const cluster = z
   .strictObject({
     name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'use letters, digits, _ . -'),
-    endpoints: z.array(endpoint).min(1),
+    endpoints: z.array(endpoint).min(1).optional().meta({ description: 'Static endpoints; required unless `discovery` is set.' }),
+    discovery: discovery.optional(),
     protocol: z.enum(['http1', 'h2c']).default('http1'),
     lb: loadBalancer.default(loadBalancer.parse({})),
     connect_timeout: duration.default(5_000),
@@ -518,6 +529,9 @@ export const cluster = z
       .meta({ description: 'Percent: when fewer endpoints than this are healthy and not ejected, route to all of them (0 disables).' }),
   })
   .superRefine((c, ctx) => {
+    if (c.endpoints === undefined && c.discovery === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['endpoints'], message: 'endpoints needs at least 1 entry (or set discovery)' });
+    }
     if (c.lb.policy === 'ring_hash' && !c.lb.hash_on) {
       ctx.addIssue({ code: 'custom', path: ['lb', 'hash_on'], message: 'ring_hash needs hash_on' });
     }

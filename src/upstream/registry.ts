@@ -1,4 +1,5 @@
 // Upstream connection pools shared across config snapshots: a reload that keeps an endpoint keeps its warm connections.
+import { systemClock, type Clock } from '../core/clock.js';
 import { tcpConnector, type Connector } from './connector.js';
 import { Http1Upstream } from './http1/pool.js';
 import { Http2Upstream } from './http2.js';
@@ -30,10 +31,13 @@ export interface UpstreamLease {
 export class UpstreamRegistry {
   /** How every pool (and health checker) of this registry connects to its endpoints. */
   readonly connector: Connector;
+  /** The clock of every pool of this registry (and of the clusters and health checkers built on it). */
+  readonly clock: Clock;
   readonly #entries = new Map<string, Entry>();
 
-  constructor(connector: Connector = tcpConnector) {
+  constructor(connector: Connector = tcpConnector, clock: Clock = systemClock) {
     this.connector = connector;
+    this.clock = clock;
   }
 
   /** The pool for an endpoint, shared by every cluster (and snapshot) that uses it with the same settings. */
@@ -41,7 +45,7 @@ export class UpstreamRegistry {
     const key = `${protocol}|${opts.address}|${opts.connectTimeout}|${opts.maxConnections}|${opts.keepAliveTimeout}|${opts.maxRequestsPerConnection}|${opts.streamIdleTimeout}|${opts.maxConcurrentStreams}|${opts.maxSharePerDownstream}|${opts.reclaimStalledAfter}`;
     let e = this.#entries.get(key);
     if (!e) {
-      const upstream = protocol === 'h2c' ? new Http2Upstream(opts, this.connector) : new Http1Upstream(opts, this.connector);
+      const upstream = protocol === 'h2c' ? new Http2Upstream(opts, this.connector) : new Http1Upstream(opts, this.connector, this.clock);
       e = { upstream, stats: new Map(), refs: 0 };
       this.#entries.set(key, e);
     }
