@@ -12,9 +12,8 @@ const fileSchema = z.union([z.strictObject({ endpoints: z.array(endpoint) }), z.
 /** Rename-and-write bursts settle within this; one read follows. */
 const SETTLE_MS = 20;
 
-/** Reads a file's endpoint list; throws an Error naming what is wrong. */
-export function readEndpointFile(file: string): DiscoveredEndpoint[] {
-  const text = fs.readFileSync(file, 'utf8');
+/** Parses an endpoint file's text; throws an Error naming the file and what is wrong. */
+export function parseEndpointFile(file: string, text: string): DiscoveredEndpoint[] {
   let doc: unknown;
   try {
     doc = parse(text);
@@ -90,7 +89,7 @@ export class FileSource implements DiscoverySource {
     if (text === this.#lastText && !this.#failing) return; // a touch, or the second event of one rename
     let list: DiscoveredEndpoint[];
     try {
-      list = readEndpointFile(this.#file);
+      list = parseEndpointFile(this.#file, text);
     } catch (err) {
       this.#fail(sink, (err as Error).message);
       return;

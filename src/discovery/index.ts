@@ -7,7 +7,7 @@ import { StaticSource } from './static.js';
 export type { DiscoveredEndpoint, DiscoverySink, DiscoverySource } from './source.js';
 export { toDiscovered } from './source.js';
 export { StaticSource } from './static.js';
-export { FileSource, readEndpointFile } from './file.js';
+export { FileSource, parseEndpointFile } from './file.js';
 
 /** The cluster's discovery source: `discovery.file` when set, else its static `endpoints`. */
 export function discoveryFor(config: ClusterConfig): DiscoverySource {
