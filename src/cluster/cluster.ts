@@ -87,6 +87,8 @@ export interface ClusterOptions {
   readonly states?: ClusterStateRegistry | undefined;
   /** Default: the registry's clock. */
   readonly clock?: Clock | undefined;
+  /** Default: the source the config names (discovery.file, else the static endpoints). */
+  readonly source?: DiscoverySource | undefined;
 }
 
 /** What /clusters shows about the cluster's discovery. */
@@ -152,7 +154,7 @@ export class Cluster {
     const state = this.#states.acquire(config, { metrics, clock, connector: registry.connector });
     this.#state = state;
     if (config.outlier_detection || config.health_check) this.#panicCounter = metrics?.clusterPanic.get({ cluster: this.name });
-    const source = discoveryFor(config);
+    const source = opts.source ?? discoveryFor(config);
     this.#source = source;
     let sourceName = source.name;
     this.#set = new EndpointSet<Endpoint>(config.lb.policy, { ringSize: config.lb.ring_size }, {
