@@ -193,6 +193,7 @@ export class Cluster {
       update: (list) => this.#apply(list, source.name),
       unavailable: (reason) => {
         this.#sourceError = reason;
+        this.#metrics?.discoveryUpdates.get({ cluster: this.name, result: 'error' }).inc();
       },
     });
   }
@@ -211,6 +212,7 @@ export class Cluster {
     if (this.#released) return;
     this.#sourceError = undefined;
     const change = this.#set.replace(list);
+    this.#metrics?.discoveryUpdates.get({ cluster: this.name, result: 'applied' }).inc();
     const now = new Date();
     this.#sourceUpdatedAt = now;
     for (const a of change.added) this.#set.get(a)!.updatedAt = now;
