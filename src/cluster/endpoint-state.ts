@@ -7,7 +7,7 @@ import type { SidecarMetrics } from '../observability/catalogue.js';
 import { HealthState } from '../policies/health/health-state.js';
 import { OutlierDetector, type OutlierEvent, type OutlierOutcome } from '../policies/outlier/outlier.js';
 import type { Connector } from '../upstream/connector.js';
-import { HealthChecker } from './health-checker.js';
+import { HealthChecker, later } from './health-checker.js';
 
 /** One endpoint's state in one cluster, shared by every snapshot whose cluster of that name has that address. */
 export class EndpointRecord {
@@ -30,14 +30,6 @@ export interface ClusterStateDeps {
   readonly metrics?: SidecarMetrics | undefined;
   readonly clock: Clock;
   readonly connector?: Connector | undefined;
-}
-
-/** A background timer: unref'd on the system clock, the injected clock's otherwise. */
-function later(clock: Clock, fn: () => void, ms: number): () => void {
-  if (clock !== systemClock) return clock.setTimeout(fn, ms);
-  const t = setTimeout(fn, ms);
-  t.unref();
-  return () => clearTimeout(t);
 }
 
 /**

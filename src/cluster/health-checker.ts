@@ -44,7 +44,7 @@ interface ProbeTarget {
 }
 
 /** A background timer: unref'd on the system clock (a probe never keeps the process alive), the fake clock's otherwise. */
-function later(clock: Clock, fn: () => void, ms: number): () => void {
+export function later(clock: Clock, fn: () => void, ms: number): () => void {
   if (clock !== systemClock) return clock.setTimeout(fn, ms);
   const t = setTimeout(fn, ms);
   t.unref();

@@ -472,7 +472,7 @@ export const discovery = z
   .strictObject({
     file: z
       .strictObject({
-        path: z.string().min(1).meta({ description: 'A YAML or JSON file holding `endpoints: [...]` (same entries as a cluster\'s endpoints); watched, atomic-rename friendly.' }),
+        path: z.string().min(1).meta({ description: 'A YAML or JSON file holding `endpoints: [...]` (same entries as a cluster\'s endpoints); watched, atomic-rename friendly. A relative path is taken from the working directory.' }),
       })
       .meta({ description: 'Filesystem discovery (as Envoy\'s filesystem EDS): the file\'s endpoints replace the cluster\'s set whenever it changes, without a reload.' }),
   })
