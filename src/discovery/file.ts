@@ -1,13 +1,33 @@
 // The file source (as Envoy's filesystem EDS): a watched YAML/JSON file of endpoints, read again whenever it changes.
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
-import { parse } from 'yaml';
-import { z } from 'zod';
-import { endpoint } from '../config/schema.js';
-import { toDiscovered, type DiscoveredEndpoint, type DiscoverySink, type DiscoverySource } from './source.js';
+import type { DiscoveredEndpoint, DiscoverySink, DiscoverySource } from './source.js';
 
-/** `endpoints: [...]` (or a bare list), entries as in a cluster's `endpoints`. */
-const fileSchema = z.union([z.strictObject({ endpoints: z.array(endpoint) }), z.array(endpoint)]);
+/** Same rule as the config schema's host:port (the schema itself, with zod, stays out of the long-lived process). */
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+
+/** The yaml package, loaded on first use only (a sidecar without a file source never loads it). */
+let yamlParse: ((text: string) => unknown) | undefined;
+function parseYaml(text: string): unknown {
+  yamlParse ??= (createRequire(import.meta.url)('yaml') as { parse: (text: string) => unknown }).parse;
+  return yamlParse(text);
+}
+
+/** One entry as in a cluster's `endpoints`: "host:port" or { address, weight } (weight 1..1000, default 1). */
+function entry(e: unknown, where: string): DiscoveredEndpoint {
+  if (typeof e === 'string') {
+    if (!HOST_PORT.test(e)) throw new Error(`${where}: expected host:port, e.g. 127.0.0.1:8080`);
+    return { address: e, weight: 1 };
+  }
+  if (typeof e !== 'object' || e === null || Array.isArray(e)) throw new Error(`${where}: expected "host:port" or { address, weight }`);
+  const { address, weight = 1, ...rest } = e as { address?: unknown; weight?: unknown };
+  const extra = Object.keys(rest);
+  if (extra.length > 0) throw new Error(`${where}: unknown key ${extra[0]}`);
+  if (typeof address !== 'string' || !HOST_PORT.test(address)) throw new Error(`${where}.address: expected host:port, e.g. 127.0.0.1:8080`);
+  if (typeof weight !== 'number' || !Number.isInteger(weight) || weight < 1 || weight > 1000) throw new Error(`${where}.weight: expected an integer 1..1000`);
+  return { address, weight };
+}
 
 /** Rename-and-write bursts settle within this; one read follows. */
 const SETTLE_MS = 20;
@@ -16,19 +36,17 @@ const SETTLE_MS = 20;
 export function parseEndpointFile(file: string, text: string): DiscoveredEndpoint[] {
   let doc: unknown;
   try {
-    doc = parse(text);
+    doc = parseYaml(text); // JSON is YAML too
   } catch (err) {
     throw new Error(`${file}: not YAML/JSON: ${(err as Error).message.split('\n')[0]}`);
   }
-  const r = fileSchema.safeParse(doc);
-  if (!r.success) {
-    const issue = r.error.issues[0]!;
-    throw new Error(`${file}: ${issue.path.join('.') || '(top)'}: ${issue.message}`);
-  }
-  const list = Array.isArray(r.data) ? r.data : r.data.endpoints;
+  const top = Array.isArray(doc) ? doc : typeof doc === 'object' && doc !== null ? (doc as { endpoints?: unknown }).endpoints : undefined;
+  if (!Array.isArray(top)) throw new Error(`${file}: expected \`endpoints: [...]\` or a list of endpoints`);
+  const prefix = Array.isArray(doc) ? '' : 'endpoints.';
+  const list = top.map((e, i) => entry(e, `${file}: ${prefix}${i}`));
   // An empty file is far more often a half-done publish than a wish to black-hole the cluster.
   if (list.length === 0) throw new Error(`${file}: no endpoints (an empty set is not applied)`);
-  return list.map(toDiscovered);
+  return list;
 }
 
 /**

@@ -7,9 +7,16 @@ import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { httpRequest, sleep } from '../helpers/strict-net.js';
 import { reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
+/**
+ * The first reload moves the admin server from the test's port 0 to the port it got (the helper writes it into the
+ * config), so an admin request may meet the rebind: such a connection error counts as "not yet".
+ */
 async function eventually(cond: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
+  while (!(await cond().catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ECONNREFUSED' || err.code === 'ECONNRESET') return false;
+    throw err;
+  }))) {
     if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
     await sleep(20);
   }
@@ -60,16 +67,22 @@ clusters:
   it('a comment-only reload and a health_check change keep a dead endpoint unhealthy; no request reaches it', async () => {
     const admin = sidecar.adminPort;
     const port = sidecar.ports.in!;
+    try {
     await eventually(async () => (await healthOf(admin, sick.address)) === 'unhealthy', 'the sick endpoint to be found unhealthy');
     const edits = [config('100ms', '# only a comment changed'), config('150ms', '# and now the probe interval')];
     for (const [i, yaml] of edits.entries()) {
       const before = await reloads(admin);
       sidecar.writeConfig(yaml);
       await eventually(async () => (await reloads(admin)) > before, `reload ${i + 1}`);
-      assert.equal(await healthOf(admin, sick.address), 'unhealthy', `reload ${i + 1} kept what the sidecar knew`);
+      let health: string | undefined;
+      await eventually(async () => (health = await healthOf(admin, sick.address)) !== undefined, 'the admin server');
+      assert.equal(health, 'unhealthy', `reload ${i + 1} kept what the sidecar knew`);
       const statuses: number[] = [];
       for (let k = 0; k < 6; k++) statuses.push((await httpRequest(port, { path: `/r${i}-${k}` })).status);
       assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200], `requests right after reload ${i + 1}`);
+    }
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nsidecar log:\n${sidecar.stderr().slice(-3000)}`, { cause: err });
     }
   });
 });
