@@ -145,7 +145,9 @@ clusters:
     assert.equal(end.get(down.address)!.health, 'unhealthy', 'health state of a staying endpoint kept');
     const flakyAfter = end.get(flaky.address)!;
     assert.equal(flakyAfter.ejected, true, 'ejection of a staying endpoint kept');
-    assert.equal(flakyAfter.ejected_until, flakyBefore.ejected_until);
+    // The same ejection (wall-clock end derived from the monotonic deadline at each read: within a few ms).
+    const drift = Math.abs(Date.parse(flakyAfter.ejected_until!) - Date.parse(flakyBefore.ejected_until!));
+    assert.ok(drift <= 20, `ejected_until moved by ${drift} ms`);
     assert.equal(flakyAfter.ejections, 1);
     assert.ok(end.get(u1.address)!.requests > u1Before, 'counters of a staying endpoint carry on (not reset)');
     assert.equal(end.get(u1.address)!.source, `file:${file}`);
