@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { createBalancer, hashKey } from './index.js';
 import type { BalancerOptions, BalancerPolicy, LoadBalancer, PickContext, Random } from './index.js';
 import { endpoint, endpoints, mulberry32, tally, type TestEndpoint } from './testing.js';
+import { EndpointSet } from '../cluster/endpoint-set.js';
 
 const POLICIES: readonly BalancerPolicy[] = ['round_robin', 'least_request', 'random', 'ring_hash'];
 
@@ -168,3 +169,98 @@ for (const policy of POLICIES) {
     });
   });
 }
+
+/** A cluster-like endpoint set over test endpoints: the balancer is rebuilt for each version, as the cluster does. */
+function setOf(policy: BalancerPolicy, eps: readonly TestEndpoint[]): { set: EndpointSet<TestEndpoint>; publish(list: readonly TestEndpoint[]): void } {
+  const byAddress = new Map(eps.map((e) => [e.address, e]));
+  const set = new EndpointSet<TestEndpoint>(policy, { random: mulberry32(7) }, {
+    add: (d) => byAddress.get(d.address) ?? endpoint(d.address, d.weight),
+    remove: () => {},
+  });
+  const publish = (list: readonly TestEndpoint[]): void => {
+    for (const e of list) byAddress.set(e.address, e);
+    set.replace(list.map((e) => ({ address: e.address, weight: e.weight })));
+  };
+  publish(eps);
+  return { set, publish };
+}
+
+function setPicks(set: EndpointSet<TestEndpoint>, n: number, from = 0): (TestEndpoint | undefined)[] {
+  const out: (TestEndpoint | undefined)[] = [];
+  for (let i = from; i < from + n; i++) out.push(set.pick(ctx(i)));
+  return out;
+}
+
+for (const policy of POLICIES) {
+  describe(`contract (endpoint-set changes): ${policy}`, () => {
+    it('picks only from the current version: an added endpoint is picked, a removed one never again', () => {
+      const eps = endpoints(4);
+      const { set, publish } = setOf(policy, eps);
+      setPicks(set, 100);
+      const added = endpoint('10.0.0.99:8080');
+      publish([...eps.slice(1), added]);
+      const t = tally(setPicks(set, 4000, 100));
+      assert.ok(!t.has(eps[0]!.address), 'the removed endpoint is not picked');
+      for (const e of [...eps.slice(1), added]) assert.ok((t.get(e.address) ?? 0) > 4000 / 4 / 2, `${e.address} gets its share: ${t.get(e.address)}`);
+    });
+
+    it('keeps a sane, even spread after removals and re-adds', () => {
+      const eps = endpoints(6);
+      const { set, publish } = setOf(policy, eps);
+      for (const round of [eps.slice(0, 3), eps.slice(2), eps]) {
+        publish(round);
+        const n = 6000;
+        const t = tally(setPicks(set, n, round.length * 1000));
+        assert.deepEqual([...t.keys()].sort(), round.map((e) => e.address).sort());
+        for (const e of round) {
+          const share = (t.get(e.address) ?? 0) / n;
+          assert.ok(Math.abs(share - 1 / round.length) < 0.6 / round.length, `${e.address} share ${share} of ${round.length}`);
+        }
+      }
+    });
+
+    it('never returns a removed endpoint, however attractive (idle, avoided elsewhere)', () => {
+      const eps = endpoints(3);
+      const { set, publish } = setOf(policy, eps);
+      const removed = eps[0]!;
+      publish(eps.slice(1));
+      removed.active = 0;
+      eps[1]!.active = 50;
+      eps[2]!.active = 50;
+      for (const p of setPicks(set, 500)) assert.ok(p !== undefined && p !== removed);
+      // Avoiding one survivor leaves the other, not the removed endpoint.
+      for (let i = 0; i < 200; i++) assert.equal(set.pick({ hash: hashKey(`k${i}`), avoid: eps[1] }), eps[2]);
+    });
+
+    it('applies a weight change to the next picks', () => {
+      const eps = [endpoint('w1:1', 1), endpoint('w2:1', 1)];
+      const { set, publish } = setOf(policy, eps);
+      publish([endpoint('w1:1', 3), eps[1]!]);
+      assert.equal(set.get('w1:1')!.weight, 3, 'the member is re-weighted in place');
+      const n = 20000;
+      const share = (tally(setPicks(set, n)).get('w1:1') ?? 0) / n;
+      assert.ok(Math.abs(share - 0.75) <= 0.05, `re-weighted share ${share}`);
+    });
+  });
+}
+
+describe('contract (endpoint-set changes): ring_hash consistency', () => {
+  it('removing an endpoint moves mostly its own keys; adding it back restores the mapping', () => {
+    const eps = endpoints(5);
+    const { set, publish } = setOf('ring_hash', eps);
+    const keys = Array.from({ length: 3000 }, (_, i) => ({ hash: hashKey(`user-${i}`) }));
+    const before = keys.map((k) => set.pick(k)!.address);
+    publish(eps.slice(1));
+    const during = keys.map((k) => set.pick(k)!.address);
+    let kept = 0;
+    let survivors = 0;
+    for (let i = 0; i < keys.length; i++) {
+      if (before[i] === eps[0]!.address) continue;
+      survivors++;
+      if (during[i] === before[i]) kept++;
+    }
+    assert.ok(kept / survivors > 0.7, `${kept} of ${survivors} keys of surviving endpoints stayed`);
+    publish(eps);
+    assert.deepEqual(keys.map((k) => set.pick(k)!.address), before);
+  });
+});

@@ -1,39 +1,49 @@
-// A cluster: its endpoints, its balancer, and the terminal service that sends one attempt to a picked endpoint.
+// A cluster: its endpoint set (fed by a discovery source), its balancer, and the terminal service that sends one
+// attempt to a picked endpoint.
 import type { Transport } from '../upstream/registry.js';
-import { createBalancer, hashKey, type BalancedEndpoint, type LoadBalancer } from '../balancers/index.js';
+import { hashKey, type BalancedEndpoint } from '../balancers/index.js';
 import type { ClusterConfig } from '../config/schema.js';
-import { systemClock } from '../core/clock.js';
+import type { Clock } from '../core/clock.js';
 import { isProxyError, ProxyError } from '../core/errors.js';
 import type { HttpService, ProxyRequest, ProxyResponse } from '../core/service.js';
-import type { Counter, Gauge } from '../observability/metrics.js';
+import type { Counter } from '../observability/metrics.js';
 import type { SidecarMetrics } from '../observability/catalogue.js';
 import { CircuitBreaker, type BreakerThreshold } from '../policies/circuit-breaker/breaker.js';
-import { HealthState, panic, type HealthStatus } from '../policies/health/health-state.js';
-import { OutlierDetector, type OutlierEvent, type OutlierOutcome } from '../policies/outlier/outlier.js';
-import { HealthChecker } from './health-checker.js';
+import { panic, type HealthStatus } from '../policies/health/health-state.js';
+import type { OutlierOutcome } from '../policies/outlier/outlier.js';
+import { discoveryFor, toDiscovered, type DiscoveredEndpoint, type DiscoverySource } from '../discovery/index.js';
+import { Http1Upstream } from '../upstream/http1/pool.js';
+import { EndpointSet, type SetMember } from './endpoint-set.js';
+import { ClusterStateRegistry, type ClusterState, type EndpointRecord } from './endpoint-state.js';
 import { RetryBudget } from '../policies/retry/budget.js';
 import type { EndpointStats, UpstreamLease, UpstreamRegistry } from '../upstream/registry.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { whenBodyDone } from '../core/body.js';
 
-export class Endpoint implements BalancedEndpoint {
+export class Endpoint implements SetMember {
   readonly address: string;
-  readonly weight: number;
+  /** Changed in place by a discovery update (the balancer is rebuilt for it). */
+  weight: number;
   readonly upstream: Upstream;
   readonly stats: EndpointStats;
-  /** Position in the cluster's endpoint list (outlier and health state are kept by index). */
-  readonly index: number;
+  /** Health and ejection state of this (cluster, address), shared across snapshots. */
+  readonly record: EndpointRecord;
+  /** The discovery source that named it ("static", "file:PATH") and when it last changed (wall clock). */
+  source: string;
+  updatedAt: Date;
   readonly #lease: UpstreamLease;
-  /** Set only for clusters with outlier detection or health checks; otherwise every endpoint is available. */
-  #gate: EndpointGate | undefined;
+  readonly #gate: EndpointGate;
 
-  constructor(address: string, weight: number, lease: UpstreamLease, index = 0) {
+  constructor(address: string, weight: number, lease: UpstreamLease, record: EndpointRecord, gate: EndpointGate, source: string) {
     this.address = address;
     this.weight = weight;
-    this.index = index;
     this.#lease = lease;
     this.upstream = lease.upstream;
     this.stats = lease.stats;
+    this.record = record;
+    this.#gate = gate;
+    this.source = source;
+    this.updatedAt = new Date();
   }
 
   get active(): number {
@@ -41,13 +51,7 @@ export class Endpoint implements BalancedEndpoint {
   }
 
   get available(): boolean {
-    const g = this.#gate;
-    return g === undefined || g.panic || g.routable[this.index] === 1;
-  }
-
-  /** @internal Cluster wiring. */
-  setGate(gate: EndpointGate): void {
-    this.#gate = gate;
+    return this.record.routable || this.#gate.panic;
   }
 
   release(): void {
@@ -55,12 +59,8 @@ export class Endpoint implements BalancedEndpoint {
   }
 }
 
-/**
- * Routability of a guarded cluster's endpoints, recomputed only when a health or ejection state changes:
- * `routable[i]` is 1 when endpoint i is neither unhealthy nor ejected; `panic` makes every endpoint routable.
- */
+/** Cluster-wide routing state; `panic` makes every endpoint routable. */
 export interface EndpointGate {
-  readonly routable: Uint8Array;
   panic: boolean;
 }
 
@@ -83,45 +83,63 @@ export interface AttemptRequest extends ProxyRequest {
 const LOCAL_ORIGIN_FLAGS: ReadonlySet<string> = new Set(['UF', 'UC', 'UR', 'UPE']);
 
 
+export interface ClusterOptions {
+  /** Endpoint state shared across snapshots (the sidecar's); absent: a private one (state lives as long as the cluster). */
+  readonly states?: ClusterStateRegistry | undefined;
+  /** Default: the registry's clock. */
+  readonly clock?: Clock | undefined;
+  /** Default: the source the config names (discovery.file, else the static endpoints). */
+  readonly source?: DiscoverySource | undefined;
+}
+
+/** What /clusters shows about the cluster's discovery. */
+export interface DiscoveryStatus {
+  readonly source: string;
+  readonly version: number;
+  readonly updatedAt: Date | undefined;
+  readonly lastError: string | undefined;
+}
+
 export class Cluster {
   readonly name: string;
   readonly config: ClusterConfig;
-  readonly endpoints: readonly Endpoint[];
   /** Retries to this cluster, across all its routes, are withdrawn from this budget. */
   readonly retryBudget: RetryBudget;
   /** Hard concurrency caps (requests, pending requests, retries); connections cap the pools. */
   readonly breaker: CircuitBreaker;
   #metrics: SidecarMetrics | undefined;
+  readonly #clock: Clock;
   readonly #poolConnections: number;
   /** HTTP/1.1 pools hold one request per connection; h2c multiplexes, so nothing waits for a connection there. */
   readonly #http1: boolean;
-  readonly #balancer: LoadBalancer<Endpoint>;
+  readonly #set: EndpointSet<Endpoint>;
   readonly #hashOf: ((req: ProxyRequest) => number | undefined) | undefined;
-  /** Outlier detection / health checking state; all undefined for a cluster with neither block. */
-  readonly #gate: EndpointGate | undefined;
-  #gateDirty = false;
-  readonly #outlier: OutlierDetector | undefined;
-  readonly #ejectionTimers = new Set<NodeJS.Timeout>();
-  readonly #ejections: number[] = [];
-  #ejectedNow = 0;
-  readonly #health: HealthState[] | undefined;
-  readonly #checker: HealthChecker | undefined;
+  readonly #gate: EndpointGate = { panic: false };
+  readonly #states: ClusterStateRegistry;
+  readonly #state: ClusterState;
+  /** The state's `changes` and the set's version routability was last computed for. */
+  #seenChanges = -1;
+  #seenVersion = -1;
   readonly #panicCounter: Counter | undefined;
-  readonly #ejectedGauge: Gauge | undefined;
+  readonly #source: DiscoverySource;
+  #sourceUpdatedAt: Date | undefined;
+  #sourceError: string | undefined;
   #released = false;
   readonly #transport: Transport | undefined;
   /** Sends one attempt of the request to an endpoint the balancer picks. */
   readonly service: HttpService;
 
   /** `metrics` (given by the snapshot) feeds the outlier, health-check and panic metrics. */
-  constructor(config: ClusterConfig, registry: UpstreamRegistry, metrics?: SidecarMetrics) {
+  constructor(config: ClusterConfig, registry: UpstreamRegistry, metrics?: SidecarMetrics, opts: ClusterOptions = {}) {
     this.name = config.name;
     this.#metrics = metrics;
     this.config = config;
+    const clock = opts.clock ?? registry.clock;
+    this.#clock = clock;
     const budget = config.retry_budget; // defaults come from the schema (the config loader fills them in)
     this.retryBudget = new RetryBudget(
       { retryRatio: budget.retry_ratio, minRetriesPerSecond: budget.min_retries_per_second, ttlMs: budget.ttl },
-      systemClock,
+      clock,
     );
     const cb = config.circuit_breakers;
     this.breaker = new CircuitBreaker({
@@ -136,163 +154,126 @@ export class Cluster {
     this.#http1 = config.protocol === 'http1';
     const transport = config.tls ? registry.tlsTransport(config.name, config.tls, config.protocol) : undefined;
     this.#transport = transport;
-    this.endpoints = config.endpoints.map((e, index) => {
-      const address = typeof e === 'string' ? e : e.address;
-      const weight = typeof e === 'string' ? 1 : e.weight;
-      const lease = registry.acquire(config.protocol, {
-        address,
-        connectTimeout: config.connect_timeout,
-        maxConnections: poolConnections,
-        keepAliveTimeout: config.pool.keep_alive_timeout,
-        maxRequestsPerConnection: config.pool.max_requests_per_connection,
-        streamIdleTimeout: config.stream_idle_timeout,
-        maxConcurrentStreams: config.pool.max_concurrent_streams,
-        maxSharePerDownstream: config.pool.max_share_per_downstream,
-        reclaimStalledAfter: config.pool.reclaim_stalled_after,
-        reclaimUploadMinRate: config.pool.reclaim_upload_min_rate,
-      }, config.name, transport);
-      return new Endpoint(address, weight, lease, index);
+    this.#states = opts.states ?? new ClusterStateRegistry();
+    const state = this.#states.acquire(config, { metrics, clock, connector: transport?.connector ?? registry.connector });
+    this.#state = state;
+    if (config.outlier_detection || config.health_check) this.#panicCounter = metrics?.clusterPanic.get({ cluster: this.name });
+    const source = opts.source ?? discoveryFor(config);
+    this.#source = source;
+    let sourceName = source.name;
+    this.#set = new EndpointSet<Endpoint>(config.lb.policy, { ringSize: config.lb.ring_size }, {
+      add: (d) => {
+        const lease = registry.acquire(config.protocol, {
+          address: d.address,
+          connectTimeout: config.connect_timeout,
+          maxConnections: poolConnections,
+          keepAliveTimeout: config.pool.keep_alive_timeout,
+          maxRequestsPerConnection: config.pool.max_requests_per_connection,
+          streamIdleTimeout: config.stream_idle_timeout,
+          maxConcurrentStreams: config.pool.max_concurrent_streams,
+          maxSharePerDownstream: config.pool.max_share_per_downstream,
+          reclaimStalledAfter: config.pool.reclaim_stalled_after,
+          reclaimUploadMinRate: config.pool.reclaim_upload_min_rate,
+        }, config.name, transport);
+        const ep = new Endpoint(d.address, d.weight, lease, state.acquire(d.address), this.#gate, sourceName);
+        const replays = this.#metrics?.staleConnectionReplays;
+        if (replays !== undefined && ep.upstream instanceof Http1Upstream) ep.upstream.onStaleReplay = (name) => replays.get({ cluster: name }).inc();
+        return ep;
+      },
+      // The pool's close() lets requests in flight on it finish; the state goes when no snapshot has the address.
+      remove: (e) => {
+        e.release();
+        state.release(e.address);
+      },
     });
-    this.#balancer = createBalancer(config.lb.policy, this.endpoints, { ringSize: config.lb.ring_size });
     this.#hashOf = config.lb.policy === 'ring_hash' && config.lb.hash_on ? hashFunction(config.lb.hash_on) : undefined;
     this.service = (req) => this.#send(req);
-
-    const od = config.outlier_detection;
-    const hc = config.health_check;
-    if (od || hc) {
-      const n = this.endpoints.length;
-      const gate: EndpointGate = { routable: new Uint8Array(n).fill(1), panic: false };
-      this.#gate = gate;
-      for (const e of this.endpoints) e.setGate(gate);
-      this.#panicCounter = metrics?.clusterPanic.get({ cluster: this.name });
-      if (od) {
-        this.#outlier = new OutlierDetector(
-          {
-            consecutive5xx: od.consecutive_5xx,
-            consecutiveGatewayFailure: od.consecutive_gateway_failure,
-            intervalMs: od.interval,
-            baseEjectionTimeMs: od.base_ejection_time,
-            maxEjectionTimeMs: od.max_ejection_time,
-            maxEjectionPercent: od.max_ejection_percent,
-            alwaysEjectOneHost: od.always_eject_one,
-          },
-          systemClock,
-          n,
-        );
-        for (let i = 0; i < n; i++) this.#ejections.push(0);
-        this.#ejectedGauge = metrics?.outlierEjected.get({ cluster: this.name });
-        this.#ejectedGauge?.set(0);
-        this.#outlier.on((ev) => this.#onOutlierEvent(ev));
-      }
-      if (hc) {
-        const health = this.endpoints.map(() => new HealthState({ healthyThreshold: hc.healthy_threshold, unhealthyThreshold: hc.unhealthy_threshold }));
-        this.#health = health;
-        const checks = metrics
-          ? { success: metrics.healthChecks.get({ cluster: this.name, result: 'success' }), failure: metrics.healthChecks.get({ cluster: this.name, result: 'failure' }) }
-          : undefined;
-        const healthy = metrics ? this.endpoints.map((e) => metrics.endpointHealthy.get({ cluster: this.name, endpoint: e.address })) : undefined;
-        healthy?.forEach((g) => g.set(1)); // 'unknown' is routable until probes say otherwise
-        this.#checker = new HealthChecker(
-          this.endpoints.map((e) => e.address),
-          {
-            path: hc.path,
-            intervalMs: hc.interval,
-            jitterRatio: hc.interval_jitter / 100,
-            timeoutMs: hc.timeout,
-            expectedStatuses: hc.expected_statuses,
-            host: hc.host,
-          },
-          (i, ok) => {
-            (ok ? checks?.success : checks?.failure)?.inc();
-            const t = health[i]!.record(ok);
-            if (t.changed) {
-              healthy?.[i]?.set(health[i]!.routable ? 1 : 0);
-              this.#gateDirty = true;
-            }
-          },
-          transport?.connector ?? registry.connector,
-        );
-        this.#checker.start();
-      }
+    // Static endpoints given beside a discovery source are the set until the source first delivers.
+    if (config.discovery !== undefined && config.endpoints !== undefined) {
+      sourceName = 'static';
+      this.#set.replace(config.endpoints.map(toDiscovered));
+      sourceName = source.name;
     }
+    source.start({
+      update: (list) => this.#apply(list, source.name),
+      unavailable: (reason) => {
+        this.#sourceError = reason;
+        this.#metrics?.discoveryUpdates.get({ cluster: this.name, result: 'error' }).inc();
+      },
+    });
+  }
+
+  /** The current version's endpoints. */
+  get endpoints(): readonly Endpoint[] {
+    return this.#set.list;
+  }
+
+  /** Discovery source, set version, last update and last error, for /clusters. */
+  get discovery(): DiscoveryStatus {
+    return { source: this.#source.name, version: this.#set.version, updatedAt: this.#sourceUpdatedAt, lastError: this.#sourceError };
+  }
+
+  #apply(list: readonly DiscoveredEndpoint[], sourceName: string): void {
+    if (this.#released) return;
+    this.#sourceError = undefined;
+    const change = this.#set.replace(list);
+    this.#metrics?.discoveryUpdates.get({ cluster: this.name, result: 'applied' }).inc();
+    const now = new Date();
+    this.#sourceUpdatedAt = now;
+    for (const a of change.added) this.#set.get(a)!.updatedAt = now;
+    for (const a of change.reweighted) this.#set.get(a)!.updatedAt = now;
+    for (const e of this.#set.list) e.source = sourceName;
   }
 
   /** Picks an endpoint for the request; `avoid` (a failed attempt's endpoint) is skipped when another is available. */
   pick(req: ProxyRequest, avoid?: BalancedEndpoint): Endpoint | undefined {
-    const gate = this.#gate;
-    if (gate !== undefined) {
-      if (this.#gateDirty) this.#refreshGate(gate);
-      if (gate.panic) this.#panicCounter?.inc();
-    }
-    return this.#balancer.pick({ hash: this.#hashOf?.(req), avoid });
+    const set = this.#set;
+    if (this.#state.changes !== this.#seenChanges || set.version !== this.#seenVersion) this.#refreshGate();
+    if (this.#gate.panic) this.#panicCounter?.inc();
+    return set.pick({ hash: this.#hashOf?.(req), avoid });
   }
 
   /** Whether the cluster is routing to all endpoints because too few are healthy and not ejected. */
   get panic(): boolean {
-    const gate = this.#gate;
-    if (gate === undefined) return false;
-    if (this.#gateDirty) this.#refreshGate(gate);
-    return gate.panic;
+    if (this.#state.changes !== this.#seenChanges || this.#set.version !== this.#seenVersion) this.#refreshGate();
+    return this.#gate.panic;
   }
 
-  /** Health and ejection state of endpoint i, for /clusters. */
-  endpointStatus(i: number): EndpointStatus {
-    const until = this.#outlier?.ejectedUntil(i);
+  /** Health and ejection state of one endpoint, for /clusters. */
+  endpointStatus(e: Endpoint): EndpointStatus {
+    const until = this.#state.outlier?.ejectedUntil(e.address);
     return {
-      health: this.#health?.[i]?.state ?? 'unknown',
+      health: e.record.health?.state ?? 'unknown',
       ejected: until !== undefined,
-      ejectedUntil: until === undefined ? undefined : new Date(Date.now() + (until - systemClock.now())),
-      ejections: this.#ejections[i] ?? 0,
+      ejectedUntil: until === undefined ? undefined : new Date(Date.now() + (until - this.#clock.now())),
+      ejections: e.record.ejections,
     };
   }
 
-  #refreshGate(gate: EndpointGate): void {
-    const health = this.#health;
-    const outlier = this.#outlier;
-    const n = gate.routable.length;
+  #refreshGate(): void {
+    const state = this.#state;
+    const list = this.#set.list;
+    const guarded = state.guarded;
     let up = 0;
-    for (let i = 0; i < n; i++) {
-      const ok = (health === undefined || health[i]!.routable) && !(outlier !== undefined && outlier.isEjected(i));
-      gate.routable[i] = ok ? 1 : 0;
+    for (const e of list) {
+      const r = e.record;
+      const ok = !guarded || ((r.health === undefined || r.health.routable) && !state.isEjected(e.address));
+      r.routable = ok;
       if (ok) up++;
     }
-    // isEjected() may have emitted unejects that set the flag again; the loop above already saw them.
-    this.#gateDirty = false;
-    gate.panic = panic(up, n, this.config.panic_threshold);
-  }
-
-  #onOutlierEvent(ev: OutlierEvent): void {
-    if (ev.type === 'eject') {
-      this.#ejections[ev.endpoint] = (this.#ejections[ev.endpoint] ?? 0) + 1;
-      this.#ejectedNow++;
-      // A released (retired) cluster keeps its state but no longer writes the gauge its successor owns.
-      if (!this.#released) this.#ejectedGauge?.set(this.#ejectedNow);
-      this.#metrics?.outlierEjections.get({ cluster: this.name, reason: ev.reason }).inc();
-      this.#gateDirty = true;
-      if (!this.#released) {
-        // Bring it back on time even when no request comes to notice (ejections also expire lazily on reads).
-        const t = setTimeout(() => {
-          this.#ejectionTimers.delete(t);
-          this.#outlier?.tick();
-        }, ev.durationMs + 1);
-        t.unref();
-        this.#ejectionTimers.add(t);
-      }
-    } else if (ev.type === 'uneject') {
-      this.#ejectedNow--;
-      if (!this.#released) this.#ejectedGauge?.set(this.#ejectedNow);
-      this.#gateDirty = true;
-    }
+    // isEjected() may have emitted unejects that moved `changes` again; the loop above already saw them.
+    this.#seenChanges = state.changes;
+    this.#seenVersion = this.#set.version;
+    this.#gate.panic = guarded && panic(up, list.length, this.config.panic_threshold);
   }
 
   #recordOutcome(ep: Endpoint, outcome: OutlierOutcome): void {
-    this.#outlier!.record(ep.index, outcome);
+    this.#state.record(ep.address, outcome);
   }
 
   /** The endpoint of this cluster with that address, if any (the retry layer knows a failed attempt by ctx.endpoint). */
   endpointByAddress(address: string): Endpoint | undefined {
-    for (const e of this.endpoints) if (e.address === address) return e;
-    return undefined;
+    return this.#set.get(address);
   }
 
   /** Metrics for breaker overflows; called by every route that uses the cluster (idempotent). */
@@ -332,7 +313,7 @@ export class Cluster {
     try {
       res = await ep.upstream.request(req, req.cancel);
     } catch (err) {
-      if (this.#outlier !== undefined && isProxyError(err) && LOCAL_ORIGIN_FLAGS.has(err.flag)) this.#recordOutcome(ep, 'local-origin-failure');
+      if (this.#state.outlier !== undefined && isProxyError(err) && LOCAL_ORIGIN_FLAGS.has(err.flag)) this.#recordOutcome(ep, 'local-origin-failure');
       stats.active--;
       // A client that went away says nothing about the endpoint (a timeout does); nor does a fairness refusal.
       const reason = req.cancel.reason;
@@ -345,7 +326,7 @@ export class Cluster {
     }
     if (pending) breaker.releasePending();
     if (res.status >= 500) stats.failures++;
-    if (this.#outlier !== undefined) {
+    if (this.#state.outlier !== undefined) {
       const s = res.status;
       this.#recordOutcome(ep, s < 500 ? 'success' : s >= 502 && s <= 504 ? 'gateway-error' : '5xx');
     }
@@ -358,11 +339,11 @@ export class Cluster {
   }
 
   release(): void {
+    if (this.#released) return;
     this.#released = true;
-    this.#checker?.stop();
-    for (const t of this.#ejectionTimers) clearTimeout(t);
-    this.#ejectionTimers.clear();
-    for (const e of this.endpoints) e.release();
+    this.#source.stop();
+    this.#set.clear();
+    this.#states.release(this.#state);
     this.#transport?.release();
   }
 }

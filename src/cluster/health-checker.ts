@@ -1,6 +1,7 @@
-// Active health checks: one timer per endpoint sends a GET probe with plain node:http and reports pass/fail.
+// Active health checks: one timer per endpoint (keyed by address) sends a GET probe with plain node:http and reports pass/fail.
 import http from 'node:http';
 import { nextIntervalMs } from '../policies/health/health-state.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { connectTarget, tcpConnector, type ConnectTarget, type Connector } from '../upstream/connector.js';
 
 export interface ProbeSettings {
@@ -35,73 +36,125 @@ export function splitHostPort(address: string): { host: string; port: number } {
   return { host, port: Number(address.slice(i + 1)) };
 }
 
+interface ProbeTarget {
+  readonly target: ConnectTarget;
+  readonly hostHeader: string;
+  cancelTimer: (() => void) | undefined;
+  inflight: http.ClientRequest | undefined;
+}
+
+/** A background timer: unref'd on the system clock (a probe never keeps the process alive), the fake clock's otherwise. */
+export function later(clock: Clock, fn: () => void, ms: number): () => void {
+  if (clock !== systemClock) return clock.setTimeout(fn, ms);
+  const t = setTimeout(fn, ms);
+  t.unref();
+  return () => clearTimeout(t);
+}
+
+/** Probes a changing set of endpoints, keyed by address: adding or removing one leaves the others' schedules alone. */
 export class HealthChecker {
   readonly #settings: ProbeSettings;
-  readonly #targets: readonly { target: ConnectTarget; hostHeader: string }[];
+  readonly #targets = new Map<string, ProbeTarget>();
   readonly #connector: Connector;
-  readonly #onResult: (endpoint: number, ok: boolean) => void;
+  readonly #clock: Clock;
+  readonly #onResult: (address: string, ok: boolean) => void;
   readonly #passes: (status: number) => boolean;
-  readonly #timers: (NodeJS.Timeout | undefined)[];
-  readonly #inflight: (http.ClientRequest | undefined)[];
+  #started = false;
   #stopped = false;
 
   /** `connector`: the same transport the endpoint's pool uses, so a probe connects the way requests do. */
-  constructor(addresses: readonly string[], settings: ProbeSettings, onResult: (endpoint: number, ok: boolean) => void, connector: Connector = tcpConnector) {
+  constructor(
+    addresses: readonly string[],
+    settings: ProbeSettings,
+    onResult: (address: string, ok: boolean) => void,
+    connector: Connector = tcpConnector,
+    clock: Clock = systemClock,
+  ) {
     this.#settings = settings;
     this.#onResult = onResult;
     this.#connector = connector;
+    this.#clock = clock;
     this.#passes = statusMatcher(settings.expectedStatuses);
-    this.#targets = addresses.map((a) => ({ target: connectTarget(a), hostHeader: settings.host ?? a }));
-    this.#timers = addresses.map(() => undefined);
-    this.#inflight = addresses.map(() => undefined);
+    for (const a of addresses) this.#targets.set(a, this.#target(a));
+  }
+
+  get addresses(): string[] {
+    return [...this.#targets.keys()];
   }
 
   /** First probes go out at once (spread over the jitter window), then every interval (+ jitter). */
   start(): void {
-    const jitterWindow = this.#settings.jitterRatio * this.#settings.intervalMs;
-    for (let i = 0; i < this.#targets.length; i++) this.#schedule(i, Math.random() * Math.min(jitterWindow, 50));
+    this.#started = true;
+    for (const [address, t] of this.#targets) if (t.cancelTimer === undefined) this.#schedule(address, t, this.#firstDelay());
+  }
+
+  /** Starts probing a new endpoint (a probe goes out at once when running). */
+  add(address: string): void {
+    if (this.#stopped || this.#targets.has(address)) return;
+    const t = this.#target(address);
+    this.#targets.set(address, t);
+    if (this.#started) this.#schedule(address, t, this.#firstDelay());
+  }
+
+  /** Stops probing an endpoint that left the cluster; a probe in flight is abandoned and not reported. */
+  remove(address: string): void {
+    const t = this.#targets.get(address);
+    if (t === undefined) return;
+    this.#targets.delete(address);
+    this.#cancel(t);
   }
 
   stop(): void {
     this.#stopped = true;
-    for (let i = 0; i < this.#targets.length; i++) {
-      clearTimeout(this.#timers[i]);
-      this.#timers[i] = undefined;
-      this.#inflight[i]?.destroy();
-      this.#inflight[i] = undefined;
-    }
+    for (const t of this.#targets.values()) this.#cancel(t);
   }
 
-  #schedule(i: number, delayMs: number): void {
-    if (this.#stopped) return;
-    const t = setTimeout(() => this.#probe(i), delayMs);
-    t.unref();
-    this.#timers[i] = t;
+  #target(address: string): ProbeTarget {
+    return { target: connectTarget(address), hostHeader: this.#settings.host ?? address, cancelTimer: undefined, inflight: undefined };
   }
 
-  #probe(i: number): void {
-    if (this.#stopped) return;
-    const target = this.#targets[i]!;
+  #firstDelay(): number {
+    return Math.random() * Math.min(this.#settings.jitterRatio * this.#settings.intervalMs, 50);
+  }
+
+  #cancel(t: ProbeTarget): void {
+    t.cancelTimer?.();
+    t.cancelTimer = undefined;
+    t.inflight?.destroy();
+    t.inflight = undefined;
+  }
+
+  #schedule(address: string, t: ProbeTarget, delayMs: number): void {
+    if (this.#stopped || this.#targets.get(address) !== t) return;
+    t.cancelTimer = later(this.#clock, () => {
+      t.cancelTimer = undefined;
+      this.#probe(address, t);
+    }, delayMs);
+  }
+
+  #probe(address: string, t: ProbeTarget): void {
+    if (this.#stopped || this.#targets.get(address) !== t) return;
     const s = this.#settings;
     let done = false;
+    let cancelTimeout: (() => void) | undefined;
     const finish = (ok: boolean): void => {
       if (done) return;
       done = true;
-      clearTimeout(timer);
-      this.#inflight[i] = undefined;
-      if (this.#stopped) return;
-      this.#onResult(i, ok);
-      this.#schedule(i, nextIntervalMs(s.intervalMs, s.jitterRatio, Math.random));
+      cancelTimeout?.();
+      t.inflight = undefined;
+      if (this.#stopped || this.#targets.get(address) !== t) return;
+      this.#onResult(address, ok);
+      this.#schedule(address, t, nextIntervalMs(s.intervalMs, s.jitterRatio, Math.random));
     };
     const req = http.request(
       {
-        host: target.target.host,
-        port: target.target.port,
+        host: t.target.host,
+        port: t.target.port,
         path: s.path,
         method: 'GET',
         // A connection of its own from the connector (no agent): the probe's timeout also bounds the connect.
-        createConnection: () => this.#connector(target.target, { timeout: s.timeoutMs }),
-        headers: { host: target.hostHeader, 'user-agent': 'sidecar-health-check', connection: 'close' },
+        createConnection: () => this.#connector(t.target, { timeout: s.timeoutMs }),
+        headers: { host: t.hostHeader, 'user-agent': 'sidecar-health-check', connection: 'close' },
       },
       (res) => {
         const ok = this.#passes(res.statusCode ?? 0);
@@ -112,12 +165,11 @@ export class HealthChecker {
     );
     req.on('error', () => finish(false));
     req.on('socket', (socket) => socket.unref());
-    const timer = setTimeout(() => {
+    cancelTimeout = later(this.#clock, () => {
       finish(false);
       req.destroy();
     }, s.timeoutMs);
-    timer.unref();
-    this.#inflight[i] = req;
+    t.inflight = req;
     req.end();
   }
 }

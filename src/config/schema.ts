@@ -489,10 +489,21 @@ export const healthCheck = z
   })
   .meta({ description: 'Active health checks: periodic HTTP/1.1 GET probes per endpoint; unhealthy endpoints leave the balancer. Absent: off.' });
 
+export const discovery = z
+  .strictObject({
+    file: z
+      .strictObject({
+        path: z.string().min(1).meta({ description: 'A YAML or JSON file holding `endpoints: [...]` (same entries as a cluster\'s endpoints); watched, atomic-rename friendly. A relative path is taken from the working directory.' }),
+      })
+      .meta({ description: 'Filesystem discovery (as Envoy\'s filesystem EDS): the file\'s endpoints replace the cluster\'s set whenever it changes, without a reload.' }),
+  })
+  .meta({ description: 'Where the cluster\'s endpoints come from at run time. Absent: the static `endpoints` list. A file that cannot be read or is invalid (or empty) keeps the last good set; `endpoints`, if given, is the set used until the file is first read.' });
+
 export const cluster = z
   .strictObject({
     name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'use letters, digits, _ . -'),
-    endpoints: z.array(endpoint).min(1),
+    endpoints: z.array(endpoint).min(1).optional().meta({ description: 'Static endpoints; required unless `discovery` is set.' }),
+    discovery: discovery.optional(),
     protocol: z
       .enum(['http1', 'h2c', 'h2'])
       .default('http1')
@@ -551,6 +562,9 @@ export const cluster = z
   .superRefine((c, ctx) => {
     if (c.protocol === 'h2' && c.tls === undefined) ctx.addIssue({ code: 'custom', path: ['protocol'], message: 'protocol h2 is HTTP/2 over TLS and needs tls; use h2c for cleartext HTTP/2' });
     if (c.protocol === 'h2c' && c.tls !== undefined) ctx.addIssue({ code: 'custom', path: ['protocol'], message: 'h2c is cleartext HTTP/2; with tls use protocol h2' });
+    if (c.endpoints === undefined && c.discovery === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['endpoints'], message: 'endpoints needs at least 1 entry (or set discovery)' });
+    }
     if (c.lb.policy === 'ring_hash' && !c.lb.hash_on) {
       ctx.addIssue({ code: 'custom', path: ['lb', 'hash_on'], message: 'ring_hash needs hash_on' });
     }

@@ -79,6 +79,10 @@ export class SidecarMetrics {
     'sidecar_endpoint_healthy',
     'Active health checking: 1 while an endpoint is healthy (or not yet probed), 0 while unhealthy, by cluster and endpoint.',
   );
+  readonly discoveryUpdates = this.registry.counter(
+    'sidecar_discovery_updates_total',
+    'Endpoint-set updates from a cluster\'s discovery source, by cluster and result (applied; error: source unavailable or invalid, last good set kept).',
+  );
   readonly clusterPanic = this.registry.counter(
     'sidecar_cluster_panic_total',
     'Requests routed to all endpoints because too few were healthy (panic_threshold), by cluster.',

@@ -13,6 +13,8 @@ import type { Logger } from '../observability/logger.js';
 import type { ServerDeps } from '../http-server/exchange.js';
 import { UpstreamRegistry } from '../upstream/registry.js';
 import type { Connector } from '../upstream/connector.js';
+import { ClusterStateRegistry } from '../cluster/endpoint-state.js';
+import type { Cluster } from '../cluster/cluster.js';
 import { RuntimeSnapshot } from './snapshot.js';
 import { hashText, isEmptyText, readStable, readiness, refusal, type FileRead } from './reload-guard.js';
 
@@ -56,6 +58,8 @@ export class Sidecar implements ServerDeps {
   get connector(): Connector {
     return this.#registry.connector;
   }
+  /** What the sidecar knows about each (cluster, endpoint): survives reloads for endpoints that stay. */
+  readonly #clusterStates = new ClusterStateRegistry();
   readonly #configPath: string | undefined;
   readonly #listeners = new Map<string, Listener>();
   #snapshot: RuntimeSnapshot;
@@ -83,7 +87,7 @@ export class Sidecar implements ServerDeps {
     this.#configPath = opts.configPath;
     this.#onQuit = opts.onQuit;
     this.#source = loaded.source;
-    this.#snapshot = new RuntimeSnapshot(loaded, this.#registry, this.metrics);
+    this.#snapshot = new RuntimeSnapshot(loaded, this.#registry, this.metrics, this.#clusterStates);
     this.metrics.registry.counter('sidecar_access_log_dropped_total', 'Access-log lines dropped because the destination could not keep up.', () => [
       [{}, this.#accessLog.dropped()],
     ]);
@@ -220,7 +224,7 @@ export class Sidecar implements ServerDeps {
    */
   async #apply(loaded: LoadedConfig, previous: RuntimeSnapshot | undefined): Promise<void> {
     const config = loaded.config;
-    const next = previous ? new RuntimeSnapshot(loaded, this.#registry, this.metrics) : this.#snapshot;
+    const next = previous ? new RuntimeSnapshot(loaded, this.#registry, this.metrics, this.#clusterStates) : this.#snapshot;
     // Existing listeners the new config keeps exactly as they are; every other one drains once the swap is done.
     const kept = new Set<Listener>();
     for (const lc of config.listeners) {
@@ -403,11 +407,14 @@ export class Sidecar implements ServerDeps {
       protocol: c.config.protocol,
       lb: c.config.lb.policy,
       panic: c.panic,
+      discovery: discoveryView(c),
       endpoints: c.endpoints.map((e) => {
-        const st = c.endpointStatus(e.index);
+        const st = c.endpointStatus(e);
         return {
           address: e.address,
           weight: e.weight,
+          source: e.source,
+          updated_at: e.updatedAt.toISOString(),
           health: healthWord(c.config.health_check ? st.health : 'healthy', st.ejected),
           routable: e.available,
           failed_active_check: st.health === 'unhealthy',
@@ -486,4 +493,10 @@ function healthWord(active: 'unknown' | 'healthy' | 'unhealthy', ejected: boolea
 
 function hashFile(file: string): string {
   return hashText(readFileSync(file));
+}
+
+/** A cluster's discovery as /clusters shows it. */
+function discoveryView(c: Cluster): { source: string; version: number; updated_at: string | null; last_error: string | null } {
+  const d = c.discovery;
+  return { source: d.source, version: d.version, updated_at: d.updatedAt?.toISOString() ?? null, last_error: d.lastError ?? null };
 }

@@ -3,6 +3,7 @@
 import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { Cluster } from '../cluster/cluster.js';
+import type { ClusterStateRegistry } from '../cluster/endpoint-state.js';
 import type { SidecarMetrics } from '../observability/catalogue.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
 import { ListenerRuntime } from './listener-runtime.js';
@@ -17,11 +18,12 @@ export class RuntimeSnapshot {
   #released = false;
   #drainTimer: NodeJS.Timeout | undefined;
 
-  constructor(loaded: LoadedConfig, registry: UpstreamRegistry, metrics: SidecarMetrics) {
+  /** `states`: endpoint health and ejection state shared with the previous and next snapshots (kept across reloads). */
+  constructor(loaded: LoadedConfig, registry: UpstreamRegistry, metrics: SidecarMetrics, states?: ClusterStateRegistry) {
     const config = loaded.config;
     this.config = config;
     const clusters = new Map<string, Cluster>();
-    for (const c of config.clusters) clusters.set(c.name, new Cluster(c, registry, metrics));
+    for (const c of config.clusters) clusters.set(c.name, new Cluster(c, registry, metrics, { states }));
     this.clusters = clusters;
     const listeners = new Map<string, ListenerRuntime>();
     for (const l of config.listeners) listeners.set(l.name, new ListenerRuntime(l, clusters, registry, metrics, loaded.clusterDefaults));

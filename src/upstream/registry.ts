@@ -1,4 +1,5 @@
 // Upstream connection pools shared across config snapshots: a reload that keeps an endpoint keeps its warm connections.
+import { systemClock, type Clock } from '../core/clock.js';
 import { tcpConnector, type Connector } from './connector.js';
 import { Http1Upstream } from './http1/pool.js';
 import { Http2Upstream } from './http2.js';
@@ -41,14 +42,20 @@ export interface UpstreamLease {
 export class UpstreamRegistry {
   /** How every pool (and health checker) of this registry connects to its endpoints. */
   readonly connector: Connector;
+  /** The clock of every pool of this registry (and of the clusters and health checkers built on it). */
+  readonly clock: Clock;
   readonly #entries = new Map<string, Entry>();
   readonly #tlsEnv: TlsEnv | undefined;
   readonly #tls = new Map<string, { client: TlsClient; refs: number }>();
 
-  /** `tlsEnv`: logger and metrics for TLS clusters (their failures and reloads); without it TLS clusters cannot be made. */
-  constructor(connector: Connector = tcpConnector, tlsEnv?: TlsEnv) {
+  /**
+   * `tlsEnv`: logger and metrics for TLS clusters (their failures and reloads); without it TLS clusters cannot be made.
+   * `clock`: the clock of every pool of this registry (and of the clusters and health checkers built on it).
+   */
+  constructor(connector: Connector = tcpConnector, tlsEnv?: TlsEnv, clock: Clock = systemClock) {
     this.connector = connector;
     this.#tlsEnv = tlsEnv;
+    this.clock = clock;
   }
 
   /**
@@ -86,7 +93,7 @@ export class UpstreamRegistry {
     let e = this.#entries.get(key);
     if (!e) {
       const connector = transport?.connector ?? this.connector;
-      const upstream = protocol === 'http1' ? new Http1Upstream(opts, connector) : new Http2Upstream(opts, connector);
+      const upstream = protocol === 'http1' ? new Http1Upstream(opts, connector, this.clock) : new Http2Upstream(opts, connector);
       e = { upstream, stats: new Map(), refs: 0 };
       this.#entries.set(key, e);
     }

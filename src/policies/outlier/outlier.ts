@@ -41,12 +41,12 @@ export const DEFAULT_OUTLIER_CONFIG = {
   intervalMs: 10_000,
 } as const;
 
-export type OutlierEvent =
-  | { readonly type: 'eject'; readonly endpoint: number; readonly reason: EjectionReason; readonly durationMs: number; readonly multiplier: number; readonly atMs: number }
+export type OutlierEvent<K = number> =
+  | { readonly type: 'eject'; readonly endpoint: K; readonly reason: EjectionReason; readonly durationMs: number; readonly multiplier: number; readonly atMs: number }
   /** Detected but not ejected because max_ejection_percent was reached (Envoy ejections_overflow). */
-  | { readonly type: 'eject-overflow'; readonly endpoint: number; readonly reason: EjectionReason; readonly atMs: number }
+  | { readonly type: 'eject-overflow'; readonly endpoint: K; readonly reason: EjectionReason; readonly atMs: number }
   /** atMs is when the ejection ended, which may be earlier than when it was noticed. */
-  | { readonly type: 'uneject'; readonly endpoint: number; readonly atMs: number };
+  | { readonly type: 'uneject'; readonly endpoint: K; readonly atMs: number };
 
 interface EndpointState {
   c5xx: number;
@@ -63,7 +63,8 @@ interface EndpointState {
 export const EJECTION_REASONS: readonly EjectionReason[] = ['consecutive-5xx', 'consecutive-gateway-failure', 'consecutive-local-origin-failure'];
 
 /**
- * One detector per cluster; endpoints are addressed by index into the cluster's endpoint list.
+ * One detector per cluster; endpoints are addressed by a key: an index (setEndpointCount) or, as the cluster uses it,
+ * an address (addEndpoint/removeEndpoint), so state follows the endpoint across endpoint-set changes.
  *
  * Choices, with Envoy as reference:
  * - Ejections end exactly at their deadline: isEjected(), ejectedCount() and tick() expire them lazily from the
@@ -74,15 +75,15 @@ export const EJECTION_REASONS: readonly EjectionReason[] = ['consecutive-5xx', '
  * - Outcomes recorded for an ejected endpoint (in-flight requests finishing) are ignored, and its counters are
  *   cleared on ejection, so it returns with a clean slate instead of being re-ejected by stale failures.
  */
-export class OutlierDetector {
+export class OutlierDetector<K = number> {
   private readonly cfg: Required<OutlierConfig>;
-  private readonly states: EndpointState[] = [];
+  private readonly states = new Map<K, EndpointState>();
   private readonly byReason: Record<EjectionReason, number> = {
     'consecutive-5xx': 0,
     'consecutive-gateway-failure': 0,
     'consecutive-local-origin-failure': 0,
   };
-  private readonly listeners = new Set<(e: OutlierEvent) => void>();
+  private readonly listeners = new Set<(e: OutlierEvent<K>) => void>();
   /** Ejections performed. */
   ejectionsTotal = 0;
   /** Ejections prevented by max_ejection_percent. */
@@ -101,11 +102,11 @@ export class OutlierDetector {
   }
 
   get endpointCount(): number {
-    return this.states.length;
+    return this.states.size;
   }
 
   /** Subscribe to eject / eject-overflow / uneject events; returns an unsubscribe function. */
-  on(listener: (e: OutlierEvent) => void): () => void {
+  on(listener: (e: OutlierEvent<K>) => void): () => void {
     this.listeners.add(listener);
     return () => {
       this.listeners.delete(listener);
@@ -115,15 +116,23 @@ export class OutlierDetector {
   /** Resize after an endpoint update: indices below n keep their state, new ones start fresh. */
   setEndpointCount(n: number): void {
     if (!(Number.isInteger(n) && n >= 0)) throw new RangeError(`endpointCount must be a non-negative integer, got ${n}`);
-    this.states.length = Math.min(this.states.length, n);
-    while (this.states.length < n) {
-      this.states.push({ c5xx: 0, cGateway: 0, cLocal: 0, ejectedUntil: -Infinity, multiplier: 0, returnedAt: -Infinity });
-    }
+    for (const k of this.states.keys()) if (!((k as unknown as number) < n)) this.states.delete(k);
+    for (let i = 0; i < n; i++) this.addEndpoint(i as unknown as K);
+  }
+
+  /** Starts tracking endpoint k (no-op when already tracked: its state is kept). */
+  addEndpoint(k: K): void {
+    if (!this.states.has(k)) this.states.set(k, { c5xx: 0, cGateway: 0, cLocal: 0, ejectedUntil: -Infinity, multiplier: 0, returnedAt: -Infinity });
+  }
+
+  /** Forgets endpoint k (it left the cluster); an ejection it held no longer counts toward max_ejection_percent. */
+  removeEndpoint(k: K): void {
+    this.states.delete(k);
   }
 
   /** Feed the result of one request to endpoint i. */
-  record(i: number, outcome: OutlierOutcome): void {
-    const s = this.states[i];
+  record(i: K, outcome: OutlierOutcome): void {
+    const s = this.states.get(i);
     if (s === undefined) return;
     if (this.expire(i, s)) return; // still ejected: see class comment
     const c = this.cfg;
@@ -165,20 +174,20 @@ export class OutlierDetector {
     }
   }
 
-  isEjected(i: number): boolean {
-    const s = this.states[i];
+  isEjected(i: K): boolean {
+    const s = this.states.get(i);
     return s !== undefined && this.expire(i, s);
   }
 
   /** End of endpoint i's current ejection, or undefined when it is in service. */
-  ejectedUntil(i: number): number | undefined {
-    const s = this.states[i];
+  ejectedUntil(i: K): number | undefined {
+    const s = this.states.get(i);
     return s !== undefined && this.expire(i, s) ? s.ejectedUntil : undefined;
   }
 
   ejectedCount(): number {
     let n = 0;
-    for (let i = 0; i < this.states.length; i++) if (this.expire(i, this.states[i]!)) n++;
+    for (const [i, s] of this.states) if (this.expire(i, s)) n++;
     return n;
   }
 
@@ -192,14 +201,14 @@ export class OutlierDetector {
   }
 
   /** The multiplier the next ejection of endpoint i would start from, after decay (for tests and debugging). */
-  ejectionMultiplier(i: number): number {
-    const s = this.states[i];
+  ejectionMultiplier(i: K): number {
+    const s = this.states.get(i);
     if (s === undefined) return 0;
     return this.expire(i, s) ? s.multiplier : this.decayed(s, this.clock.now());
   }
 
   /** True while ejected; otherwise brings an expired ejection back to service and returns false. */
-  private expire(i: number, s: EndpointState): boolean {
+  private expire(i: K, s: EndpointState): boolean {
     if (s.ejectedUntil === -Infinity) return false;
     if (this.clock.now() < s.ejectedUntil) return true;
     s.returnedAt = s.ejectedUntil;
@@ -218,11 +227,11 @@ export class OutlierDetector {
     return Math.max(0, s.multiplier - (Math.floor(healthyFor / this.cfg.intervalMs) + 1));
   }
 
-  private tryEject(i: number, s: EndpointState, reason: EjectionReason): boolean {
+  private tryEject(i: K, s: EndpointState, reason: EjectionReason): boolean {
     const now = this.clock.now();
     const c = this.cfg;
     const active = this.ejectedCount();
-    const total = this.states.length;
+    const total = this.states.size;
     const allowed = (100 * (active + 1)) / total <= c.maxEjectionPercent || (c.alwaysEjectOneHost && active === 0);
     if (!allowed) {
       this.ejectionsOverflowTotal++;
@@ -244,7 +253,7 @@ export class OutlierDetector {
     return true;
   }
 
-  private emit(e: OutlierEvent): void {
+  private emit(e: OutlierEvent<K>): void {
     for (const l of this.listeners) l(e);
   }
 }

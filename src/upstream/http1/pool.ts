@@ -1,7 +1,7 @@
 // The HTTP/1.1 upstream of one endpoint: a pool of keep-alive connections, a queue when all are busy (shared fairly
 // between downstream connections under contention), and one transparent replay for the keep-alive race.
 import type { Cancellation } from '../../core/cancel.js';
-import { systemClock } from '../../core/clock.js';
+import { systemClock, type Clock } from '../../core/clock.js';
 import { ProxyError } from '../../core/errors.js';
 import type { PoolWait, ProxyRequest, ProxyResponse } from '../../core/service.js';
 import { connectTarget, tcpConnector, type Connector } from '../connector.js';
@@ -49,7 +49,11 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
   /** Set while a stalled holder is not yet past reclaim_stalled_after: looks again then. */
   #reclaimTimer: NodeJS.Timeout | undefined;
 
-  constructor(opts: UpstreamOptions, connector: Connector = tcpConnector) {
+  /** Time for idle sweeps, pool-wait accounting and stall reclaim; injected so pool policy tests can use a fake clock. */
+  readonly #clock: Clock;
+
+  constructor(opts: UpstreamOptions, connector: Connector = tcpConnector, clock: Clock = systemClock) {
+    this.#clock = clock;
     this.address = opts.address;
     this.connectTimeout = opts.connectTimeout;
     this.#opts = opts;
@@ -89,7 +93,7 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
       conn.destroy();
       return;
     }
-    const now = systemClock.now();
+    const now = this.#clock.now();
     const announced = conn.announcedKeepAlive;
     const ttl = announced === undefined ? this.#opts.keepAliveTimeout : Math.min(announced - ANNOUNCED_TIMEOUT_MARGIN, this.#opts.keepAliveTimeout);
     if (ttl <= 0) {
@@ -164,7 +168,7 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
       fair.queued(key);
     }
     this.#pending.push(ex);
-    ctx.poolWait = this.#waitOf(systemClock.now());
+    ctx.poolWait = this.#waitOf(this.#clock.now());
     if (fair !== undefined && fair.held(key) < fair.limit) this.#reclaim();
   }
 
@@ -185,7 +189,7 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
     let waiters = 0;
     for (const ex of this.#pending) if (fair.held(keyOf(ex)) < fair.limit) waiters++;
     if (waiters === 0) return;
-    const now = systemClock.now();
+    const now = this.#clock.now();
     const wasted: Array<{ conn: Http1Connection; since: number; err: () => ProxyError }> = [];
     let next = Infinity;
     for (const conn of this.#conns) {
@@ -253,7 +257,7 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
   #takeIdle(): Http1Connection | undefined {
     const idle = this.#idle;
     if (idle.length === 0) return undefined;
-    const now = systemClock.now();
+    const now = this.#clock.now();
     let conn: Http1Connection | undefined;
     while ((conn = idle.pop()) !== undefined) {
       if (conn.expiresAt > now && !conn.closed) return conn;
@@ -315,7 +319,7 @@ export class Http1Upstream implements Upstream, ConnectionOwner {
   /** Closes idle connections past their time, and comes back for the next one to expire. */
   readonly #sweep = (): void => {
     this.#sweepTimer = undefined;
-    const now = systemClock.now();
+    const now = this.#clock.now();
     let next = Infinity;
     for (const conn of [...this.#idle]) {
       if (conn.expiresAt <= now) conn.destroy();

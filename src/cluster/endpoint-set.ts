@@ -1,0 +1,100 @@
+// A cluster's endpoints as an address-keyed, versioned set: a discovery update is diffed into adds, removals and
+// weight changes, and the (pure) balancer is rebuilt for each new version; picks always see the current version.
+import { createBalancer, type BalancedEndpoint, type BalancerOptions, type BalancerPolicy, type LoadBalancer, type PickContext } from '../balancers/index.js';
+import type { DiscoveredEndpoint } from '../discovery/source.js';
+
+/** An endpoint the set can re-weight in place (its identity, pool and state stay). */
+export interface SetMember extends BalancedEndpoint {
+  weight: number;
+}
+
+export interface EndpointSetHooks<E extends SetMember> {
+  /** Builds the member for a new address (acquires its pool and state). */
+  add(d: DiscoveredEndpoint): E;
+  /** A member left the set: no new picks from now; it drains (in-flight requests finish, then its pool closes). */
+  remove(e: E): void;
+}
+
+export interface SetChange {
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  readonly reweighted: readonly string[];
+}
+
+export class EndpointSet<E extends SetMember> {
+  /** Bumped on every change that reached the balancer. */
+  version = 0;
+  #list: readonly E[] = [];
+  readonly #byAddress = new Map<string, E>();
+  #balancer: LoadBalancer<E>;
+  readonly #policy: BalancerPolicy;
+  readonly #opts: BalancerOptions;
+  readonly #hooks: EndpointSetHooks<E>;
+
+  constructor(policy: BalancerPolicy, opts: BalancerOptions, hooks: EndpointSetHooks<E>) {
+    this.#policy = policy;
+    this.#opts = opts;
+    this.#hooks = hooks;
+    this.#balancer = createBalancer(policy, [], opts);
+  }
+
+  /** The current version's endpoints (a new array on every change, so a reader's copy never shifts under it). */
+  get list(): readonly E[] {
+    return this.#list;
+  }
+
+  get size(): number {
+    return this.#list.length;
+  }
+
+  get(address: string): E | undefined {
+    return this.#byAddress.get(address);
+  }
+
+  pick(ctx: PickContext): E | undefined {
+    return this.#balancer.pick(ctx);
+  }
+
+  /** Makes the set equal to `next` (first entry wins on a repeated address); returns what changed. */
+  replace(next: readonly DiscoveredEndpoint[]): SetChange {
+    const wanted = new Map<string, DiscoveredEndpoint>();
+    for (const d of next) if (!wanted.has(d.address)) wanted.set(d.address, d);
+    const added: string[] = [];
+    const removed: string[] = [];
+    const reweighted: string[] = [];
+    const gone: E[] = [];
+    for (const [address, e] of this.#byAddress) {
+      if (!wanted.has(address)) {
+        this.#byAddress.delete(address);
+        gone.push(e);
+        removed.push(address);
+      }
+    }
+    const list: E[] = [];
+    for (const [address, d] of wanted) {
+      let e = this.#byAddress.get(address);
+      if (e === undefined) {
+        e = this.#hooks.add(d);
+        this.#byAddress.set(address, e);
+        added.push(address);
+      } else if (e.weight !== d.weight) {
+        e.weight = d.weight;
+        reweighted.push(address);
+      }
+      list.push(e);
+    }
+    if (added.length + removed.length + reweighted.length > 0 || this.version === 0) {
+      // Swap the list and balancer first, then drain the removed: a pick from now on never sees them.
+      this.#list = list;
+      this.#balancer = createBalancer(this.#policy, list, this.#opts);
+      this.version++;
+    }
+    for (const e of gone) this.#hooks.remove(e);
+    return { added, removed, reweighted };
+  }
+
+  /** Removes every member (the cluster is going away). */
+  clear(): void {
+    this.replace([]);
+  }
+}
