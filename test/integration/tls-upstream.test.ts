@@ -3,6 +3,9 @@
 // test helper, which also makes what the CLI cannot (expired ones); mutual TLS between two sidecars with
 // certificates made by `sidecar certs` is in mtls-sidecars.test.ts.
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { CertFactory, daysFromNow, type Ca } from '../helpers/certs.js';
 import { startTlsUpstream, type TlsUpstream } from '../helpers/https-upstream.js';
@@ -24,6 +27,9 @@ describe('upstream TLS and mTLS between sidecars', () => {
   let impostor: TlsUpstream;
   let checked: TlsUpstream;
   let outbound: RunningSidecar;
+  let silent: tls.Server; // accepts TLS, reads the request, never answers
+  let silentOpened = 0;
+  let silentClosed = 0;
 
   before(async () => {
     certs = new CertFactory();
@@ -36,6 +42,13 @@ describe('upstream TLS and mTLS between sidecars', () => {
     wrongCa = await startTlsUpstream(await certs.leaf(otherCa, { dns: ['localhost'] }));
     impostor = await startTlsUpstream(await certs.leaf(ca, { identity: EVIL, dns: ['localhost'] }));
     checked = await startTlsUpstream(apiLeaf);
+    silent = tls.createServer({ cert: apiLeaf.certPem, key: apiLeaf.keyPem }, (s) => {
+      s.once('data', () => silentOpened++); // the request head arrived
+      s.resume();
+      s.on('error', () => {});
+      s.on('close', () => silentClosed++);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     outbound = await startSidecar(`
 listeners:
   - name: out
@@ -47,6 +60,7 @@ listeners:
       - { name: wrongca, match: { prefix: /wrongca }, cluster: wrongca }
       - { name: name, match: { prefix: /name }, cluster: name }
       - { name: impostor, match: { prefix: /impostor-upstream }, cluster: impostor }
+      - { name: silent, match: { prefix: /silent }, cluster: silent }
 clusters:
   - name: good
     endpoints: ["${good.address}"]
@@ -68,6 +82,9 @@ clusters:
     endpoints: ["${checked.address}"]
     tls: { ca: ${ca.certFile}, sni: localhost }
     health_check: { path: /healthz, interval: 100ms }
+  - name: silent
+    endpoints: ["127.0.0.1:${(silent.address() as AddressInfo).port}"]
+    tls: { ca: ${ca.certFile}, sni: localhost }
   - name: impostor
     endpoints: ["${impostor.address}"]
     tls: { ca: ${ca.certFile}, expected_identities: ["spiffe://example.org/ns/*/sa/api"] }
@@ -76,6 +93,7 @@ clusters:
   after(async () => {
     await outbound?.stop();
     for (const u of [good, h2, expired, wrongCa, impostor, checked]) await u?.close();
+    silent?.close();
   });
 
   const get = (path: string): ReturnType<typeof httpRequest> => httpRequest(outbound.ports.out!, { path });
@@ -119,5 +137,17 @@ clusters:
     assert.equal(impostor.seen.length + expired.seen.length + wrongCa.seen.length, 0, 'nothing was sent to a refused upstream');
     const metrics = await metricsText(outbound.adminPort);
     for (const [, , reason] of cases) assert.match(metrics, new RegExp(`sidecar_tls_handshake_failures_total\\{cluster="[a-z]+",reason="${reason}"\\} [1-9]`), reason);
+  });
+
+  it('a client that goes away mid-request closes its TLS upstream connection, with no uncaught exception', async () => {
+    // Cancelling an exchange resets a plain TCP upstream connection; a TLS socket cannot be reset that way
+    // (resetAndDestroy throws ERR_INVALID_HANDLE_TYPE), so it used to stay open and log an uncaught exception.
+    const req = http.request({ host: '127.0.0.1', port: outbound.ports.out!, path: '/silent/x', agent: false });
+    req.on('error', () => {});
+    req.end();
+    assert.ok(await waitUntil(() => silentOpened === 1, 3000), 'the request reached the silent upstream');
+    req.destroy();
+    assert.ok(await waitUntil(() => silentClosed === 1, 3000), 'the upstream connection is closed');
+    assert.doesNotMatch(outbound.stderr(), /uncaught exception|ERR_INVALID_HANDLE_TYPE/);
   });
 });
