@@ -8,6 +8,7 @@ test('verification and handshake codes map to plain reasons', () => {
     ['CERT_NOT_YET_VALID', 'not_yet_valid'],
     ['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'unknown_ca'],
     ['DEPTH_ZERO_SELF_SIGNED_CERT', 'self_signed'],
+    ['SELF_SIGNED_CERT_IN_CHAIN', 'unknown_ca'],
     ['ERR_TLS_CERT_ALTNAME_INVALID', 'name_mismatch'],
     [IDENTITY_MISMATCH, 'identity_mismatch'],
     ['ERR_SSL_WRONG_VERSION_NUMBER', 'not_tls'],

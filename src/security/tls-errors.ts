@@ -25,7 +25,9 @@ const BY_CODE: Record<string, TlsFailureReason> = {
   CERT_SIGNATURE_FAILURE: 'unknown_ca',
   CERT_UNTRUSTED: 'unknown_ca',
   DEPTH_ZERO_SELF_SIGNED_CERT: 'self_signed',
-  SELF_SIGNED_CERT_IN_CHAIN: 'self_signed',
+  // The leaf is signed by a CA that the peer sent along but we do not trust (a chain such as `certs issue` writes):
+  // a wrong CA, not a self-signed certificate.
+  SELF_SIGNED_CERT_IN_CHAIN: 'unknown_ca',
   ERR_TLS_CERT_ALTNAME_INVALID: 'name_mismatch',
   [IDENTITY_MISMATCH]: 'identity_mismatch',
   ERR_TLS_HANDSHAKE_TIMEOUT: 'timeout',

@@ -7,9 +7,9 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { BIN, ROOT, startSidecar } from '../helpers/sidecar.js';
 
-function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { encoding: 'utf8' }, (err, stdout, stderr) => {
+    execFile(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env } }, (err, stdout, stderr) => {
       resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -33,8 +33,13 @@ describe('cli', () => {
     const dir = path.join(ROOT, 'examples');
     const files = readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.yaml'));
     assert.ok(files.length >= 4);
+    // The mtls example reads certificates from ${CERTS}; its script makes them with `sidecar certs`.
+    const certs = path.join(mkdtempSync(path.join(os.tmpdir(), 'sidecar-cli-')), 'certs');
+    await new Promise<void>((resolve, reject) =>
+      execFile('bash', [path.join(dir, 'mtls/make-certs.sh'), certs], (err, _o, stderr) => (err ? reject(new Error(stderr)) : resolve())),
+    );
     for (const f of files) {
-      const r = await run(['validate', '-c', path.join(dir, f)]);
+      const r = await run(['validate', '-c', path.join(dir, f)], { CERTS: certs });
       assert.equal(r.code, 0, `${f}: ${r.stderr}`);
     }
   });

@@ -14,7 +14,7 @@ const withReadme = readdirSync(EXAMPLES, { withFileTypes: true })
   .map((d) => d.name);
 
 async function ports(): Promise<Record<string, string>> {
-  const names = ['INBOUND_PORT', 'OUTBOUND_PORT', 'ADMIN_PORT', 'ORDERS_PORT', 'ORDERS_ADMIN_PORT', 'APP_PORT', 'APP2_PORT', 'APP3_PORT'];
+  const names = ['INBOUND_PORT', 'OUTBOUND_PORT', 'ADMIN_PORT', 'ORDERS_PORT', 'ORDERS_ADMIN_PORT', 'APP_PORT', 'APP2_PORT', 'APP3_PORT', 'B_ADMIN_PORT'];
   const env: Record<string, string> = {};
   const used = new Set<number>();
   for (const n of names) {

@@ -1,16 +1,18 @@
 // Upstream TLS through the sidecar: verified HTTP/1.1 and HTTP/2 over TLS with reused connections, each refusal
-// (expired, wrong CA, name mismatch, identity mismatch) a 503 UTE with the cause, and mutual TLS between two
-// sidecars: identity in the access log and the app header, impostors refused in both directions.
+// (expired, wrong CA, name mismatch, identity mismatch) a 503 UTE with the cause. The certificates come from the
+// test helper, which also makes what the CLI cannot (expired ones); mutual TLS between two sidecars with
+// certificates made by `sidecar certs` is in mtls-sidecars.test.ts.
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
-import { CertFactory, daysFromNow, type Ca, type Leaf } from '../helpers/certs.js';
+import { CertFactory, daysFromNow, type Ca } from '../helpers/certs.js';
 import { startTlsUpstream, type TlsUpstream } from '../helpers/https-upstream.js';
 import { metricsText } from '../helpers/admin.js';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { accessLogFor, httpRequest, waitUntil } from '../helpers/strict-net.js';
-import { startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
-const WEB = 'spiffe://example.org/ns/default/sa/web';
 const API = 'spiffe://example.org/ns/default/sa/api';
 const EVIL = 'spiffe://example.org/ns/default/sa/evil';
 
@@ -24,49 +26,29 @@ describe('upstream TLS and mTLS between sidecars', () => {
   let wrongCa: TlsUpstream;
   let impostor: TlsUpstream;
   let checked: TlsUpstream;
-  let app: TestUpstream;
-  let inbound: RunningSidecar; // sidecar B, in front of the app
-  let outbound: RunningSidecar; // sidecar A, the caller's
-  let web: Leaf;
-  let evilClient: Leaf;
-  let foreignClient: Leaf;
+  let outbound: RunningSidecar;
+  let silent: tls.Server; // accepts TLS, reads the request, never answers
+  let silentOpened = 0;
+  let silentClosed = 0;
 
   before(async () => {
     certs = new CertFactory();
     ca = await certs.ca('ca');
     otherCa = await certs.ca('other');
     const apiLeaf = await certs.leaf(ca, { identity: API, dns: ['localhost', 'api.local'], name: 'api' });
-    web = await certs.leaf(ca, { identity: WEB, name: 'web' });
-    evilClient = await certs.leaf(ca, { identity: EVIL, name: 'evil' });
-    foreignClient = await certs.leaf(otherCa, { identity: WEB, name: 'foreign' });
     good = await startTlsUpstream(apiLeaf);
     h2 = await startTlsUpstream(apiLeaf, { h2: true });
     expired = await startTlsUpstream(await certs.leaf(ca, { dns: ['localhost'], notBefore: daysFromNow(-5), notAfter: daysFromNow(-1) }));
     wrongCa = await startTlsUpstream(await certs.leaf(otherCa, { dns: ['localhost'] }));
     impostor = await startTlsUpstream(await certs.leaf(ca, { identity: EVIL, dns: ['localhost'] }));
     checked = await startTlsUpstream(apiLeaf);
-    app = await startUpstream();
-    inbound = await startSidecar(`
-listeners:
-  - name: in
-    port: 0
-    tls:
-      cert: ${apiLeaf.certFile}
-      key: ${apiLeaf.keyFile}
-      client_ca: ${ca.certFile}
-      require_client_cert: true
-      allowed_identities: ["spiffe://example.org/ns/default/sa/web"]
-      forward_identity_header: x-peer-identity
-    routes: [{ name: app, match: { prefix: / }, cluster: app }]
-clusters:
-  - name: app
-    endpoints: ["${app.address}"]
-`);
-    const b = `127.0.0.1:${inbound.ports.in}`;
-    const mesh = (name: string, leaf: Leaf, expect = API): string => `
-  - name: ${name}
-    endpoints: ["${b}"]
-    tls: { ca: ${ca.certFile}, cert: ${leaf.certFile}, key: ${leaf.keyFile}, expected_identities: ["${expect}"] }`;
+    silent = tls.createServer({ cert: apiLeaf.certPem, key: apiLeaf.keyPem }, (s) => {
+      s.once('data', () => silentOpened++); // the request head arrived
+      s.resume();
+      s.on('error', () => {});
+      s.on('close', () => silentClosed++);
+    });
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     outbound = await startSidecar(`
 listeners:
   - name: out
@@ -78,9 +60,7 @@ listeners:
       - { name: wrongca, match: { prefix: /wrongca }, cluster: wrongca }
       - { name: name, match: { prefix: /name }, cluster: name }
       - { name: impostor, match: { prefix: /impostor-upstream }, cluster: impostor }
-      - { name: mesh, match: { prefix: /mesh }, cluster: mesh }
-      - { name: evil, match: { prefix: /evil-client }, cluster: evil }
-      - { name: foreign, match: { prefix: /foreign-client }, cluster: foreign }
+      - { name: silent, match: { prefix: /silent }, cluster: silent }
 clusters:
   - name: good
     endpoints: ["${good.address}"]
@@ -102,18 +82,18 @@ clusters:
     endpoints: ["${checked.address}"]
     tls: { ca: ${ca.certFile}, sni: localhost }
     health_check: { path: /healthz, interval: 100ms }
+  - name: silent
+    endpoints: ["127.0.0.1:${(silent.address() as AddressInfo).port}"]
+    tls: { ca: ${ca.certFile}, sni: localhost }
   - name: impostor
     endpoints: ["${impostor.address}"]
     tls: { ca: ${ca.certFile}, expected_identities: ["spiffe://example.org/ns/*/sa/api"] }
-${mesh('mesh', web)}
-${mesh('evil', evilClient)}
-${mesh('foreign', foreignClient)}
 `);
   });
   after(async () => {
     await outbound?.stop();
-    await inbound?.stop();
-    for (const u of [good, h2, expired, wrongCa, impostor, checked, app]) await u?.close();
+    for (const u of [good, h2, expired, wrongCa, impostor, checked]) await u?.close();
+    silent?.close();
   });
 
   const get = (path: string): ReturnType<typeof httpRequest> => httpRequest(outbound.ports.out!, { path });
@@ -159,25 +139,15 @@ ${mesh('foreign', foreignClient)}
     for (const [, , reason] of cases) assert.match(metrics, new RegExp(`sidecar_tls_handshake_failures_total\\{cluster="[a-z]+",reason="${reason}"\\} [1-9]`), reason);
   });
 
-  it('carries the caller identity over mTLS between sidecars to the access log and the app header', async () => {
-    const r = await get('/mesh/hello');
-    assert.equal(r.status, 200, r.body);
-    assert.equal(JSON.parse(r.body).headers['x-peer-identity'], WEB);
-    const log = await accessLogFor(inbound, '/mesh/hello');
-    assert.equal(log.peer_identity, WEB);
-    assert.equal(app.requests.at(-1)!.headers['x-forwarded-proto'], 'https');
-  });
-
-  it('refuses impostor clients at the inbound sidecar (right CA wrong identity; wrong CA), the app sees nothing', async () => {
-    const before = app.requests.length;
-    for (const path of ['/evil-client/x', '/foreign-client/x']) {
-      const r = await get(path);
-      assert.ok(r.status >= 502 && r.status <= 503, `${path}: ${r.status} ${r.body}`);
-    }
-    assert.equal(app.requests.length, before);
-    const metrics = await metricsText(inbound.adminPort);
-    assert.match(metrics, /sidecar_tls_handshake_failures_total\{listener="in",reason="identity_mismatch"\} [1-9]/);
-    assert.match(metrics, /sidecar_tls_handshake_failures_total\{listener="in",reason="unknown_ca"\} [1-9]/);
-    assert.match(metrics, /sidecar_downstream_transport_connections_total\{listener="in",transport="mtls"\} [1-9]/);
+  it('a client that goes away mid-request closes its TLS upstream connection, with no uncaught exception', async () => {
+    // Cancelling an exchange resets a plain TCP upstream connection; a TLS socket cannot be reset that way
+    // (resetAndDestroy throws ERR_INVALID_HANDLE_TYPE), so it used to stay open and log an uncaught exception.
+    const req = http.request({ host: '127.0.0.1', port: outbound.ports.out!, path: '/silent/x', agent: false });
+    req.on('error', () => {});
+    req.end();
+    assert.ok(await waitUntil(() => silentOpened === 1, 3000), 'the request reached the silent upstream');
+    req.destroy();
+    assert.ok(await waitUntil(() => silentClosed === 1, 3000), 'the upstream connection is closed');
+    assert.doesNotMatch(outbound.stderr(), /uncaught exception|ERR_INVALID_HANDLE_TYPE/);
   });
 });

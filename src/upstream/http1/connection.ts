@@ -1,5 +1,6 @@
 // One upstream HTTP/1.1 connection: a socket and a response parser, carrying one exchange at a time (no pipelining).
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { Readable } from 'node:stream';
 import type { TrailerSlot } from '../../core/service.js';
 import { systemClock } from '../../core/clock.js';
@@ -162,7 +163,9 @@ export class Http1Connection {
    */
   fail(reason: Error): void {
     this.#error ??= reason;
-    if (this.exchange !== undefined && this.#connected && !this.socket.destroyed) this.socket.resetAndDestroy();
+    // RST tells the upstream the exchange was abandoned; only a TCP handle can send it (a TLS socket's
+    // resetAndDestroy throws ERR_INVALID_HANDLE_TYPE and leaves the connection open), so TLS just closes.
+    if (this.exchange !== undefined && this.#connected && !this.socket.destroyed && !(this.socket instanceof TLSSocket)) this.socket.resetAndDestroy();
     else this.socket.destroy();
   }
 
