@@ -266,7 +266,7 @@ async function run(file: string | undefined): Promise<number> {
     logger.info(
       {
         config: file ?? '(embedded default)',
-        listeners: cfg.listeners.map((l) => `${l.name} ${l.mode} http://${l.address}:${sidecar.listenerPort(l.name)}`),
+        listeners: cfg.listeners.map((l) => `${l.name} ${l.mode} ${l.tls ? 'https' : 'http'}://${l.address}:${sidecar.listenerPort(l.name)}`),
         admin: cfg.admin.enabled ? `http://${cfg.admin.address}:${sidecar.adminPort}` : 'disabled',
       },
       'sidecar started',

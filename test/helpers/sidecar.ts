@@ -71,7 +71,7 @@ export async function startSidecar(yaml: string, opts: { env?: NodeJS.ProcessEnv
   });
   const ports: Record<string, number> = {};
   for (const l of started.listeners) {
-    const m = /^(\S+) \S+ http:\/\/.*:(\d+)$/.exec(l);
+    const m = /^(\S+) \S+ https?:\/\/.*:(\d+)$/.exec(l);
     if (m) ports[m[1]!] = Number(m[2]);
   }
   const adminPort = Number(/:(\d+)$/.exec(started.admin)?.[1] ?? 0);
