@@ -15,7 +15,7 @@ import { UpstreamRegistry } from '../upstream/registry.js';
 import type { Connector } from '../upstream/connector.js';
 import { ClusterStateRegistry } from '../cluster/endpoint-state.js';
 import type { Cluster } from '../cluster/cluster.js';
-import { RuntimeSnapshot } from './snapshot.js';
+import { RuntimeSnapshot } from '../runtime/snapshot.js';
 import { hashText, isEmptyText, readStable, readiness, refusal, type FileRead } from './reload-guard.js';
 
 /** The reason the file watcher gives; any other reload (SIGHUP) re-applies even content it has seen. */
