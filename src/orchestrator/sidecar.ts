@@ -16,6 +16,7 @@ import type { Connector } from '../upstream/connector.js';
 import { ClusterStateRegistry } from '../cluster/endpoint-state.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { RuntimeSnapshot } from '../runtime/snapshot.js';
+import { ViaNames } from '../runtime/via.js';
 import { hashText, isEmptyText, readStable, readiness, refusal, type FileRead } from './reload-guard.js';
 
 /** The reason the file watcher gives; any other reload (SIGHUP) re-applies even content it has seen. */
@@ -60,6 +61,8 @@ export class Sidecar implements ServerDeps {
   }
   /** What the sidecar knows about each (cluster, endpoint): survives reloads for endpoints that stay. */
   readonly #clusterStates = new ClusterStateRegistry();
+  /** The listeners' Via names, kept across reloads so a request that loops back after one is still caught. */
+  readonly #vias = new ViaNames();
   readonly #configPath: string | undefined;
   readonly #listeners = new Map<string, Listener>();
   #snapshot: RuntimeSnapshot;
@@ -87,7 +90,7 @@ export class Sidecar implements ServerDeps {
     this.#configPath = opts.configPath;
     this.#onQuit = opts.onQuit;
     this.#source = loaded.source;
-    this.#snapshot = new RuntimeSnapshot(loaded, this.#registry, this.metrics, this.#clusterStates);
+    this.#snapshot = new RuntimeSnapshot(loaded, this.#registry, this.metrics, this.#clusterStates, this.#vias);
     this.metrics.registry.counter('sidecar_access_log_dropped_total', 'Access-log lines dropped because the destination could not keep up.', () => [
       [{}, this.#accessLog.dropped()],
     ]);
@@ -224,7 +227,7 @@ export class Sidecar implements ServerDeps {
    */
   async #apply(loaded: LoadedConfig, previous: RuntimeSnapshot | undefined): Promise<void> {
     const config = loaded.config;
-    const next = previous ? new RuntimeSnapshot(loaded, this.#registry, this.metrics, this.#clusterStates) : this.#snapshot;
+    const next = previous ? new RuntimeSnapshot(loaded, this.#registry, this.metrics, this.#clusterStates, this.#vias) : this.#snapshot;
     // Existing listeners the new config keeps exactly as they are; every other one drains once the swap is done.
     const kept = new Set<Listener>();
     for (const lc of config.listeners) {
