@@ -14,7 +14,7 @@ import { rejectOnSocket } from '../http-server/respond.js';
 import { newContext, record } from '../http-server/exchange.js';
 import { overflowedInRequestLine } from '../http-server/hygiene.js';
 import { handleConnect, handleUpgrade } from './tunnel.js';
-import { TlsFront } from './tls.js';
+import type { TlsFront } from './tls.js';
 import type { TLSSocket } from 'node:tls';
 import { setTransport, transportOf } from '../security/transport.js';
 
@@ -64,7 +64,8 @@ export class Listener {
   /** No longer accepting: in-flight requests finish, then what is left is cut (drain_timeout). */
   #closing = false;
 
-  constructor(config: ListenerConfig, deps: ServerDeps) {
+  /** `tlsFront`: listener/tls.ts's TlsFront, loaded on demand; required when the listener has `tls`. */
+  constructor(config: ListenerConfig, deps: ServerDeps, tlsFront?: typeof TlsFront) {
     this.name = config.name;
     this.config = config;
     this.#deps = deps;
@@ -137,8 +138,9 @@ export class Listener {
 
     this.#net = net.createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
     this.#net.maxConnections = limits.max_connections;
-    this.#tls = config.tls
-      ? new TlsFront(config.name, config.tls, deps, {
+    if (config.tls && !tlsFront) throw new Error(`listener ${config.name} has tls but the TLS code was not loaded`);
+    this.#tls = config.tls && tlsFront
+      ? new tlsFront(config.name, config.tls, deps, {
           plaintext: (socket) => this.#serveCleartext(socket),
           secure: (socket) => {
             this.#tlsSockets.add(socket);
