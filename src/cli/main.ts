@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigError, formatIssue, formatIssueWithExcerpt, type ConfigIssue } from '../config/errors.js';
 import { loadConfigOffThread } from '../config/load-worker.js';
 import { createLogger } from '../observability/logger.js';
-import { Sidecar } from '../runtime/sidecar.js';
+import { Sidecar } from '../orchestrator/sidecar.js';
 import type { Config } from '../config/schema.js';
 
 const VERSION = (JSON.parse(readFileSync(fileURLToPath(new URL('../../../package.json', import.meta.url)), 'utf8')) as { version: string }).version;

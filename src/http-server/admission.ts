@@ -51,7 +51,7 @@ export function checkHead(deps: ServerDeps, lr: ListenerRuntime, a: Arrival, clo
   }
   const head = readRequestHead(a.rawHeaders, a.httpVersion, a.protocol === 'HTTP/2', limits.max_headers_count);
   if (isHeadError(head)) return refuse(deps, lr, a, head.status, head.message, 'DPE', close);
-  if (isLoop(head.via, lr.name)) {
+  if (isLoop(head.via, lr.via)) {
     const loop = loopError();
     return refuse(deps, lr, a, loop.status, loop.message, loop.flag, close);
   }
@@ -92,7 +92,7 @@ export function openRequest(
 ): ProxyRequest {
   const headers = new HeaderList(head.headers);
   const ctx = downstreamContext(lr.name, a.peer, a.protocol, head.requestId, a.connection, headers);
-  addProxyHeaders(headers, a.peer, authority, ctx, head.requestId !== undefined, head.teTrailers);
+  addProxyHeaders(headers, a.peer, authority, ctx, lr.via, head.requestId !== undefined, head.teTrailers);
   return { method: a.method, authority, path, scheme: ctx.scheme, headers, body, contentLength: head.contentLength, trailers, cancel, context: ctx };
 }
 

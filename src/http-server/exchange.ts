@@ -1,5 +1,4 @@
 // The transport-independent middle of every exchange: route, run the route's pipeline, turn failures into answers, record.
-import { randomBytes } from 'node:crypto';
 import { newRequestId } from '../core/request-id.js';
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
@@ -15,6 +14,7 @@ import { stripPort } from '../router/matchers.js';
 import type { ListenerRuntime } from '../runtime/listener-runtime.js';
 import type { RouteRuntime } from '../runtime/route.js';
 import type { RuntimeSnapshot } from '../runtime/snapshot.js';
+import type { ListenerVia } from '../runtime/via.js';
 import { discardBody } from '../core/body.js';
 
 /** What the transport adapters need from the rest of the sidecar. */
@@ -77,7 +77,7 @@ export async function dispatch(lr: ListenerRuntime, req: ProxyRequest, pathname:
     if (lr.forwardAllowed(req.authority)) {
       route = lr.passthrough(req.authority);
       // A host outside the mesh: it does not get the mesh's own headers unless forward.passthrough_headers says so.
-      undoProxyHeaders(req.headers, ctx, lr.config.forward.passthrough_headers);
+      undoProxyHeaders(req.headers, ctx, lr.via, lr.config.forward.passthrough_headers);
     } else {
       return unrouted(lr, req, new ProxyError('FP', `forward proxy destination ${req.authority} is not in forward.allowed_hosts of listener ${lr.name}`));
     }
@@ -183,44 +183,11 @@ export function abandoned(ctx: RequestContext, cancel: Cancellation, response: P
  * Each listener's name in Via (RFC 9110 7.6.3): this process's random id and the listener. A request that already
  * carries it has come back round to the same listener (a forward proxy's passthrough to itself, a cluster pointing
  * at its own listener): it is answered 508 rather than sent round again until a timeout. Another listener of the same
- * process (outbound to inbound) is a legitimate hop.
+ * process (outbound to inbound) is a legitimate hop. True when the request's Via shows it has already passed through
+ * this listener of this process (the names are the listener's ListenerVia, runtime/via.ts).
  */
-const PROCESS_ID = `sidecar-${randomBytes(4).toString('hex')}`;
-
-interface ListenerVia {
-  /** The received-by name that marks this listener. */
-  readonly name: string;
-  /** The whole Via entry to add, by the protocol the request came in on. */
-  readonly entries: Readonly<Record<RequestContext['downstreamProtocol'], string>>;
-  /**
-   * For pass-through to hosts outside the mesh: an opaque received-by pseudonym (RFC 9110 7.6.3) that names neither
-   * the sidecar nor the listener, yet still lets a request that comes back round be recognised as a loop.
-   */
-  readonly pseudonym: string;
-  readonly pseudonymEntries: Readonly<Record<RequestContext['downstreamProtocol'], string>>;
-}
-const vias = new Map<string, ListenerVia>();
-
-function viaOf(listener: string): ListenerVia {
-  let via = vias.get(listener);
-  if (via === undefined) {
-    const name = `${PROCESS_ID}.${listener}`;
-    const pseudonym = randomBytes(4).toString('hex');
-    via = {
-      name,
-      entries: { 'HTTP/1.0': `1.0 ${name}`, 'HTTP/1.1': `1.1 ${name}`, 'HTTP/2': `2 ${name}` },
-      pseudonym,
-      pseudonymEntries: { 'HTTP/1.0': `1.0 ${pseudonym}`, 'HTTP/1.1': `1.1 ${pseudonym}`, 'HTTP/2': `2 ${pseudonym}` },
-    };
-    vias.set(listener, via);
-  }
-  return via;
-}
-
-/** The request's Via shows it has already passed through this listener of this process. */
-export function isLoop(via: string | undefined, listener: string): boolean {
+export function isLoop(via: string | undefined, own: ListenerVia): boolean {
   if (via === undefined) return false;
-  const own = viaOf(listener);
   return carries(via, own.name) || carries(via, own.pseudonym);
 }
 
@@ -240,13 +207,13 @@ export const loopError = (): ProxyError => new ProxyError('LD', 'request loop: t
  * X-Forwarded-*, Via, x-request-id and TE: trailers on the headers going upstream. Keep the order (Via, then the
  * generated x-request-id, appended last but for TE): undoProxyHeaders relies on it.
  */
-export function addProxyHeaders(headers: HeaderList, peer: string, authority: string, ctx: RequestContext, hadRequestId: boolean, teTrailers: boolean): void {
+export function addProxyHeaders(headers: HeaderList, peer: string, authority: string, ctx: RequestContext, own: ListenerVia, hadRequestId: boolean, teTrailers: boolean): void {
   const xff = headers.get('x-forwarded-for');
   if (xff === undefined) headers.add('x-forwarded-for', peer);
   else headers.set('x-forwarded-for', `${xff}, ${peer}`);
   headers.set('x-forwarded-proto', ctx.scheme);
   headers.set('x-forwarded-host', authority);
-  headers.add('via', viaOf(ctx.listener).entries[ctx.downstreamProtocol]);
+  headers.add('via', own.entries[ctx.downstreamProtocol]);
   if (!hadRequestId) headers.add('x-request-id', ctx.requestId);
   if (teTrailers) headers.add('te', 'trailers');
 }
@@ -263,15 +230,15 @@ export interface PassthroughHeaders {
  * app sent itself stays, except X-Forwarded-Proto/-Host, which addProxyHeaders had already overwritten. Our Via
  * entry becomes the listener's opaque pseudonym rather than going away: loop detection needs it.
  */
-export function undoProxyHeaders(headers: HeaderList, ctx: RequestContext, keep: PassthroughHeaders): void {
+export function undoProxyHeaders(headers: HeaderList, ctx: RequestContext, own: ListenerVia, keep: PassthroughHeaders): void {
   const raw = headers.raw;
   if (!keep.via || !keep.request_id) {
-    const via = viaOf(ctx.listener).entries[ctx.downstreamProtocol];
+    const via = own.entries[ctx.downstreamProtocol];
     for (let i = raw.length - 2; i >= 0; i -= 2) {
       if (raw[i] !== 'via' || raw[i + 1] !== via) continue;
       // A generated x-request-id comes right after our Via entry; one the app sent sits among its own headers.
       if (!keep.request_id && raw[i + 2] === 'x-request-id' && raw[i + 3] === ctx.requestId) raw.splice(i + 2, 2);
-      if (!keep.via) raw[i + 1] = viaOf(ctx.listener).pseudonymEntries[ctx.downstreamProtocol];
+      if (!keep.via) raw[i + 1] = own.pseudonymEntries[ctx.downstreamProtocol];
       break;
     }
   }

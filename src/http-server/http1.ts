@@ -12,7 +12,8 @@ import { splitPath } from '../router/route-table.js';
 import { abandoned, dispatch, type ServerDeps } from './exchange.js';
 import { checkHead, closeExchange, logRequestOf, openRequest, refuse, Refused, type Arrival } from './admission.js';
 import { cleanResponseHeaders, parseAbsoluteTarget, requestTrailers } from './hygiene.js';
-import { activeRequests, answeredSockets, bodyTimeoutError, drainCut, pump, rejectedSockets, writeTimeoutCause } from './respond.js';
+import type { ConnectionMarks } from './connection-marks.js';
+import { bodyTimeoutError, pump, writeTimeoutCause } from './respond.js';
 import { BodyIdleWatch, leftQueued, watchEnd } from './watchdog.js';
 
 export interface Http1Options {
@@ -21,23 +22,26 @@ export interface Http1Options {
   readonly localAuthority: string;
   /** True while the listener drains: responses carry Connection: close. */
   draining(): boolean;
+  /** The listener's marks on its connections (shared with its parser-error handler and drain). */
+  readonly marks: ConnectionMarks;
 }
 
 export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const name = opts.listener;
+  const marks = opts.marks;
   return function onRequest(req, res) {
     const snapshot = deps.current();
     const lr = snapshot.listeners.get(name);
     const peer = req.socket.remoteAddress ?? '';
     if (!lr) {
-      reject(res, 503, 'listener is shutting down', 'LR');
+      reject(marks, res, 503, 'listener is shutting down', 'LR');
       return;
     }
     const limits = lr.config.limits;
     const target = req.url ?? '/';
     const arrival: Arrival = { method: req.method!, target, rawHeaders: req.rawHeaders, httpVersion: req.httpVersion, protocol: req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', peer, connection: req.socket };
     const head = checkHead(deps, lr, arrival, true);
-    if (head instanceof Refused) return answerRefused(res, head);
+    if (head instanceof Refused) return answerRefused(marks, res, head);
 
     let authority: string;
     let path: string;
@@ -46,8 +50,8 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
       path = target;
     } else {
       const abs = parseAbsoluteTarget(target);
-      if (!abs) return answerRefused(res, refuse(deps, lr, arrival, 400, target === '*' ? 'OPTIONS * is not proxied' : 'invalid request target', 'DPE', true));
-      if (abs.scheme === 'https') return answerRefused(res, refuse(deps, lr, arrival, 400, 'https:// targets must use CONNECT through the proxy', 'DPE', true));
+      if (!abs) return answerRefused(marks, res, refuse(deps, lr, arrival, 400, target === '*' ? 'OPTIONS * is not proxied' : 'invalid request target', 'DPE', true));
+      if (abs.scheme === 'https') return answerRefused(marks, res, refuse(deps, lr, arrival, 400, 'https:// targets must use CONNECT through the proxy', 'DPE', true));
       authority = abs.authority;
       path = abs.path;
     }
@@ -62,7 +66,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
 
     const socket = req.socket; // req.socket is gone by the time 'close' fires for requests with a body
     const bodyBytes = hasBody ? countBodyBytes(req) : NO_BODY;
-    activeRequests.add(socket);
+    marks.active.add(socket);
     snapshot.enter();
     lr.gauges.active.value++;
     let stats: RouteStats = lr.noRouteStats;
@@ -72,16 +76,16 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
     if (hasBody && bodyTimeout > 0) bodyBytes.watch = new BodyIdleWatch(req, bodyTimeout, () => bodyIdle(res, cancel, ctx, bodyTimeout), () => bytesOut());
     res.on('close', () => { // 'close' fires once; on() spares the once-wrapper per request
       bodyBytes.watch?.stop();
-      activeRequests.delete(socket);
+      marks.active.delete(socket);
       let status = response?.status ?? 499;
-      const rejected = rejectedSockets.get(socket);
+      const rejected = marks.rejected.get(socket);
       if (rejected && !response) {
         // The parser rejected the rest of this request (e.g. a bad chunk size): it was answered on the socket.
         status = rejected.status;
         ctx.flag = 'DPE';
         ctx.error = rejected.message;
       } else if (!res.writableFinished) {
-        status = abandoned(ctx, cancel, response, res.headersSent, drainCut.has(socket));
+        status = abandoned(ctx, cancel, response, res.headersSent, marks.drainCut.has(socket));
       }
       closeExchange(deps, lr, snapshot, logReq, ctx, stats, response !== undefined, status, bodyBytes.n, bytesOut());
     });
@@ -89,14 +93,14 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
     // Defer one tick when a body follows: a framing error later in the same packet then aborts the request before
     // anything is sent upstream (llhttp reports it after emitting the request).
     const run = (): void => {
-      if (rejectedSockets.has(socket) || (req.destroyed && !req.complete)) {
-        cancel.abort(new ProxyError('DPE', rejectedSockets.get(socket)?.message ?? 'request aborted before it was forwarded'));
+      if (marks.rejected.has(socket) || (req.destroyed && !req.complete)) {
+        cancel.abort(new ProxyError('DPE', marks.rejected.get(socket)?.message ?? 'request aborted before it was forwarded'));
         return;
       }
       dispatch(lr, preq, pathname, query).then((d) => {
         stats = d.stats;
         response = d.response;
-        write(res, d.response, ctx, opts.draining(), limits.response_write_timeout, (get) => (bytesOut = get));
+        write(marks, res, d.response, ctx, opts.draining(), limits.response_write_timeout, (get) => (bytesOut = get));
       }, (err: unknown) => {
         deps.logger.error({ err }, 'unexpected dispatch failure');
         res.destroy();
@@ -108,6 +112,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
 }
 
 function write(
+  marks: ConnectionMarks,
   res: ServerResponse,
   response: ProxyResponse,
   ctx: RequestContext,
@@ -126,7 +131,7 @@ function write(
     res.writeHead(response.status, raw);
   } catch (err) {
     discardBody(response.body);
-    reject(res, 502, `upstream sent a response header Node cannot forward: ${(err as Error).message}`, 'UPE');
+    reject(marks, res, 502, `upstream sent a response header Node cannot forward: ${(err as Error).message}`, 'UPE');
     return;
   }
   const body = response.body;
@@ -251,27 +256,27 @@ function pairs(raw: readonly string[]): [string, string][] {
   return out;
 }
 
-function reject(res: ServerResponse, status: number, message: string, flag: ResponseFlag): void {
+function reject(marks: ConnectionMarks, res: ServerResponse, status: number, message: string, flag: ResponseFlag): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   res.shouldKeepAlive = false;
-  if (res.socket) answeredSockets.add(res.socket);
+  if (res.socket) marks.answered.add(res.socket);
   const answer = renderLocal({ status, flag, cause: message, withMeaning: true, close: true });
   res.writeHead(status, answer.headers.raw);
   res.end(answer.body);
 }
 
 /** Writes a refusal (already counted and logged); the connection closes after it. */
-function answerRefused(res: ServerResponse, refused: Refused): void {
+function answerRefused(marks: ConnectionMarks, res: ServerResponse, refused: Refused): void {
   const answer = refused.response;
   if (res.headersSent) {
     res.destroy();
     return;
   }
   res.shouldKeepAlive = false;
-  if (res.socket) answeredSockets.add(res.socket);
+  if (res.socket) marks.answered.add(res.socket);
   res.writeHead(answer.status, answer.headers.raw);
   res.end(answer.body);
 }

@@ -14,7 +14,8 @@ import type { H2Guard } from './h2-guard.js';
 import { abandoned, dispatch, record, type ServerDeps } from './exchange.js';
 import { checkHead, closeExchange, logRequestOf, openRequest, refuse, Refused, type Arrival } from './admission.js';
 import { cleanResponseHeaders, isValidAuthority, requestTrailers } from './hygiene.js';
-import { bodyTimeoutError, drainCut, pump, writeTimeoutCause } from './respond.js';
+import type { ConnectionMarks } from './connection-marks.js';
+import { bodyTimeoutError, pump, writeTimeoutCause } from './respond.js';
 import { BodyIdleWatch, leftQueued, watchEnd } from './watchdog.js';
 import { discardBody, isWholeBody } from '../core/body.js';
 
@@ -23,7 +24,7 @@ const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.const
 /** A stream the client resets sooner than this after opening it counts towards the rapid-reset limit. */
 const PREMATURE_RESET_MS = 1000;
 
-export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2Guard): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void {
+export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2Guard, marks: ConnectionMarks): (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) => void {
   return function onStream(stream, h, _flags, rawHeaders) {
     // Without a listener, a stream's 'error' (its session failed) throws out of its destroy and its 'close' never
     // comes: the request would never finish, never be logged, and pin its snapshot. Its close handler below sees it.
@@ -57,7 +58,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
       // Node emits 'stream' a tick after the HEADERS frame: the client or a session failure may have ended the
       // stream since. Nobody waits for an answer, so nothing goes upstream; the stream still gets its log line.
       const gone = openRequest(lr, arrival, head, authority, path, null, undefined, cancel);
-      abandoned(gone.context, cancel, undefined, false, session !== undefined && drainCut.has(session));
+      abandoned(gone.context, cancel, undefined, false, session !== undefined && marks.drainCut.has(session));
       record(deps, lr.noRouteStats, logRequestOf(gone), gone.context, 499, 0, 0);
       if (session) guard.streamEnded(session, true);
       return;
@@ -90,7 +91,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
     stream.once('close', () => {
       idle?.stop();
       let status = response?.status ?? 499;
-      if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent, session !== undefined && drainCut.has(session));
+      if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent, session !== undefined && marks.drainCut.has(session));
       closeExchange(deps, lr, snapshot, logReq, ctx, stats, response !== undefined, status, bytesIn, bytesOut());
       if (session) guard.streamEnded(session, !completed && !cutHere && performance.now() - ctx.startTime < PREMATURE_RESET_MS);
     });

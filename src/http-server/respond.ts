@@ -57,15 +57,6 @@ export const bodyTimeoutError = (ms: number): ProxyError =>
 export const writeTimeoutCause = (ms: number): string =>
   `downstream read nothing for ${ms}ms while response bytes waited for it (response_write_timeout); response cut and upstream attempt cancelled`;
 
-/** Sockets whose request the parser rejected part-way (after the head was accepted), with the answer given. */
-export const rejectedSockets = new WeakMap<Socket, { status: number; message: string }>();
-/** Sockets whose request was already answered with an error and Connection: close: the parser's later complaint about the same bytes gets no second answer. */
-export const answeredSockets = new WeakSet<Socket>();
-/** Connections the sidecar itself cut because drain_timeout ran out: their requests are LR, not DC. */
-export const drainCut = new WeakSet<object>();
-/** Sockets with a request in the handler right now (its access-log line is written when it closes). */
-export const activeRequests = new WeakSet<Socket>();
-
 /** Answers a request the HTTP parser rejected, on the raw socket, and closes it. */
 export function rejectOnSocket(socket: Socket, status: number, message: string, requestId?: string, flag: ResponseFlag = 'DPE'): void {
   if (!socket.writable || socket.destroyed) {

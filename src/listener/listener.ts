@@ -9,11 +9,12 @@ import { createHttp1Handler } from '../http-server/http1.js';
 import { createHttp2Handler } from '../http-server/http2.js';
 import { H2Guard } from '../http-server/h2-guard.js';
 import { systemClock } from '../core/clock.js';
-import { activeRequests, answeredSockets, drainCut, rejectOnSocket, rejectedSockets } from '../http-server/respond.js';
+import { ConnectionMarks } from '../http-server/connection-marks.js';
+import { rejectOnSocket } from '../http-server/respond.js';
 import { newContext, record } from '../http-server/exchange.js';
 import { overflowedInRequestLine } from '../http-server/hygiene.js';
 import { handleConnect, handleUpgrade } from './tunnel.js';
-import { TlsFront } from './tls.js';
+import type { TlsFront } from './tls.js';
 import type { TLSSocket } from 'node:tls';
 import { setTransport, transportOf } from '../security/transport.js';
 
@@ -56,17 +57,20 @@ export class Listener {
   /** Terminates TLS when the listener has `tls`; its sockets are also cut on close. */
   readonly #tls: TlsFront | undefined;
   readonly #tlsSockets = new Set<TLSSocket>();
+  /** What this listener and its HTTP adapters know about its connections (answered, rejected, in a request, cut by drain). */
+  readonly #marks = new ConnectionMarks();
   /** Still accepting, but every response says Connection: close and every session gets GOAWAY (drain_delay). */
   #draining = false;
   /** No longer accepting: in-flight requests finish, then what is left is cut (drain_timeout). */
   #closing = false;
 
-  constructor(config: ListenerConfig, deps: ServerDeps) {
+  /** `tlsFront`: listener/tls.ts's TlsFront, loaded on demand; required when the listener has `tls`. */
+  constructor(config: ListenerConfig, deps: ServerDeps, tlsFront?: typeof TlsFront) {
     this.name = config.name;
     this.config = config;
     this.#deps = deps;
     const limits = config.limits;
-    const opts = { listener: config.name, localAuthority: `${config.address}:${config.port}`, draining: () => this.#draining };
+    const opts = { listener: config.name, localAuthority: `${config.address}:${config.port}`, draining: () => this.#draining, marks: this.#marks };
 
     this.#h1 = http.createServer(
       {
@@ -114,7 +118,7 @@ export class Listener {
       maxSessionRejectedStreams: 100,
     });
     const guard = new H2Guard(config.name, (reason) => deps.metrics.http2SessionsEnded.get({ listener: config.name, reason }), deps.logger, systemClock);
-    const onStream = createHttp2Handler(config.name, deps, guard);
+    const onStream = createHttp2Handler(config.name, deps, guard, this.#marks);
     this.#h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) =>
       onStream(stream, headers, flags, rawHeaders),
     );
@@ -134,8 +138,9 @@ export class Listener {
 
     this.#net = net.createServer({ noDelay: true }, (socket) => this.#onConnection(socket));
     this.#net.maxConnections = limits.max_connections;
-    this.#tls = config.tls
-      ? new TlsFront(config.name, config.tls, deps, {
+    if (config.tls && !tlsFront) throw new Error(`listener ${config.name} has tls but the TLS code was not loaded`);
+    this.#tls = config.tls && tlsFront
+      ? new tlsFront(config.name, config.tls, deps, {
           plaintext: (socket) => this.#serveCleartext(socket),
           secure: (socket) => {
             this.#tlsSockets.add(socket);
@@ -210,7 +215,7 @@ export class Listener {
       socket.destroy();
       return;
     }
-    if (answeredSockets.has(socket)) {
+    if (this.#marks.answered.has(socket)) {
       // The handler already rejected this request (Connection: close): the response closes the socket; do not wait for ever.
       socket.setTimeout(2000, () => socket.destroy());
       return;
@@ -222,9 +227,9 @@ export class Listener {
           ? [408, 'request head not received within header_read_timeout']
           : [400, `malformed request: ${(err as { reason?: string }).reason ?? err.message}`];
     this.#deps.metrics.rejected.get({ listener: this.name, status: String(status) }).inc();
-    if (activeRequests.has(socket)) {
+    if (this.#marks.active.has(socket)) {
       // The head was accepted and the request is in the handler: it logs the rejection and must not forward.
-      rejectedSockets.set(socket, { status, message });
+      this.#marks.rejected.set(socket, { status, message });
     } else {
       const lr = this.#deps.current().listeners.get(this.name);
       if (lr) {
@@ -306,9 +311,9 @@ export class Listener {
       await new Promise((r) => setTimeout(r, 50));
     }
     const cut = this.#sockets.size;
-    for (const s of this.#sessions) drainCut.add(s);
+    for (const s of this.#sessions) this.#marks.drainCut.add(s);
     for (const s of this.#sockets) {
-      drainCut.add(s);
+      this.#marks.drainCut.add(s);
       s.destroy();
     }
     for (const s of this.#tlsSockets) s.destroy();

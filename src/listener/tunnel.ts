@@ -100,7 +100,7 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
     if (logged) return;
     log(writeLocal(socket, ctx, err, lr.exposeErrorDetails), 0, 0);
   };
-  addProxyHeaders(headers, peer, authority, ctx, parsed.requestId !== undefined, false);
+  addProxyHeaders(headers, peer, authority, ctx, lr.via, parsed.requestId !== undefined, false);
   const cancel = new Cancellation();
   const onDownstreamClose = (): void => {
     if (logged) return;
@@ -189,7 +189,7 @@ export function handleConnect(listener: string, deps: ServerDeps, req: IncomingM
     const status = writeLocal(socket, ctx, err, lr.exposeErrorDetails);
     record(deps, lr.noRouteStats, logReq, ctx, status, 0, 0);
   };
-  if (isLoop(headers.get('via'), listener)) return fail(loopError());
+  if (isLoop(headers.get('via'), lr.via)) return fail(loopError());
   if (req.httpVersionMajor !== 1) return fail(new ProxyError('DPE', `HTTP version ${req.httpVersion} is not supported`, { status: 505 }));
   const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(target);
   const fwd = lr.config.forward;

@@ -1,6 +1,7 @@
 // Guards the memory budget: the long-lived process must not statically load zod or yaml (config parsing runs in a
 // worker thread), nor undici (the HTTP/1.1 upstream is the sidecar's own; undici only drives the bench's baseline),
-// nor the X.509 library and reflect-metadata (only `sidecar certs` makes certificates).
+// nor the X.509 library and reflect-metadata (only `sidecar certs` makes certificates), nor the TLS listener and
+// upstream code (loaded when a config has TLS).
 // A value import of config/schema.ts would undo that.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -35,5 +36,10 @@ describe('process footprint', () => {
       if (!file.startsWith('pkg:')) assert.doesNotMatch(readFileSync(file, 'utf8'), /require[^)]*undici/, `${file} loads undici`);
     }
     assert.ok(!graph.has(path.join(distSrc, 'config/schema.js')), 'config/schema.js must be imported as a type only outside src/config');
+  });
+
+  it('the TLS listener and upstream code load only for a config with TLS (orchestrator/tls-code.ts)', () => {
+    const graph = staticGraph(path.join(distSrc, 'cli/main.js'));
+    for (const file of ['listener/tls.js', 'upstream/tls-connector.js', 'security/tls-material.js']) assert.ok(!graph.has(path.join(distSrc, file)), `${file} is statically reachable`);
   });
 });

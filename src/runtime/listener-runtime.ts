@@ -10,9 +10,12 @@ import { timeoutLayer } from '../policies/timeout/timeout.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
 import { buildChain, type BuiltFilter } from '../filters/chain.js';
 import { buildRoute, type RouteRuntime } from './route.js';
+import type { ListenerVia } from './via.js';
 
 export class ListenerRuntime {
   readonly name: string;
+  /** This listener's Via names (loop detection): owned by the process, the same in every snapshot. */
+  readonly via: ListenerVia;
   readonly config: ListenerConfig;
   readonly #table: RouteTable<RouteRuntime>;
   readonly #forwardAllowed: (host: string) => boolean;
@@ -38,8 +41,10 @@ export class ListenerRuntime {
     registry: UpstreamRegistry,
     metrics: SidecarMetrics,
     clusterDefaults: ClusterConfig,
+    via: ListenerVia,
   ) {
     this.name = config.name;
+    this.via = via;
     this.#clusterDefaults = clusterDefaults;
     this.config = config;
     this.exposeErrorDetails = config.expose_error_details ?? isLoopback(config.address);

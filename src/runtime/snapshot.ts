@@ -7,6 +7,7 @@ import type { ClusterStateRegistry } from '../cluster/endpoint-state.js';
 import type { SidecarMetrics } from '../observability/catalogue.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
 import { ListenerRuntime } from './listener-runtime.js';
+import { ViaNames } from './via.js';
 
 export class RuntimeSnapshot {
   readonly config: Config;
@@ -18,15 +19,18 @@ export class RuntimeSnapshot {
   #released = false;
   #drainTimer: NodeJS.Timeout | undefined;
 
-  /** `states`: endpoint health and ejection state shared with the previous and next snapshots (kept across reloads). */
-  constructor(loaded: LoadedConfig, registry: UpstreamRegistry, metrics: SidecarMetrics, states?: ClusterStateRegistry) {
+  /**
+   * `states`: endpoint health and ejection state shared with the previous and next snapshots (kept across reloads);
+   * `vias`: the listeners' Via names, likewise process-owned.
+   */
+  constructor(loaded: LoadedConfig, registry: UpstreamRegistry, metrics: SidecarMetrics, states?: ClusterStateRegistry, vias: ViaNames = new ViaNames()) {
     const config = loaded.config;
     this.config = config;
     const clusters = new Map<string, Cluster>();
     for (const c of config.clusters) clusters.set(c.name, new Cluster(c, registry, metrics, { states }));
     this.clusters = clusters;
     const listeners = new Map<string, ListenerRuntime>();
-    for (const l of config.listeners) listeners.set(l.name, new ListenerRuntime(l, clusters, registry, metrics, loaded.clusterDefaults));
+    for (const l of config.listeners) listeners.set(l.name, new ListenerRuntime(l, clusters, registry, metrics, loaded.clusterDefaults, vias.of(l.name)));
     this.listeners = listeners;
   }
 

@@ -6,7 +6,7 @@ import { Http2Upstream } from './http2.js';
 import type { Upstream, UpstreamOptions } from './upstream.js';
 import type { ClusterTlsConfig } from '../config/schema.js';
 import type { TlsEnv } from '../security/tls-material.js';
-import { TlsClient } from './tls-connector.js';
+import type { TlsClient } from './tls-connector.js';
 
 /** h2: HTTP/2 over TLS (the same sessions as h2c, on the TLS connector). */
 export type UpstreamProtocol = 'http1' | 'h2c' | 'h2';
@@ -46,6 +46,8 @@ export class UpstreamRegistry {
   readonly clock: Clock;
   readonly #entries = new Map<string, Entry>();
   readonly #tlsEnv: TlsEnv | undefined;
+  /** The TLS client class, given by useTls once a config with TLS clusters loaded it (lazily: plaintext costs no TLS code). */
+  #TlsClient: typeof TlsClient | undefined;
   readonly #tls = new Map<string, { client: TlsClient; refs: number }>();
 
   /**
@@ -62,12 +64,18 @@ export class UpstreamRegistry {
    * The TLS transport of a cluster, shared by the snapshots that keep the same settings (so their pools and warm
    * connections carry over a reload). Throws when its files cannot be loaded.
    */
+  /** Makes TLS clusters possible: `client` is upstream/tls-connector.ts's TlsClient, loaded on demand. */
+  useTls(client: typeof TlsClient): void {
+    this.#TlsClient = client;
+  }
+
   tlsTransport(cluster: string, cfg: ClusterTlsConfig, protocol: UpstreamProtocol): Transport {
     const key = JSON.stringify([cluster, protocol, cfg]);
     let e = this.#tls.get(key);
     if (!e) {
       if (!this.#tlsEnv) throw new Error('this registry has no TLS environment');
-      e = { client: new TlsClient(cluster, cfg, protocol === 'h2' ? ['h2'] : ['http/1.1'], this.#tlsEnv), refs: 0 };
+      if (!this.#TlsClient) throw new Error('TLS upstream code not loaded (UpstreamRegistry.useTls)');
+      e = { client: new this.#TlsClient(cluster, cfg, protocol === 'h2' ? ['h2'] : ['http/1.1'], this.#tlsEnv), refs: 0 };
       this.#tls.set(key, e);
     }
     e.refs++;

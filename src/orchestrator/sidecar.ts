@@ -15,7 +15,9 @@ import { UpstreamRegistry } from '../upstream/registry.js';
 import type { Connector } from '../upstream/connector.js';
 import { ClusterStateRegistry } from '../cluster/endpoint-state.js';
 import type { Cluster } from '../cluster/cluster.js';
-import { RuntimeSnapshot } from './snapshot.js';
+import { RuntimeSnapshot } from '../runtime/snapshot.js';
+import { ViaNames } from '../runtime/via.js';
+import { loadTlsCode, usesTls, type TlsCode } from './tls-code.js';
 import { hashText, isEmptyText, readStable, readiness, refusal, type FileRead } from './reload-guard.js';
 
 /** The reason the file watcher gives; any other reload (SIGHUP) re-applies even content it has seen. */
@@ -60,6 +62,10 @@ export class Sidecar implements ServerDeps {
   }
   /** What the sidecar knows about each (cluster, endpoint): survives reloads for endpoints that stay. */
   readonly #clusterStates = new ClusterStateRegistry();
+  /** The listeners' Via names, kept across reloads so a request that loops back after one is still caught. */
+  readonly #vias = new ViaNames();
+  /** The TLS code, loaded the first time a config has TLS (a plaintext sidecar never loads it). */
+  #tls: TlsCode | undefined;
   readonly #configPath: string | undefined;
   readonly #listeners = new Map<string, Listener>();
   #snapshot: RuntimeSnapshot;
@@ -81,22 +87,28 @@ export class Sidecar implements ServerDeps {
   #reloading: Promise<boolean> = Promise.resolve(true);
   #queued: QueuedReload | undefined;
 
-  private constructor(loaded: LoadedConfig, opts: SidecarOptions) {
+  private constructor(loaded: LoadedConfig, opts: SidecarOptions, tls: TlsCode | undefined) {
     this.logger = opts.logger;
     this.#registry = new UpstreamRegistry(undefined, { logger: opts.logger, metrics: this.metrics });
+    if (tls) this.#useTls(tls);
     this.#configPath = opts.configPath;
     this.#onQuit = opts.onQuit;
     this.#source = loaded.source;
-    this.#snapshot = new RuntimeSnapshot(loaded, this.#registry, this.metrics, this.#clusterStates);
+    this.#snapshot = new RuntimeSnapshot(loaded, this.#registry, this.metrics, this.#clusterStates, this.#vias);
     this.metrics.registry.counter('sidecar_access_log_dropped_total', 'Access-log lines dropped because the destination could not keep up.', () => [
       [{}, this.#accessLog.dropped()],
     ]);
   }
 
+  #useTls(tls: TlsCode): void {
+    this.#tls = tls;
+    this.#registry.useTls(tls.TlsClient);
+  }
+
   /** Loads config (throws ConfigError when invalid), binds every port, and starts serving. */
   static async start(opts: SidecarOptions): Promise<Sidecar> {
     const loaded = opts.loaded ?? (await loadConfigOffThread(opts.configPath));
-    const sidecar = new Sidecar(loaded, opts);
+    const sidecar = new Sidecar(loaded, opts, usesTls(loaded.config) ? await loadTlsCode() : undefined);
     try {
       await sidecar.#apply(loaded, undefined);
     } catch (err) {
@@ -224,7 +236,8 @@ export class Sidecar implements ServerDeps {
    */
   async #apply(loaded: LoadedConfig, previous: RuntimeSnapshot | undefined): Promise<void> {
     const config = loaded.config;
-    const next = previous ? new RuntimeSnapshot(loaded, this.#registry, this.metrics, this.#clusterStates) : this.#snapshot;
+    if (this.#tls === undefined && usesTls(config)) this.#useTls(await loadTlsCode());
+    const next = previous ? new RuntimeSnapshot(loaded, this.#registry, this.metrics, this.#clusterStates, this.#vias) : this.#snapshot;
     // Existing listeners the new config keeps exactly as they are; every other one drains once the swap is done.
     const kept = new Set<Listener>();
     for (const lc of config.listeners) {
@@ -265,7 +278,7 @@ export class Sidecar implements ServerDeps {
         const existing = this.#listeners.get(lc.name);
         if (existing && kept.has(existing)) continue;
         await takeOver(lc.address, lc.port);
-        const l = new Listener(lc, this);
+        const l = new Listener(lc, this, this.#tls?.TlsFront);
         opened.push(l);
         await l.listen();
         if (this.#drainStartedAt !== undefined) l.startDrain();
