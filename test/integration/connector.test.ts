@@ -11,6 +11,7 @@ import { Cancellation } from '../../src/core/cancel.js';
 import { ProxyError } from '../../src/core/errors.js';
 import { HeaderList } from '../../src/core/headers.js';
 import type { ProxyRequest } from '../../src/core/service.js';
+import { newContext } from '../../src/http-server/exchange.js';
 import { connectTarget, tcpConnector, withConnectTimeout, type ConnectTarget, type Connector } from '../../src/upstream/connector.js';
 import { UpstreamRegistry } from '../../src/upstream/registry.js';
 import { startBlackhole, type Blackhole } from '../helpers/strict-net.js';
@@ -46,23 +47,7 @@ function request(path: string): ProxyRequest {
     body: null,
     contentLength: -1,
     cancel: new Cancellation(),
-    context: {
-      requestId: 'c',
-      startTime: 0,
-      listener: 'l',
-      downstreamAddress: '127.0.0.1',
-      downstreamProtocol: 'HTTP/1.1',
-      scheme: 'http',
-      route: 'r',
-      cluster: 'c',
-      endpoint: '',
-      attempts: 0,
-      flag: undefined,
-      error: undefined,
-      downstreamConnection: undefined,
-      poolWait: undefined,
-      deadline: Infinity,
-    },
+    context: { ...newContext('l', '127.0.0.1', 'HTTP/1.1', 'c'), route: 'r', cluster: 'c' },
   };
 }
 

@@ -12,6 +12,7 @@ import { Cancellation } from '../../src/core/cancel.js';
 import { ProxyError, type AttemptOutcome, type FailureCode } from '../../src/core/errors.js';
 import { HeaderList } from '../../src/core/headers.js';
 import type { ProxyRequest, ProxyResponse, RequestContext } from '../../src/core/service.js';
+import { newContext } from '../../src/http-server/exchange.js';
 import { withConnectTimeout, type Connector } from '../../src/upstream/connector.js';
 import { Http1Upstream } from '../../src/upstream/http1/pool.js';
 import { Http2Upstream } from '../../src/upstream/http2.js';
@@ -195,24 +196,12 @@ function options(address: string, over: Partial<UpstreamOptions> = {}): Upstream
   };
 }
 
+/** A context as a listener makes one, named after this suite. */
 function context(): RequestContext {
-  return {
-    requestId: 'contract',
-    startTime: 0,
-    listener: 'contract',
-    downstreamAddress: '127.0.0.1',
-    downstreamProtocol: 'HTTP/1.1',
-    scheme: 'http',
-    route: 'r',
-    cluster: 'c',
-    endpoint: '',
-    attempts: 0,
-    flag: undefined,
-    error: undefined,
-    downstreamConnection: undefined,
-    poolWait: undefined,
-    deadline: Infinity,
-  };
+  const ctx = newContext('contract', '127.0.0.1', 'HTTP/1.1', 'contract');
+  ctx.route = 'r';
+  ctx.cluster = 'c';
+  return ctx;
 }
 
 function request(path: string, opts: { method?: string; body?: Readable; trailers?: HeaderList } = {}): ProxyRequest {
