@@ -11,7 +11,9 @@ import { LOAD_CPU, PROXY_CPU, have, pin, sleep, waitForPort } from './lib.js';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ROUNDS = Number(process.env.BENCH_MESH_ROUNDS ?? process.env.BENCH_ROUNDS ?? 3);
 const DURATION = Number(process.env.BENCH_SECONDS ?? 4);
-const FIXED_SECONDS = Number(process.env.BENCH_MESH_FIXED_SECONDS ?? 4);
+const FIXED_SECONDS = Number(process.env.BENCH_MESH_FIXED_SECONDS ?? 2);
+/** Short interleaved fixed-rate runs, medians taken: one burst of load from elsewhere then spoils one run, not a row. */
+const FIXED_ROUNDS = Number(process.env.BENCH_MESH_FIXED_ROUNDS ?? 3);
 /** The issue's figure: 64 concurrent HTTP/1.1 clients (one keep-alive connection each). */
 const CLIENTS = Number(process.env.BENCH_MESH_CLIENTS ?? 64);
 /** Below what two sidecars on one CPU carry, so the percentiles are latency, not queueing. */
@@ -161,7 +163,7 @@ async function main(): Promise<void> {
   await sleep(2000); // start-up garbage (config worker, JIT) settles
   process.stdout.write(
     `\nmesh rows: both sidecars on CPU ${PROXY_CPU}, load + upstreams on CPU ${LOAD_CPU}; ${ROUNDS} interleaved rounds of` +
-      ` wrk -c${CLIENTS} -d${DURATION}s per hop, ${FIXED_SECONDS}s at ${FIXED_RATE} req/s per target, ${GRPC_ROUNDS} rounds of gRPC unary x${GRPC_CONCURRENCY}\n`,
+      ` wrk -c${CLIENTS} -d${DURATION}s per hop, ${FIXED_ROUNDS} x ${FIXED_SECONDS}s at ${FIXED_RATE} req/s per target, ${GRPC_ROUNDS} rounds of gRPC unary x${GRPC_CONCURRENCY}\n`,
   );
 
   // 1. Throughput and p99 of 64 HTTP/1.1 clients through A → B, the hop over each protocol.
@@ -196,7 +198,14 @@ async function main(): Promise<void> {
     { label: 'two sidecars, hop h2 + mTLS', port: PORTS.aMtlsH2 },
   ];
   for (const t of targets) fixedRate(t.port, 1); // unmeasured: the fixed-rate connections and their pool entries warm up
-  const fixed = targets.map((t) => fixedRate(t.port));
+  const fixedRuns = targets.map(() => [] as Array<{ p50: number; p99: number }>);
+  for (let r = 0; r < FIXED_ROUNDS; r++) {
+    for (let i = 0; i < targets.length; i++) {
+      const k = (i + r) % targets.length;
+      fixedRuns[k]!.push(fixedRate(targets[k]!.port));
+    }
+  }
+  const fixed = fixedRuns.map((runs) => ({ p50: median(runs.map((x) => x.p50)), p99: median(runs.map((x) => x.p99)) }));
   process.stdout.write(`  fixed ${FIXED_RATE} req/s p50/p99: ${targets.map((t, i) => `${t.label} ${fixed[i]!.p50.toFixed(3)}/${fixed[i]!.p99.toFixed(3)}ms`).join(', ')}\n`);
 
   // 3. gRPC unary: direct to the grpc-js server, and through B (h2c in, h2c out).
@@ -222,7 +231,7 @@ async function main(): Promise<void> {
     ),
     `  h2 + mTLS vs plaintext HTTP/1.1 hop: ${pct(rps('mtls-h2'), rps('h1'))} req/s, ${pct(p99('mtls-h2'), p99('h1'))} p99`,
     '',
-    `Latency added per hop at a fixed ${FIXED_RATE} req/s (open loop, 32 connections, ${FIXED_SECONDS}s each)`,
+    `Latency added per hop at a fixed ${FIXED_RATE} req/s (open loop, 32 connections; medians of ${FIXED_ROUNDS} interleaved runs of ${FIXED_SECONDS}s)`,
     'target                           p50 ms   p99 ms   added p50, p99 (vs the row it extends)',
     ...targets.map((t, i) => {
       const base = i === 0 ? undefined : fixed[i === 1 ? 0 : 1]!;
