@@ -14,10 +14,10 @@ export const hasCommand = (cmd: string): boolean => succeeds('sh', ['-c', `comma
  * Ensures `check()` holds, installing `debianPackage` with apt-get when it does not and this process is root.
  * Throws (the test fails) with the command to run when it still does not hold.
  */
-export function requirePackage(what: string, debianPackage: string, check: () => boolean): void {
+export function requirePackage(what: string, debianPackage: string, check: () => boolean, canInstall = process.getuid?.() === 0 && hasCommand('apt-get')): void {
   if (check()) return;
   const install = `apt-get install -y ${debianPackage}`;
-  if (process.getuid?.() === 0 && hasCommand('apt-get')) {
+  if (canInstall) {
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
     try {
       if (!aptUpdated) {
