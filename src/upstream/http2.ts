@@ -11,7 +11,7 @@ import { connectTarget, tcpConnector, type ConnectTarget, type Connector } from 
 import { poolClosedError, refusedStreamError, upstreamFailure } from './errors.js';
 import type { Upstream, UpstreamOptions } from './upstream.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 
 /**
  * Streams the first session of an endpoint is taken to allow until the peer's SETTINGS arrive (later ones assume
@@ -112,10 +112,17 @@ export class Http2Upstream implements Upstream {
       stream.setTimeout(this.#opts.streamIdleTimeout, () => {
         stream.destroy(streamIdleError(this.address, settled));
       });
-      stream.once('response', (h) => {
+      stream.once('response', (h, flags) => {
         const status = Number(h[':status']);
         if (status < 200) return;
         settled = true;
+        if (flags & NGHTTP2_FLAG_END_STREAM) {
+          // A head that ends the stream (gRPC's trailers-only answer): relayed with no body, so the downstream sends
+          // one HEADERS frame with END_STREAM too; an empty body would add a DATA frame and break trailers-only.
+          stream.resume();
+          resolve({ status, headers: headersFrom(h), body: null, trailers: undefined });
+          return;
+        }
         const response: ProxyResponse = { status, headers: headersFrom(h), body: stream, trailers: undefined };
         stream.once('trailers', (t) => {
           response.trailers = headersFrom(t);

@@ -36,8 +36,12 @@ clusters:
 ${o.cluster ?? ''}
 `;
 
-/** hops 1: client -> sidecar -> app; hops 2: client -> outbound sidecar -> inbound sidecar -> app (h2c throughout). */
-export async function startMesh(app: string, hops: 1 | 2, o: MeshOptions = {}): Promise<Mesh> {
+/**
+ * hops 0: the app itself (a baseline); 1: client -> sidecar -> app; 2: client -> outbound sidecar -> inbound sidecar
+ * -> app (h2c throughout).
+ */
+export async function startMesh(app: string, hops: 0 | 1 | 2, o: MeshOptions = {}): Promise<Mesh> {
+  if (hops === 0) return { port: Number(app.slice(app.lastIndexOf(':') + 1)), sidecars: [], stop: async () => {} };
   const inner = await startSidecar(sidecarYaml(app, { listener: o.innerListener ?? o.listener, route: o.innerRoute ?? o.route, cluster: o.innerCluster ?? o.cluster }));
   if (hops === 1) return { port: inner.ports.in!, sidecars: [inner], stop: async () => void (await inner.stop()) };
   const outer = await startSidecar(sidecarYaml(`127.0.0.1:${inner.ports.in!}`, o));
