@@ -357,8 +357,8 @@ export const listener = z.strictObject({
     .meta({ description: 'Send callers the full cause in x-sidecar-error (endpoint addresses included). Absent: on for a listener bound to loopback, off otherwise (callers then get the flag and its generic meaning; the access log keeps the full cause).' }),
   grpc_local_answers: z
     .boolean()
-    .default(false)
-    .meta({ description: 'Answer gRPC clients (content-type application/grpc*) the sidecar\'s own errors gRPC-style: HTTP 200 with grpc-status (mapped from the flag) and grpc-message, no body. Off: the HTTP status and a text body, as for every client.' }),
+    .default(true)
+    .meta({ description: 'Answer gRPC clients (content-type application/grpc*) the sidecar\'s own errors gRPC-style: HTTP 200, trailers-only, with grpc-status (mapped from the flag: UNAVAILABLE, DEADLINE_EXCEEDED, UNIMPLEMENTED, PERMISSION_DENIED, ...), the cause and flag in grpc-message, and x-sidecar-flag / x-sidecar-error as trailing metadata. false: the HTTP status and a text body, as for every client.' }),
   filters: filterList.meta({ description: 'Listener-level filters (see docs/filters.md): run for every request of the listener, upgrades and CONNECT included, before its route\'s own pipeline; first entry outermost.' }),
   routes: z.array(route).default([]),
 });

@@ -50,18 +50,40 @@ function renderText(a: LocalAnswer): ProxyResponse {
 
 /**
  * gRPC's trailers-only answer (HTTP 200, grpc-status and grpc-message in the one header block, no body), as Envoy
- * sends for its local replies to gRPC clients; x-sidecar-flag and x-sidecar-error stay for people reading it.
+ * sends for its local replies to gRPC clients. grpc-message says the cause and the flag as the text body does;
+ * x-sidecar-flag and x-sidecar-error are in the same block, so gRPC clients read them as trailing metadata.
  */
 function renderGrpc(a: LocalAnswer): ProxyResponse {
   const raw = [
     'content-type', 'application/grpc',
     'grpc-status', String(grpcStatus(a.flag, a.status)),
-    'grpc-message', encodeURIComponent(a.cause),
+    'grpc-message', grpcPercentEncode(`${a.cause} [${a.withMeaning ? `${a.flag}: ${RESPONSE_FLAGS[a.flag].meaning}` : a.flag}]`),
     FLAG_HEADER, a.flag,
     ERROR_HEADER, headerSafe(a.cause),
   ];
   if (a.requestId !== undefined) raw.push('x-request-id', a.requestId);
   return { status: 200, headers: new HeaderList(raw), body: null };
+}
+
+/**
+ * grpc-message's percent-encoding (gRPC over HTTP/2, "Status-Message"): UTF-8, with '%' and every byte outside
+ * printable ASCII as %XX; the rest stays readable.
+ */
+export function grpcPercentEncode(s: string): string {
+  let plain = true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return s;
+  let out = '';
+  for (const byte of Buffer.from(s, 'utf8')) {
+    out += byte < 0x20 || byte > 0x7e || byte === 0x25 ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(byte);
+  }
+  return out;
 }
 
 /** gRPC status codes (grpc/doc/statuscodes.md). */
