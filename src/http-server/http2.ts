@@ -18,6 +18,7 @@ import type { ConnectionMarks } from './connection-marks.js';
 import { bodyTimeoutError, pump, writeTimeoutCause } from './respond.js';
 import { BodyIdleWatch, leftQueued, watchEnd } from './watchdog.js';
 import { discardBody, isWholeBody } from '../core/body.js';
+import { downstreamResetCode } from '../upstream/h2-reset.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -159,7 +160,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
             if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
             return;
           }
-          stream.close(NGHTTP2_INTERNAL_ERROR);
+          resetResponse(stream, downstreamResetCode(err), waitForTrailers);
         },
         writeTimeout,
         () => writeStalled(stream, ctx, writeTimeout),
@@ -173,6 +174,22 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
 }
 
 const ignore = (): void => {};
+
+/**
+ * Cuts a response mid-body with RST_STREAM `code` and never END_STREAM. node's close(code) ends the writable side
+ * first: with waitForTrailers our 'wantTrailers' handler would then send the trailers (so it goes first), and without
+ * it an empty DATA frame with END_STREAM goes out, so a truncated body would look complete: destroy instead (RST_STREAM
+ * INTERNAL_ERROR whatever the code).
+ */
+function resetResponse(stream: ServerHttp2Stream, code: number, waitedForTrailers: boolean): void {
+  if (stream.destroyed) return;
+  if (!waitedForTrailers) {
+    stream.destroy(new Error('response body failed'));
+    return;
+  }
+  stream.removeAllListeners('wantTrailers');
+  stream.close(code);
+}
 
 /** response_write_timeout ran out: reset the stream; its close handler cancels the upstream attempt. */
 function writeStalled(stream: ServerHttp2Stream, ctx: RequestContext, ms: number): void {
