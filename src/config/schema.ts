@@ -62,6 +62,12 @@ export const RETRY_ON = [
   'gateway-error',
   'retriable-status-codes',
   'retriable-headers',
+  // gRPC, judged from grpc-status in the response head (trailers-only answers), as Envoy's retry_on grpc conditions.
+  'cancelled',
+  'deadline-exceeded',
+  'internal',
+  'resource-exhausted',
+  'unavailable',
 ] as const;
 
 
@@ -77,7 +83,7 @@ export const retryPolicy = z.strictObject({
     .array(z.enum(RETRY_ON))
     .min(1)
     .default(['connect-failure', 'refused-stream', 'gateway-error'])
-    .meta({ description: 'Conditions that trigger a retry (Envoy names). reset, 5xx and gateway-error also cover connect failures.' }),
+    .meta({ description: 'Conditions that trigger a retry (Envoy names). reset, 5xx and gateway-error also cover connect failures. cancelled, deadline-exceeded, internal, resource-exhausted and unavailable are gRPC codes in a trailers-only answer (grpc-status in the response head), retried whatever the method.' }),
   max_retries: z.number().int().min(0).max(10).default(1).meta({ description: 'Retries after the first attempt (0 disables retries).' }),
   per_try_timeout: duration
     .optional()
