@@ -4,7 +4,7 @@ import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:ht
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
 import type { ResponseFlag } from '../core/flags.js';
-import { renderLocal } from './local-answer.js';
+import { answerStyle, finalGrpcStatus, renderLocal } from './local-answer.js';
 import { HeaderList } from '../core/headers.js';
 import { PushedBody } from '../core/pushed-body.js';
 import type { ProxyResponse, RequestContext, TrailerSlot } from '../core/service.js';
@@ -70,6 +70,8 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
     const preq = openRequest(lr, arrival, head, authority, path, body, hasBody ? trailersOf(stream) : undefined, cancel);
     const ctx = preq.context;
     const logReq = logRequestOf(preq);
+    /** A gRPC call: its final status goes to the access log and the per-method metrics. */
+    const grpc = answerStyle(h['content-type']) === 'grpc';
     const { pathname, query } = splitPath(path);
 
     snapshot.enter();
@@ -93,6 +95,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
       idle?.stop();
       let status = response?.status ?? 499;
       if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent, session !== undefined && marks.drainCut.has(session));
+      if (grpc) ctx.grpcStatus = finalGrpcStatus(response, ctx.flag, status);
       closeExchange(deps, lr, snapshot, logReq, ctx, stats, response !== undefined, status, bytesIn, bytesOut());
       if (session) guard.streamEnded(session, !completed && !cutHere && performance.now() - ctx.startTime < PREMATURE_RESET_MS);
     });

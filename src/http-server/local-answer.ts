@@ -87,7 +87,7 @@ export function grpcPercentEncode(s: string): string {
 }
 
 /** gRPC status codes (grpc/doc/statuscodes.md). */
-export const GRPC = { UNKNOWN: 2, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
+export const GRPC = { CANCELLED: 1, UNKNOWN: 2, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
 
 const BY_FLAG: Partial<Record<ResponseFlag, number>> = {
   UF: GRPC.UNAVAILABLE, UH: GRPC.UNAVAILABLE, UO: GRPC.UNAVAILABLE, LS: GRPC.UNAVAILABLE, UC: GRPC.UNAVAILABLE, URX: GRPC.UNAVAILABLE, LR: GRPC.UNAVAILABLE, RL: GRPC.UNAVAILABLE,
@@ -96,14 +96,35 @@ const BY_FLAG: Partial<Record<ResponseFlag, number>> = {
   FP: GRPC.PERMISSION_DENIED, UAEX: GRPC.PERMISSION_DENIED,
   TL: GRPC.RESOURCE_EXHAUSTED,
   UR: GRPC.INTERNAL, UPE: GRPC.INTERNAL, IE: GRPC.INTERNAL, LD: GRPC.INTERNAL,
+  // Never an answer (the client is gone): what its call ended as, for the metrics and access log.
+  DC: GRPC.CANCELLED,
 };
+
+/**
+ * The status a gRPC call ended with, once its exchange closed: grpc-status from the trailers or a trailers-only
+ * head (the sidecar's own answers are those too); without one, from the flag or the HTTP status.
+ */
+export function finalGrpcStatus(res: ProxyResponse | undefined, flag: ResponseFlag | undefined, status: number): number {
+  const v = res?.trailers?.get('grpc-status') ?? res?.headers.get('grpc-status');
+  if (v !== undefined) {
+    const n = Number(v);
+    return Number.isInteger(n) && n >= 0 ? n : GRPC.UNKNOWN;
+  }
+  if (flag !== undefined) return grpcStatus(flag, status);
+  return status === 200 ? GRPC.UNKNOWN : grpcFromHttp(status);
+}
 
 /** The gRPC code for a flag; a malformed request is INVALID_ARGUMENT, anything unmapped follows its HTTP status. */
 export function grpcStatus(flag: ResponseFlag, status: number): number {
   const byFlag = BY_FLAG[flag];
   if (byFlag !== undefined) return byFlag;
   if (flag === 'DPE') return status < 500 ? GRPC.INVALID_ARGUMENT : GRPC.INTERNAL;
-  // gRPC's HTTP-to-gRPC mapping (doc/http-grpc-status-mapping.md) for the rest (FI aborts with a chosen status).
+  // The rest (FI aborts with a chosen status) by the HTTP status.
+  return grpcFromHttp(status);
+}
+
+/** gRPC's HTTP-to-gRPC mapping (doc/http-grpc-status-mapping.md), for an answer without grpc-status. */
+export function grpcFromHttp(status: number): number {
   if (status === 401) return GRPC.UNAUTHENTICATED;
   if (status === 403) return GRPC.PERMISSION_DENIED;
   if (status === 404) return GRPC.UNIMPLEMENTED;
