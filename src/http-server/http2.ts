@@ -4,7 +4,7 @@ import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:ht
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
 import type { ResponseFlag } from '../core/flags.js';
-import { answerStyle, finalGrpcStatus, renderLocal } from './local-answer.js';
+import { answerStyle, finalGrpcStatus, GRPC, renderLocal } from './local-answer.js';
 import { HeaderList } from '../core/headers.js';
 import { PushedBody } from '../core/pushed-body.js';
 import type { ProxyResponse, RequestContext, TrailerSlot } from '../core/service.js';
@@ -90,12 +90,14 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
     let completed = false;
     /** The sidecar reset the stream itself (a failed response body): not the client's doing. */
     let cutHere = false;
+    /** The upstream cancelled mid-body and the client was reset with CANCEL: its call ended CANCELLED. */
+    let relayedCancel = false;
     // 'close' comes however the stream ends: END_STREAM both ways, RST_STREAM, GOAWAY, the session destroyed, a socket error.
     stream.once('close', () => {
       idle?.stop();
       let status = response?.status ?? 499;
       if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent, session !== undefined && marks.drainCut.has(session));
-      if (grpc) ctx.grpcStatus = finalGrpcStatus(response, ctx.flag, status);
+      if (grpc) ctx.grpcStatus = relayedCancel ? GRPC.CANCELLED : finalGrpcStatus(response, ctx.flag, status);
       closeExchange(deps, lr, snapshot, logReq, ctx, stats, response !== undefined, status, bytesIn, bytesOut());
       if (session) guard.streamEnded(session, !completed && !cutHere && performance.now() - ctx.startTime < PREMATURE_RESET_MS);
     });
@@ -163,7 +165,9 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
             if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
             return;
           }
-          resetResponse(stream, downstreamResetCode(err), waitForTrailers);
+          const code = downstreamResetCode(err);
+          relayedCancel = code === NGHTTP2_CANCEL && waitForTrailers;
+          resetResponse(stream, code, waitForTrailers);
         },
         writeTimeout,
         () => writeStalled(stream, ctx, writeTimeout),

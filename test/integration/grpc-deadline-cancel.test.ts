@@ -166,5 +166,11 @@ describe('an app that resets its stream with CANCEL, through two sidecars', { ti
     assert.deepEqual(got, ['first']);
     assert.equal(status.code, grpc.status.CANCELLED, `status ${status.code}: ${status.details}`);
     assert.ok(Date.now() - started < 1000);
+    // Both sidecars log the call as it ended: CANCELLED, cut by the upstream (UR).
+    for (const sidecar of mesh.sidecars) {
+      const [line] = await sidecar.waitForAccessLog(1);
+      assert.equal(line!.grpc_status, grpc.status.CANCELLED);
+      assert.equal(line!.response_flag, 'UR');
+    }
   });
 });
