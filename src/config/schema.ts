@@ -62,6 +62,12 @@ export const RETRY_ON = [
   'gateway-error',
   'retriable-status-codes',
   'retriable-headers',
+  // gRPC, judged from grpc-status in the response head (trailers-only answers), as Envoy's retry_on grpc conditions.
+  'cancelled',
+  'deadline-exceeded',
+  'internal',
+  'resource-exhausted',
+  'unavailable',
 ] as const;
 
 
@@ -77,7 +83,7 @@ export const retryPolicy = z.strictObject({
     .array(z.enum(RETRY_ON))
     .min(1)
     .default(['connect-failure', 'refused-stream', 'gateway-error'])
-    .meta({ description: 'Conditions that trigger a retry (Envoy names). reset, 5xx and gateway-error also cover connect failures.' }),
+    .meta({ description: 'Conditions that trigger a retry (Envoy names). reset, 5xx and gateway-error also cover connect failures. cancelled, deadline-exceeded, internal, resource-exhausted and unavailable are gRPC codes in a trailers-only answer (grpc-status in the response head), retried whatever the method.' }),
   max_retries: z.number().int().min(0).max(10).default(1).meta({ description: 'Retries after the first attempt (0 disables retries).' }),
   per_try_timeout: duration
     .optional()
@@ -357,8 +363,8 @@ export const listener = z.strictObject({
     .meta({ description: 'Send callers the full cause in x-sidecar-error (endpoint addresses included). Absent: on for a listener bound to loopback, off otherwise (callers then get the flag and its generic meaning; the access log keeps the full cause).' }),
   grpc_local_answers: z
     .boolean()
-    .default(false)
-    .meta({ description: 'Answer gRPC clients (content-type application/grpc*) the sidecar\'s own errors gRPC-style: HTTP 200 with grpc-status (mapped from the flag) and grpc-message, no body. Off: the HTTP status and a text body, as for every client.' }),
+    .default(true)
+    .meta({ description: 'Answer gRPC clients (content-type application/grpc*) the sidecar\'s own errors gRPC-style: HTTP 200, trailers-only, with grpc-status (mapped from the flag: UNAVAILABLE, DEADLINE_EXCEEDED, UNIMPLEMENTED, PERMISSION_DENIED, ...), the cause and flag in grpc-message, and x-sidecar-flag / x-sidecar-error as trailing metadata. false: the HTTP status and a text body, as for every client.' }),
   filters: filterList.meta({ description: 'Listener-level filters (see docs/filters.md): run for every request of the listener, upgrades and CONNECT included, before its route\'s own pipeline; first entry outermost.' }),
   routes: z.array(route).default([]),
 });

@@ -100,6 +100,11 @@ export interface RequestContext {
   readonly downstreamConnection: object | undefined;
   /** Set while an attempt waits in a pool's queue for a free upstream connection, so a timeout can say so. */
   poolWait: PoolWait | undefined;
+  /**
+   * A gRPC call's final status code (trailers, a trailers-only head, or the sidecar's own answer), set when the
+   * exchange closes; undefined for requests that are not gRPC (access log grpc_status, gRPC metrics).
+   */
+  grpcStatus?: number | undefined;
 }
 
 /** An attempt waiting for a pooled upstream connection. */

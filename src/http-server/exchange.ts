@@ -59,6 +59,7 @@ export function newContext(
     deadline: Infinity,
     downstreamConnection,
     poolWait: undefined,
+    grpcStatus: undefined,
   };
 }
 
@@ -159,6 +160,7 @@ export function record(
   if (counter) counter.value++;
   stats.duration.observe(durationMs / 1000);
   if (ctx.flag) deps.metrics.flags.get({ listener: ctx.listener, flag: ctx.flag }).inc();
+  if (ctx.grpcStatus !== undefined) deps.metrics.grpcCall(ctx.listener, ctx.route, req.path, ctx.grpcStatus, durationMs / 1000);
   deps.accessLog().write({ context: ctx, method: req.method, authority: req.authority, path: req.path, status, bytesIn, bytesOut, durationMs, userAgent: req.userAgent });
 }
 

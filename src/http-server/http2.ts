@@ -4,7 +4,7 @@ import http2, { type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:ht
 import { Cancellation } from '../core/cancel.js';
 import { ProxyError } from '../core/errors.js';
 import type { ResponseFlag } from '../core/flags.js';
-import { renderLocal } from './local-answer.js';
+import { answerStyle, finalGrpcStatus, GRPC, renderLocal } from './local-answer.js';
 import { HeaderList } from '../core/headers.js';
 import { PushedBody } from '../core/pushed-body.js';
 import type { ProxyResponse, RequestContext, TrailerSlot } from '../core/service.js';
@@ -18,6 +18,7 @@ import type { ConnectionMarks } from './connection-marks.js';
 import { bodyTimeoutError, pump, writeTimeoutCause } from './respond.js';
 import { BodyIdleWatch, leftQueued, watchEnd } from './watchdog.js';
 import { discardBody, isWholeBody } from '../core/body.js';
+import { downstreamResetCode } from '../upstream/h2-reset.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -69,6 +70,8 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
     const preq = openRequest(lr, arrival, head, authority, path, body, hasBody ? trailersOf(stream) : undefined, cancel);
     const ctx = preq.context;
     const logReq = logRequestOf(preq);
+    /** A gRPC call: its final status goes to the access log and the per-method metrics. */
+    const grpc = answerStyle(h['content-type']) === 'grpc';
     const { pathname, query } = splitPath(path);
 
     snapshot.enter();
@@ -87,11 +90,14 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
     let completed = false;
     /** The sidecar reset the stream itself (a failed response body): not the client's doing. */
     let cutHere = false;
+    /** The upstream cancelled mid-body and the client was reset with CANCEL: its call ended CANCELLED. */
+    let relayedCancel = false;
     // 'close' comes however the stream ends: END_STREAM both ways, RST_STREAM, GOAWAY, the session destroyed, a socket error.
     stream.once('close', () => {
       idle?.stop();
       let status = response?.status ?? 499;
       if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent, session !== undefined && marks.drainCut.has(session));
+      if (grpc) ctx.grpcStatus = relayedCancel ? GRPC.CANCELLED : finalGrpcStatus(response, ctx.flag, status);
       closeExchange(deps, lr, snapshot, logReq, ctx, stats, response !== undefined, status, bytesIn, bytesOut());
       if (session) guard.streamEnded(session, !completed && !cutHere && performance.now() - ctx.startTime < PREMATURE_RESET_MS);
     });
@@ -159,7 +165,9 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
             if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
             return;
           }
-          stream.close(NGHTTP2_INTERNAL_ERROR);
+          const code = downstreamResetCode(err);
+          relayedCancel = code === NGHTTP2_CANCEL && waitForTrailers;
+          resetResponse(stream, code, waitForTrailers);
         },
         writeTimeout,
         () => writeStalled(stream, ctx, writeTimeout),
@@ -173,6 +181,22 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
 }
 
 const ignore = (): void => {};
+
+/**
+ * Cuts a response mid-body with RST_STREAM `code` and never END_STREAM. node's close(code) ends the writable side
+ * first: with waitForTrailers our 'wantTrailers' handler would then send the trailers (so it goes first), and without
+ * it an empty DATA frame with END_STREAM goes out, so a truncated body would look complete: destroy instead (RST_STREAM
+ * INTERNAL_ERROR whatever the code).
+ */
+function resetResponse(stream: ServerHttp2Stream, code: number, waitedForTrailers: boolean): void {
+  if (stream.destroyed) return;
+  if (!waitedForTrailers) {
+    stream.destroy(new Error('response body failed'));
+    return;
+  }
+  stream.removeAllListeners('wantTrailers');
+  stream.close(code);
+}
 
 /** response_write_timeout ran out: reset the stream; its close handler cancels the upstream attempt. */
 function writeStalled(stream: ServerHttp2Stream, ctx: RequestContext, ms: number): void {

@@ -1,7 +1,7 @@
 // The one local-answer renderer: text for plain clients, trailers-only gRPC answers with mapped codes for gRPC clients.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { answerStyle, grpcStatus, GRPC, http1Bytes, renderLocal } from './local-answer.js';
+import { answerStyle, grpcPercentEncode, grpcStatus, GRPC, http1Bytes, renderLocal } from './local-answer.js';
 
 describe('local answers', () => {
   it('text: status line words, cause and flag in body and headers', () => {
@@ -22,8 +22,15 @@ describe('local answers', () => {
     assert.equal(res.body, null);
     assert.equal(res.headers.get('content-type'), 'application/grpc');
     assert.equal(res.headers.get('grpc-status'), String(GRPC.DEADLINE_EXCEEDED));
-    assert.equal(decodeURIComponent(res.headers.get('grpc-message')!), 'route timeout 5ms: 100% gone');
+    assert.equal(res.headers.get('grpc-message'), 'route timeout 5ms: 100%25 gone [UT: upstream request timeout]');
+    assert.equal(decodeURIComponent(res.headers.get('grpc-message')!), 'route timeout 5ms: 100% gone [UT: upstream request timeout]');
     assert.equal(res.headers.get('x-sidecar-flag'), 'UT');
+  });
+
+  it('grpc-message is percent-encoded as gRPC says: UTF-8, % and non-printable bytes only', () => {
+    assert.equal(grpcPercentEncode('plain words: a/b?c=d'), 'plain words: a/b?c=d');
+    assert.equal(grpcPercentEncode('50% ü\n'), '50%25 %C3%BC%0A');
+    assert.equal(decodeURIComponent(grpcPercentEncode('見つかりません ✓ 100%')), '見つかりません ✓ 100%');
   });
 
   it('maps flags to gRPC codes', () => {

@@ -50,13 +50,14 @@ function renderText(a: LocalAnswer): ProxyResponse {
 
 /**
  * gRPC's trailers-only answer (HTTP 200, grpc-status and grpc-message in the one header block, no body), as Envoy
- * sends for its local replies to gRPC clients; x-sidecar-flag and x-sidecar-error stay for people reading it.
+ * sends for its local replies to gRPC clients. grpc-message says the cause and the flag as the text body does;
+ * x-sidecar-flag and x-sidecar-error are in the same block, so gRPC clients read them as trailing metadata.
  */
 function renderGrpc(a: LocalAnswer): ProxyResponse {
   const raw = [
     'content-type', 'application/grpc',
     'grpc-status', String(grpcStatus(a.flag, a.status)),
-    'grpc-message', encodeURIComponent(a.cause),
+    'grpc-message', grpcPercentEncode(`${a.cause} [${a.withMeaning ? `${a.flag}: ${RESPONSE_FLAGS[a.flag].meaning}` : a.flag}]`),
     FLAG_HEADER, a.flag,
     ERROR_HEADER, headerSafe(a.cause),
   ];
@@ -64,8 +65,29 @@ function renderGrpc(a: LocalAnswer): ProxyResponse {
   return { status: 200, headers: new HeaderList(raw), body: null };
 }
 
+/**
+ * grpc-message's percent-encoding (gRPC over HTTP/2, "Status-Message"): UTF-8, with '%' and every byte outside
+ * printable ASCII as %XX; the rest stays readable.
+ */
+export function grpcPercentEncode(s: string): string {
+  let plain = true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return s;
+  let out = '';
+  for (const byte of Buffer.from(s, 'utf8')) {
+    out += byte < 0x20 || byte > 0x7e || byte === 0x25 ? `%${byte.toString(16).toUpperCase().padStart(2, '0')}` : String.fromCharCode(byte);
+  }
+  return out;
+}
+
 /** gRPC status codes (grpc/doc/statuscodes.md). */
-export const GRPC = { UNKNOWN: 2, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
+export const GRPC = { CANCELLED: 1, UNKNOWN: 2, INVALID_ARGUMENT: 3, DEADLINE_EXCEEDED: 4, PERMISSION_DENIED: 7, RESOURCE_EXHAUSTED: 8, UNIMPLEMENTED: 12, INTERNAL: 13, UNAVAILABLE: 14, UNAUTHENTICATED: 16 } as const;
 
 const BY_FLAG: Partial<Record<ResponseFlag, number>> = {
   UF: GRPC.UNAVAILABLE, UH: GRPC.UNAVAILABLE, UO: GRPC.UNAVAILABLE, LS: GRPC.UNAVAILABLE, UC: GRPC.UNAVAILABLE, URX: GRPC.UNAVAILABLE, LR: GRPC.UNAVAILABLE, RL: GRPC.UNAVAILABLE,
@@ -74,14 +96,35 @@ const BY_FLAG: Partial<Record<ResponseFlag, number>> = {
   FP: GRPC.PERMISSION_DENIED, UAEX: GRPC.PERMISSION_DENIED,
   TL: GRPC.RESOURCE_EXHAUSTED,
   UR: GRPC.INTERNAL, UPE: GRPC.INTERNAL, IE: GRPC.INTERNAL, LD: GRPC.INTERNAL,
+  // Never an answer (the client is gone): what its call ended as, for the metrics and access log.
+  DC: GRPC.CANCELLED,
 };
+
+/**
+ * The status a gRPC call ended with, once its exchange closed: grpc-status from the trailers or a trailers-only
+ * head (the sidecar's own answers are those too); without one, from the flag or the HTTP status.
+ */
+export function finalGrpcStatus(res: ProxyResponse | undefined, flag: ResponseFlag | undefined, status: number): number {
+  const v = res?.trailers?.get('grpc-status') ?? res?.headers.get('grpc-status');
+  if (v !== undefined) {
+    const n = Number(v);
+    return Number.isInteger(n) && n >= 0 ? n : GRPC.UNKNOWN;
+  }
+  if (flag !== undefined) return grpcStatus(flag, status);
+  return status === 200 ? GRPC.UNKNOWN : grpcFromHttp(status);
+}
 
 /** The gRPC code for a flag; a malformed request is INVALID_ARGUMENT, anything unmapped follows its HTTP status. */
 export function grpcStatus(flag: ResponseFlag, status: number): number {
   const byFlag = BY_FLAG[flag];
   if (byFlag !== undefined) return byFlag;
   if (flag === 'DPE') return status < 500 ? GRPC.INVALID_ARGUMENT : GRPC.INTERNAL;
-  // gRPC's HTTP-to-gRPC mapping (doc/http-grpc-status-mapping.md) for the rest (FI aborts with a chosen status).
+  // The rest (FI aborts with a chosen status) by the HTTP status.
+  return grpcFromHttp(status);
+}
+
+/** gRPC's HTTP-to-gRPC mapping (doc/http-grpc-status-mapping.md), for an answer without grpc-status. */
+export function grpcFromHttp(status: number): number {
   if (status === 401) return GRPC.UNAUTHENTICATED;
   if (status === 403) return GRPC.PERMISSION_DENIED;
   if (status === 404) return GRPC.UNIMPLEMENTED;

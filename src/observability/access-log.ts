@@ -139,7 +139,7 @@ export function formatAccessLine(r: AccessRecord): string {
   return (
     headPart(c) + jsonString(c.requestId) +
     ',"method":' + jsonString(r.method) + ',"authority":' + jsonString(r.authority) + ',"path":' + jsonString(r.path) +
-    ',"protocol":"' + c.downstreamProtocol + '","status":' + r.status + ',"bytes_in":' + r.bytesIn + ',"bytes_out":' + r.bytesOut +
+    ',"protocol":"' + c.downstreamProtocol + '","status":' + r.status + ',"grpc_status":' + (c.grpcStatus ?? 'null') + ',"bytes_in":' + r.bytesIn + ',"bytes_out":' + r.bytesOut +
     ',"duration_ms":' + millis(r.durationMs) + targetPart(c) + c.attempts + outcome + peerPart(c) + jsonString(r.userAgent) +
     (c.peerIdentity === undefined ? '}\n' : ',"peer_identity":' + jsonString(c.peerIdentity) + '}\n')
   );

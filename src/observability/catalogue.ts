@@ -1,5 +1,6 @@
 // Every metric the sidecar exports, in one place: names, help text and labels.
 import { type Counter, type Gauge, type Histogram, type Labels, MetricsRegistry } from './metrics.js';
+import { GrpcRouteSeries, GRPC_SERIES_PER_ROUTE } from './grpc-metrics.js';
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -102,6 +103,26 @@ export class SidecarMetrics {
     'Hedged attempts, by cluster and outcome (sent, won, lost, budget = not sent for want of retry budget).',
   );
   readonly configValid = this.registry.gauge('sidecar_config_last_reload_successful', '1 when the last reload attempt succeeded, 0 when it was rejected.');
+  readonly grpcRequests = this.registry.counter(
+    'sidecar_grpc_requests_total',
+    `gRPC calls answered (requests with content-type application/grpc*), by listener, route, grpc_service, grpc_method (from the path) and grpc_code (from the trailers, a trailers-only head or the sidecar's own answer); past ${GRPC_SERIES_PER_ROUTE} label sets per route, new ones count as grpc_service="other", grpc_method="other".`,
+  );
+  readonly grpcDuration = this.registry.histogram(
+    'sidecar_grpc_request_duration_seconds',
+    'Time from a gRPC call\'s request head to its end (trailers sent), by listener, route, grpc_service and grpc_method.',
+  );
+  readonly #grpcRoutes = new Map<string, GrpcRouteSeries>();
+
+  /** One finished gRPC call (cold for everything that is not gRPC: only gRPC requests come here). */
+  grpcCall(listener: string, route: string, path: string, code: number, seconds: number): void {
+    const key = `${listener}\u0000${route}`;
+    let series = this.#grpcRoutes.get(key);
+    if (series === undefined) {
+      series = new GrpcRouteSeries(listener, route, this.grpcRequests, this.grpcDuration);
+      this.#grpcRoutes.set(key, series);
+    }
+    series.record(path, code, seconds);
+  }
 
   routeStats(listener: string, route: string, cluster: string): RouteStats {
     const labels = { listener, route, cluster };

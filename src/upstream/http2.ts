@@ -9,9 +9,10 @@ import type { ProxyRequest, ProxyResponse } from '../core/service.js';
 import { forwardDeadline } from '../policies/timeout/deadline.js';
 import { connectTarget, tcpConnector, type ConnectTarget, type Connector } from './connector.js';
 import { poolClosedError, refusedStreamError, upstreamFailure } from './errors.js';
+import { resetAfterHead } from './h2-reset.js';
 import type { Upstream, UpstreamOptions } from './upstream.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = http2.constants;
+const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM, NGHTTP2_FLAG_END_STREAM, NGHTTP2_NO_ERROR } = http2.constants;
 
 /**
  * Streams the first session of an endpoint is taken to allow until the peer's SETTINGS arrive (later ones assume
@@ -112,11 +113,23 @@ export class Http2Upstream implements Upstream {
       stream.setTimeout(this.#opts.streamIdleTimeout, () => {
         stream.destroy(streamIdleError(this.address, settled));
       });
-      stream.once('response', (h) => {
+      stream.once('response', (h, flags) => {
         const status = Number(h[':status']);
         if (status < 200) return;
         settled = true;
+        if (flags & NGHTTP2_FLAG_END_STREAM) {
+          // A head that ends the stream (gRPC's trailers-only answer): relayed with no body, so the downstream sends
+          // one HEADERS frame with END_STREAM too; an empty body would add a DATA frame and break trailers-only.
+          stream.resume();
+          resolve({ status, headers: headersFrom(h), body: null, trailers: undefined });
+          return;
+        }
         const response: ProxyResponse = { status, headers: headersFrom(h), body: stream, trailers: undefined };
+        // Ahead of the consumer's 'end': a reset (RST_STREAM code set) ends the readable side too. Trailers came
+        // only with END_STREAM, so a stream that had them was complete whatever came after.
+        stream.prependOnceListener('end', () => {
+          if (stream.rstCode !== NGHTTP2_NO_ERROR && response.trailers === undefined) cutBody();
+        });
         stream.once('trailers', (t) => {
           response.trailers = headersFrom(t);
         });
@@ -128,8 +141,18 @@ export class Http2Upstream implements Upstream {
         if (!settled) {
           settled = true;
           reject(this.#beforeHead(stream, new Error(`stream closed (code ${stream.rstCode})`)));
-        }
+        } else if (!stream.readableEnded) cutBody();
       });
+      /**
+       * The upstream reset the stream after its head: node ends the body quietly (an 'end' as if complete, or only a
+       * 'close'), so the body is failed here, before its consumer's 'end', and the downstream is cut too.
+       */
+      let cut = false;
+      const cutBody = (): void => {
+        if (cut || cancel.aborted || stream.errored !== null) return;
+        cut = true;
+        stream.emit('error', resetAfterHead(this.address, stream.rstCode));
+      };
       stream.on('error', (err) => {
         if (!settled) {
           settled = true;

@@ -1,5 +1,5 @@
-// With listeners[].grpc_local_answers, a gRPC client gets the sidecar's own answers gRPC-shaped (200, trailers-only,
-// grpc-status); a plain client gets text, and so does every client of a listener without it.
+// A gRPC client gets the sidecar's own answers gRPC-shaped (200, trailers-only, grpc-status) by default; a plain client
+// gets text, and so does every client of a listener with grpc_local_answers: false.
 import assert from 'node:assert/strict';
 import http2 from 'node:http2';
 import { after, before, describe, it } from 'node:test';
@@ -34,11 +34,11 @@ describe('local answers by client kind', () => {
 listeners:
   - name: in
     port: 0
-    grpc_local_answers: true
     routes:
       - { match: { prefix: /down }, cluster: down }
   - name: plain
     port: 0
+    grpc_local_answers: false
     routes:
       - { match: { prefix: /down }, cluster: down }
 clusters:
@@ -63,7 +63,7 @@ clusters:
     assert.match(t.body, /^404 Not Found: no route/);
   });
 
-  it('without grpc_local_answers, gRPC clients get the HTTP status and text, as every client', async () => {
+  it('with grpc_local_answers: false, gRPC clients get the HTTP status and text, as every client', async () => {
     const g = await h2Request(sidecar.ports.plain!, '/down/x', { 'content-type': 'application/grpc' });
     assert.equal(g.headers[':status'], 503);
     assert.equal(g.headers['grpc-status'], undefined);

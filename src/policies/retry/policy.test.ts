@@ -2,7 +2,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { retryClassifierConfig, shouldRetry, type AttemptOutcome, type RetryOn } from './policy.js';
+import { grpcRetryCodes, retryClassifierConfig, shouldRetry, type AttemptOutcome, type RetryOn } from './policy.js';
 
 const noHeaders = (): string | undefined => undefined;
 const response = (status: number, headers: Record<string, string> = {}): AttemptOutcome => ({
@@ -126,5 +126,35 @@ describe('shouldRetry: responses', () => {
   it('honours a custom idempotent method set', () => {
     const cfg = retryClassifierConfig({ method: 'DELETE', retryOn: on('5xx'), idempotentMethods: new Set(['GET']) });
     assert.deepEqual(shouldRetry(response(500), cfg), { retry: false, reason: 'non-idempotent' });
+  });
+});
+
+describe('shouldRetry: gRPC codes (trailers-only answers)', () => {
+  const grpcCfg = (...r: RetryOn[]) => retryClassifierConfig({ method: 'POST', retryOn: on(...r), grpcCodes: grpcRetryCodes(r) });
+
+  it('retries a listed code in the response head, for POST, labelled by its name', () => {
+    const cfg = grpcCfg('unavailable', 'resource-exhausted');
+    assert.deepEqual(shouldRetry(response(200, { 'grpc-status': '14' }), cfg), { retry: true, reason: 'grpc-unavailable' });
+    assert.deepEqual(shouldRetry(response(200, { 'grpc-status': '8' }), cfg), { retry: true, reason: 'grpc-resource-exhausted' });
+  });
+
+  it('does not retry an unlisted code, OK, or a response without grpc-status in its head (a started stream)', () => {
+    const cfg = grpcCfg('unavailable');
+    assert.equal(shouldRetry(response(200, { 'grpc-status': '13' }), cfg).retry, false);
+    assert.equal(shouldRetry(response(200, { 'grpc-status': '0' }), cfg).retry, false);
+    assert.equal(shouldRetry(response(200, { 'content-type': 'application/grpc' }), cfg).retry, false);
+  });
+
+  it('uses Envoy\'s names and codes', () => {
+    assert.deepEqual(
+      [...grpcRetryCodes(['cancelled', 'deadline-exceeded', 'internal', 'resource-exhausted', 'unavailable', '5xx'])],
+      [['1', 'cancelled'], ['4', 'deadline-exceeded'], ['13', 'internal'], ['8', 'resource-exhausted'], ['14', 'unavailable']],
+    );
+  });
+
+  it('gRPC names do not widen the HTTP conditions', () => {
+    const cfg = grpcCfg('unavailable');
+    assert.equal(shouldRetry(response(503), cfg).retry, false);
+    assert.equal(shouldRetry({ kind: 'possibly-accepted', reason: 'reset' }, cfg).retry, false);
   });
 });

@@ -24,7 +24,26 @@ export type RetryOn =
   | 'gateway-error'
   | 'retriable-4xx'
   | 'retriable-status-codes'
-  | 'retriable-headers';
+  | 'retriable-headers'
+  | GrpcRetryOn;
+
+/** Envoy's `retry_on` gRPC conditions, by the grpc-status value each one names. */
+export const GRPC_RETRY_ON = {
+  cancelled: '1',
+  'deadline-exceeded': '4',
+  'resource-exhausted': '8',
+  internal: '13',
+  unavailable: '14',
+} as const;
+
+export type GrpcRetryOn = keyof typeof GRPC_RETRY_ON;
+
+/** The grpc-status values a retry_on list names (empty when it names none: responses are then not looked at for them). */
+export function grpcRetryCodes(retryOn: Iterable<string>): ReadonlyMap<string, GrpcRetryOn> {
+  const codes = new Map<string, GrpcRetryOn>();
+  for (const r of retryOn) if (Object.hasOwn(GRPC_RETRY_ON, r)) codes.set(GRPC_RETRY_ON[r as GrpcRetryOn], r as GrpcRetryOn);
+  return codes;
+}
 
 export interface RetryHeaderMatcher {
   /** Response header name (matched case-insensitively: it is looked up lower-cased). */
@@ -46,6 +65,8 @@ export interface RetryClassifierConfig {
   readonly hasIdempotencyKey: boolean;
   /** ... and the route trusts that header to make a replay safe. */
   readonly idempotencyKeyAllowed: boolean;
+  /** grpc-status values (in the response head: trailers-only answers) that retry_on names; see grpcRetryCodes. */
+  readonly grpcCodes?: ReadonlyMap<string, GrpcRetryOn> | undefined;
 }
 
 export interface RetryDecision {
@@ -106,6 +127,14 @@ export function shouldRetry(outcome: AttemptOutcome, cfg: RetryClassifierConfig)
       return gateIdempotency(outcome.reason, cfg);
     }
     case 'response': {
+      // gRPC calls are all POSTs: naming a gRPC code is the operator saying such an answer is safe to replay (as
+      // gRPC's own retry policy and Envoy's retry_on: grpc conditions take it), so no idempotency gate.
+      const grpc = cfg.grpcCodes;
+      if (grpc !== undefined && grpc.size > 0) {
+        const code = outcome.headers('grpc-status');
+        const name = code === undefined ? undefined : grpc.get(code);
+        if (name !== undefined) return yes(`grpc-${name}`);
+      }
       const trigger = responseTrigger(outcome.status, outcome.headers, cfg);
       return trigger === undefined ? no('not-retriable') : gateIdempotency(trigger, cfg);
     }

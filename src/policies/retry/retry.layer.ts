@@ -11,7 +11,7 @@ import type { Counter } from '../../observability/metrics.js';
 import type { CircuitBreaker } from '../circuit-breaker/breaker.js';
 import { backoffDelay, parseRetryAfter } from './backoff.js';
 import type { RetryBudget } from './budget.js';
-import { DEFAULT_IDEMPOTENT_METHODS, shouldRetry, type AttemptOutcome, type RetryClassifierConfig, type RetryOn } from './policy.js';
+import { DEFAULT_IDEMPOTENT_METHODS, grpcRetryCodes, shouldRetry, type AttemptOutcome, type RetryClassifierConfig, type RetryOn } from './policy.js';
 import { ReplayableBody } from './replay-body.js';
 import { discardBody } from '../../core/body.js';
 
@@ -49,6 +49,7 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
   const random = deps.random ?? Math.random;
   const wallNow = deps.wallNow ?? Date.now;
   const retryOn = new Set<RetryOn>(cfg.retry_on);
+  const grpcCodes = grpcRetryCodes(cfg.retry_on);
   const statusCodes = new Set(cfg.retriable_status_codes);
   const maxAttempts = 1 + cfg.max_retries;
   const base = cfg.backoff.base_interval;
@@ -69,6 +70,7 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
         allowNonIdempotent: cfg.allow_non_idempotent,
         hasIdempotencyKey: req.headers.get('idempotency-key') !== undefined,
         idempotencyKeyAllowed: cfg.idempotency_key_header_allowed,
+        grpcCodes,
       };
       const replay = req.body === null ? undefined : new ReplayableBody(req.body, cfg.max_replay_body);
       let avoid: BalancedEndpoint | undefined;
