@@ -138,7 +138,6 @@ describe('end to end: Python grpcio → sidecar → h2c → sidecar → grpc-js 
 listeners:
   - name: in
     port: 0
-    grpc_local_answers: true
     routes: [{ name: app, match: { prefix: /e2e.Echo/ }, cluster: app }]
 clusters:
   - { name: app, protocol: h2c, endpoints: ["127.0.0.1:${app.port}"] }
@@ -147,7 +146,6 @@ clusters:
 listeners:
   - name: out
     port: 0
-    grpc_local_answers: true
     routes: [{ name: echo, match: { prefix: /e2e.Echo/ }, cluster: echo }]
 clusters:
   - { name: echo, protocol: h2c, endpoints: ["127.0.0.1:${inbound.ports.in}"] }
@@ -193,13 +191,9 @@ clusters:
     assert.equal(observed.foreverSent, sent, 'the server stopped sending');
   });
 
-  it('a trailers-only error keeps its status code, details and trailing metadata (needs the grpc branch)', () => {
-    // Today the sidecar relays the upstream's trailers-only HEADERS (END_STREAM) as HEADERS and then an empty DATA
-    // with END_STREAM, so grpcio finds no trailers and reports UNKNOWN "Stream removed" (grpc-js clients accept it).
-    // What holds now: the call fails, and the app's metadata reaches the client.
-    assert.notEqual(result.error.code, 'OK');
-    assert.equal({ ...result.error.initial, ...result.error.trailing }['x-reason'], 'missing', JSON.stringify(result.error));
-    // Once the grpc branch relays trailers-only responses intact, this line replaces the two above:
-    // assert.deepEqual([result.error.code, result.error.details, result.error.trailing['x-reason'], result.error.trailing['x-code-bin']], ['NOT_FOUND', ERROR_DETAILS, 'missing', 'dead']);
+  it('a trailers-only error keeps its status code, details and trailing metadata', () => {
+    // The upstream's trailers-only HEADERS (END_STREAM) must cross both sidecars as one HEADERS frame: relayed as
+    // HEADERS then an empty DATA, grpcio finds no trailers and reports UNKNOWN "Stream removed".
+    assert.deepEqual([result.error.code, result.error.details, result.error.trailing['x-reason'], result.error.trailing['x-code-bin']], ['NOT_FOUND', ERROR_DETAILS, 'missing', 'dead'], JSON.stringify(result.error));
   });
 });
