@@ -7,6 +7,7 @@ import { ProxyError } from '../core/errors.js';
 import { HeaderList } from '../core/headers.js';
 import type { ProxyRequest, ProxyResponse } from '../core/service.js';
 import { forwardDeadline } from '../policies/timeout/deadline.js';
+import { upstreamIdentityOf } from '../security/transport.js';
 import { connectTarget, tcpConnector, type ConnectTarget, type Connector } from './connector.js';
 import { poolClosedError, refusedStreamError, upstreamFailure } from './errors.js';
 import type { Upstream, UpstreamOptions } from './upstream.js';
@@ -72,6 +73,8 @@ export class Http2Upstream implements Upstream {
   #send(s: Session, req: ProxyRequest, cancel: Cancellation): Promise<ProxyResponse> {
     // The budget left, measured as the attempt goes out (after any wait for the session).
     forwardDeadline(req.headers, req.context.deadline, systemClock.now());
+    // The session is up (TLS included), so its connection's verified identity is known (access log upstream_identity).
+    req.context.upstreamIdentity = upstreamIdentityOf(s.session.socket);
     return new Promise<ProxyResponse>((resolve, reject) => {
       const headers: http2.OutgoingHttpHeaders = {
         ':method': req.method,
