@@ -73,8 +73,6 @@ export class Http2Upstream implements Upstream {
   #send(s: Session, req: ProxyRequest, cancel: Cancellation): Promise<ProxyResponse> {
     // The budget left, measured as the attempt goes out (after any wait for the session).
     forwardDeadline(req.headers, req.context.deadline, systemClock.now());
-    // The session is up (TLS included), so its connection's verified identity is known (access log upstream_identity).
-    req.context.upstreamIdentity = upstreamIdentityOf(s.session.socket);
     return new Promise<ProxyResponse>((resolve, reject) => {
       const headers: http2.OutgoingHttpHeaders = {
         ':method': req.method,
@@ -98,6 +96,9 @@ export class Http2Upstream implements Upstream {
         reject(notOpened(err, this.address, this.#opts.connectTimeout));
         return;
       }
+      // The stream opened, so the session is up and not destroyed (its socket proxy throws once it is): its TLS
+      // connection's verified identity is known (access log upstream_identity).
+      req.context.upstreamIdentity = upstreamIdentityOf(s.session.socket);
       let settled = false;
       let done = false;
       const finish = (): void => {
