@@ -75,7 +75,7 @@ describe('the mesh hop between two sidecars (h2c, and h2 with mutual TLS)', () =
     web = await certs.leaf(ca, { identity: WEB, name: 'web' });
     app = await startUpstream((req, res, body) => {
       const url = req.url ?? '';
-      const wait = url.includes('/slow') ? 4000 : url.includes('/conc') ? 300 : 0;
+      const wait = url.includes('/slow') ? 4000 : url.includes('/conc') ? 800 : 0;
       if (wait === 0) return echo(req, res, body);
       inFlight++;
       maxInFlight = Math.max(maxInFlight, inFlight);
