@@ -54,6 +54,8 @@ async function countingPassThrough(targetPort: number): Promise<PassThrough> {
 describe('the mesh hop between two sidecars (h2c, and h2 with mutual TLS)', () => {
   let app: TestUpstream; // behind the inbound sidecar
   let plain: TestUpstream; // an app upstream the outbound sidecar calls directly (peer: app)
+  let recorder: http.Server; // stands in for a sidecar (peer: sidecar, protocol: http1): records the heads it gets
+  const recorded: Array<{ url: string; upgrade: boolean; hop: string | string[] | undefined }> = [];
   let inbound: RunningSidecar;
   let outbound: RunningSidecar;
   let h2cPass: PassThrough;
@@ -93,6 +95,15 @@ describe('the mesh hop between two sidecars (h2c, and h2 with mutual TLS)', () =
       });
     });
     plain = await startUpstream();
+    recorder = http.createServer((req, res) => {
+      recorded.push({ url: req.url ?? '', upgrade: false, hop: req.headers['x-sidecar-hop'] });
+      res.end('ok');
+    });
+    recorder.on('upgrade', (req, socket: net.Socket) => {
+      recorded.push({ url: req.url ?? '', upgrade: true, hop: req.headers['x-sidecar-hop'] });
+      socket.end('HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n');
+    });
+    await new Promise<void>((resolve) => recorder.listen(0, '127.0.0.1', resolve));
     const appRoutes = `
       - { name: allowed, match: { prefix: /allowed }, cluster: app, timeout_header_allowed: true }
       - { name: app, match: { prefix: / }, cluster: app }`;
@@ -122,6 +133,7 @@ listeners:
     hop_marker: ignore
     routes:
       - { name: direct, match: { prefix: /direct }, cluster: plain }
+      - { name: recorder, match: { prefix: /rec }, cluster: recorder }
       - { name: h2c-short, match: { prefix: /h2c/short }, cluster: mesh-h2c, timeout: 3s }
       - { name: h2c, match: { prefix: /h2c }, cluster: mesh-h2c }
       - { name: tls-short, match: { prefix: /tls/short }, cluster: mesh-tls, timeout: 3s }
@@ -130,6 +142,10 @@ listeners:
 clusters:
   - name: plain
     endpoints: ["${plain.address}"]
+  - name: recorder
+    peer: sidecar
+    protocol: http1
+    endpoints: ["127.0.0.1:${(recorder.address() as AddressInfo).port}"]
   - name: mesh-h2c
     peer: sidecar
     endpoints: ["127.0.0.1:${h2cPass.port}"]
@@ -153,6 +169,8 @@ clusters:
     await tlsPass?.close();
     await app?.close();
     await plain?.close();
+    recorder?.closeAllConnections();
+    await new Promise<void>((resolve) => (recorder ? recorder.close(() => resolve()) : resolve()));
   });
 
   const seenBy = (upstream: TestUpstream, path: string): SeenRequest => {
@@ -181,6 +199,27 @@ clusters:
       assert.ok(opened >= 0 && pass.accepted() >= 1 && pass.accepted() <= 2, `${pass.accepted()} connections between the sidecars (${opened} during the burst)`);
     });
   }
+
+  it('toward a peer: sidecar cluster every request carries x-sidecar-hop: 1 once, WebSocket upgrades too', { timeout: 15_000 }, async () => {
+    const r = await httpRequest(outbound.ports.out!, { path: '/rec/plain', headers: { 'x-sidecar-hop': 'forged' } });
+    assert.equal(r.status, 200, r.body);
+    const upgraded = await new Promise<string>((resolve, reject) => {
+      const c = net.connect(outbound.ports.out!, '127.0.0.1', () =>
+        c.write('GET /rec/ws HTTP/1.1\r\nHost: app.local\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'),
+      );
+      let got = '';
+      c.setEncoding('latin1');
+      c.on('data', (d: string) => (got += d));
+      c.once('close', () => resolve(got));
+      c.once('error', reject);
+      c.setTimeout(5000, () => c.destroy());
+    });
+    assert.match(upgraded, /^HTTP\/1\.1 101/);
+    assert.deepEqual(recorded, [
+      { url: '/rec/plain', upgrade: false, hop: '1' },
+      { url: '/rec/ws', upgrade: true, hop: '1' },
+    ]);
+  });
 
   it('the marker goes only to peer: sidecar clusters, and the receiving sidecar strips it: no app ever sees it', { timeout: 15_000 }, async () => {
     for (const path of ['/direct/hop', '/h2c/hop', '/tls/hop']) {
