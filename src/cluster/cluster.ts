@@ -4,6 +4,7 @@ import type { Transport } from '../upstream/registry.js';
 import { hashKey, type BalancedEndpoint } from '../balancers/index.js';
 import type { ClusterConfig } from '../config/schema.js';
 import type { Clock } from '../core/clock.js';
+import { HOP_HEADER } from '../core/headers.js';
 import { isProxyError, ProxyError } from '../core/errors.js';
 import type { HttpService, ProxyRequest, ProxyResponse } from '../core/service.js';
 import type { Counter } from '../observability/metrics.js';
@@ -112,6 +113,8 @@ export class Cluster {
   readonly #poolConnections: number;
   /** HTTP/1.1 pools hold one request per connection; h2c multiplexes, so nothing waits for a connection there. */
   readonly #http1: boolean;
+  /** peer: sidecar: every attempt carries the hop marker (x-sidecar-hop: 1); other upstreams never see it. */
+  readonly #toSidecar: boolean;
   readonly #set: EndpointSet<Endpoint>;
   readonly #hashOf: ((req: ProxyRequest) => number | undefined) | undefined;
   readonly #gate: EndpointGate = { panic: false };
@@ -152,6 +155,7 @@ export class Cluster {
     const poolConnections = Math.min(config.pool.max_connections, cb.max_connections);
     this.#poolConnections = poolConnections;
     this.#http1 = config.protocol === 'http1';
+    this.#toSidecar = config.peer === 'sidecar';
     const transport = config.tls ? registry.tlsTransport(config.name, config.tls, config.protocol) : undefined;
     this.#transport = transport;
     this.#states = opts.states ?? new ClusterStateRegistry();
@@ -307,6 +311,8 @@ export class Cluster {
     const ctx = req.context;
     ctx.endpoint = ep.address;
     ctx.attempts++;
+    // set, not add: retries and hedges send the same headers again.
+    if (this.#toSidecar) req.headers.set(HOP_HEADER, '1');
     stats.active++;
     stats.requests++;
     let res: ProxyResponse;

@@ -16,6 +16,7 @@ listeners:
     address: 127.0.0.1
     port: \${SIDECAR_OUTBOUND_PORT:-15001}
     mode: forward
+    hop_marker: ignore   # the app sends here, not a sidecar: its x-sidecar-hop is never believed
     forward:
       allow_passthrough: true
       allowed_hosts: ["*"]

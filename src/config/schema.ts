@@ -183,8 +183,8 @@ export const route = z
       .meta({ description: "Time until the response head arrives, all attempts and backoff included (0 disables); 504 UT beyond. A body still streaming after that is governed by the cluster's stream_idle_timeout." }),
     timeout_header_allowed: z
       .boolean()
-      .default(false)
-      .meta({ description: 'Honour a caller\'s x-sidecar-timeout request header (ms or duration) when it is earlier than the route timeout.' }),
+      .optional()
+      .meta({ description: "Honour a caller's x-sidecar-timeout request header (ms or duration) when it is earlier than the route timeout. Absent: only from an identified sidecar (a request carrying the hop marker, see listeners[].hop_marker and docs/mesh.md); true: from any caller; false: never." }),
     max_request_body: size.optional().meta({ description: 'Largest request body accepted on this route (413 beyond).' }),
     retry: retryPolicy.optional().meta({ description: 'Retry failed attempts (see docs/resilience.md). Absent: one attempt.' }),
     fault: faultPolicy.optional().meta({ description: 'Inject delays and aborts for resilience testing.' }),
@@ -361,6 +361,10 @@ export const listener = z.strictObject({
     .boolean()
     .optional()
     .meta({ description: 'Send callers the full cause in x-sidecar-error (endpoint addresses included). Absent: on for a listener bound to loopback, off otherwise (callers then get the flag and its generic meaning; the access log keeps the full cause).' }),
+  hop_marker: z
+    .enum(['trust', 'ignore'])
+    .default('trust')
+    .meta({ description: "The x-sidecar-hop request header another sidecar adds toward `peer: sidecar` clusters (always removed before forwarding). trust: a request carrying it comes from a sidecar (its x-sidecar-timeout is honoured), on a listener that verifies client certificates only when the peer presented a verified identity; ignore: never trusted (use it on listeners the app, not a sidecar, sends to)." }),
   grpc_local_answers: z
     .boolean()
     .default(true)
@@ -510,10 +514,14 @@ export const cluster = z
     name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'use letters, digits, _ . -'),
     endpoints: z.array(endpoint).min(1).optional().meta({ description: 'Static endpoints; required unless `discovery` is set.' }),
     discovery: discovery.optional(),
+    peer: z
+      .enum(['app', 'sidecar'])
+      .default('app')
+      .meta({ description: 'What the endpoints are. sidecar: other sidecars (the mesh hop, docs/mesh.md): requests carry the hop marker x-sidecar-hop: 1, and protocol defaults to HTTP/2 (h2 with tls, h2c without). app: plain HTTP servers; they never see the marker.' }),
     protocol: z
       .enum(['http1', 'h2c', 'h2'])
-      .default('http1')
-      .meta({ description: 'http1; h2c: HTTP/2 cleartext (prior knowledge); h2: HTTP/2 over TLS (needs tls). With tls, http1 is HTTP/1.1 over TLS.' }),
+      .optional()
+      .meta({ description: 'http1; h2c: HTTP/2 cleartext (prior knowledge); h2: HTTP/2 over TLS (needs tls). With tls, http1 is HTTP/1.1 over TLS. Absent: http1, or for peer: sidecar h2 with tls and h2c without.' }),
     tls: clusterTls.optional(),
     lb: loadBalancer.default(loadBalancer.parse({})),
     connect_timeout: duration.default(5_000),
@@ -566,15 +574,22 @@ export const cluster = z
       .meta({ description: 'Percent: when fewer endpoints than this are healthy and not ejected, route to all of them (0 disables).' }),
   })
   .superRefine((c, ctx) => {
-    if (c.protocol === 'h2' && c.tls === undefined) ctx.addIssue({ code: 'custom', path: ['protocol'], message: 'protocol h2 is HTTP/2 over TLS and needs tls; use h2c for cleartext HTTP/2' });
-    if (c.protocol === 'h2c' && c.tls !== undefined) ctx.addIssue({ code: 'custom', path: ['protocol'], message: 'h2c is cleartext HTTP/2; with tls use protocol h2' });
+    // For peer: sidecar the protocol is best left out (it follows tls); say so where an explicit one contradicts tls.
+    const hint = c.peer === 'sidecar' ? ' (or leave protocol out: peer: sidecar picks h2 with tls, h2c without)' : '';
+    if (c.protocol === 'h2' && c.tls === undefined) ctx.addIssue({ code: 'custom', path: ['protocol'], message: `protocol h2 is HTTP/2 over TLS and needs tls; use h2c for cleartext HTTP/2${hint}` });
+    if (c.protocol === 'h2c' && c.tls !== undefined) ctx.addIssue({ code: 'custom', path: ['protocol'], message: `h2c is cleartext HTTP/2; with tls use protocol h2${hint}` });
     if (c.endpoints === undefined && c.discovery === undefined) {
       ctx.addIssue({ code: 'custom', path: ['endpoints'], message: 'endpoints needs at least 1 entry (or set discovery)' });
     }
     if (c.lb.policy === 'ring_hash' && !c.lb.hash_on) {
       ctx.addIssue({ code: 'custom', path: ['lb', 'hash_on'], message: 'ring_hash needs hash_on' });
     }
-  });
+  })
+  // The protocol left out follows the peer: HTTP/2 between sidecars (over TLS when the cluster has tls), else HTTP/1.1.
+  .transform((c) => ({ ...c, protocol: c.protocol ?? defaultProtocol(c.peer, c.tls !== undefined) }));
+
+/** A cluster's protocol when the config leaves it out. */
+export const defaultProtocol = (peer: 'app' | 'sidecar', tls: boolean): 'http1' | 'h2c' | 'h2' => (peer === 'sidecar' ? (tls ? 'h2' : 'h2c') : 'http1');
 
 export const admin = z
   .strictObject({

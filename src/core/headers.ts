@@ -1,5 +1,11 @@
 // HeaderList: headers as a flat [name, value, name, value, ...] array with lower-case names.
 // Node's parsers (rawHeaders) speak this shape, so it crosses the proxy without rebuilding objects.
+/**
+ * The hop marker (value `1`): added by a sidecar to requests toward `peer: sidecar` clusters, removed by every sidecar
+ * that receives one (it marks one hop only), and believed per the listener's hop_marker rule (docs/mesh.md).
+ */
+export const HOP_HEADER = 'x-sidecar-hop';
+
 export class HeaderList {
   /** Flat pairs; names are lower-case. Exposed for the transport adapters; filters use the methods. */
   readonly raw: string[];

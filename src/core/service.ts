@@ -80,6 +80,13 @@ export interface RequestContext {
   readonly scheme: 'http' | 'https';
   /** The downstream peer's verified identity (e.g. a SPIFFE ID from its client certificate); unset without mTLS. */
   peerIdentity?: string | undefined;
+  /**
+   * The request came from another sidecar (the hop marker x-sidecar-hop, trusted by the listener's hop_marker rule:
+   * from a verified identity where the listener verifies client certificates). Its x-sidecar-timeout is honoured.
+   */
+  fromSidecar: boolean;
+  /** The verified identity (SPIFFE ID) of the upstream's certificate on a TLS cluster; unset otherwise. */
+  upstreamIdentity?: string | undefined;
   route: string;
   cluster: string;
   /** host:port of the last endpoint tried. */

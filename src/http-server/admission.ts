@@ -92,6 +92,7 @@ export function openRequest(
 ): ProxyRequest {
   const headers = new HeaderList(head.headers);
   const ctx = downstreamContext(lr.name, a.peer, a.protocol, head.requestId, a.connection, headers);
+  if (head.hop) ctx.fromSidecar = lr.fromSidecar(ctx.peerIdentity);
   addProxyHeaders(headers, a.peer, authority, ctx, lr.via, head.requestId !== undefined, head.teTrailers);
   return { method: a.method, authority, path, scheme: ctx.scheme, headers, body, contentLength: head.contentLength, trailers, cancel, context: ctx };
 }

@@ -48,6 +48,8 @@ export function newContext(
     downstreamProtocol: protocol,
     scheme,
     peerIdentity: undefined,
+    fromSidecar: false,
+    upstreamIdentity: undefined,
     route: '',
     cluster: '',
     endpoint: '',

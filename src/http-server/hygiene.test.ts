@@ -37,3 +37,22 @@ describe('overflowedInRequestLine', () => {
     assert.equal(overflowedInRequestLine(undefined, 10), false);
   });
 });
+
+describe('the hop marker in readRequestHead', () => {
+  const head = (raw: string[]) => {
+    const h = readRequestHead(['Host', 'a', ...raw], '1.1', false, 100);
+    assert.ok(!('status' in h));
+    return h;
+  };
+  it('x-sidecar-hop: 1 marks the request and is never kept for the upstream, in any case of its name', () => {
+    const h = head(['X-Sidecar-Hop', '1', 'accept', '*/*']);
+    assert.equal(h.hop, true);
+    assert.deepEqual(h.headers, ['accept', '*/*']);
+  });
+  it('another value does not mark it, and is removed too; no marker, no mark', () => {
+    const h = head(['x-sidecar-hop', 'yes', 'x-sidecar-hop', '0']);
+    assert.equal(h.hop, false);
+    assert.deepEqual(h.headers, []);
+    assert.equal(head(['accept', '*/*']).hop, false);
+  });
+});

@@ -1,7 +1,7 @@
 // Request-head hygiene, pure: strict framing checks, hop-by-hop removal and X-Forwarded-* headers.
 // Node's llhttp already rejects most smuggling shapes (CL+TE, bad chunk sizes, obs-fold, bare LF, CTLs);
 // this covers what it lets through: Host rules, transfer codings other than chunked, TE on HTTP/1.0, odd targets.
-import { HeaderList } from '../core/headers.js';
+import { HeaderList, HOP_HEADER } from '../core/headers.js';
 
 /** Always hop-by-hop (RFC 9110 §7.6.1), plus the legacy proxy ones. */
 const HOP_BY_HOP = new Set([
@@ -25,6 +25,8 @@ export interface RequestHead {
   teTrailers: boolean;
   /** The Via header(s), joined; kept in `headers` too. */
   via: string | undefined;
+  /** The request carried the hop marker (x-sidecar-hop: 1). The header itself is never kept: it marks one hop only. */
+  hop: boolean;
 }
 
 export interface HeadError {
@@ -96,6 +98,7 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
   let expect: string | undefined;
   let upgrade: string | undefined;
   let via: string | undefined;
+  let hop = false;
   // llhttp reads any one-digit major version; only 1.x is HTTP/1 (HTTP/2 has its own parser and preface).
   if (!http2 && httpVersion.charCodeAt(0) !== 49 /* 1 */) return { status: 505, message: `HTTP version ${httpVersion} is not supported` };
 
@@ -135,6 +138,10 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
       case 'x-request-id':
         requestId = value;
         break;
+      case HOP_HEADER:
+        // Read here, in the one pass over the head, so the marker costs the hot path no lookup of its own.
+        hop ||= value === '1';
+        continue;
       default:
         if (HOP_BY_HOP.has(name)) continue;
     }
@@ -193,6 +200,7 @@ export function readRequestHead(rawHeaders: readonly string[], httpVersion: stri
     upgrade: wantsUpgrade ? upgrade : undefined,
     teTrailers: te !== undefined && /(^|,)\s*trailers\s*(;|,|$)/i.test(te),
     via,
+    hop,
   };
 }
 

@@ -3,7 +3,7 @@
 import type { Socket } from 'node:net';
 import type { Cluster } from '../cluster/cluster.js';
 import { ProxyError } from '../core/errors.js';
-import { HeaderList } from '../core/headers.js';
+import { HeaderList, HOP_HEADER } from '../core/headers.js';
 import { compose, type HttpService, type Layer, type ProxyRequest, type ProxyResponse } from '../core/service.js';
 import { compileHeaderMutation } from '../filters/header-mutation/header-mutation.js';
 import type { ListenerRuntime } from '../runtime/listener-runtime.js';
@@ -59,6 +59,7 @@ function upgradeTerminal(route: RouteRuntime, cluster: Cluster, connector: Conne
       try {
         const raw = req.headers.raw;
         raw.push('connection', 'upgrade', 'upgrade', slot.asked);
+        if (cluster.config.peer === 'sidecar') raw.push(HOP_HEADER, '1');
         out = requestHead(req.method, req.path, req.authority, raw, framingFor(req.method, false, -1, raw));
       } catch (err) {
         return reject(new ProxyError('DPE', `upgrade request cannot be forwarded: ${(err as Error).message}`, { status: 400 }));

@@ -11,6 +11,7 @@ const context = (over: Partial<RequestContext> = {}): RequestContext => ({
   downstreamAddress: '127.0.0.1',
   downstreamProtocol: 'HTTP/1.1',
   scheme: 'http',
+  fromSidecar: false,
   route: 'all',
   cluster: 'app',
   endpoint: '127.0.0.1:8080',
@@ -80,4 +81,22 @@ test('a failed upstream attempt logs its typed outcome and cause; other lines ca
   const ok = JSON.parse(formatAccessLine(record())) as Record<string, unknown>;
   assert.equal(ok.upstream_outcome, null);
   assert.equal(ok.upstream_cause, null);
+});
+
+test('peer_identity and upstream_identity close every line: null when absent, the SPIFFE IDs when known', () => {
+  const none = JSON.parse(formatAccessLine(record())) as Record<string, unknown>;
+  assert.equal(none.peer_identity, null);
+  assert.equal(none.upstream_identity, null);
+  assert.ok('peer_identity' in none && 'upstream_identity' in none);
+  const web = 'spiffe://example.org/ns/default/sa/web';
+  const api = 'spiffe://example.org/ns/default/sa/api';
+  const both = JSON.parse(formatAccessLine(record({ context: context({ peerIdentity: web, upstreamIdentity: api }) }))) as Record<string, unknown>;
+  assert.equal(both.peer_identity, web);
+  assert.equal(both.upstream_identity, api);
+  // The cached tail follows a change of either one, back and forth.
+  const onlyUp = JSON.parse(formatAccessLine(record({ context: context({ upstreamIdentity: api }) }))) as Record<string, unknown>;
+  assert.equal(onlyUp.peer_identity, null);
+  assert.equal(onlyUp.upstream_identity, api);
+  const again = JSON.parse(formatAccessLine(record({ context: context({ peerIdentity: web, upstreamIdentity: api }) }))) as Record<string, unknown>;
+  assert.deepEqual([again.peer_identity, again.upstream_identity], [web, api]);
 });

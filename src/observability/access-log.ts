@@ -128,6 +128,20 @@ function peerPart(c: RequestContext): string {
   return peer.text;
 }
 
+/** The closing identities: few distinct values (the mesh's workloads), and most lines repeat the last pair. */
+const identities = { peer: undefined as string | undefined, upstream: undefined as string | undefined, text: ',"peer_identity":null,"upstream_identity":null}\n' };
+
+function identityPart(c: RequestContext): string {
+  const p = c.peerIdentity;
+  const u = c.upstreamIdentity;
+  if (p !== identities.peer || u !== identities.upstream) {
+    identities.peer = p;
+    identities.upstream = u;
+    identities.text = `,"peer_identity":${quoted(p)},"upstream_identity":${quoted(u)}}\n`;
+  }
+  return identities.text;
+}
+
 const NO_FLAG = ',"response_flag":null,"error":null,"upstream_outcome":null,"upstream_cause":null';
 
 export function formatAccessLine(r: AccessRecord): string {
@@ -141,6 +155,6 @@ export function formatAccessLine(r: AccessRecord): string {
     ',"method":' + jsonString(r.method) + ',"authority":' + jsonString(r.authority) + ',"path":' + jsonString(r.path) +
     ',"protocol":"' + c.downstreamProtocol + '","status":' + r.status + ',"grpc_status":' + (c.grpcStatus ?? 'null') + ',"bytes_in":' + r.bytesIn + ',"bytes_out":' + r.bytesOut +
     ',"duration_ms":' + millis(r.durationMs) + targetPart(c) + c.attempts + outcome + peerPart(c) + jsonString(r.userAgent) +
-    (c.peerIdentity === undefined ? '}\n' : ',"peer_identity":' + jsonString(c.peerIdentity) + '}\n')
+    identityPart(c)
   );
 }

@@ -72,7 +72,7 @@ export class FakeClock implements Clock {
 }
 
 /** A ProxyRequest for layer tests: GET /x to "app" on cluster c1, with no deadline. */
-export function testRequest(opts: { method?: string; body?: Readable | null; headers?: string[]; startTime?: number } = {}): ProxyRequest {
+export function testRequest(opts: { method?: string; body?: Readable | null; headers?: string[]; startTime?: number; fromSidecar?: boolean } = {}): ProxyRequest {
   return {
     method: opts.method ?? 'GET',
     authority: 'app',
@@ -89,6 +89,7 @@ export function testRequest(opts: { method?: string; body?: Readable | null; hea
       downstreamAddress: '127.0.0.1',
       downstreamProtocol: 'HTTP/1.1',
       scheme: 'http',
+      fromSidecar: opts.fromSidecar ?? false,
       route: 'r',
       cluster: 'c1',
       endpoint: '',

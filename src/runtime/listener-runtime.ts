@@ -34,6 +34,12 @@ export class ListenerRuntime {
   readonly grpcLocalAnswers: boolean;
   /** listeners[].filters, built once and shared by every route (each route applies its filter_overrides). */
   readonly filters: readonly BuiltFilter[];
+  /**
+   * Whom the hop marker (x-sidecar-hop) is believed from (listeners[].hop_marker): 'identity' on a listener that
+   * verifies client certificates (only a peer with a verified identity), 'anyone' without (h2c between sidecars),
+   * 'nobody' with hop_marker: ignore.
+   */
+  readonly hopTrust: 'identity' | 'anyone' | 'nobody';
 
   constructor(
     config: ListenerConfig,
@@ -50,6 +56,7 @@ export class ListenerRuntime {
     this.exposeErrorDetails = config.expose_error_details ?? isLoopback(config.address);
     this.#registry = registry;
     this.grpcLocalAnswers = config.grpc_local_answers;
+    this.hopTrust = config.hop_marker === 'ignore' ? 'nobody' : config.tls?.client_ca !== undefined ? 'identity' : 'anyone';
     this.filters = buildChain(config.filters, { listener: config.name, route: '', metrics });
     this.#table = new RouteTable(
       config.routes.map((r, i) => {
@@ -62,6 +69,12 @@ export class ListenerRuntime {
     this.noRouteStats = metrics.routeStats(config.name, '', '');
     this.gauges = metrics.listenerGauges(config.name);
     this.#passthroughStats = metrics.routeStats(config.name, 'passthrough', 'passthrough');
+  }
+
+  /** Whether a request that carried the hop marker, from a peer with this verified identity (or none), is from a sidecar. */
+  fromSidecar(peerIdentity: string | undefined): boolean {
+    const trust = this.hopTrust;
+    return trust === 'anyone' || (trust === 'identity' && peerIdentity !== undefined);
   }
 
   route(input: MatchInput): RouteRuntime | undefined {

@@ -27,3 +27,17 @@ export function applyIdentityHeader(headers: HeaderList, t: DownstreamTransport)
   headers.remove(t.identityHeader);
   if (t.peerIdentity !== undefined) headers.set(t.identityHeader, t.peerIdentity);
 }
+
+const UPSTREAM_IDENTITY = Symbol('sidecar.upstreamIdentity');
+type UpstreamCarrier = { [UPSTREAM_IDENTITY]?: string };
+
+/**
+ * The verified identity (SPIFFE ID) of an upstream connection's certificate, set once by the TLS connector when the
+ * handshake verifies it, so each request on the connection reads it with one property lookup (access log
+ * upstream_identity). undefined for plain TCP, or a certificate without a SPIFFE ID.
+ */
+export const upstreamIdentityOf = (socket: object): string | undefined => (socket as UpstreamCarrier)[UPSTREAM_IDENTITY];
+
+export function setUpstreamIdentity(socket: object, identity: string | undefined): void {
+  if (identity !== undefined) (socket as UpstreamCarrier)[UPSTREAM_IDENTITY] = identity;
+}

@@ -7,6 +7,7 @@ import { ProxyError } from '../core/errors.js';
 import { HeaderList } from '../core/headers.js';
 import type { ProxyRequest, ProxyResponse } from '../core/service.js';
 import { forwardDeadline } from '../policies/timeout/deadline.js';
+import { upstreamIdentityOf } from '../security/transport.js';
 import { connectTarget, tcpConnector, type ConnectTarget, type Connector } from './connector.js';
 import { poolClosedError, refusedStreamError, upstreamFailure } from './errors.js';
 import { resetAfterHead } from './h2-reset.js';
@@ -96,6 +97,9 @@ export class Http2Upstream implements Upstream {
         reject(notOpened(err, this.address, this.#opts.connectTimeout));
         return;
       }
+      // The stream opened, so the session is up and not destroyed (its socket proxy throws once it is): its TLS
+      // connection's verified identity is known (access log upstream_identity).
+      req.context.upstreamIdentity = upstreamIdentityOf(s.session.socket);
       let settled = false;
       let done = false;
       const finish = (): void => {

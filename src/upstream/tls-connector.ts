@@ -7,6 +7,7 @@ import type { ClusterTlsConfig } from '../config/schema.js';
 import { systemClock } from '../core/clock.js';
 import { LogThrottle } from '../observability/log-throttle.js';
 import { matchesAny, spiffeIdOf } from '../security/identity.js';
+import { setUpstreamIdentity } from '../security/transport.js';
 import { describeTlsFailure, IDENTITY_MISMATCH, isTlsError, tlsFailureReason } from '../security/tls-errors.js';
 import { readPem, TlsMaterial, type TlsEnv } from '../security/tls-material.js';
 import { withConnectTimeout, type Connector } from './connector.js';
@@ -67,7 +68,11 @@ export class TlsClient {
       });
       socket.setNoDelay(true);
       let secure = false;
-      socket.once('secureConnect', () => (secure = true));
+      socket.once('secureConnect', () => {
+        secure = true;
+        // rejectUnauthorized: a connection that got here has a verified certificate; its identity is logged per request.
+        setUpstreamIdentity(socket, spiffeIdOf(socket.getPeerCertificate().subjectaltname));
+      });
       socket.once('error', (err) => {
         if (!secure && isTlsError(err)) onFailure(err, target.address);
       });

@@ -86,3 +86,35 @@ describe('timeout layer', () => {
     assert.ok(collected.has('cancel'), 'the request was kept alive by its timer');
   });
 });
+
+describe('timeout layer: x-sidecar-timeout trust', () => {
+  const forwarded = async (opts: { headerAllowed?: boolean }, fromSidecar: boolean): Promise<string | undefined> => {
+    const clock = new FakeClock();
+    let seen: string | undefined;
+    const svc = timeoutLayer(15_000, clock, opts)((r) => {
+      // What the upstream would be told: the deadline the layer settled on.
+      seen = r.context.deadline === Infinity ? undefined : String(r.context.deadline - r.context.startTime);
+      return Promise.resolve({ status: 200, headers: testRequest().headers, body: null });
+    });
+    await svc(testRequest({ headers: ['x-sidecar-timeout', '500'], fromSidecar }));
+    return seen;
+  };
+
+  it('by default honours it from another sidecar only', async () => {
+    assert.equal(await forwarded({}, true), '500');
+    assert.equal(await forwarded({}, false), '15000');
+  });
+
+  it('timeout_header_allowed: true honours it from anyone; false from nobody, a sidecar included', async () => {
+    assert.equal(await forwarded({ headerAllowed: true }, false), '500');
+    assert.equal(await forwarded({ headerAllowed: false }, true), '15000');
+  });
+
+  it('a sidecar deadline that runs out is a 504 UT naming the caller deadline', async () => {
+    const clock = new FakeClock();
+    const req = testRequest({ headers: ['x-sidecar-timeout', '300'], fromSidecar: true });
+    const p = timeoutLayer(15_000, clock)((r) => new Promise<ProxyResponse>((_, reject) => r.cancel.onAbort(reject)))(req);
+    clock.advance(300);
+    await assert.rejects(p, (e: unknown) => e instanceof ProxyError && e.flag === 'UT' && /caller deadline, x-sidecar-timeout: 300/.test(e.message));
+  });
+});

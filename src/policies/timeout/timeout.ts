@@ -1,5 +1,6 @@
 // Route timeout and caller deadline: the time allowed until the response head arrives. The effective deadline is the
-// earlier of the route timeout and the caller's own (grpc-timeout always; x-sidecar-timeout when the route allows it).
+// earlier of the route timeout and the caller's own (grpc-timeout always; x-sidecar-timeout from another sidecar, or
+// from anyone when the route allows it).
 // Exceeding it aborts the upstream attempt and answers 504 UT, naming which limit it was (UQ when the attempt was still
 // waiting for a pooled connection).
 import { systemClock, type Clock } from '../../core/clock.js';
@@ -9,15 +10,19 @@ import type { Layer, RequestContext } from '../../core/service.js';
 import { GRPC_TIMEOUT_HEADER, parseGrpcTimeout, parseTimeoutHeader, TIMEOUT_HEADER } from './deadline.js';
 
 export interface TimeoutOptions {
-  /** Honour a caller's x-sidecar-timeout request header (routes[].timeout_header_allowed). */
-  readonly headerAllowed?: boolean;
+  /**
+   * Honour a caller's x-sidecar-timeout request header (routes[].timeout_header_allowed): true from anyone, false
+   * never, undefined (the default) only from another sidecar (RequestContext.fromSidecar).
+   */
+  readonly headerAllowed?: boolean | undefined;
 }
 
 export function timeoutLayer(ms: number, clock: Clock = systemClock, opts: TimeoutOptions = {}): Layer {
-  const headerAllowed = opts.headerAllowed === true;
+  const allowed = opts.headerAllowed;
   return (next) => (req) => {
     const ctx = req.context;
     const headers = req.headers;
+    const headerAllowed = allowed ?? ctx.fromSidecar;
     let deadline = ms > 0 ? ctx.startTime + ms : Infinity;
     /** Set when the caller's deadline is the earlier one: which header and value. */
     let caller: string | undefined;

@@ -6,6 +6,7 @@ import type { TrailerSlot } from '../../core/service.js';
 import { systemClock } from '../../core/clock.js';
 import { ProxyError } from '../../core/errors.js';
 import { forwardDeadline } from '../../policies/timeout/deadline.js';
+import { upstreamIdentityOf } from '../../security/transport.js';
 import { readyEvent, type ConnectTarget, type Connector } from '../connector.js';
 import { afterHead, upstreamFailure } from '../errors.js';
 import type { Exchange } from './exchange.js';
@@ -218,6 +219,9 @@ export class Http1Connection {
         i -= 2;
       }
     }
+    // Read here, not in start(): a TLS connection may still have been handshaking then.
+    const identity = upstreamIdentityOf(this.socket);
+    if (identity !== undefined) ex.req.context.upstreamIdentity = identity;
     ex.onHead(status, raw);
     // A response to HEAD has no body, whatever its Content-Length says.
     return ex.req.method === 'HEAD' ? 1 : 0;
