@@ -151,10 +151,11 @@ clusters:
 listeners:
   - name: out
     port: 0
+    hop_marker: ignore
     routes: [{ name: mesh, match: { prefix: / }, cluster: api }]
 clusters:
   - name: api
-    protocol: h2
+    peer: sidecar
     endpoints: ["127.0.0.1:${pipe.port}"]
     tls: { ca: ${authority.certFile}, cert: ${web.certFile}, key: ${web.keyFile}, expected_identities: ["${API}"] }
 `);
@@ -226,7 +227,7 @@ clusters:
     assert.match(metrics, /sidecar_downstream_transport_connections_total\{listener="in",transport="mtls"\} [1-9]/);
   });
 
-  it('both access logs share the request id; the inbound one shows the caller identity (needs the hop branch)', async () => {
+  it('both access logs share the request id; the inbound one shows the caller identity and the outbound one the upstream identity', async () => {
     const out = await accessLogFor(outbound, '/headers?q=1');
     const inn = await accessLogFor(inbound, '/headers?q=1');
     assert.equal(typeof out.request_id, 'string');
@@ -236,7 +237,6 @@ clusters:
     assert.equal(out.protocol, 'HTTP/1.1');
     assert.equal(inn.protocol, 'HTTP/2');
     assert.equal(inn.peer_identity, WEB);
-    // Once the hop branch's upstream_identity log field is merged, this line joins the assertions above:
-    // assert.equal(out.upstream_identity, API);
+    assert.equal(out.upstream_identity, API);
   });
 });
