@@ -291,7 +291,7 @@ export function messageToJson(type: protobuf.Type, msg: Obj, opts: MappingOption
 }
 
 const isDefault = (v: unknown): boolean =>
-  v === undefined || v === null || v === 0 || v === '' || v === false || (isLong(v) && v.low === 0 && v.high === 0) || (v instanceof Uint8Array && v.length === 0);
+  v === undefined || v === null || v === 0 || v === '' || v === false || (isLong(v) && v.low === 0 && v.high === 0) || ((v instanceof Uint8Array || Array.isArray(v)) && v.length === 0);
 
 function singleToJson(field: FieldLike, v: unknown, opts: MappingOptions): unknown {
   const r = field.resolvedType;
