@@ -28,6 +28,7 @@ function thingsServer(): Promise<{ server: grpc.Server; port: number }> {
     GetThing: (call: grpc.ServerUnaryCall<Obj, Obj>, cb: grpc.sendUnaryData<Obj>) => {
       const name = call.request['name'] as string;
       if (name.endsWith('/missing')) return cb({ code: grpc.status.NOT_FOUND, details: `thing ${name} not found` });
+      if (name.endsWith('slow')) return void setTimeout(() => cb(null, { name }), 2000);
       cb(null, { name, display_name: `view=${String(call.request['view'] ?? '')}`, label: call.request['filter'], tags: [String(call.metadata.get('x-test-meta')[0] ?? '')] });
     },
     CreateThing: (call: grpc.ServerUnaryCall<Obj, Obj>, cb: grpc.sendUnaryData<Obj>) => {
@@ -264,6 +265,20 @@ describe('gRPC-JSON transcoding (curl -> sidecar -> grpc-js)', () => {
 });
 
 describe('transcoding: failures the sidecar answers itself, in JSON', () => {
+  it('a route timeout: 504 JSON (DEADLINE_EXCEEDED) with the UT flag', async () => {
+    const g = await thingsServer();
+    const sidecar = await startSidecar(config(g.port).replace('        cluster: things\n', '        cluster: things\n        timeout: 300ms\n'));
+    try {
+      const res = parseCurlI((await curl(['-i', `http://127.0.0.1:${sidecar.ports.in!}/v1/things/slow`])).stdout);
+      assert.equal(res.status, 504, res.body);
+      assert.equal(res.headers['x-sidecar-flag'], 'UT');
+      assert.equal((JSON.parse(res.body) as Obj)['code'], 4);
+    } finally {
+      await sidecar.stop();
+      g.server.forceShutdown();
+    }
+  });
+
   it('an upstream that refuses connections: 503 JSON with the flag, not a gRPC trailers-only answer', async () => {
     const sidecar = await startSidecar(config(1).replace('listeners:\n  - name: in\n', 'listeners:\n  - name: in\n    grpc_local_answers: true\n'));
     try {
@@ -353,6 +368,34 @@ clusters:
     const r = await validate(yaml(PROTO, ''));
     assert.equal(r.code, 2, r.out);
     assert.match(r.out, /transcode sends gRPC, which needs HTTP\/2: cluster "c" has protocol http1/);
+  });
+
+  it('startup with a bad .proto exits 2 naming it; a reload to one keeps the old config serving', async () => {
+    const bad = write('bad-start.proto', 'syntax = "proto3";\nmessage {\n');
+    const dir2 = mkdtempSync(path.join(os.tmpdir(), 'transcode-start-'));
+    const file = path.join(dir2, 'sidecar.yaml');
+    writeFileSync(file, `admin: { port: 0 }\n${yaml(bad)}`.replace('port: 0\n    routes', 'port: 0\n    routes'));
+    const run = await new Promise<{ code: number; out: string }>((resolve) => {
+      execFile(process.execPath, [BIN, 'run', '-c', file], { encoding: 'utf8', timeout: 20_000 }, (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, out: `${stdout}${stderr}` }));
+    });
+    assert.equal(run.code, 2, run.out);
+    assert.ok(run.out.includes(`${bad}:2:`), run.out);
+
+    const g = await thingsServer();
+    const sc = await startSidecar(config(g.port));
+    try {
+      const url = `http://127.0.0.1:${sc.ports.in!}/v1/things/abc`;
+      assert.equal((JSON.parse((await curl([url])).stdout) as Obj)['name'], 'abc');
+      sc.writeConfig(config(g.port).replace(JSON.stringify(PROTO), JSON.stringify(bad)));
+      process.kill(sc.proc.pid!, 'SIGHUP');
+      const deadline = Date.now() + 8000;
+      while (!sc.stderr().includes('bad-start.proto:2:') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(sc.stderr().includes('bad-start.proto:2:'), sc.stderr());
+      assert.equal((JSON.parse((await curl([url])).stdout) as Obj)['name'], 'abc', 'the old config still serves');
+    } finally {
+      await sc.stop();
+      g.server.forceShutdown();
+    }
   });
 
   it('a valid config passes', async () => {

@@ -48,7 +48,7 @@ export function loadProtos(files: readonly string[], include: readonly string[],
       parsed = pb().parse(text, root, { keepCase: true });
     } catch (e) {
       const msg = (e as Error).message;
-      const line = /\(line (\d+)\)/.exec(msg);
+      const line = /line (\d+)\)/.exec(msg);
       throw new ProtoError(file, line ? Number(line[1]) : 1, msg.replace(/\s*\((?:[^()]*, )?line \d+\)/, ''));
     } finally {
       (pb().parse as unknown as { filename: string | null }).filename = null;
