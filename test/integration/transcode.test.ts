@@ -288,6 +288,8 @@ describe('transcoding: failures the sidecar answers itself, in JSON', () => {
       assert.match(res.headers['content-type'] ?? '', /^application\/json/);
       const body = JSON.parse(res.body) as Obj;
       assert.equal(body['code'], 14);
+      assert.equal(body['message'], 'upstream connection failure', 'the body names no address');
+      assert.match(res.headers['x-sidecar-error'] ?? '', /refused/);
       assert.equal(res.headers['grpc-status'], undefined);
     } finally {
       await sidecar.stop();

@@ -1,6 +1,6 @@
 // The transcoder's own answers, as JSON in gRPC's error shape {code, message, details} (JSON clients read no grpc-status).
 import { ProxyError } from '../../core/errors.js';
-import { ERROR_HEADER, FLAG_HEADER, type ResponseFlag } from '../../core/flags.js';
+import { ERROR_HEADER, FLAG_HEADER, RESPONSE_FLAGS, type ResponseFlag } from '../../core/flags.js';
 import { HeaderList } from '../../core/headers.js';
 import type { ProxyResponse, RequestContext } from '../../core/service.js';
 import { codeOfHttp } from './status.js';
@@ -14,9 +14,11 @@ export function jsonErrorResponse(status: number, code: number, message: string,
 
 /**
  * An answer the sidecar makes itself (no binding, a body that does not fit, an upstream refused or too slow), as JSON
- * for a JSON client, with the flag and cause in the context and the usual headers.
+ * for a JSON client, with the flag and cause in the context and the usual headers. An upstream failure's body says
+ * only the flag's meaning: its cause names addresses, and stays in x-sidecar-error, which the exchange makes generic
+ * on listeners that hide error details.
  */
-export function localJson(ctx: RequestContext, err: unknown): ProxyResponse {
+export function localJson(ctx: RequestContext, err: unknown, upstream = false): ProxyResponse {
   const e = err instanceof ProxyError ? err : new ProxyError('IE', `internal error: ${(err as Error)?.message ?? String(err)}`);
   const flag: ResponseFlag = e.flag;
   ctx.flag = flag;
@@ -25,6 +27,7 @@ export function localJson(ctx: RequestContext, err: unknown): ProxyResponse {
   ctx.upstreamCause = e.code;
   if (e.endpoint) ctx.endpoint = e.endpoint;
   const cause = e.message.replace(/[\r\n]+/g, ' ');
-  return jsonErrorResponse(e.status, codeOfHttp(e.status), cause, [], [FLAG_HEADER, flag, ERROR_HEADER, cause.replace(/[^\x20-\x7e]/g, '?').slice(0, 1000), 'x-request-id', ctx.requestId]);
+  const said = upstream ? RESPONSE_FLAGS[flag].meaning : cause;
+  return jsonErrorResponse(e.status, codeOfHttp(e.status), said, [], [FLAG_HEADER, flag, ERROR_HEADER, cause.replace(/[^\x20-\x7e]/g, '?').slice(0, 1000), 'x-request-id', ctx.requestId]);
 }
 

@@ -63,7 +63,7 @@ export function transcodeLayer(t: CompiledTranscoder): Layer {
     try {
       res = await next(req);
     } catch (err) {
-      return localJson(req.context, err);
+      return localJson(req.context, err, true);
     }
     return relayResponse(t, match.binding, res, req, accept.includes('application/x-ndjson'));
   };
