@@ -366,6 +366,12 @@ clusters:
     assert.ok(r2.out.includes(`${i}:4: import "nowhere/x.proto" not found`), r2.out);
   });
 
+  it('an unknown service is reported at services, listing the known ones', async () => {
+    const r = await validate(yaml(PROTO).replace('config: { proto: [', 'config: { services: [things.v1.Nope], proto: ['));
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.out, /filters\[0\]\.config\.services: no service "things\.v1\.Nope" in the \.proto files \(services: things\.v1\.Things\)/);
+  });
+
   it('a cluster that does not speak HTTP/2 is refused', async () => {
     const r = await validate(yaml(PROTO, ''));
     assert.equal(r.code, 2, r.out);

@@ -105,9 +105,11 @@ function serviceByName(protos: LoadedProtos, name: string): protobuf.Service {
   const found = protos.root.lookup(name.replace(/^\./, ''));
   if (found instanceof pb().Service) return found;
   const known = allServices(protos.root, undefined).map((s) => s.fullName.slice(1));
-  const [first] = protos.sources.keys();
-  throw new ProtoError(first ?? '', 1, `no service "${name}" in the .proto files${known.length ? ` (services: ${known.join(', ')})` : ''}`);
+  throw new UnknownServiceError(`no service "${name}" in the .proto files${known.length ? ` (services: ${known.join(', ')})` : ''}`);
 }
+
+/** `services` names a service the files do not define (reported at the `services` key, not at a file). */
+export class UnknownServiceError extends Error {}
 
 function allServices(ns: protobuf.NamespaceBase, files: Set<string> | undefined): protobuf.Service[] {
   const out: protobuf.Service[] = [];

@@ -1,6 +1,7 @@
 // Load-time checks of transcode filters (run with the TLS file checks on every load: validate, run, reload): the
 // .proto files parse and every rule names real fields, the route's clusters speak HTTP/2, and it is a route filter.
 import type { Config } from '../../config/schema.js';
+import { UnknownServiceError } from './bindings.js';
 import { compileTranscoder } from './compile.js';
 import { ProtoError } from './load-protos.js';
 import type { TranscodeConfig } from './schema.js';
@@ -27,7 +28,8 @@ export function transcodeIssues(config: Config): Issue[] {
         try {
           compileTranscoder(f.config as TranscodeConfig);
         } catch (e) {
-          out.push({ path: [...base, 'proto'], message: e instanceof ProtoError ? e.message : `cannot load the .proto files: ${(e as Error).message}` });
+          if (e instanceof UnknownServiceError) out.push({ path: [...base, 'services'], message: e.message });
+          else out.push({ path: [...base, 'proto'], message: e instanceof ProtoError ? e.message : `cannot load the .proto files: ${(e as Error).message}` });
         }
       });
     });
