@@ -68,7 +68,7 @@ function thingsServer(): Promise<{ server: grpc.Server; port: number }> {
       md.set('grpc-status-details-bin', encodeStatus(code, String(call.request['message'])));
       cb({ code, details: String(call.request['message']), metadata: md });
     },
-    Files: (_call: grpc.ServerUnaryCall<Obj, Obj>, cb: grpc.sendUnaryData<Obj>) => cb(null, { string_value: 'files' }),
+    Files: (_call: grpc.ServerUnaryCall<Obj, Obj>, cb: grpc.sendUnaryData<Obj>) => cb(null, { stringValue: 'files' }) // protobufjs's bundled well-known types name fields in camelCase,
   });
   return new Promise((resolve, reject) => {
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve({ server, port })));
@@ -256,6 +256,13 @@ describe('gRPC-JSON transcoding (curl -> sidecar -> grpc-js)', () => {
     assert.equal(none.status, 404);
     assert.equal(none.headers['x-sidecar-flag'], 'NR');
     assert.equal((JSON.parse(none.body) as Obj)['code'], 5);
+  });
+
+  it('a custom verb with a ** template; google.protobuf.Value answers as plain JSON', async () => {
+    const r = await curl(['-i', '-X', 'SEARCH', `${base}/v1/files/a/b/c`]);
+    const res = parseCurlI(r.stdout);
+    assert.equal(res.status, 200, r.stdout);
+    assert.equal(res.body, '"files"\n');
   });
 
   it('without an annotation, POST /package.Service/Method with a JSON body works', async () => {
