@@ -379,6 +379,12 @@ clusters:
     assert.match(r.out, /filters\[0\]\.config\.services: no service "things\.v1\.Nope" in the \.proto files \(services: things\.v1\.Things\)/);
   });
 
+  it('prefix_rewrite on a transcoded route is refused', async () => {
+    const r = await validate(yaml(PROTO).replace('        cluster: c\n', '        cluster: c\n        prefix_rewrite: /x/\n'));
+    assert.equal(r.code, 2, r.out);
+    assert.match(r.out, /routes\[0\]\.prefix_rewrite: prefix_rewrite does not combine with a transcode filter/);
+  });
+
   it('a cluster that does not speak HTTP/2 is refused', async () => {
     const r = await validate(yaml(PROTO, ''));
     assert.equal(r.code, 2, r.out);

@@ -19,6 +19,8 @@ export function transcodeIssues(config: Config): Issue[] {
       (r.filters ?? []).forEach((f, fi) => {
         if (f.type !== 'transcode' || f.disabled) return;
         const base = ['listeners', li, 'routes', ri, 'filters', fi, 'config'];
+        // The route's prefix_rewrite runs inside its filters, on the gRPC path the transcoder made: it would cut it.
+        if (r.prefix_rewrite !== undefined) out.push({ path: ['listeners', li, 'routes', ri, 'prefix_rewrite'], message: 'prefix_rewrite does not combine with a transcode filter (it would rewrite the gRPC path); bindings match the path as received, so write the prefix into the google.api.http rules' });
         const clusters = r.cluster !== undefined ? [r.cluster] : (r.weighted_clusters ?? []).map((w) => w.cluster);
         if (clusters.length === 0) out.push({ path: base.slice(0, -1), message: 'transcode needs a route with a cluster (cluster or weighted_clusters) that serves the gRPC service' });
         for (const c of clusters) {
