@@ -19,6 +19,8 @@ type Obj = Record<string, unknown>;
 /** Lets the streaming test hold the server between its first and its last message. */
 let releaseStream: () => void = () => {};
 let streamSentLast = false;
+/** Messages the bulk stream has handed to grpc-js so far. */
+let bulkSent = 0;
 
 function thingsServer(): Promise<{ server: grpc.Server; port: number }> {
   const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: false, oneofs: true, includeDirs: [path.join(ROOT, 'protos')] });
@@ -43,6 +45,20 @@ function thingsServer(): Promise<{ server: grpc.Server; port: number }> {
     },
     StreamThings: (call: grpc.ServerWritableStream<Obj, Obj>) => {
       const n = Number(call.request['count'] ?? 0);
+      const blobSize = Number(call.request['blob_size'] ?? 0);
+      if (blobSize > 0) {
+        // The backpressure case: big messages, each written only when grpc-js says the stream has room.
+        bulkSent = 0;
+        const blob = Buffer.alloc(blobSize, 7);
+        void (async () => {
+          for (let i = 0; i < n; i++) {
+            bulkSent++;
+            if (!call.write({ name: `bulk-${i}`, blob })) await new Promise((r) => call.once('drain', r));
+          }
+          call.end();
+        })();
+        return;
+      }
       const failAfter = Number(call.request['fail_after'] ?? 0);
       streamSentLast = false;
       const hold = new Promise<void>((resolve) => (releaseStream = resolve));
@@ -205,6 +221,32 @@ describe('gRPC-JSON transcoding (curl -> sidecar -> grpc-js)', () => {
       { name: 'thing-1', size: '1001' },
       { name: 'thing-2', size: '1002' },
     ]);
+  });
+
+  it('server streaming is not buffered: a client that stops reading stops the server, and gets everything later', async () => {
+    const total = 400;
+    const size = 64 * 1024;
+    const result = await new Promise<{ sentWhilePaused: number; elements: number; firstName: string }>((resolve, reject) => {
+      const req = http.get(`${base}/v1/shelves/s3/things:stream?count=${total}&blobSize=${size}`, (res) => {
+        res.pause();
+        setTimeout(() => {
+          const sentWhilePaused = bulkSent;
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const all = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Obj[];
+            resolve({ sentWhilePaused, elements: all.length, firstName: String(all[0]?.['name']) });
+          });
+          res.resume();
+        }, 1500);
+      });
+      req.on('error', reject);
+      req.setTimeout(30_000, () => req.destroy(new Error('timed out')));
+    });
+    // 400 x 64 KiB is 25 MiB of messages (34 MiB of JSON): a paused client holds the server to a few MiB of buffers.
+    assert.ok(result.sentWhilePaused < total * 0.6, `the server sent ${result.sentWhilePaused} of ${total} messages while the client read nothing`);
+    assert.equal(result.elements, total);
+    assert.equal(result.firstName, 'bulk-0');
   });
 
   it('server streaming as NDJSON when asked; a failure mid-stream is the last line', async () => {
