@@ -307,6 +307,21 @@ describe('gRPC-JSON transcoding (curl -> sidecar -> grpc-js)', () => {
     assert.equal(res.body, '"files"\n');
   });
 
+  it('a native gRPC client on the same route passes through untranscoded', async () => {
+    const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, includeDirs: [path.join(ROOT, 'protos')] });
+    const pkg = grpc.loadPackageDefinition(def) as unknown as { things: { v1: { Things: grpc.ServiceClientConstructor } } };
+    const client = new pkg.things.v1.Things(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    try {
+      const reply = await new Promise<Obj>((resolve, reject) => {
+        (client as unknown as { Echo(req: Obj, opts: { deadline: number }, cb: (e: Error | null, r: Obj) => void): void }).Echo({ name: 'native', size: '5' }, { deadline: Date.now() + 5000 }, (e, r) => (e ? reject(e) : resolve(r)));
+      });
+      assert.equal(reply['name'], 'native');
+      assert.equal(reply['size'], '5');
+    } finally {
+      client.close();
+    }
+  });
+
   it('without an annotation, POST /package.Service/Method with a JSON body works', async () => {
     const r = await curl(['-X', 'POST', '--data', '{"name":"plain","tags":["x"]}', `${base}/things.v1.Things/Echo`]);
     assert.deepEqual(JSON.parse(r.stdout), { name: 'plain', tags: ['x'] });

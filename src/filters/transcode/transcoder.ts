@@ -41,8 +41,8 @@ export function findBinding(t: CompiledTranscoder, method: string, pathname: str
 export function transcodeLayer(t: CompiledTranscoder): Layer {
   const limit = t.config.max_request_body;
   return (next) => async (req) => {
-    // An Upgrade or CONNECT is no JSON call: it goes on as the route would take it.
-    if (req.tunnel !== undefined) return next(req);
+    // An Upgrade or CONNECT is no JSON call, and a gRPC client needs no transcoding: both go on as the route takes them.
+    if (req.tunnel !== undefined || req.headers.get('content-type')?.startsWith('application/grpc')) return next(req);
     const q = req.path.indexOf('?');
     const pathname = q < 0 ? req.path : req.path.slice(0, q);
     const match = findBinding(t, req.method, pathname);
