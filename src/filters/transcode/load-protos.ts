@@ -17,7 +17,7 @@ export class ProtoError extends Error {
 const VENDORED = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../../protos');
 const VENDORED_DIR = existsSync(VENDORED) ? VENDORED : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../protos');
 /** protobufjs's own google/protobuf/*.proto (descriptor.proto among them; the common ones are built in). */
-const PROTOBUFJS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.resolve('protobufjs'))));
+const protobufjsDir = (): string => path.dirname(fileURLToPath(import.meta.resolve('protobufjs')));
 
 export interface LoadedProtos {
   readonly root: protobuf.Root;
@@ -116,7 +116,7 @@ const builtin = (imp: string): boolean => {
 function resolveImport(imp: string, dir: string, includeDirs: readonly string[]): string | undefined {
   const candidates = [path.resolve(dir, imp), ...includeDirs.map((d) => path.resolve(d, imp))];
   if (imp.startsWith('google/api/') || imp.startsWith('google/rpc/')) candidates.push(path.join(VENDORED_DIR, imp));
-  if (imp.startsWith('google/protobuf/')) candidates.push(path.join(PROTOBUFJS_DIR, imp));
+  if (imp.startsWith('google/protobuf/')) candidates.push(path.join(protobufjsDir(), imp));
   return candidates.find((c) => existsSync(c));
 }
 
