@@ -3,12 +3,14 @@ import type { FilterFactory } from './filter.js';
 import { bodyLimitFilter } from './body-limit/body-limit.js';
 import { faultFilter } from './fault/fault.filter.js';
 import { headerMutationFilter } from './header-mutation/header-mutation.js';
+import { transcodeFilter } from './transcode/transcoder.js';
 
 // Each factory's config type is its own; the chain builder hands it what that filter's schema parsed.
 export const FILTERS: readonly FilterFactory<never>[] = [
   faultFilter,
   headerMutationFilter,
   bodyLimitFilter,
+  transcodeFilter,
 ];
 
 const byType = new Map<string, FilterFactory<never>>(FILTERS.map((f) => [f.type, f]));

@@ -38,6 +38,12 @@ describe('process footprint', () => {
     assert.ok(!graph.has(path.join(distSrc, 'config/schema.js')), 'config/schema.js must be imported as a type only outside src/config');
   });
 
+  it('protobufjs loads only when a route has a transcode filter (filters/transcode/pb.ts requires it on first use)', () => {
+    const graph = staticGraph(path.join(distSrc, 'cli/main.js'));
+    assert.ok(!graph.has('pkg:protobufjs'), 'protobufjs is statically reachable');
+    assert.ok(graph.has(path.join(distSrc, 'filters/transcode/pb.js')), 'the transcode filter is registered');
+  });
+
   it('the TLS listener and upstream code load only for a config with TLS (orchestrator/tls-code.ts)', () => {
     const graph = staticGraph(path.join(distSrc, 'cli/main.js'));
     for (const file of ['listener/tls.js', 'upstream/tls-connector.js', 'security/tls-material.js']) assert.ok(!graph.has(path.join(distSrc, file)), `${file} is statically reachable`);
