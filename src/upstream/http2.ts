@@ -24,6 +24,9 @@ const { NGHTTP2_CANCEL, NGHTTP2_NO_ERROR, NGHTTP2_REFUSED_STREAM } = http2.const
  */
 const STREAMS_BEFORE_SETTINGS = 100;
 
+/** How long after connecting a session waits for the peer's SETTINGS before carrying streams anyway. */
+const SETTINGS_GRACE_MS = 1000;
+
 /**
  * Request body bytes kept until the response head so that a stream a GOAWAY left unprocessed can be replayed whole on
  * a new session (Envoy retries such streams transparently). A longer body is sent once; its refusal goes to the retry
@@ -101,6 +104,21 @@ export class Http2Upstream implements Upstream {
   async request(req: ProxyRequest, cancel: Cancellation): Promise<ProxyResponse> {
     for (let attempt = 1; ; attempt++) {
       if (this.#closed) throw poolClosedError(this.address);
+      const s = await this.#acquire(cancel);
+      try {
+        return await this.#send(s, req, cancel);
+      } catch (err) {
+        if (!(err instanceof GoneAway)) throw err;
+        // Nothing of it was processed: another session gets it, with the whole body, unless the caller gave up.
+        if (err.body === undefined || attempt >= GOAWAY_ATTEMPTS || cancel.aborted) throw err.error;
+        req.body = err.body;
+      }
+    }
+  }
+
+  /** A connected session with a stream slot for this request (counted in its `active`). */
+  async #acquire(cancel: Cancellation): Promise<Session> {
+    for (let moves = 0; ; moves++) {
       const s = this.#pick();
       s.active++;
       try {
@@ -113,14 +131,10 @@ export class Http2Upstream implements Upstream {
         this.#release(s);
         throw cancel.reason;
       }
-      try {
-        return await this.#send(s, req, cancel);
-      } catch (err) {
-        if (!(err instanceof GoneAway)) throw err;
-        // Nothing of it was processed: another session gets it, with the whole body, unless the caller gave up.
-        if (err.body === undefined || attempt >= GOAWAY_ATTEMPTS || cancel.aborted) throw err.error;
-        req.body = err.body;
-      }
+      // Picked before its SETTINGS said how many streams it allows: over that, another session may have room (past
+      // max_connections nghttp2 holds the stream back until one of this session's ends).
+      if (s.active <= s.limit || moves >= 2) return s;
+      s.active--;
     }
   }
 
@@ -375,8 +389,11 @@ export class Http2Upstream implements Upstream {
       peerMaxConcurrentStreams: assumed,
       createConnection: () => this.#connector(target, { timeout }),
     });
+    // Ready once the peer's SETTINGS are in (its first frame, RFC 9113 3.4), so no stream goes out over its limit;
+    // a peer that sends none is used after a grace.
     const ready = new Promise<void>((resolve, reject) => {
-      session.once('connect', () => resolve());
+      session.once('remoteSettings', () => resolve());
+      session.once('connect', () => this.#clock.setTimeout(resolve, SETTINGS_GRACE_MS));
       session.once('error', (err) => reject(upstreamFailure(err, this.address, timeout)));
       // Closed with no error before it connected (a connector that gave up quietly): nothing was sent.
       session.once('close', () => reject(closedWhileConnecting(this.address)));
