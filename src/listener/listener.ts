@@ -202,15 +202,20 @@ export class Listener {
       const looksH2 = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
       if (looksH2 && seen.length < PREFACE.length) return; // wait for the rest of the preface
       socket.off('data', onData);
-      socket.pause();
       socket.setTimeout(0);
-      socket.unshift(seen);
-      // HTTP/2 reads the unshifted preface on its next tick; resuming here would let it flow away unread.
-      if (looksH2) this.#h2.emit('connection', socket);
-      else {
-        this.#h1.emit('connection', socket);
-        socket.resume();
+      if (looksH2) {
+        // HTTP/2 reads the unshifted preface on its next tick; left flowing, it would flow away unread.
+        socket.pause();
+        socket.unshift(seen);
+        this.#h2.emit('connection', socket);
+        return;
       }
+      // Left flowing: the unshifted bytes reach node:http's parser as the next 'data' of this same flow. A pause and
+      // resume here raced node:http's own pause/resume handling of the socket it reads directly: its deferred
+      // 'resume' could restart reading after the parser had paused for backpressure, and a request body that
+      // nobody read then piled up in memory without bound.
+      socket.unshift(seen);
+      this.#h1.emit('connection', socket);
     };
     socket.on('data', onData);
   }

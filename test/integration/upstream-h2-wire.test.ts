@@ -72,6 +72,8 @@ describe('HTTP/2 upstream: SETTINGS, flow control and backpressure', () => {
   let flood: H2Server;
   const flooded = { accepted: 0 };
   let floodStream: http2.ServerHttp2Stream | undefined;
+  let sink: H2Server;
+  let sunkBytes = 0;
 
   before(async () => {
     // Small windows and frames: every large body crosses many WINDOW_UPDATE round trips and 16 KiB frames.
@@ -97,22 +99,29 @@ describe('HTTP/2 upstream: SETTINGS, flow control and backpressure', () => {
       stream.respond({ ':status': 200 });
       pourInto(stream, 64 * MiB, flooded);
     });
+    // Reads nothing of an upload.
+    sink = await startH2((stream) => {
+      stream.pause();
+      stream.on('data', (c: Buffer) => (sunkBytes += c.length));
+    });
     sidecar = await startSidecar(`
 listeners:
   - name: in
     port: 0
     routes:
+      - { match: { prefix: /sink }, cluster: sink }
       - { match: { prefix: /small }, cluster: small }
       - { match: { prefix: /flood }, cluster: flood }
 clusters:
   - { name: small, protocol: h2c, endpoints: ["${small.address}"] }
   - { name: flood, protocol: h2c, endpoints: ["${flood.address}"] }
+  - { name: sink, protocol: h2c, endpoints: ["${sink.address}"] }
 `);
   });
 
   after(async () => {
     await sidecar?.stop();
-    await Promise.all([small?.close(), flood?.close()]);
+    await Promise.all([small?.close(), flood?.close(), sink?.close()]);
   });
 
   it('a peer advertising a 16 KiB window and 16 KiB frames gets 8 MiB each way intact', { timeout: 60_000 }, async () => {
@@ -172,6 +181,43 @@ clusters:
     assert.equal(flooded.accepted, 64 * MiB);
     socket.destroy();
     assert.ok(floodStream !== undefined);
+  });
+  it('an upstream that reads nothing stalls 64 MiB uploads from 4 clients: bounded client writes and sidecar RSS', { timeout: 60_000 }, async () => {
+    const port = sidecar.ports.in!;
+    const rss = sampleRss(sidecar.proc.pid!);
+    const total = 64 * MiB;
+    // Several connections at once: the listener's first-bytes sniffing once raced node:http's socket pause (about
+    // one connection in three buffered its whole body), so one upload alone might miss it.
+    const uploads = await Promise.all(Array.from({ length: 4 }, async () => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
+      const state = { socket, written: 0 };
+      socket.write(`POST /sink HTTP/1.1\r\nhost: app.local\r\ncontent-length: ${total}\r\n\r\n`);
+      const src = patternSource(total);
+      src.stream.on('data', (chunk: Buffer) => {
+        const ok = socket.write(chunk, (err) => {
+          if (!err) state.written += chunk.length;
+        });
+        if (!ok) {
+          src.stream.pause();
+          socket.once('drain', () => src.stream.resume());
+        }
+      });
+      return state;
+    }));
+    await sleep(3000);
+    const stalled = uploads.map((u) => u.written);
+    await sleep(1000);
+    const { peak, samples } = await rss.stop();
+    const baseline = samples[0]!;
+    uploads.forEach((u, i) => {
+      assert.ok(stalled[i]! < 24 * MiB, `client ${i} wrote ${(stalled[i]! / MiB).toFixed(1)} MiB of 64 to a sidecar whose upstream reads nothing (RSS ${baseline} -> ${peak} MiB)`);
+      assert.ok(u.written - stalled[i]! < MiB, `client ${i} kept writing: ${stalled[i]} then ${u.written}`);
+      u.socket.destroy();
+    });
+    assert.ok(peak - baseline < 64, `sidecar RSS grew ${peak - baseline} MiB (baseline ${baseline}, peak ${peak})`);
+    assert.ok(sunkBytes < MiB);
   });
 });
 
