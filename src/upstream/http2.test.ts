@@ -13,7 +13,7 @@ const options = (address: string, over: Partial<UpstreamOptions> = {}): Upstream
   address,
   connectTimeout: 2000,
   maxConnections: 4,
-  keepAliveTimeout: 1000,
+  keepAliveTimeout: 60_000,
   maxRequestsPerConnection: 0,
   streamIdleTimeout: 30_000,
   maxConcurrentStreams: 100,
@@ -66,20 +66,20 @@ describe('Http2Upstream on an injected clock', () => {
 
   it('closes a session idle for keep_alive_timeout, counting from its last use', { timeout: 10_000 }, async () => {
     const clock = new FakeClock();
-    const up = new Http2Upstream(options(address), undefined, clock);
+    const up = new Http2Upstream(options(address, { keepAliveTimeout: 60_000 }), undefined, clock);
     try {
       const r1 = testRequest();
       await drain(await up.request(r1, r1.cancel));
       await until(() => open === 1, 'the session');
       await settle(); // the stream's close, which frees its slot, comes a little after its body
-      clock.advance(600);
+      clock.advance(36_000);
       const r2 = testRequest();
       await drain(await up.request(r2, r2.cancel));
       await settle();
-      clock.advance(500); // the first timer fires at 1000: used at 600, so 600 ms are left
+      clock.advance(30_000); // the first timer fires at 60 s: used at 36 s, so 36 s are left
       await new Promise((r) => setTimeout(r, 50));
-      assert.equal(up.connections, 1, 'still open 500 ms after its last use');
-      clock.advance(600);
+      assert.equal(up.connections, 1, 'still open 30 s after its last use');
+      clock.advance(36_000);
       await until(() => up.connections === 0 && open === 0, `the idle session to close (client ${up.connections}, server ${open}, t ${clock.now()})`);
     } finally {
       await up.close();
