@@ -9,6 +9,7 @@ import net, { type AddressInfo } from 'node:net';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { metricsText } from '../helpers/admin.js';
+import { frame, FrameType, hpackLiterals, PREFACE, rstStreamFrame } from '../helpers/h2-frames.js';
 import { CountingSink, patternSource, sampleRss, waitUntil } from '../helpers/proto-http.js';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { accessLogFor, httpRequest, sleep } from '../helpers/strict-net.js';
@@ -229,6 +230,7 @@ describe('HTTP/2 upstream: GOAWAY, RST_STREAM, keep-alive and session limits', (
   let idle: H2Server;
   let proxied: H2Server;
   let passthrough: PassThroughProxy;
+  let midReset: net.Server;
   let limitedOpen = 0;
   let limitedPeak = 0;
   let refusedOnce = false;
@@ -289,6 +291,7 @@ describe('HTTP/2 upstream: GOAWAY, RST_STREAM, keep-alive and session limits', (
       stream.end('alive');
     });
     passthrough = await startPassThrough(proxied.address);
+    midReset = await startMidBodyReset();
     sidecar = await startSidecar(`
 listeners:
   - name: in
@@ -301,12 +304,14 @@ listeners:
       - { match: { prefix: /idle }, cluster: idle }
       - { match: { prefix: /lifetime }, cluster: lifetime }
       - { match: { prefix: /ka }, cluster: ka }
+      - { match: { prefix: /mid-reset }, cluster: mid_reset }
 clusters:
   - { name: goaway, protocol: h2c, endpoints: ["${goaway.address}"] }
   - { name: resets, protocol: h2c, endpoints: ["${resets.address}"] }
   - { name: limited, protocol: h2c, endpoints: ["${limited.address}"], pool: { max_connections: 2 } }
   - { name: idle, protocol: h2c, endpoints: ["${idle.address}"], pool: { keep_alive_timeout: 400ms }, h2: { keepalive_interval: 100ms } }
   - { name: lifetime, protocol: h2c, endpoints: ["${proxied.address}"], pool: { max_requests_per_connection: 3 } }
+  - { name: mid_reset, protocol: h2c, endpoints: ["127.0.0.1:${(midReset.address() as AddressInfo).port}"] }
   - { name: ka, protocol: h2c, endpoints: ["${passthrough.address}"], h2: { keepalive_interval: 300ms, keepalive_timeout: 300ms } }
 `);
   });
@@ -314,6 +319,7 @@ clusters:
   after(async () => {
     await sidecar?.stop();
     passthrough?.close();
+    midReset?.close();
     await Promise.all([goaway?.close(), resets?.close(), limited?.close(), idle?.close(), proxied?.close()]);
   });
 
@@ -359,6 +365,14 @@ clusters:
     const metrics = await metricsText(sidecar.adminPort);
     assert.match(metrics, /sidecar_h2_resets_total\{direction="received",code="ENHANCE_YOUR_CALM"\} 1/);
     assert.match(metrics, /sidecar_h2_resets_total\{direction="received",code="REFUSED_STREAM"\} [1-9]/);
+  });
+
+  it('RST_STREAM after the response head cuts the downstream response (never completed) and logs UR with the code name', { timeout: 30_000 }, async () => {
+    const port = sidecar.ports.in!;
+    await assert.rejects(httpRequest(port, { path: '/mid-reset', headers: { host: 'app.local' } }), /aborted|socket hang up|ECONNRESET/);
+    const log = await accessLogFor(sidecar, '/mid-reset');
+    assert.equal(log.response_flag, 'UR');
+    assert.match(String(log.error), /ENHANCE_YOUR_CALM/);
   });
 
   it("honours the upstream's 2 concurrent streams and pool.max_connections 2: 8 requests, 2 sessions, all served", { timeout: 30_000 }, async () => {
@@ -464,4 +478,31 @@ async function startPassThrough(target: string): Promise<PassThroughProxy> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   (out as { address: string }).address = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   return out;
+}
+
+/** A raw HTTP/2 server that answers a stream with a head and 7 bytes, then RST_STREAM ENHANCE_YOUR_CALM. */
+async function startMidBodyReset(): Promise<net.Server> {
+  const server = net.createServer((socket) => {
+    socket.on('error', () => {});
+    socket.write(frame(FrameType.SETTINGS, 0, 0));
+    let buf = Buffer.alloc(0);
+    let answered = false;
+    socket.on('data', (d: Buffer) => {
+      buf = Buffer.concat([buf, d]);
+      let off = buf.subarray(0, PREFACE.length).equals(PREFACE) ? PREFACE.length : 0;
+      while (!answered && buf.length >= off + 9) {
+        const len = buf.readUIntBE(off, 3);
+        const id = buf.readUInt32BE(off + 5) & 0x7fffffff;
+        if (buf[off + 3] === FrameType.HEADERS) {
+          answered = true;
+          socket.write(frame(FrameType.HEADERS, 0x4, id, hpackLiterals([[':status', '200']])));
+          socket.write(frame(FrameType.DATA, 0, id, Buffer.from('partial')));
+          setTimeout(() => socket.write(rstStreamFrame(id, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM)), 100);
+        }
+        off += 9 + len;
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return server;
 }
