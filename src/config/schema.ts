@@ -506,7 +506,7 @@ export const h2Upstream = z
       .default(10_000)
       .meta({
         description:
-          "h2c/h2: send a PING on every session this often, busy or idle (gRPC's keepalive time; 0 disables). Note that grpc-go servers answer PINGs more often than their enforcement policy allows (default 5 min) with GOAWAY ENHANCE_YOUR_CALM; the sidecar then moves to a new session without failing requests, but raise this for such upstreams.",
+          "h2c/h2: send a PING on every session this often, busy or idle, to find dead connections (gRPC's keepalive time; 0 disables). Sidecars and node:http2 servers answer any rate. grpc-go (and other gRPC) servers by default allow a PING only every 5 min while they send nothing, and answer more with GOAWAY ENHANCE_YOUR_CALM: an idle session is then simply replaced, but a long stream on which the server stays silent fails; set 0 or at least 5m for such upstreams.",
       }),
     keepalive_timeout: duration
       .default(5_000)
