@@ -13,6 +13,8 @@ import { CircuitBreaker, type BreakerThreshold } from '../policies/circuit-break
 import { panic, type HealthStatus } from '../policies/health/health-state.js';
 import type { OutlierOutcome } from '../policies/outlier/outlier.js';
 import { discoveryFor, toDiscovered, type DiscoveredEndpoint, type DiscoverySource } from '../discovery/index.js';
+import { Http2Upstream } from '../upstream/http2.js';
+import { h2Observer } from '../observability/h2-metrics.js';
 import { Http1Upstream } from '../upstream/http1/pool.js';
 import { EndpointSet, type SetMember } from './endpoint-set.js';
 import { ClusterStateRegistry, type ClusterState, type EndpointRecord } from './endpoint-state.js';
@@ -178,10 +180,13 @@ export class Cluster {
           maxSharePerDownstream: config.pool.max_share_per_downstream,
           reclaimStalledAfter: config.pool.reclaim_stalled_after,
           reclaimUploadMinRate: config.pool.reclaim_upload_min_rate,
+          h2KeepaliveInterval: config.h2.keepalive_interval,
+          h2KeepaliveTimeout: config.h2.keepalive_timeout,
         }, config.name, transport);
         const ep = new Endpoint(d.address, d.weight, lease, state.acquire(d.address), this.#gate, sourceName);
         const replays = this.#metrics?.staleConnectionReplays;
         if (replays !== undefined && ep.upstream instanceof Http1Upstream) ep.upstream.onStaleReplay = (name) => replays.get({ cluster: name }).inc();
+        if (this.#metrics !== undefined && ep.upstream instanceof Http2Upstream) ep.upstream.observer = h2Observer(this.#metrics, config.name);
         return ep;
       },
       // The pool's close() lets requests in flight on it finish; the state goes when no snapshot has the address.

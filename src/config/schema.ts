@@ -509,6 +509,21 @@ export const discovery = z
   })
   .meta({ description: 'Where the cluster\'s endpoints come from at run time. Absent: the static `endpoints` list. A file that cannot be read or is invalid (or empty) keeps the last good set; `endpoints`, if given, is the set used until the file is first read.' });
 
+/** HTTP/2 session keep-alive toward a cluster's endpoints (protocol h2c or h2). */
+export const h2Upstream = z
+  .strictObject({
+    keepalive_interval: duration
+      .default(10_000)
+      .meta({
+        description:
+          "h2c/h2: send a PING on every session this often, busy or idle, to find dead connections (gRPC's keepalive time; 0 disables). Sidecars and node:http2 servers answer any rate. grpc-go (and other gRPC) servers by default allow a PING only every 5 min while they send nothing, and answer more with GOAWAY ENHANCE_YOUR_CALM: an idle session is then simply replaced, but a long stream on which the server stays silent fails; set 0 or at least 5m for such upstreams.",
+      }),
+    keepalive_timeout: duration
+      .default(5_000)
+      .meta({ description: "h2c/h2: a PING not acknowledged within this closes its session (streams on it fail with UC; new requests go to a new session), gRPC's keepalive timeout." }),
+  })
+  .meta({ description: 'HTTP/2 toward the endpoints (protocol h2c or h2). Session limits are under `pool`: max_connections (sessions per endpoint), max_concurrent_streams, max_requests_per_connection (streams per session over its life), keep_alive_timeout (idle sessions closed).' });
+
 export const cluster = z
   .strictObject({
     name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'use letters, digits, _ . -'),
@@ -562,6 +577,7 @@ export const cluster = z
     stream_idle_timeout: duration
       .default(300_000)
       .meta({ description: 'Abort an upstream response that sends no bytes for this long.' }),
+    h2: h2Upstream.default(h2Upstream.parse({})),
     retry_budget: retryBudget.default(retryBudget.parse({})),
     circuit_breakers: circuitBreakers.default(circuitBreakers.parse({})),
     outlier_detection: outlierDetection.optional(),

@@ -19,6 +19,7 @@ import { bodyTimeoutError, pump, writeTimeoutCause } from './respond.js';
 import { BodyIdleWatch, leftQueued, watchEnd } from './watchdog.js';
 import { discardBody, isWholeBody } from '../core/body.js';
 import { downstreamResetCode } from '../upstream/h2-reset.js';
+import { h2CodeName } from '../core/h2-codes.js';
 
 const { NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_NO_ERROR } = http2.constants;
 
@@ -95,6 +96,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
     // 'close' comes however the stream ends: END_STREAM both ways, RST_STREAM, GOAWAY, the session destroyed, a socket error.
     stream.once('close', () => {
       idle?.stop();
+      countReset(deps, stream);
       let status = response?.status ?? 499;
       if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent, session !== undefined && marks.drainCut.has(session));
       if (grpc) ctx.grpcStatus = relayedCancel ? GRPC.CANCELLED : finalGrpcStatus(response, ctx.flag, status);
@@ -162,7 +164,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
             ctx.error = err.message;
           }
           if (ctx.flag === 'DWT') {
-            if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+            if (!stream.destroyed) resetHere(stream, NGHTTP2_CANCEL);
             return;
           }
           const code = downstreamResetCode(err);
@@ -175,7 +177,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
     }, (err: unknown) => {
       deps.logger.error({ err }, 'unexpected dispatch failure');
       cutHere = true;
-      stream.close(NGHTTP2_INTERNAL_ERROR);
+      resetHere(stream, NGHTTP2_INTERNAL_ERROR);
     });
   };
 }
@@ -190,6 +192,7 @@ const ignore = (): void => {};
  */
 function resetResponse(stream: ServerHttp2Stream, code: number, waitedForTrailers: boolean): void {
   if (stream.destroyed) return;
+  resetByUs.add(stream);
   if (!waitedForTrailers) {
     stream.destroy(new Error('response body failed'));
     return;
@@ -198,11 +201,26 @@ function resetResponse(stream: ServerHttp2Stream, code: number, waitedForTrailer
   stream.close(code);
 }
 
+/** Streams the sidecar itself reset: their RST_STREAM counts as sent, any other as received. */
+const resetByUs = new WeakSet<ServerHttp2Stream>();
+
+function resetHere(stream: ServerHttp2Stream, code: number): void {
+  resetByUs.add(stream);
+  stream.close(code);
+}
+
+/** sidecar_h2_resets_total for a downstream stream that ended with a reset (an integer compare for the others). */
+function countReset(deps: ServerDeps, stream: ServerHttp2Stream): void {
+  const code = stream.rstCode;
+  if (code === undefined || code === NGHTTP2_NO_ERROR) return;
+  deps.metrics.h2Resets.get({ direction: resetByUs.has(stream) ? 'sent' : 'received', code: h2CodeName(code) }).inc();
+}
+
 /** response_write_timeout ran out: reset the stream; its close handler cancels the upstream attempt. */
 function writeStalled(stream: ServerHttp2Stream, ctx: RequestContext, ms: number): void {
   ctx.flag = 'DWT';
   ctx.error = writeTimeoutCause(ms);
-  if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+  if (!stream.destroyed) resetHere(stream, NGHTTP2_CANCEL);
 }
 
 /**
@@ -216,10 +234,10 @@ function bodyIdle(stream: ServerHttp2Stream, cancel: Cancellation, ctx: RequestC
   if (stream.headersSent) {
     ctx.flag = err.flag;
     ctx.error = err.message;
-    if (!stream.destroyed) stream.close(NGHTTP2_CANCEL);
+    if (!stream.destroyed) resetHere(stream, NGHTTP2_CANCEL);
   } else {
     stream.once('finish', () => {
-      if (!stream.destroyed) stream.close(NGHTTP2_NO_ERROR);
+      if (!stream.destroyed) resetHere(stream, NGHTTP2_NO_ERROR);
     });
   }
 }
@@ -256,7 +274,7 @@ function answerRefused(stream: ServerHttp2Stream, refused: Refused): void {
 function respondError(stream: ServerHttp2Stream, status: number, message: string, flag: ResponseFlag): void {
   if (stream.destroyed || stream.closed) return;
   if (stream.headersSent) {
-    stream.close(NGHTTP2_CANCEL);
+    resetHere(stream, NGHTTP2_CANCEL);
     return;
   }
   respondLocal(stream, status, renderLocal({ status, flag, cause: message, withMeaning: true }));
@@ -265,7 +283,7 @@ function respondError(stream: ServerHttp2Stream, status: number, message: string
 function respondLocal(stream: ServerHttp2Stream, status: number, answer: ProxyResponse): void {
   if (stream.destroyed || stream.closed) return;
   if (stream.headersSent) {
-    stream.close(NGHTTP2_CANCEL);
+    resetHere(stream, NGHTTP2_CANCEL);
     return;
   }
   const out: Record<string, string | string[] | number> = answer.headers.toObject();

@@ -7,6 +7,7 @@ import type { ListenerConfig } from '../config/schema.js';
 import type { ServerDeps } from '../http-server/exchange.js';
 import { createHttp1Handler } from '../http-server/http1.js';
 import { createHttp2Handler } from '../http-server/http2.js';
+import { h2CodeName } from '../core/h2-codes.js';
 import { H2Guard } from '../http-server/h2-guard.js';
 import { systemClock } from '../core/clock.js';
 import { ConnectionMarks } from '../http-server/connection-marks.js';
@@ -117,7 +118,12 @@ export class Listener {
       maxSessionInvalidFrames: 100,
       maxSessionRejectedStreams: 100,
     });
-    const guard = new H2Guard(config.name, (reason) => deps.metrics.http2SessionsEnded.get({ listener: config.name, reason }), deps.logger, systemClock);
+    const goaways = deps.metrics.h2Goaways;
+    // The guard answers rapid resets with GOAWAY ENHANCE_YOUR_CALM (and only those: other failures are destroyed).
+    const guard = new H2Guard(config.name, (reason) => {
+      if (reason === 'rapid_reset') goaways.get({ direction: 'sent', code: 'ENHANCE_YOUR_CALM' }).inc();
+      return deps.metrics.http2SessionsEnded.get({ listener: config.name, reason });
+    }, deps.logger, systemClock);
     const onStream = createHttp2Handler(config.name, deps, guard, this.#marks);
     this.#h2.on('stream', (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]) =>
       onStream(stream, headers, flags, rawHeaders),
@@ -128,9 +134,10 @@ export class Listener {
       if (transport) setTransport(session, transport);
       session.setTimeout(limits.idle_timeout, () => session.close());
       session.once('close', () => this.#sessions.delete(session));
-      if (this.#closing) session.close();
+      session.once('goaway', (code: number) => goaways.get({ direction: 'received', code: h2CodeName(code) }).inc());
+      if (this.#closing) this.#goaway(session);
       // A caller that connects during drain_delay gets its first request served, then GOAWAY: it moves elsewhere.
-      else if (this.#draining) session.once('stream', () => session.close());
+      else if (this.#draining) session.once('stream', () => this.#goaway(session));
     });
     // A session that failed (a flood of invalid frames or refused streams, a protocol error) must not leave its socket
     // half-open until idle_timeout; the guard also ends sessions that reset streams as fast as they open them.
@@ -195,15 +202,20 @@ export class Listener {
       const looksH2 = seen.subarray(0, n).equals(PREFACE.subarray(0, n));
       if (looksH2 && seen.length < PREFACE.length) return; // wait for the rest of the preface
       socket.off('data', onData);
-      socket.pause();
       socket.setTimeout(0);
-      socket.unshift(seen);
-      // HTTP/2 reads the unshifted preface on its next tick; resuming here would let it flow away unread.
-      if (looksH2) this.#h2.emit('connection', socket);
-      else {
-        this.#h1.emit('connection', socket);
-        socket.resume();
+      if (looksH2) {
+        // HTTP/2 reads the unshifted preface on its next tick; left flowing, it would flow away unread.
+        socket.pause();
+        socket.unshift(seen);
+        this.#h2.emit('connection', socket);
+        return;
       }
+      // Left flowing: the unshifted bytes reach node:http's parser as the next 'data' of this same flow. A pause and
+      // resume here raced node:http's own pause/resume handling of the socket it reads directly: its deferred
+      // 'resume' could restart reading after the parser had paused for backpressure, and a request body that
+      // nobody read then piled up in memory without bound.
+      socket.unshift(seen);
+      this.#h1.emit('connection', socket);
     };
     socket.on('data', onData);
   }
@@ -288,7 +300,14 @@ export class Listener {
   startDrain(): void {
     if (this.#draining) return;
     this.#draining = true;
-    for (const s of this.#sessions) s.close();
+    for (const s of this.#sessions) this.#goaway(s);
+  }
+
+  /** Graceful GOAWAY (close(): streams in flight finish, new ones are refused), counted once per session. */
+  #goaway(session: http2.ServerHttp2Session): void {
+    if (session.closed || session.destroyed) return;
+    this.#deps.metrics.h2Goaways.get({ direction: 'sent', code: 'NO_ERROR' }).inc();
+    session.close();
   }
 
   get draining(): boolean {
@@ -304,7 +323,7 @@ export class Listener {
     this.#closing = true;
     const closed = this.#net.listening ? new Promise<void>((resolve) => this.#net.close(() => resolve())) : Promise.resolve();
     this.#h1.closeIdleConnections();
-    for (const s of this.#sessions) s.close();
+    for (const s of this.#sessions) this.#goaway(s);
     const deadline = Date.now() + timeoutMs;
     while (this.#sockets.size > 0 && Date.now() < deadline) {
       this.#h1.closeIdleConnections();

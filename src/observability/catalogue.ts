@@ -69,6 +69,20 @@ export class SidecarMetrics {
     'sidecar_upstream_stale_connection_replays_total',
     'Requests replayed on a fresh connection after a reused HTTP/1.1 keep-alive connection closed before any response byte, by cluster.',
   );
+  readonly upstreamH2Sessions = this.registry.gauge('sidecar_upstream_h2_sessions', 'Open HTTP/2 sessions (h2c, h2) to upstream endpoints, by cluster and endpoint.');
+  readonly upstreamH2StreamsPerSession = this.registry.histogram(
+    'sidecar_upstream_h2_streams_per_session',
+    'Streams an upstream HTTP/2 session carried over its life, observed when it closes.',
+    [1, 2, 5, 10, 25, 50, 100, 250, 1000, 10_000, 100_000],
+  );
+  readonly h2Goaways = this.registry.counter(
+    'sidecar_h2_goaways_total',
+    'HTTP/2 GOAWAY frames the sidecar sent or received, on upstream and downstream sessions, by direction (sent, received) and code (NO_ERROR, ENHANCE_YOUR_CALM...).',
+  );
+  readonly h2Resets = this.registry.counter(
+    'sidecar_h2_resets_total',
+    'HTTP/2 streams reset (RST_STREAM), on upstream and downstream sessions, by direction (sent: by the sidecar, received: by the peer) and code (CANCEL, REFUSED_STREAM...).',
+  );
   readonly faultsInjected = this.registry.counter('sidecar_faults_injected_total', 'Faults injected, by listener, route and kind (delay, abort).');
   readonly outlierEjections = this.registry.counter(
     'sidecar_outlier_ejections_total',

@@ -16,6 +16,8 @@ import { timeoutLayer } from '../policies/timeout/timeout.js';
 import { directResponseService, redirectService, rewriteLayer, weightedService } from '../router/actions.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { Http1Upstream } from '../upstream/http1/pool.js';
+import { Http2Upstream } from '../upstream/http2.js';
+import { h2Observer } from '../observability/h2-metrics.js';
 
 export interface RouteRuntime {
   readonly name: string;
@@ -103,6 +105,7 @@ function clusterService(cfg: RouteConfig, cluster: Cluster, metrics: SidecarMetr
   const replays = metrics.staleConnectionReplays;
   for (const ep of cluster.endpoints) {
     if (ep.upstream instanceof Http1Upstream) ep.upstream.onStaleReplay = (name) => replays.get({ cluster: name }).inc();
+    else if (ep.upstream instanceof Http2Upstream) ep.upstream.observer = h2Observer(metrics, cluster.name);
   }
   const retrying = cfg.retry !== undefined && cfg.retry.max_retries > 0;
   const labels = { cluster: cluster.name };

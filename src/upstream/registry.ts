@@ -97,11 +97,11 @@ export class UpstreamRegistry {
 
   /** The pool for an endpoint, shared by every cluster (and snapshot) that uses it with the same settings. */
   acquire(protocol: UpstreamProtocol, opts: UpstreamOptions, owner: string, transport?: Transport): UpstreamLease {
-    const key = `${transport?.key ?? ''}|${protocol}|${opts.address}|${opts.connectTimeout}|${opts.maxConnections}|${opts.keepAliveTimeout}|${opts.maxRequestsPerConnection}|${opts.streamIdleTimeout}|${opts.maxConcurrentStreams}|${opts.maxSharePerDownstream}|${opts.reclaimStalledAfter}|${opts.reclaimUploadMinRate}`;
+    const key = `${transport?.key ?? ''}|${protocol}|${opts.address}|${opts.connectTimeout}|${opts.maxConnections}|${opts.keepAliveTimeout}|${opts.maxRequestsPerConnection}|${opts.streamIdleTimeout}|${opts.maxConcurrentStreams}|${opts.maxSharePerDownstream}|${opts.reclaimStalledAfter}|${opts.reclaimUploadMinRate}|${opts.h2KeepaliveInterval}|${opts.h2KeepaliveTimeout}`;
     let e = this.#entries.get(key);
     if (!e) {
       const connector = transport?.connector ?? this.connector;
-      const upstream = protocol === 'http1' ? new Http1Upstream(opts, connector, this.clock) : new Http2Upstream(opts, connector);
+      const upstream = protocol === 'http1' ? new Http1Upstream(opts, connector, this.clock) : new Http2Upstream(opts, connector, this.clock);
       e = { upstream, stats: new Map(), refs: 0 };
       this.#entries.set(key, e);
     }

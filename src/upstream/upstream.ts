@@ -21,6 +21,10 @@ export interface UpstreamOptions {
   readonly streamIdleTimeout: number;
   /** h2c: streams on one connection before another is opened (the peer's SETTINGS may lower it). */
   readonly maxConcurrentStreams: number;
+  /** HTTP/2: PING a session this often (ms; 0: never). */
+  readonly h2KeepaliveInterval: number;
+  /** HTTP/2: a PING unanswered this long (ms) closes its session. */
+  readonly h2KeepaliveTimeout: number;
   /** HTTP/1.1: share of the pool one downstream connection may hold while others wait (1: no limit). */
   readonly maxSharePerDownstream: number;
   /** HTTP/1.1, under contention: how long a downstream at its share may leave a response unread before its connection is reclaimed (0: never). */

@@ -19,6 +19,7 @@ import { Http2Upstream } from '../../src/upstream/http2.js';
 import type { Upstream, UpstreamOptions } from '../../src/upstream/upstream.js';
 import { startBlackhole, type Blackhole } from '../helpers/strict-net.js';
 import { freePort } from '../helpers/upstream.js';
+import { frame, FrameType, PREFACE } from '../helpers/h2-frames.js';
 
 /** What the contract's server does, by request path. */
 const SLOW_CHUNKS = 4;
@@ -192,6 +193,8 @@ function options(address: string, over: Partial<UpstreamOptions> = {}): Upstream
     maxSharePerDownstream: 1,
     reclaimStalledAfter: 0,
     reclaimUploadMinRate: 0,
+    h2KeepaliveInterval: 0,
+    h2KeepaliveTimeout: 0,
     ...over,
   };
 }
@@ -382,37 +385,81 @@ for (const kind of KINDS) {
 }
 
 describe('upstream contract: h2c streams the upstream did not process', () => {
-  it('REFUSED_STREAM, and streams past a GOAWAY\'s last stream id, are not sent (refused-stream), read from the reset code', { timeout: 10_000 }, async () => {
+  it('REFUSED_STREAM is not sent (refused-stream), read from the reset code', { timeout: 10_000 }, async () => {
     const server = http2.createServer();
-    let seen = 0;
-    server.on('stream', (stream, headers) => {
+    server.on('stream', (stream) => {
       stream.on('error', () => {});
-      if (headers[':path'] === '/refuse') return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
-      // Three streams arrive; GOAWAY says only the first was (and will be) processed.
-      if (++seen === 1) setTimeout(() => {
-        stream.respond({ ':status': 200 });
-        stream.end('first');
-      }, 100);
-      if (seen === 3) stream.session!.goaway(http2.constants.NGHTTP2_NO_ERROR, 1);
+      stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const up = new Http2Upstream(options(`127.0.0.1:${(server.address() as AddressInfo).port}`));
     try {
       assertTyped(await rejection(send(up, request('/refuse'))), { flag: 'UC', outcome: 'not-sent', code: 'refused-stream' });
+    } finally {
       await up.close();
-      const fresh = new Http2Upstream(options(`127.0.0.1:${(server.address() as AddressInfo).port}`));
-      try {
-        const [a, b, c] = await Promise.allSettled([send(fresh, request('/g1')), send(fresh, request('/g2')), send(fresh, request('/g3'))]);
-        assert.equal(a.status, 'fulfilled');
-        for (const r of [b, c]) {
-          assert.equal(r.status, 'rejected');
-          assert.ok(r.reason instanceof ProxyError);
-          assertTyped(r.reason, { outcome: 'not-sent', code: 'refused-stream' });
-        }
-        if (a.status === 'fulfilled') assert.equal(await readBody(a.value), 'first');
-      } finally {
-        await fresh.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it("streams past a GOAWAY's last stream id are replayed on a new session; those below it complete", { timeout: 10_000 }, async () => {
+    const server = http2.createServer();
+    let sessions = 0;
+    server.on('session', () => sessions++);
+    server.on('stream', (stream, headers) => {
+      stream.on('error', () => {});
+      const first = stream.session as http2.ServerHttp2Session & { seen?: number };
+      if (sessions > 1) {
+        stream.respond({ ':status': 200 });
+        return stream.end(`again ${headers[':path']}`);
       }
+      // Three streams arrive on the first session; GOAWAY says only the first was (and will be) processed.
+      first.seen = (first.seen ?? 0) + 1;
+      if (first.seen === 1) setTimeout(() => {
+        stream.respond({ ':status': 200 });
+        stream.end('first');
+      }, 100);
+      if (first.seen === 3) first.goaway(http2.constants.NGHTTP2_NO_ERROR, 1);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const up = new Http2Upstream(options(`127.0.0.1:${(server.address() as AddressInfo).port}`));
+    try {
+      const [a, b, c] = await Promise.all([send(up, request('/g1')), send(up, request('/g2')), send(up, request('/g3'))]);
+      assert.equal(await readBody(a), 'first');
+      assert.equal(await readBody(b), 'again /g2');
+      assert.equal(await readBody(c), 'again /g3');
+      assert.equal(sessions, 2);
+    } finally {
+      await up.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('a stream refused by GOAWAY on every session fails typed not-sent (refused-stream) after a few sessions', { timeout: 10_000 }, async () => {
+    // A raw server: node:http2's goaway() turns last stream id 0 into the last one it saw.
+    let sessions = 0;
+    const server = net.createServer((socket) => {
+      sessions++;
+      socket.on('error', () => {});
+      socket.write(frame(FrameType.SETTINGS, 0, 0));
+      let seen = 0;
+      socket.on('data', (d: Buffer) => {
+        seen += d.length;
+        // Past the preface and SETTINGS, the HEADERS of the first stream: refuse everything.
+        if (seen > PREFACE.length + 9 && !socket.destroyed) {
+          const p = Buffer.alloc(8);
+          p.writeUInt32BE(0, 0);
+          p.writeUInt32BE(0, 4);
+          socket.end(frame(FrameType.GOAWAY, 0, 0, p));
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const up = new Http2Upstream(options(`127.0.0.1:${(server.address() as AddressInfo).port}`));
+    try {
+      const err = await rejection(send(up, request('/always')));
+      assertTyped(err, { flag: 'UC', outcome: 'not-sent', code: 'refused-stream' });
+      assert.match(err.message, /GOAWAY \(NO_ERROR\)/);
+      assert.equal(sessions, 3);
     } finally {
       await up.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
