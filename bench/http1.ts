@@ -1,12 +1,12 @@
 // `npm run bench`: the sidecar against a direct connection and a minimal node:http + undici proxy, in one run.
 // Proxies are pinned to CPU 0, the load generator and upstream to CPU 1, so figures are per-core efficiency.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LOAD_CPU, PROXY_CPU, have, pin, waitForPort } from './lib.js';
+import { LOAD_CPU, PROXY_CPU, have, pin, waitForPort, startPinned } from './lib.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 // Fresh proxy processes per generation: one Node process can run several per cent faster or slower than another of
@@ -23,15 +23,7 @@ if (!have('wrk')) {
   process.exit(1);
 }
 
-const children: ChildProcess[] = [];
-function start(cpu: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  const [cmd, argv] = pin(cpu, process.execPath, args);
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
-  children.push(child);
-  return child;
-}
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
-process.on('SIGINT', () => process.exit(130));
+const start = startPinned;
 
 
 const rssMiB = (pid: number): number => {

@@ -1,5 +1,5 @@
-// Shared benchmark plumbing: CPU pinning, tool detection and waiting for a port to open.
-import { execFileSync } from 'node:child_process';
+// Shared benchmark plumbing: CPU pinning, pinned child processes, tool detection and waiting for a port to open.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
 
@@ -37,4 +37,17 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
     await sleep(50);
   }
   throw new Error(`port ${port} did not open`);
+}
+
+/** Every process startPinned started: killed when the bench exits, however it exits. */
+export const children: ChildProcess[] = [];
+process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+process.on('SIGINT', () => process.exit(130));
+
+/** Runs `node args` pinned to `cpu`, its stderr shown, killed when the bench exits. */
+export function startPinned(cpu: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const [cmd, argv] = pin(cpu, process.execPath, args);
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+  children.push(child);
+  return child;
 }

@@ -1,12 +1,12 @@
 // `npm run bench`, mesh rows: HTTP/1.1 clients through two sidecars with the hop over h2c and h2 + mTLS next to the
 // same hop over HTTP/1.1 (same processes, interleaved rounds), the latency each hop adds at a fixed rate, and gRPC
 // unary through one sidecar next to direct. BENCH_MESH=0 skips it. Certificates come from the CLI.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LOAD_CPU, PROXY_CPU, have, pin, sleep, waitForPort } from './lib.js';
+import { LOAD_CPU, PROXY_CPU, have, pin, sleep, waitForPort, children, startPinned } from './lib.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ROUNDS = Number(process.env.BENCH_MESH_ROUNDS ?? process.env.BENCH_ROUNDS ?? 3);
@@ -45,15 +45,7 @@ if (!have('wrk')) {
   process.exit(1);
 }
 
-const children: ChildProcess[] = [];
-function start(cpu: string, args: string[]): ChildProcess {
-  const [cmd, argv] = pin(cpu, process.execPath, args);
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(child);
-  return child;
-}
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
-process.on('SIGINT', () => process.exit(130));
+const start = startPinned;
 
 interface Load {
   rps: number;

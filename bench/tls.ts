@@ -1,12 +1,12 @@
 // `npm run bench`, TLS rows: HTTPS inbound, HTTP/2 over TLS inbound and a two-sidecar mTLS hop, each measured in the
 // same run as its plaintext twin (same processes, interleaved rounds): throughput ratio, added p99 at a fixed rate,
 // and the handshake count that shows connections are reused. BENCH_TLS=0 skips it. Certificates come from the CLI.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LOAD_CPU, PROXY_CPU, have, pin, sleep, waitForPort } from './lib.js';
+import { LOAD_CPU, PROXY_CPU, have, pin, sleep, waitForPort, children, startPinned } from './lib.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ROUNDS = Number(process.env.BENCH_TLS_ROUNDS ?? process.env.BENCH_ROUNDS ?? 3);
@@ -24,15 +24,7 @@ if (process.env.BENCH_TLS === '0') {
   process.exit(0);
 }
 
-const children: ChildProcess[] = [];
-function start(cpu: string, args: string[]): ChildProcess {
-  const [cmd, argv] = pin(cpu, process.execPath, args);
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'] });
-  children.push(child);
-  return child;
-}
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
-process.on('SIGINT', () => process.exit(130));
+const start = startPinned;
 
 interface Load {
   rps: number;
