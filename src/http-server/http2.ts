@@ -213,7 +213,7 @@ function resetHere(stream: ServerHttp2Stream, code: number): void {
 function countReset(deps: ServerDeps, stream: ServerHttp2Stream): void {
   const code = stream.rstCode;
   if (code === undefined || code === NGHTTP2_NO_ERROR) return;
-  deps.metrics.h2Resets.get({ direction: resetByUs.has(stream) ? 'sent' : 'received', code: h2CodeName(code) }).inc();
+  deps.metrics.h2Resets.get({ side: 'downstream', direction: resetByUs.has(stream) ? 'sent' : 'received', code: h2CodeName(code) }).inc();
 }
 
 /** response_write_timeout ran out: reset the stream; its close handler cancels the upstream attempt. */

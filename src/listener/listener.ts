@@ -121,7 +121,7 @@ export class Listener {
     const goaways = deps.metrics.h2Goaways;
     // The guard answers rapid resets with GOAWAY ENHANCE_YOUR_CALM (and only those: other failures are destroyed).
     const guard = new H2Guard(config.name, (reason) => {
-      if (reason === 'rapid_reset') goaways.get({ direction: 'sent', code: 'ENHANCE_YOUR_CALM' }).inc();
+      if (reason === 'rapid_reset') goaways.get({ side: 'downstream', direction: 'sent', code: 'ENHANCE_YOUR_CALM' }).inc();
       return deps.metrics.http2SessionsEnded.get({ listener: config.name, reason });
     }, deps.logger, systemClock);
     const onStream = createHttp2Handler(config.name, deps, guard, this.#marks);
@@ -306,7 +306,7 @@ export class Listener {
   /** Graceful GOAWAY (close(): streams in flight finish, new ones are refused), counted once per session. */
   #goaway(session: http2.ServerHttp2Session): void {
     if (session.closed || session.destroyed) return;
-    this.#deps.metrics.h2Goaways.get({ direction: 'sent', code: 'NO_ERROR' }).inc();
+    this.#deps.metrics.h2Goaways.get({ side: 'downstream', direction: 'sent', code: 'NO_ERROR' }).inc();
     session.close();
   }
 

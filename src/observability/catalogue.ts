@@ -77,11 +77,11 @@ export class SidecarMetrics {
   );
   readonly h2Goaways = this.registry.counter(
     'sidecar_h2_goaways_total',
-    'HTTP/2 GOAWAY frames the sidecar sent or received, on upstream and downstream sessions, by direction (sent, received) and code (NO_ERROR, ENHANCE_YOUR_CALM...).',
+    'HTTP/2 GOAWAY frames the sidecar sent or received, by side (upstream: sessions to upstreams; downstream: sessions of its listeners), direction (sent, received) and code (NO_ERROR, ENHANCE_YOUR_CALM...).',
   );
   readonly h2Resets = this.registry.counter(
     'sidecar_h2_resets_total',
-    'HTTP/2 streams reset (RST_STREAM), on upstream and downstream sessions, by direction (sent: by the sidecar, received: by the peer) and code (CANCEL, REFUSED_STREAM...).',
+    'HTTP/2 streams reset (RST_STREAM), by side (upstream, downstream), direction (sent: by the sidecar, received: by the peer) and code (CANCEL, REFUSED_STREAM...).',
   );
   readonly faultsInjected = this.registry.counter('sidecar_faults_injected_total', 'Faults injected, by listener, route and kind (delay, abort).');
   readonly outlierEjections = this.registry.counter(

@@ -6,7 +6,7 @@ export function h2Observer(metrics: SidecarMetrics, cluster: string): H2Observer
   return {
     sessions: (endpoint, delta) => metrics.upstreamH2Sessions.get({ cluster, endpoint }).inc(delta),
     sessionClosed: (streams) => metrics.upstreamH2StreamsPerSession.get().observe(streams),
-    goaway: (direction, code) => metrics.h2Goaways.get({ direction, code }).inc(),
-    reset: (direction, code) => metrics.h2Resets.get({ direction, code }).inc(),
+    goaway: (direction, code) => metrics.h2Goaways.get({ side: 'upstream', direction, code }).inc(),
+    reset: (direction, code) => metrics.h2Resets.get({ side: 'upstream', direction, code }).inc(),
   };
 }

@@ -103,8 +103,8 @@ clusters:
       const r = await h2Request(other, { ':method': 'GET', ':path': '/other' });
       assert.equal(r.status, 200);
       const metrics = await metricsText(sidecar.adminPort);
-      assert.match(metrics, /sidecar_h2_goaways_total\{direction="sent",code="ENHANCE_YOUR_CALM"\} [1-9]/);
-      assert.match(metrics, /sidecar_h2_resets_total\{direction="received",code="CANCEL"\} [1-9]/);
+      assert.match(metrics, /sidecar_h2_goaways_total\{side="downstream",direction="sent",code="ENHANCE_YOUR_CALM"\} [1-9]/);
+      assert.match(metrics, /sidecar_h2_resets_total\{side="downstream",direction="received",code="CANCEL"\} [1-9]/);
     } finally {
       raw.socket.destroy();
       other.destroy();
@@ -143,7 +143,7 @@ clusters:
       assert.equal(r.body.toString(), 'finished');
       assert.equal(upstream.requests.filter((q) => q.url === '/new').length, 0);
       const metrics = await metricsText(sidecar.adminPort);
-      assert.match(metrics, /sidecar_h2_goaways_total\{direction="sent",code="NO_ERROR"\} [1-9]/);
+      assert.match(metrics, /sidecar_h2_goaways_total\{side="downstream",direction="sent",code="NO_ERROR"\} [1-9]/);
     } finally {
       session.destroy();
       await sidecar.stop();

@@ -338,7 +338,7 @@ clusters:
     });
     assert.equal(goaway.connections, 2, 'the refused streams went to one new session');
     const metrics = await metricsText(sidecar.adminPort);
-    assert.match(metrics, /sidecar_h2_goaways_total\{direction="received",code="NO_ERROR"\} [1-9]/);
+    assert.match(metrics, /sidecar_h2_goaways_total\{side="upstream",direction="received",code="NO_ERROR"\} [1-9]/);
   });
 
   it('RST_STREAM codes map to flags: REFUSED_STREAM not sent (retryable), others UR with the code name', { timeout: 30_000 }, async () => {
@@ -363,8 +363,8 @@ clusters:
     assert.equal(retried.status, 200, retried.body);
     assert.equal(retried.body, 'second try');
     const metrics = await metricsText(sidecar.adminPort);
-    assert.match(metrics, /sidecar_h2_resets_total\{direction="received",code="ENHANCE_YOUR_CALM"\} 1/);
-    assert.match(metrics, /sidecar_h2_resets_total\{direction="received",code="REFUSED_STREAM"\} [1-9]/);
+    assert.match(metrics, /sidecar_h2_resets_total\{side="upstream",direction="received",code="ENHANCE_YOUR_CALM"\} 1/);
+    assert.match(metrics, /sidecar_h2_resets_total\{side="upstream",direction="received",code="REFUSED_STREAM"\} [1-9]/);
   });
 
   it('RST_STREAM after the response head cuts the downstream response (never completed) and logs UR with the code name', { timeout: 30_000 }, async () => {
