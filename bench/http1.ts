@@ -23,7 +23,6 @@ if (!have('wrk')) {
   process.exit(1);
 }
 
-const start = startPinned;
 
 
 const rssMiB = (pid: number): number => {
@@ -102,7 +101,7 @@ clusters:
     endpoints: ["127.0.0.1:${PORTS.upstream}"]
 `,
   );
-  start(LOAD_CPU, [path.join(root, 'dist/bench/upstream.js'), String(PORTS.upstream)]);
+  startPinned(LOAD_CPU, [path.join(root, 'dist/bench/upstream.js'), String(PORTS.upstream)]);
   await waitForPort(PORTS.upstream);
 
   process.stdout.write(
@@ -126,8 +125,8 @@ clusters:
   let loadedRss = NaN;
   let conns = { before: NaN, after: NaN };
   for (let g = 0; g < GENERATIONS; g++) {
-    const sidecar = start(PROXY_CPU, [path.join(root, 'bin/sidecar.js'), 'run', '-c', config]);
-    const baseline = start(PROXY_CPU, [path.join(root, 'dist/bench/baseline-proxy.js'), String(PORTS.baseline), `127.0.0.1:${PORTS.upstream}`]);
+    const sidecar = startPinned(PROXY_CPU, [path.join(root, 'bin/sidecar.js'), 'run', '-c', config]);
+    const baseline = startPinned(PROXY_CPU, [path.join(root, 'dist/bench/baseline-proxy.js'), String(PORTS.baseline), `127.0.0.1:${PORTS.upstream}`]);
     await Promise.all([waitForPort(PORTS.sidecar), waitForPort(PORTS.baseline)]);
     await new Promise((r) => setTimeout(r, 2000)); // let start-up garbage (config worker, JIT) settle
     if (g === 0) {

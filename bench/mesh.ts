@@ -45,7 +45,6 @@ if (!have('wrk')) {
   process.exit(1);
 }
 
-const start = startPinned;
 
 interface Load {
   rps: number;
@@ -148,9 +147,9 @@ const signed = (ms: number): string => `${ms >= 0 ? '+' : ''}${ms.toFixed(3)}ms`
 async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sidecar-bench-mesh-'));
   const files = configs(dir);
-  start(LOAD_CPU, [path.join(root, 'dist/bench/upstream.js'), String(PORTS.upstream)]);
-  start(LOAD_CPU, [path.join(root, 'dist/bench/grpc-upstream.js'), String(PORTS.grpc)]);
-  for (const file of [files.b, files.a]) start(PROXY_CPU, [path.join(root, 'bin/sidecar.js'), 'run', '-c', file]);
+  startPinned(LOAD_CPU, [path.join(root, 'dist/bench/upstream.js'), String(PORTS.upstream)]);
+  startPinned(LOAD_CPU, [path.join(root, 'dist/bench/grpc-upstream.js'), String(PORTS.grpc)]);
+  for (const file of [files.b, files.a]) startPinned(PROXY_CPU, [path.join(root, 'bin/sidecar.js'), 'run', '-c', file]);
   await Promise.all([PORTS.upstream, PORTS.grpc, PORTS.bMtlsH2, PORTS.aMtlsH2].map((p) => waitForPort(p)));
   await sleep(2000); // start-up garbage (config worker, JIT) settles
   process.stdout.write(

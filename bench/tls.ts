@@ -24,7 +24,6 @@ if (process.env.BENCH_TLS === '0') {
   process.exit(0);
 }
 
-const start = startPinned;
 
 interface Load {
   rps: number;
@@ -165,8 +164,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sidecar-bench-tls-'));
   const files = configs(dir);
   const withH2 = ensureH2load();
-  start(LOAD_CPU, [path.join(root, 'dist/bench/upstream.js'), String(PORTS.upstream)]);
-  for (const file of [files.inbound, files.b, files.a]) start(PROXY_CPU, [path.join(root, 'bin/sidecar.js'), 'run', '-c', file]);
+  startPinned(LOAD_CPU, [path.join(root, 'dist/bench/upstream.js'), String(PORTS.upstream)]);
+  for (const file of [files.inbound, files.b, files.a]) startPinned(PROXY_CPU, [path.join(root, 'bin/sidecar.js'), 'run', '-c', file]);
   await Promise.all([PORTS.upstream, PORTS.tls, PORTS.bMtls, PORTS.aMtls].map((p) => waitForPort(p)));
   await sleep(2000); // start-up garbage (config worker, JIT) settles
 

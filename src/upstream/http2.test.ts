@@ -6,24 +6,10 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FakeClock, testRequest } from '../policies/testing.js';
 import { Http2Upstream } from './http2.js';
-import type { UpstreamOptions } from './upstream.js';
+import { testUpstreamOptions } from './testing.js';
 import type { ProxyResponse } from '../core/service.js';
 
-const options = (address: string, over: Partial<UpstreamOptions> = {}): UpstreamOptions => ({
-  address,
-  connectTimeout: 2000,
-  maxConnections: 4,
-  keepAliveTimeout: 60_000,
-  maxRequestsPerConnection: 0,
-  streamIdleTimeout: 30_000,
-  maxConcurrentStreams: 100,
-  maxSharePerDownstream: 1,
-  reclaimStalledAfter: 0,
-  reclaimUploadMinRate: 0,
-  h2KeepaliveInterval: 0,
-  h2KeepaliveTimeout: 0,
-  ...over,
-});
+const options = testUpstreamOptions;
 
 async function drain(res: ProxyResponse): Promise<void> {
   const body = res.body;

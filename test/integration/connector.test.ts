@@ -14,6 +14,7 @@ import type { ProxyRequest } from '../../src/core/service.js';
 import { newContext } from '../../src/http-server/exchange.js';
 import { connectTarget, tcpConnector, withConnectTimeout, type ConnectTarget, type Connector } from '../../src/upstream/connector.js';
 import { UpstreamRegistry } from '../../src/upstream/registry.js';
+import { testUpstreamOptions } from '../../src/upstream/testing.js';
 import { startBlackhole, type Blackhole } from '../helpers/strict-net.js';
 import { freePort } from '../helpers/upstream.js';
 
@@ -109,10 +110,9 @@ describe('connector seam', () => {
   it('the registry hands its connector to the HTTP/1.1 and h2c pools it makes', { timeout: 10_000 }, async () => {
     const rec = recording(tcpConnector);
     const registry = new UpstreamRegistry(rec.connector);
-    const opts = { connectTimeout: 1234, maxConnections: 4, keepAliveTimeout: 10_000, maxRequestsPerConnection: 0, streamIdleTimeout: 10_000, maxConcurrentStreams: 100, maxSharePerDownstream: 1, reclaimStalledAfter: 0, reclaimUploadMinRate: 0, h2KeepaliveInterval: 0, h2KeepaliveTimeout: 0 };
     try {
       for (const [protocol, address, want] of [['http1', h1Address, 'app'], ['h2c', h2Address, 'h2']] as const) {
-        const lease = registry.acquire(protocol, { ...opts, address }, 'c');
+        const lease = registry.acquire(protocol, testUpstreamOptions(address, { connectTimeout: 1234, keepAliveTimeout: 10_000, streamIdleTimeout: 10_000 }), 'c');
         const req = request('/');
         const res = await lease.upstream.request(req, req.cancel);
         const body = res.body;

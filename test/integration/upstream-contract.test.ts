@@ -15,6 +15,7 @@ import type { ProxyRequest, ProxyResponse, RequestContext } from '../../src/core
 import { newContext } from '../../src/http-server/exchange.js';
 import { withConnectTimeout, type Connector } from '../../src/upstream/connector.js';
 import { Http1Upstream } from '../../src/upstream/http1/pool.js';
+import { testUpstreamOptions } from '../../src/upstream/testing.js';
 import { Http2Upstream } from '../../src/upstream/http2.js';
 import type { Upstream, UpstreamOptions } from '../../src/upstream/upstream.js';
 import { startBlackhole, type Blackhole } from '../helpers/strict-net.js';
@@ -181,23 +182,9 @@ const KINDS: readonly Kind[] = [
   { name: 'h2c', startServer: () => startH2Server(), create: (o, c) => new Http2Upstream(o, c), resetBeforeHead: ['stream-reset'] },
 ];
 
-function options(address: string, over: Partial<UpstreamOptions> = {}): UpstreamOptions {
-  return {
-    address,
-    connectTimeout: 2000,
-    maxConnections: 8,
-    keepAliveTimeout: 30_000,
-    maxRequestsPerConnection: 0,
-    streamIdleTimeout: 30_000,
-    maxConcurrentStreams: 100,
-    maxSharePerDownstream: 1,
-    reclaimStalledAfter: 0,
-    reclaimUploadMinRate: 0,
-    h2KeepaliveInterval: 0,
-    h2KeepaliveTimeout: 0,
-    ...over,
-  };
-}
+/** The suite's pools: room for 8 connections, idle ones kept 30 s. */
+const options = (address: string, over: Partial<UpstreamOptions> = {}): UpstreamOptions =>
+  testUpstreamOptions(address, { maxConnections: 8, keepAliveTimeout: 30_000, ...over });
 
 /** A context as a listener makes one, named after this suite. */
 function context(): RequestContext {
