@@ -9,6 +9,8 @@ import { Etcd3 } from 'etcd3';
 import { startEtcd, type TestEtcd } from '../../test/helpers/etcd.js';
 import { EndpointSet } from '../cluster/endpoint-set.js';
 import { EtcdSource } from './etcd.js';
+import { DnsSource } from './dns.js';
+import { startDnsServer, type TestDnsServer } from '../../test/helpers/dns-server.js';
 import { FileSource } from './file.js';
 import type { DiscoveredEndpoint, DiscoverySource } from './source.js';
 import { StaticSource } from './static.js';
@@ -39,6 +41,22 @@ after(async () => {
   await etcd?.dispose();
 });
 let serviceN = 0;
+
+/** One test DNS server for the suite; each driver has its own SRV name. */
+let dnsServer: TestDnsServer | undefined;
+after(async () => dnsServer?.close());
+
+/** An endpoint list as SRV records (the weight is the SRV weight) plus an A record per target, TTL 0. */
+function publishDns(server: TestDnsServer, name: string, list: readonly DiscoveredEndpoint[]): void {
+  server.zone.set(name, {
+    SRV: list.map((e) => {
+      const [ip = '', port = '0'] = e.address.split(':');
+      const target = `h-${ip.replace(/\./g, '-')}.${name}`;
+      server.zone.set(target, { A: [{ address: ip, ttl: 0 }] });
+      return { priority: 10, weight: e.weight, port: Number(port), target, ttl: 0 };
+    }),
+  });
+}
 
 /** Publishes a list as one etcd transaction: keys no longer listed are deleted, the others put (one watch event batch). */
 async function publishEtcd(client: Etcd3, keyPrefix: string, list: readonly DiscoveredEndpoint[]): Promise<void> {
@@ -82,6 +100,28 @@ const FACTORIES: readonly DriverFactory[] = [
         source,
         publish: (list) => publishFile(file, yaml(list)),
         break: () => publishFile(file, 'endpoints: [ "not an address" '),
+        dispose: () => source.stop(),
+      };
+    },
+  },
+  {
+    kind: 'dns',
+    async: true,
+    async make(initial) {
+      dnsServer ??= await startDnsServer();
+      const server = dnsServer;
+      const name = `svc${serviceN++}.test`;
+      publishDns(server, name, initial);
+      const source = new DnsSource({ name, type: 'SRV', servers: [server.address], ttlFloorMs: 50, ttlCeilingMs: 1000, timeoutMs: 200 });
+      return {
+        source,
+        publish(list) {
+          server.mode = 'ok';
+          publishDns(server, name, list);
+        },
+        break() {
+          server.mode = 'servfail';
+        },
         dispose: () => source.stop(),
       };
     },
