@@ -509,7 +509,7 @@ function hashFile(file: string): string {
 }
 
 /** A cluster's discovery as /clusters shows it. */
-function discoveryView(c: Cluster): { source: string; version: number; updated_at: string | null; last_error: string | null } {
+function discoveryView(c: Cluster): { source: string; version: number; updated_at: string | null; last_error: string | null; empty_pending_until: string | null } {
   const d = c.discovery;
-  return { source: d.source, version: d.version, updated_at: d.updatedAt?.toISOString() ?? null, last_error: d.lastError ?? null };
+  return { source: d.source, version: d.version, updated_at: d.updatedAt?.toISOString() ?? null, last_error: d.lastError ?? null, empty_pending_until: d.emptyPendingUntil?.toISOString() ?? null };
 }
