@@ -14,6 +14,7 @@ import type { ServerDeps } from '../http-server/exchange.js';
 import { UpstreamRegistry } from '../upstream/registry.js';
 import type { Connector } from '../upstream/connector.js';
 import { ClusterStateRegistry } from '../cluster/endpoint-state.js';
+import { Registration } from '../discovery/register.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { RuntimeSnapshot } from '../runtime/snapshot.js';
 import { ViaNames } from '../runtime/via.js';
@@ -84,6 +85,8 @@ export class Sidecar implements ServerDeps {
   #shutdown: Promise<void> | undefined;
   #endDrainDelay: (() => void) | undefined;
   readonly #onQuit: (() => void) | undefined;
+  /** register: the app's key in etcd under a kept-alive lease (withdrawn first on drain). */
+  #registration: Registration | undefined;
   #reloading: Promise<boolean> = Promise.resolve(true);
   #queued: QueuedReload | undefined;
 
@@ -119,6 +122,7 @@ export class Sidecar implements ServerDeps {
     sidecar.metrics.reloadTime.get().set(Date.now() / 1000);
     sidecar.metrics.configValid.get().set(1);
     if (opts.configPath && loaded.config.watch) sidecar.#watch(opts.configPath);
+    sidecar.#register();
     return sidecar;
   }
 
@@ -367,6 +371,24 @@ export class Sidecar implements ServerDeps {
     }
   }
 
+  /** Starts registering the app (config `register`), once. */
+  #register(): void {
+    const r = this.config.register;
+    if (r === undefined || this.#registration !== undefined) return;
+    const reg = new Registration(
+      { endpoints: r.endpoints, prefix: r.prefix, service: r.service, address: r.address, weight: r.weight, zone: r.zone, ttlMs: r.ttl, timeoutMs: r.timeout, healthUrl: r.health_url },
+      { onState: (state, detail) => this.logger.info({ key: reg.key, state, detail }, `registration ${state}`) },
+    );
+    this.#registration = reg;
+    reg.start();
+  }
+
+  /** The registration's key and state, for /clusters. */
+  registrationState(): { key: string; state: string; last_error: string | null } | undefined {
+    const r = this.#registration;
+    return r === undefined ? undefined : { key: r.key, state: r.state, last_error: r.lastError ?? null };
+  }
+
   /** True from the first drain() on. */
   get draining(): boolean {
     return this.#drainStartedAt !== undefined;
@@ -379,6 +401,8 @@ export class Sidecar implements ServerDeps {
   drain(reason: string): void {
     if (this.#drainStartedAt !== undefined || this.#stopping) return;
     this.#drainStartedAt = Date.now();
+    // Withdrawn first: other sidecars' etcd watches drop this host before its listeners start turning callers away.
+    void this.#registration?.withdraw();
     for (const l of this.#listeners.values()) l.startDrain();
     this.logger.info({ reason, drain_delay_ms: this.config.drain_delay, drain_timeout_ms: this.config.drain_timeout }, 'draining: /ready fails; listeners still accept for drain_delay, answering with Connection: close / GOAWAY');
   }
@@ -428,6 +452,7 @@ export class Sidecar implements ServerDeps {
           weight: e.weight,
           source: e.source,
           updated_at: e.updatedAt.toISOString(),
+          zone: e.zone ?? null,
           health: healthWord(c.config.health_check ? st.health : 'healthy', st.ejected),
           routable: e.available,
           failed_active_check: st.health === 'unhealthy',
@@ -441,7 +466,8 @@ export class Sidecar implements ServerDeps {
         };
       }),
     }));
-    return { clusters };
+    const registration = this.registrationState();
+    return registration === undefined ? { clusters } : { clusters, registration };
   }
 
   #watch(file: string): void {
@@ -482,6 +508,7 @@ export class Sidecar implements ServerDeps {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#watcher?.close();
+    const withdrawn = this.#registration?.withdraw();
     const cut = await Promise.all([...this.#listeners.values()].map((l) => l.close(timeoutMs)));
     this.#listeners.clear();
     const connections = cut.reduce((a, b) => a + b, 0);
@@ -489,6 +516,7 @@ export class Sidecar implements ServerDeps {
     await this.#admin?.close();
     this.#snapshot.retire();
     await this.#registry.closeAll();
+    await withdrawn;
     this.#accessLog.close();
   }
 }
