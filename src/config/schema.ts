@@ -713,6 +713,58 @@ export const admin = z
     }
   });
 
+/** Routes and clusters from a store: the key's YAML is laid over this file (docs/config-store.md). */
+export const configSource = z
+  .strictObject({
+    etcd: etcdStore
+      .extend({
+        key: z.string().min(1).meta({ description: 'The key holding a YAML document with the store-managed part of the config (listeners, clusters, ...); its top-level keys replace the file\'s.' }),
+      })
+      .meta({ description: 'Watched (no polling); each change is validated as a file is (errors name the key and line) and applied through the reload path, atomically; an invalid document or an unreachable store keeps the last good config.' }),
+  })
+  .meta({ description: 'Take the dynamic part of the config from a store. The file keeps the bootstrap part (admin, config_source, and whatever the store does not set).' });
+
+/** The config agent: etcd keys written as files for the app. */
+export const configSync = etcdStore
+  .extend({
+    directory: z.string().min(1).meta({ description: 'Directory shared with the app; files are written here (atomically: a temp file, then rename).' }),
+    files: z
+      .array(
+        z.strictObject({
+          key: z.string().min(1).meta({ description: 'The etcd key to follow.' }),
+          path: z
+            .string()
+            .min(1)
+            .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'a path inside directory (no leading / and no ..)')
+            .meta({ description: 'File name (relative to directory) the value is written to.' }),
+          mode: z
+            .string()
+            .regex(/^0?[0-7]{3}$/, 'an octal mode such as 0640')
+            .default('0644')
+            .meta({ description: 'Permissions of the written file.' }),
+        }),
+      )
+      .min(1),
+    notify: z
+      .strictObject({
+        signal: z
+          .strictObject({
+            pid_file: z.string().min(1).meta({ description: 'File holding the app\'s process id.' }),
+            signal: z.enum(['SIGHUP', 'SIGUSR1', 'SIGUSR2']).default('SIGHUP'),
+          })
+          .optional(),
+        http: z
+          .strictObject({
+            url: z.string().regex(/^https?:\/\//, 'an http(s) URL'),
+            method: z.enum(['POST', 'PUT', 'GET']).default('POST'),
+          })
+          .optional(),
+      })
+      .optional()
+      .meta({ description: 'Told after files changed (once per batch): a signal to a process, and/or an HTTP call.' }),
+  })
+  .meta({ description: 'The config agent (docs/config-store.md): chosen etcd keys kept as files in a directory, for apps that read files. A deleted key removes its file.' });
+
 export const accessLog = z.strictObject({
   enabled: z.boolean().default(true),
   path: z.string().default('stdout').meta({ description: '"stdout", "stderr" or a file path.' }),
@@ -737,6 +789,8 @@ export const configSchema = z
     listeners: z.array(listener).default([]),
     clusters: z.array(cluster).default([]),
     register: register.optional(),
+    config_source: configSource.optional(),
+    config_sync: configSync.optional(),
   })
   .superRefine((c, ctx) => {
     for (const issue of referenceIssues(c)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });

@@ -2,7 +2,8 @@
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { AdminServer, type AdminSource } from '../admin/admin-server.js';
 import { loadAdminToken, type TokenDigest } from '../admin/admin-token.js';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError, formatIssue } from '../config/errors.js';
+import { composeConfig, relabel } from '../config/compose.js';
 import type { LoadedConfig } from '../config/load.js';
 import { loadConfigOffThread } from '../config/load-worker.js';
 import type { Config } from '../config/schema.js';
@@ -15,6 +16,8 @@ import { UpstreamRegistry } from '../upstream/registry.js';
 import type { Connector } from '../upstream/connector.js';
 import { ClusterStateRegistry } from '../cluster/endpoint-state.js';
 import { Registration } from '../discovery/register.js';
+import { EtcdKeys } from '../store/etcd-keys.js';
+import { ConfigSync } from '../store/config-sync.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { RuntimeSnapshot } from '../runtime/snapshot.js';
 import { ViaNames } from '../runtime/via.js';
@@ -87,6 +90,12 @@ export class Sidecar implements ServerDeps {
   readonly #onQuit: (() => void) | undefined;
   /** register: the app's key in etcd under a kept-alive lease (withdrawn first on drain). */
   #registration: Registration | undefined;
+  /** config_source: the watched key, and its last value (laid over the file on every reload). */
+  #store: EtcdKeys | undefined;
+  #storeText: string | undefined;
+  #storeRevision: string | undefined;
+  #storeError: string | undefined;
+  #sync: ConfigSync | undefined;
   #reloading: Promise<boolean> = Promise.resolve(true);
   #queued: QueuedReload | undefined;
 
@@ -123,6 +132,8 @@ export class Sidecar implements ServerDeps {
     sidecar.metrics.configValid.get().set(1);
     if (opts.configPath && loaded.config.watch) sidecar.#watch(opts.configPath);
     sidecar.#register();
+    sidecar.#followStore();
+    sidecar.#startSync();
     return sidecar;
   }
 
@@ -203,10 +214,23 @@ export class Sidecar implements ServerDeps {
       );
     }
     let loaded: LoadedConfig;
+    // config_source: the store's document over the file (the file alone until the key was first read).
+    const storeKey = this.config.config_source?.etcd.key;
+    const storeText = storeKey === undefined ? undefined : this.#storeText;
+    let text = read.text;
+    let label = file;
+    let storeLines = 0;
     try {
-      loaded = await loadConfigOffThread(file, process.env, read.text);
+      if (storeKey !== undefined && storeText !== undefined) {
+        label = `etcd:${storeKey}`;
+        const composed = composeConfig(read.text, storeText, label);
+        text = composed.text;
+        storeLines = composed.storeLines;
+      }
+      loaded = await loadConfigOffThread(label, process.env, text);
     } catch (err) {
-      const issues = err instanceof ConfigError ? err.message.split('\n') : [(err as Error).message];
+      const issues = err instanceof ConfigError ? (storeLines > 0 ? relabel(err.issues, storeLines, file).map(formatIssue) : err.message.split('\n')) : [(err as Error).message];
+      if (storeKey !== undefined && storeText !== undefined) this.#storeError = issues.join('; ');
       return this.#reloadFailed(reason, 'invalid', { issues }, 'config reload rejected; the previous config stays in force');
     }
     if (this.#stopping) return false;
@@ -371,6 +395,52 @@ export class Sidecar implements ServerDeps {
     }
   }
 
+  /** config_source: watches the key; every change reloads (the file's bootstrap with the key's document over it). */
+  #followStore(): void {
+    const src = this.config.config_source?.etcd;
+    if (src === undefined || this.#store !== undefined || this.#configPath === undefined) return;
+    const key = src.key;
+    const store = new EtcdKeys(src.endpoints, [key], src.timeout, {
+      changed: (values, revision) => {
+        const value = values.get(key);
+        if (value === undefined) return;
+        if (value === null) {
+          this.#storeError = `etcd:${key}: the key does not exist; the current config stays`;
+          this.metrics.configStoreErrors.get({ reason: 'missing' }).inc();
+          this.logger.warn({ key, revision }, 'config store: the key does not exist; the current config stays');
+          return;
+        }
+        this.#storeText = value;
+        this.#storeRevision = revision;
+        void this.reload('config store').then((ok) => {
+          if (ok) this.#storeError = undefined;
+          else this.metrics.configStoreErrors.get({ reason: 'invalid' }).inc();
+        });
+      },
+      unavailable: (reason) => {
+        this.#storeError = reason;
+        this.metrics.configStoreErrors.get({ reason: 'unavailable' }).inc();
+        this.logger.warn({ key, reason }, 'config store unavailable; the current config stays');
+      },
+    });
+    this.#store = store;
+    store.start();
+  }
+
+  #startSync(): void {
+    const c = this.config.config_sync;
+    if (c === undefined || this.#sync !== undefined) return;
+    const sync = new ConfigSync(c, this.logger, this.metrics);
+    this.#sync = sync;
+    sync.start();
+  }
+
+  /** config_source's key, revision applied and last error, for /config and tests. */
+  storeState(): { key: string; revision: string | null; last_error: string | null } | undefined {
+    const key = this.config.config_source?.etcd.key;
+    return key === undefined ? undefined : { key, revision: this.#storeRevision ?? null, last_error: this.#storeError ?? null };
+  }
+
   /** Starts registering the app (config `register`), once. */
   #register(): void {
     const r = this.config.register;
@@ -467,7 +537,8 @@ export class Sidecar implements ServerDeps {
       }),
     }));
     const registration = this.registrationState();
-    return registration === undefined ? { clusters } : { clusters, registration };
+    const store = this.storeState();
+    return { clusters, ...(registration === undefined ? {} : { registration }), ...(store === undefined ? {} : { config_source: store }) };
   }
 
   #watch(file: string): void {
@@ -509,6 +580,8 @@ export class Sidecar implements ServerDeps {
     this.#stopping = true;
     this.#watcher?.close();
     const withdrawn = this.#registration?.withdraw();
+    this.#store?.stop();
+    this.#sync?.stop();
     const cut = await Promise.all([...this.#listeners.values()].map((l) => l.close(timeoutMs)));
     this.#listeners.clear();
     const connections = cut.reduce((a, b) => a + b, 0);
