@@ -213,6 +213,7 @@ export class Sidecar implements ServerDeps {
         'config reload refused; the previous config stays in force',
       );
     }
+    const before = this.config;
     let loaded: LoadedConfig;
     // config_source: the store's document over the file (the file alone until the key was first read).
     const storeKey = this.config.config_source?.etcd.key;
@@ -253,6 +254,7 @@ export class Sidecar implements ServerDeps {
     this.metrics.reloadTime.get().set(Date.now() / 1000);
     this.metrics.configValid.get().set(1);
     this.logger.info({ reason, listeners: loaded.config.listeners.length, clusters: loaded.config.clusters.length }, 'config reloaded');
+    this.#reconcileAgents(before);
     return true;
   }
 
@@ -439,6 +441,30 @@ export class Sidecar implements ServerDeps {
   storeState(): { key: string; revision: string | null; last_error: string | null } | undefined {
     const key = this.config.config_source?.etcd.key;
     return key === undefined ? undefined : { key, revision: this.#storeRevision ?? null, last_error: this.#storeError ?? null };
+  }
+
+  /** After a reload: restarts registration, the config store watch and config_sync when their settings changed. */
+  #reconcileAgents(before: Config): void {
+    const now = this.config;
+    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+    if (!same(before.register, now.register)) {
+      void this.#registration?.withdraw();
+      this.#registration = undefined;
+      if (this.#drainStartedAt === undefined) this.#register();
+    }
+    if (!same(before.config_source, now.config_source)) {
+      this.#store?.stop();
+      this.#store = undefined;
+      this.#storeText = undefined;
+      this.#storeRevision = undefined;
+      this.#storeError = undefined;
+      this.#followStore();
+    }
+    if (!same(before.config_sync, now.config_sync)) {
+      this.#sync?.stop();
+      this.#sync = undefined;
+      this.#startSync();
+    }
   }
 
   /** Starts registering the app (config `register`), once. */

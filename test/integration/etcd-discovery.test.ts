@@ -103,10 +103,25 @@ clusters:
     await eventually(async () => (await clusters(caller.adminPort)).find((c) => c.name === 'app')!.endpoints.length === 1, 'the caller to drop app2');
     assert.match(await metricsText(caller.adminPort), /sidecar_discovery_updates_total\{cluster="app",result="applied"\} [3-9]/);
 
+    // A reload that changes `register` withdraws the old key and registers the new address.
+    const key2 = `/sidecar/services/app/${app2.address}`;
+    server.writeConfig(`
+listeners: []
+clusters: []
+register:
+  endpoints: ["${etcd.url}"]
+  service: app
+  address: "${app2.address}"
+  ttl: 2s
+  health_url: "http://${app2.address}/healthz"
+drain_delay: 0s
+`);
+    await eventually(async () => (await client.get(key2).string()) !== null && (await client.get(key1()).string()) === null, 'the registration to follow the reload');
+
     // Drain: the key goes at once (well within the 2 s lease), before the process stops.
     const t0 = Date.now();
     await httpRequest(server.adminPort, { method: 'POST', path: '/drain' });
-    await eventually(async () => (await client.get(key1()).string()) === null, 'the withdrawal on drain', 1500);
+    await eventually(async () => (await client.get(key2).string()) === null, 'the withdrawal on drain', 1500);
     assert.ok(Date.now() - t0 < 1500);
     await eventually(async () => (await httpRequest(port, { path: '/' })).status === 503, 'the caller to see the service empty');
   });
