@@ -3,7 +3,7 @@
 // keeps the last good config when the key turns invalid (the error names the key and line) or the store goes away;
 // config_sync writes keys as files (atomic, with their mode) and calls the app.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
@@ -45,6 +45,8 @@ describe('config from etcd: push, config_source, config_sync', () => {
   let dir: string;
   const notified: string[] = [];
   let appHook: http.Server;
+  let signalled: ChildProcess;
+  let hups = 0;
 
   const storeDoc = (cluster: string, upstream: TestUpstream): string => `# routes and clusters of the web tier
 listeners:
@@ -75,6 +77,11 @@ clusters:
       res.end('ok');
     });
     await new Promise<void>((r) => appHook.listen(0, '127.0.0.1', r));
+    // An app that rereads its files on SIGHUP: it says so on stdout.
+    signalled = spawn(process.execPath, ['-e', "process.on('SIGHUP', () => console.log('hup')); console.log('up'); setInterval(() => {}, 1000);"], { stdio: ['ignore', 'pipe', 'inherit'] });
+    await new Promise<void>((resolve) => signalled.stdout!.once('data', () => resolve()));
+    signalled.stdout!.on('data', (d: Buffer) => (hups += (d.toString().match(/hup/g) ?? []).length));
+    fs.writeFileSync(path.join(dir, 'app.pid'), `${signalled.pid}\n`);
     sidecar = await startSidecar(`
 config_source:
   etcd: { endpoints: ["${etcd.url}"], key: ${KEY}, timeout: 500ms }
@@ -85,6 +92,7 @@ config_sync:
     - { key: /app/flags, path: flags.json, mode: "0640" }
   notify:
     http: { url: "http://127.0.0.1:${(appHook.address() as AddressInfo).port}/reload" }
+    signal: { pid_file: ${path.join(dir, 'app.pid')}, signal: SIGHUP }
 listeners:
   - name: in
     port: ${port}
@@ -103,6 +111,7 @@ clusters:
     await u1?.close();
     await u2?.close();
     await new Promise<void>((r) => appHook.close(() => r()));
+    signalled?.kill('SIGKILL');
     await etcd?.dispose();
     fs.rmSync(dir, { recursive: true, force: true });
   });
@@ -168,7 +177,7 @@ clusters:
     await eventually(async () => (await httpRequest(port, { path: '/' })).body === 'one\n', 'a change after the outage to apply (resync)', 10_000);
   });
 
-  it('config_sync writes a key as a file atomically with its mode, calls the app, and removes it when deleted', async () => {
+  it('config_sync writes a key as a file atomically with its mode, calls and signals the app, and removes it when deleted', async () => {
     const file = path.join(dir, 'shared', 'flags.json');
     await client.put('/app/flags').value('{"beta": true}\n');
     await eventually(() => fs.existsSync(file), 'the file');
@@ -176,6 +185,7 @@ clusters:
     assert.equal(fs.statSync(file).mode & 0o777, 0o640);
     await eventually(() => notified.length === 1, 'the app to be told');
     assert.equal(notified[0], 'POST /reload');
+    await eventually(() => hups === 1, 'the app to get its SIGHUP');
     await client.put('/app/flags').value('{"beta": false}\n');
     await eventually(() => fs.readFileSync(file, 'utf8') === '{"beta": false}\n', 'the update');
     assert.deepEqual(fs.readdirSync(path.dirname(file)), ['flags.json'], 'no temp file left behind');
