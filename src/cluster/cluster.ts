@@ -140,6 +140,8 @@ export class Cluster {
   #emptyAt: Date | undefined;
   /** Locality: pick from the local zone (enough of it is available). */
   #preferLocal = false;
+  /** The discovery settings as a string: a carried-over set must come from the same ones. */
+  readonly #discoveryKey: string | undefined;
   readonly #transport: Transport | undefined;
   /** Sends one attempt of the request to an endpoint the balancer picks. */
   readonly service: HttpService;
@@ -207,8 +209,13 @@ export class Cluster {
     }, { localZone: config.locality?.local_zone });
     this.#hashOf = config.lb.policy === 'ring_hash' && config.lb.hash_on ? hashFunction(config.lb.hash_on) : undefined;
     this.service = (req) => this.#send(req);
-    // Static endpoints given beside a discovery source are the set until the source first delivers.
-    if (config.discovery !== undefined && config.endpoints !== undefined) {
+    // Until the source first delivers: what the same source last delivered to this cluster name (a reload must not
+    // start a network source's cluster empty), else the static endpoints given beside the source.
+    this.#discoveryKey = config.discovery === undefined ? undefined : JSON.stringify(config.discovery);
+    const carried = state.lastDiscovered;
+    if (carried !== undefined && carried.key === this.#discoveryKey && carried.source === source.name) {
+      this.#set.replace(carried.endpoints);
+    } else if (config.discovery !== undefined && config.endpoints !== undefined) {
       sourceName = 'static';
       this.#set.replace(config.endpoints.map(toDiscovered));
       sourceName = source.name;
@@ -261,6 +268,7 @@ export class Cluster {
   #commit(list: readonly DiscoveredEndpoint[], sourceName: string): void {
     if (this.#released) return;
     this.#sourceError = undefined;
+    if (this.#discoveryKey !== undefined) this.#state.lastDiscovered = { key: this.#discoveryKey, endpoints: list, source: sourceName };
     const change = this.#set.replace(list);
     this.#metrics?.discoveryUpdates.get({ cluster: this.name, result: 'applied' }).inc();
     const now = new Date();

@@ -104,3 +104,35 @@ describe('locality-aware balancing', () => {
     }
   });
 });
+
+describe('a reload with a network discovery source', () => {
+  it("starts the new cluster from the set the same source last delivered, not empty, until its own first read", () => {
+    const clock = new FakeClock(1000);
+    const registry = new UpstreamRegistry(tcpConnector, undefined, clock);
+    const states = new ClusterStateRegistry();
+    const cfg = clusterSchema.parse({ name: 'app', discovery: { dns: { name: 'app.test', port: 80 } } });
+    /** Delivers only when told (as DNS or etcd: after a network round trip). */
+    const later = (): { source: { name: string; start(s: { update(l: readonly { address: string; weight: number }[]): void }): void; stop(): void }; deliver(l: { address: string; weight: number }[]): void } => {
+      let sink: { update(l: readonly { address: string; weight: number }[]): void } | undefined;
+      return { source: { name: 'dns:app.test', start: (s) => (sink = s), stop: () => (sink = undefined) }, deliver: (l) => sink?.update(l) };
+    };
+    const first = later();
+    const old = new Cluster(cfg, registry, undefined, { clock, states, source: first.source as never });
+    assert.equal(old.endpoints.length, 0, 'a first start has nothing to carry');
+    first.deliver([A, B]);
+    const second = later();
+    const next = new Cluster(cfg, registry, undefined, { clock, states, source: second.source as never });
+    old.release();
+    try {
+      assert.deepEqual(addresses(next), [A.address, B.address], 'carried over while the new source reads');
+      second.deliver([C]);
+      assert.deepEqual(addresses(next), [C.address]);
+      const changed = clusterSchema.parse({ name: 'app', discovery: { dns: { name: 'other.test', port: 80 } } });
+      const third = new Cluster(changed, registry, undefined, { clock, states, source: later().source as never });
+      assert.equal(third.endpoints.length, 0, 'other discovery settings: nothing carried');
+      third.release();
+    } finally {
+      next.release();
+    }
+  });
+});
