@@ -508,7 +508,7 @@ export const etcdStore = z.strictObject({
   timeout: duration
     .default(2_000)
     .refine((ms) => ms > 0, 'timeout must be > 0')
-    .meta({ description: 'Deadline of one call (read, watch creation, lease grant); also the first step of the reconnect backoff (doubling up to 5 s).' }),
+    .meta({ description: 'Deadline of one call (read, watch creation, lease grant); also the first wait before reconnecting (then at most 2 s between tries).' }),
 });
 
 export const SERVICE_PREFIX = '/sidecar/services/';

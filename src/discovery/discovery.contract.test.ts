@@ -226,7 +226,7 @@ for (const factory of FACTORIES) {
         for (const u of sink.updates.slice(updatesBefore)) set.replace(u);
         assert.deepEqual(set.list.map((e) => e.address).sort(), [A.address, B.address], 'the last good set is kept');
         await d.publish([B, C]);
-        await sink.waitFor(() => sink.latest?.join() === label([B, C]).join(), 'the source to be followed again');
+        await sink.waitFor(() => sink.latest?.join() === label([B, C]).join(), 'the source to be followed again', 10_000);
         for (const u of sink.updates.slice(updatesBefore)) set.replace(u);
         assert.deepEqual(set.list.map((e) => e.address).sort(), [B.address, C.address]);
       } finally {

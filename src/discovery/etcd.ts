@@ -179,7 +179,7 @@ export class EtcdSource implements DiscoverySource {
     this.#watcher = undefined;
     this.#sink.unavailable(reason);
     const wait = this.#backoffMs;
-    this.#backoffMs = Math.min(this.#backoffMs * 2, 5_000);
+    this.#backoffMs = Math.min(this.#backoffMs * 2, 2_000);
     clearTimeout(this.#retry);
     this.#retry = setTimeout(() => void this.#resync(), wait);
     this.#retry.unref();

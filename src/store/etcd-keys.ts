@@ -108,7 +108,7 @@ export class EtcdKeys {
     this.#watchers = [];
     this.#events.unavailable(`etcd ${this.#endpoints.join(',')}: ${reason}`);
     const wait = this.#backoff;
-    this.#backoff = Math.min(this.#backoff * 2, 5_000);
+    this.#backoff = Math.min(this.#backoff * 2, 2_000);
     this.#retry = setTimeout(() => void this.#sync(), wait);
     this.#retry.unref();
   }
