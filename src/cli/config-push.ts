@@ -12,9 +12,13 @@ store's new revision when published; 2 and every error (KEY:LINE:COL path: messa
 `;
 
 export async function configCommand(argv: readonly string[]): Promise<number> {
+  if (argv[0] === '--help' || argv[0] === '-h') {
+    process.stdout.write(HELP);
+    return 0;
+  }
   if (argv[0] !== 'push') {
     process.stderr.write(`sidecar config: ${argv[0] === undefined ? 'a subcommand is required' : `unknown subcommand "${argv[0]}"`}\n\n${HELP}`);
-    return argv[0] === '--help' || argv[0] === '-h' ? 0 : 2;
+    return 2;
   }
   let values: { config?: string; etcd?: string; key?: string; bootstrap?: string; help?: boolean };
   try {

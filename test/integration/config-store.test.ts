@@ -125,6 +125,11 @@ clusters:
     const fileOnly = push(path.join(dir, 'admin.yaml'), 'admin: { port: 1 }\n');
     assert.equal(fileOnly.status, 2);
     assert.match(fileOnly.stderr, /admin can only be set in the bootstrap file/);
+    const good = path.join(dir, 'unreachable.yaml');
+    fs.writeFileSync(good, storeDoc('web', u2));
+    const away = spawnSync(process.execPath, [BIN, 'config', 'push', '-c', good, '--etcd', 'http://127.0.0.1:1', '--key', KEY], { encoding: 'utf8' });
+    assert.equal(away.status, 1, away.stderr);
+    assert.match(away.stderr, /cannot publish to http:\/\/127\.0\.0\.1:1/);
   });
 
   it('a pushed config is applied through the reload path under load with zero failed requests', async () => {
