@@ -34,12 +34,15 @@ export class Endpoint implements SetMember {
   /** The discovery source that named it ("static", "file:PATH") and when it last changed (wall clock). */
   source: string;
   updatedAt: Date;
+  /** Locality from the discovery source (etcd's zone), if any. */
+  zone: string | undefined;
   readonly #lease: UpstreamLease;
   readonly #gate: EndpointGate;
 
-  constructor(address: string, weight: number, lease: UpstreamLease, record: EndpointRecord, gate: EndpointGate, source: string) {
+  constructor(address: string, weight: number, lease: UpstreamLease, record: EndpointRecord, gate: EndpointGate, source: string, zone?: string) {
     this.address = address;
     this.weight = weight;
+    this.zone = zone;
     this.#lease = lease;
     this.upstream = lease.upstream;
     this.stats = lease.stats;
@@ -101,6 +104,8 @@ export interface DiscoveryStatus {
   readonly version: number;
   readonly updatedAt: Date | undefined;
   readonly lastError: string | undefined;
+  /** Wall-clock time a held empty update will be applied (empty_grace), or undefined. */
+  readonly emptyPendingUntil: Date | undefined;
 }
 
 export class Cluster {
@@ -130,6 +135,13 @@ export class Cluster {
   #sourceUpdatedAt: Date | undefined;
   #sourceError: string | undefined;
   #released = false;
+  /** An empty update waiting out discovery.empty_grace: cancels it. */
+  #emptyTimer: (() => void) | undefined;
+  #emptyAt: Date | undefined;
+  /** Locality: pick from the local zone (enough of it is available). */
+  #preferLocal = false;
+  /** The discovery settings as a string: a carried-over set must come from the same ones. */
+  readonly #discoveryKey: string | undefined;
   readonly #transport: Transport | undefined;
   /** Sends one attempt of the request to an endpoint the balancer picks. */
   readonly service: HttpService;
@@ -183,7 +195,7 @@ export class Cluster {
           h2KeepaliveInterval: config.h2.keepalive_interval,
           h2KeepaliveTimeout: config.h2.keepalive_timeout,
         }, config.name, transport);
-        const ep = new Endpoint(d.address, d.weight, lease, state.acquire(d.address), this.#gate, sourceName);
+        const ep = new Endpoint(d.address, d.weight, lease, state.acquire(d.address), this.#gate, sourceName, d.zone);
         const replays = this.#metrics?.staleConnectionReplays;
         if (replays !== undefined && ep.upstream instanceof Http1Upstream) ep.upstream.onStaleReplay = (name) => replays.get({ cluster: name }).inc();
         if (this.#metrics !== undefined && ep.upstream instanceof Http2Upstream) ep.upstream.observer = h2Observer(this.#metrics, config.name);
@@ -194,11 +206,16 @@ export class Cluster {
         e.release();
         state.release(e.address);
       },
-    });
+    }, { localZone: config.locality?.local_zone });
     this.#hashOf = config.lb.policy === 'ring_hash' && config.lb.hash_on ? hashFunction(config.lb.hash_on) : undefined;
     this.service = (req) => this.#send(req);
-    // Static endpoints given beside a discovery source are the set until the source first delivers.
-    if (config.discovery !== undefined && config.endpoints !== undefined) {
+    // Until the source first delivers: what the same source last delivered to this cluster name (a reload must not
+    // start a network source's cluster empty), else the static endpoints given beside the source.
+    this.#discoveryKey = config.discovery === undefined ? undefined : JSON.stringify(config.discovery);
+    const carried = state.lastDiscovered;
+    if (carried !== undefined && carried.key === this.#discoveryKey && carried.source === source.name) {
+      this.#set.replace(carried.endpoints);
+    } else if (config.discovery !== undefined && config.endpoints !== undefined) {
       sourceName = 'static';
       this.#set.replace(config.endpoints.map(toDiscovered));
       sourceName = source.name;
@@ -208,6 +225,7 @@ export class Cluster {
       unavailable: (reason) => {
         this.#sourceError = reason;
         this.#metrics?.discoveryUpdates.get({ cluster: this.name, result: 'error' }).inc();
+        this.#metrics?.discoverySourceErrors.get({ cluster: this.name, source: source.name }).inc();
       },
     });
   }
@@ -219,12 +237,38 @@ export class Cluster {
 
   /** Discovery source, set version, last update and last error, for /clusters. */
   get discovery(): DiscoveryStatus {
-    return { source: this.#source.name, version: this.#set.version, updatedAt: this.#sourceUpdatedAt, lastError: this.#sourceError };
+    return { source: this.#source.name, version: this.#set.version, updatedAt: this.#sourceUpdatedAt, lastError: this.#sourceError, emptyPendingUntil: this.#emptyAt };
   }
 
   #apply(list: readonly DiscoveredEndpoint[], sourceName: string): void {
     if (this.#released) return;
+    this.#emptyTimer?.();
+    this.#emptyTimer = undefined;
+    this.#emptyAt = undefined;
+    const grace = this.config.discovery?.empty_grace ?? 0;
+    if (list.length === 0 && this.#set.size > 0 && grace !== 0) {
+      // A publish that empties the cluster is far more often a mistake than a wish to black-hole it.
+      this.#metrics?.discoveryUpdates.get({ cluster: this.name, result: 'empty_held' }).inc();
+      if (grace === 'never') {
+        this.#sourceError = `${sourceName}: an update with no endpoints was not applied (empty_grace: never); the last ${this.#set.size} stay`;
+        return;
+      }
+      this.#emptyAt = new Date(Date.now() + grace);
+      this.#sourceError = `${sourceName}: an update with no endpoints is held until ${this.#emptyAt.toISOString()} (empty_grace)`;
+      this.#emptyTimer = this.#clock.setTimeout(() => {
+        this.#emptyTimer = undefined;
+        this.#emptyAt = undefined;
+        this.#commit([], sourceName);
+      }, grace);
+      return;
+    }
+    this.#commit(list, sourceName);
+  }
+
+  #commit(list: readonly DiscoveredEndpoint[], sourceName: string): void {
+    if (this.#released) return;
     this.#sourceError = undefined;
+    if (this.#discoveryKey !== undefined) this.#state.lastDiscovered = { key: this.#discoveryKey, endpoints: list, source: sourceName };
     const change = this.#set.replace(list);
     this.#metrics?.discoveryUpdates.get({ cluster: this.name, result: 'applied' }).inc();
     const now = new Date();
@@ -239,7 +283,7 @@ export class Cluster {
     const set = this.#set;
     if (this.#state.changes !== this.#seenChanges || set.version !== this.#seenVersion) this.#refreshGate();
     if (this.#gate.panic) this.#panicCounter?.inc();
-    return set.pick({ hash: this.#hashOf?.(req), avoid });
+    return set.pick({ hash: this.#hashOf?.(req), avoid }, this.#preferLocal);
   }
 
   /** Whether the cluster is routing to all endpoints because too few are healthy and not ejected. */
@@ -264,12 +308,19 @@ export class Cluster {
     const list = this.#set.list;
     const guarded = state.guarded;
     let up = 0;
+    let localUp = 0;
     for (const e of list) {
       const r = e.record;
       const ok = !guarded || ((r.health === undefined || r.health.routable) && !state.isEjected(e.address));
       r.routable = ok;
-      if (ok) up++;
+      if (ok) {
+        up++;
+        if (this.#set.isLocal(e)) localUp++;
+      }
     }
+    const locality = this.config.locality;
+    const localTotal = this.#set.localCount;
+    this.#preferLocal = locality !== undefined && localTotal > 0 && localUp * 100 >= locality.min_available_percent * localTotal;
     // isEjected() may have emitted unejects that moved `changes` again; the loop above already saw them.
     this.#seenChanges = state.changes;
     this.#seenVersion = this.#set.version;
@@ -352,6 +403,7 @@ export class Cluster {
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    this.#emptyTimer?.();
     this.#source.stop();
     this.#set.clear();
     this.#states.release(this.#state);

@@ -6,6 +6,13 @@ import type { DiscoveredEndpoint } from '../discovery/source.js';
 /** An endpoint the set can re-weight in place (its identity, pool and state stay). */
 export interface SetMember extends BalancedEndpoint {
   weight: number;
+  /** The locality its source gave it (changed in place, as the weight). */
+  zone?: string | undefined;
+}
+
+export interface EndpointSetOptions {
+  /** With a local zone, a second balancer over the members in that zone (locality-aware picks). */
+  readonly localZone?: string | undefined;
 }
 
 export interface EndpointSetHooks<E extends SetMember> {
@@ -27,11 +34,16 @@ export class EndpointSet<E extends SetMember> {
   #list: readonly E[] = [];
   readonly #byAddress = new Map<string, E>();
   #balancer: LoadBalancer<E>;
+  /** Over the local zone's members; undefined without a local zone. */
+  #localBalancer: LoadBalancer<E> | undefined;
+  #localCount = 0;
+  readonly #localZone: string | undefined;
   readonly #policy: BalancerPolicy;
   readonly #opts: BalancerOptions;
   readonly #hooks: EndpointSetHooks<E>;
 
-  constructor(policy: BalancerPolicy, opts: BalancerOptions, hooks: EndpointSetHooks<E>) {
+  constructor(policy: BalancerPolicy, opts: BalancerOptions, hooks: EndpointSetHooks<E>, setOpts: EndpointSetOptions = {}) {
+    this.#localZone = setOpts.localZone;
     this.#policy = policy;
     this.#opts = opts;
     this.#hooks = hooks;
@@ -51,8 +63,20 @@ export class EndpointSet<E extends SetMember> {
     return this.#byAddress.get(address);
   }
 
-  pick(ctx: PickContext): E | undefined {
+  /** `local`: pick among the local zone's members (all members when the set has none there). */
+  pick(ctx: PickContext, local = false): E | undefined {
+    if (local && this.#localBalancer !== undefined && this.#localCount > 0) return this.#localBalancer.pick(ctx);
     return this.#balancer.pick(ctx);
+  }
+
+  /** How many members are in the local zone. */
+  get localCount(): number {
+    return this.#localCount;
+  }
+
+  /** Whether the member is in the set's local zone. */
+  isLocal(e: E): boolean {
+    return this.#localZone !== undefined && e.zone === this.#localZone;
   }
 
   /** Makes the set equal to `next` (first entry wins on a repeated address); returns what changed. */
@@ -77,8 +101,9 @@ export class EndpointSet<E extends SetMember> {
         e = this.#hooks.add(d);
         this.#byAddress.set(address, e);
         added.push(address);
-      } else if (e.weight !== d.weight) {
+      } else if (e.weight !== d.weight || e.zone !== d.zone) {
         e.weight = d.weight;
+        e.zone = d.zone;
         reweighted.push(address);
       }
       list.push(e);
@@ -87,6 +112,11 @@ export class EndpointSet<E extends SetMember> {
       // Swap the list and balancer first, then drain the removed: a pick from now on never sees them.
       this.#list = list;
       this.#balancer = createBalancer(this.#policy, list, this.#opts);
+      if (this.#localZone !== undefined) {
+        const local = list.filter((e) => e.zone === this.#localZone);
+        this.#localCount = local.length;
+        this.#localBalancer = createBalancer(this.#policy, local, this.#opts);
+      }
       this.version++;
     }
     for (const e of gone) this.#hooks.remove(e);

@@ -1,5 +1,6 @@
 // What the sidecar knows about a cluster's endpoints (health, ejections), keyed by (cluster, address), outliving
 // config snapshots and endpoint-set changes: released only when no snapshot's cluster uses it any more.
+import type { DiscoveredEndpoint } from '../discovery/source.js';
 import type { ClusterConfig } from '../config/schema.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import type { Gauge } from '../observability/metrics.js';
@@ -52,6 +53,11 @@ export class ClusterState {
   readonly #ejectionTimers = new Set<() => void>();
   #checker: HealthChecker | undefined;
   #healthKey: string | undefined;
+  /**
+   * The last set a network discovery source (dns, etcd) delivered, and which discovery settings it came from: a
+   * reload's new cluster starts from it instead of empty while its own source makes its first read.
+   */
+  lastDiscovered: { readonly key: string; readonly endpoints: readonly DiscoveredEndpoint[]; readonly source: string } | undefined;
 
   constructor(name: string) {
     this.name = name;

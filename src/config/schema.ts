@@ -499,15 +499,79 @@ export const healthCheck = z
   })
   .meta({ description: 'Active health checks: periodic HTTP/1.1 GET probes per endpoint; unhealthy endpoints leave the balancer. Absent: off.' });
 
+/** An etcd v3 store the sidecar talks to (discovery, registration, config). */
+export const etcdStore = z.strictObject({
+  endpoints: z
+    .array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'an etcd client URL such as http://127.0.0.1:2379'))
+    .min(1)
+    .meta({ description: 'Client URLs of the etcd cluster, e.g. ["http://127.0.0.1:2379"].' }),
+  timeout: duration
+    .default(2_000)
+    .refine((ms) => ms > 0, 'timeout must be > 0')
+    .meta({ description: 'Deadline of one call (read, watch creation, lease grant); also the first wait before reconnecting (then at most 2 s between tries).' }),
+});
+
+export const SERVICE_PREFIX = '/sidecar/services/';
+
 export const discovery = z
   .strictObject({
     file: z
       .strictObject({
         path: z.string().min(1).meta({ description: 'A YAML or JSON file holding `endpoints: [...]` (same entries as a cluster\'s endpoints); watched, atomic-rename friendly. A relative path is taken from the working directory.' }),
       })
+      .optional()
       .meta({ description: 'Filesystem discovery (as Envoy\'s filesystem EDS): the file\'s endpoints replace the cluster\'s set whenever it changes, without a reload.' }),
+    dns: z
+      .strictObject({
+        name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a DNS name').meta({ description: 'The name to resolve (for SRV, e.g. _http._tcp.users.example).' }),
+        type: z.enum(['A', 'AAAA', 'A_AAAA', 'SRV']).default('A').meta({ description: 'A, AAAA, A_AAAA (both) with `port`; SRV: each record\'s target, port and weight (only the best priority is used).' }),
+        port: port.optional().meta({ description: 'Port of every A/AAAA endpoint (required for those types).' }),
+        servers: z.array(hostPort).min(1).optional().meta({ description: 'Resolvers as ip:port; absent: the system\'s (/etc/resolv.conf).' }),
+        ttl_floor: duration.default(1_000).meta({ description: 'Never look again sooner than this, whatever the TTL (also the retry delay after a failed lookup).' }),
+        ttl_ceiling: duration.default(300_000).meta({ description: 'Look again at least this often, whatever the TTL.' }),
+        timeout: duration.default(2_000).refine((ms) => ms > 0, 'timeout must be > 0').meta({ description: 'Per-query timeout (two tries).' }),
+      })
+      .optional()
+      .meta({ description: 'DNS discovery, resolved on a timer off the request path; a failed or empty lookup keeps the last good set and counts as an error.' }),
+    etcd: etcdStore
+      .extend({
+        service: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, _ . -').meta({ description: 'The service whose endpoints to follow: the keys under <prefix><service>/.' }),
+        prefix: z.string().min(1).default(SERVICE_PREFIX).meta({ description: 'Key prefix of all services; one key per endpoint: <prefix><service>/<host:port>, value empty or JSON { "weight": 1, "zone": "a" }.' }),
+      })
+      .optional()
+      .meta({ description: 'etcd v3 discovery: the service\'s keys are read, then watched from that revision (no polling); after a disconnect they are read again and the watch restarts from the new read\'s revision.' }),
+    empty_grace: z
+      .union([z.literal('never'), duration])
+      .default(30_000)
+      .meta({ description: 'An update that would leave the cluster with no endpoints is applied only after this long with no non-empty update in between ("never": not at all), so a bad publish cannot black-hole traffic. 0 applies it at once.' }),
   })
-  .meta({ description: 'Where the cluster\'s endpoints come from at run time. Absent: the static `endpoints` list. A file that cannot be read or is invalid (or empty) keeps the last good set; `endpoints`, if given, is the set used until the file is first read.' });
+  .superRefine((d, ctx) => {
+    const set = (['file', 'dns', 'etcd'] as const).filter((k) => d[k] !== undefined);
+    if (set.length !== 1) ctx.addIssue({ code: 'custom', path: [], message: set.length === 0 ? 'discovery needs one of file, dns, etcd' : `discovery takes one of file, dns, etcd, not ${set.join(' and ')}` });
+    if (d.dns !== undefined && d.dns.type !== 'SRV' && d.dns.port === undefined) ctx.addIssue({ code: 'custom', path: ['dns', 'port'], message: `dns type ${d.dns.type} needs port (SRV records carry their own)` });
+    if (d.dns !== undefined && d.dns.ttl_floor > d.dns.ttl_ceiling) ctx.addIssue({ code: 'custom', path: ['dns', 'ttl_floor'], message: 'ttl_floor is above ttl_ceiling' });
+  })
+  .meta({ description: 'Where the cluster\'s endpoints come from at run time (one of file, dns, etcd; see docs/discovery.md). Absent: the static `endpoints` list. A source that cannot be read or is invalid keeps the last good set; `endpoints`, if given, is the set used until the source first delivers.' });
+
+/** Registration of this sidecar's app in etcd, so other sidecars' etcd discovery finds it. */
+export const register = etcdStore
+  .extend({
+    service: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'use letters, digits, _ . -').meta({ description: 'The service name others discover it under.' }),
+    address: hostPort.meta({ description: 'What others dial: usually this sidecar\'s inbound listener, host:port.' }),
+    prefix: z.string().min(1).default(SERVICE_PREFIX).meta({ description: 'As discovery.etcd.prefix.' }),
+    weight: z.number().int().min(1).max(1000).default(1),
+    zone: z.string().min(1).optional().meta({ description: 'Locality published with the endpoint (locality-aware balancing).' }),
+    ttl: duration
+      .default(10_000)
+      .refine((ms) => ms >= 2_000, 'ttl must be at least 2s (etcd leases count in seconds)')
+      .meta({ description: 'Lease TTL: a host that crashes (stops keeping the lease alive) vanishes from discovery this long after.' }),
+    health_url: z
+      .string()
+      .regex(/^https?:\/\//, 'an http(s) URL')
+      .optional()
+      .meta({ description: 'Registration waits until a GET here answers 2xx (polled every second); absent: registers at once.' }),
+  })
+  .meta({ description: 'Registers the app in etcd under a lease kept alive while the sidecar runs (docs/discovery.md). Withdrawn first on drain (before listeners stop), and by the lease expiring if the host dies.' });
 
 /** HTTP/2 session keep-alive toward a cluster's endpoints (protocol h2c or h2). */
 export const h2Upstream = z
@@ -582,6 +646,18 @@ export const cluster = z
     circuit_breakers: circuitBreakers.default(circuitBreakers.parse({})),
     outlier_detection: outlierDetection.optional(),
     health_check: healthCheck.optional(),
+    locality: z
+      .strictObject({
+        local_zone: z.string().min(1).meta({ description: 'This sidecar\'s zone: endpoints whose source gives this zone are preferred.' }),
+        min_available_percent: z
+          .number()
+          .min(0)
+          .max(100)
+          .default(70)
+          .meta({ description: 'Prefer the local zone while at least this percent of its endpoints are available (healthy and not ejected); below, spill over to every zone.' }),
+      })
+      .optional()
+      .meta({ description: 'Locality-aware balancing, when the discovery source gives endpoints a zone (etcd). Absent: zones are ignored.' }),
     panic_threshold: z
       .number()
       .min(0)
@@ -637,6 +713,58 @@ export const admin = z
     }
   });
 
+/** Routes and clusters from a store: the key's YAML is laid over this file (docs/config-store.md). */
+export const configSource = z
+  .strictObject({
+    etcd: etcdStore
+      .extend({
+        key: z.string().min(1).meta({ description: 'The key holding a YAML document with the store-managed part of the config (listeners, clusters, ...); its top-level keys replace the file\'s.' }),
+      })
+      .meta({ description: 'Watched (no polling); each change is validated as a file is (errors name the key and line) and applied through the reload path, atomically; an invalid document or an unreachable store keeps the last good config.' }),
+  })
+  .meta({ description: 'Take the dynamic part of the config from a store. The file keeps the bootstrap part (admin, config_source, and whatever the store does not set).' });
+
+/** The config agent: etcd keys written as files for the app. */
+export const configSync = etcdStore
+  .extend({
+    directory: z.string().min(1).meta({ description: 'Directory shared with the app; files are written here (atomically: a temp file, then rename).' }),
+    files: z
+      .array(
+        z.strictObject({
+          key: z.string().min(1).meta({ description: 'The etcd key to follow.' }),
+          path: z
+            .string()
+            .min(1)
+            .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'a path inside directory (no leading / and no ..)')
+            .meta({ description: 'File name (relative to directory) the value is written to.' }),
+          mode: z
+            .string()
+            .regex(/^0?[0-7]{3}$/, 'an octal mode such as 0640')
+            .default('0644')
+            .meta({ description: 'Permissions of the written file.' }),
+        }),
+      )
+      .min(1),
+    notify: z
+      .strictObject({
+        signal: z
+          .strictObject({
+            pid_file: z.string().min(1).meta({ description: 'File holding the app\'s process id.' }),
+            signal: z.enum(['SIGHUP', 'SIGUSR1', 'SIGUSR2']).default('SIGHUP'),
+          })
+          .optional(),
+        http: z
+          .strictObject({
+            url: z.string().regex(/^https?:\/\//, 'an http(s) URL'),
+            method: z.enum(['POST', 'PUT', 'GET']).default('POST'),
+          })
+          .optional(),
+      })
+      .optional()
+      .meta({ description: 'Told after files changed (once per batch): a signal to a process, and/or an HTTP call.' }),
+  })
+  .meta({ description: 'The config agent (docs/config-store.md): chosen etcd keys kept as files in a directory, for apps that read files. A deleted key removes its file.' });
+
 export const accessLog = z.strictObject({
   enabled: z.boolean().default(true),
   path: z.string().default('stdout').meta({ description: '"stdout", "stderr" or a file path.' }),
@@ -660,6 +788,9 @@ export const configSchema = z
     }),
     listeners: z.array(listener).default([]),
     clusters: z.array(cluster).default([]),
+    register: register.optional(),
+    config_source: configSource.optional(),
+    config_sync: configSync.optional(),
   })
   .superRefine((c, ctx) => {
     for (const issue of referenceIssues(c)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });

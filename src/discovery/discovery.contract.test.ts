@@ -5,7 +5,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
+import { Etcd3 } from 'etcd3';
+import { startEtcd, type TestEtcd } from '../../test/helpers/etcd.js';
 import { EndpointSet } from '../cluster/endpoint-set.js';
+import { EtcdSource } from './etcd.js';
+import { DnsSource } from './dns.js';
+import { startDnsServer, type TestDnsServer } from '../../test/helpers/dns-server.js';
 import { FileSource } from './file.js';
 import type { DiscoveredEndpoint, DiscoverySource } from './source.js';
 import { StaticSource } from './static.js';
@@ -22,7 +27,46 @@ interface Driver {
 
 interface DriverFactory {
   readonly kind: string;
-  make(initial: readonly DiscoveredEndpoint[]): Driver;
+  /** The source reads its medium asynchronously (a network store): its initial set comes after start, not during it. */
+  readonly async?: boolean;
+  make(initial: readonly DiscoveredEndpoint[]): Driver | Promise<Driver>;
+}
+
+/** One real etcd for the suite, started on first use. */
+let etcd: TestEtcd | undefined;
+let etcdDown = false;
+let etcdClient: Etcd3 | undefined;
+after(async () => {
+  etcdClient?.close();
+  await etcd?.dispose();
+});
+let serviceN = 0;
+
+/** One test DNS server for the suite; each driver has its own SRV name. */
+let dnsServer: TestDnsServer | undefined;
+after(async () => dnsServer?.close());
+
+/** An endpoint list as SRV records (the weight is the SRV weight) plus an A record per target, TTL 0. */
+function publishDns(server: TestDnsServer, name: string, list: readonly DiscoveredEndpoint[]): void {
+  server.zone.set(name, {
+    SRV: list.map((e) => {
+      const [ip = '', port = '0'] = e.address.split(':');
+      const target = `h-${ip.replace(/\./g, '-')}.${name}`;
+      server.zone.set(target, { A: [{ address: ip, ttl: 0 }] });
+      return { priority: 10, weight: e.weight, port: Number(port), target, ttl: 0 };
+    }),
+  });
+}
+
+/** Publishes a list as one etcd transaction: keys no longer listed are deleted, the others put (one watch event batch). */
+async function publishEtcd(client: Etcd3, keyPrefix: string, list: readonly DiscoveredEndpoint[]): Promise<void> {
+  const have = await client.getAll().prefix(keyPrefix).keys();
+  const want = new Map(list.map((e) => [`${keyPrefix}${e.address}`, JSON.stringify({ weight: e.weight })]));
+  const ops = [
+    ...have.filter((k) => !want.has(k)).map((k) => client.delete().key(k)),
+    ...[...want].map(([k, v]) => client.put(k).value(v)),
+  ];
+  await client.if(keyPrefix, 'Version', '>', -1).then(...ops).else(...ops).commit();
 }
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-discovery-'));
@@ -60,6 +104,58 @@ const FACTORIES: readonly DriverFactory[] = [
       };
     },
   },
+  {
+    kind: 'dns',
+    async: true,
+    async make(initial) {
+      dnsServer ??= await startDnsServer();
+      const server = dnsServer;
+      const name = `svc${serviceN++}.test`;
+      publishDns(server, name, initial);
+      const source = new DnsSource({ name, type: 'SRV', servers: [server.address], ttlFloorMs: 50, ttlCeilingMs: 1000, timeoutMs: 200 });
+      return {
+        source,
+        publish(list) {
+          server.mode = 'ok';
+          publishDns(server, name, list);
+        },
+        break() {
+          server.mode = 'servfail';
+        },
+        dispose: () => source.stop(),
+      };
+    },
+  },
+  {
+    kind: 'etcd',
+    async: true,
+    async make(initial) {
+      etcd ??= await startEtcd();
+      etcdClient ??= new Etcd3({ hosts: etcd.url });
+      const server = etcd;
+      const service = `svc${serviceN++}`;
+      const keyPrefix = `/sidecar/services/${service}/`;
+      await publishEtcd(etcdClient, keyPrefix, initial);
+      const source = new EtcdSource({ endpoints: [server.url], prefix: '/sidecar/services/', service, timeoutMs: 500 });
+      return {
+        source,
+        async publish(list) {
+          if (etcdDown) {
+            await server.start();
+            etcdDown = false;
+            etcdClient?.close();
+            etcdClient = new Etcd3({ hosts: server.url });
+          }
+          await publishEtcd(etcdClient!, keyPrefix, list);
+        },
+        async break() {
+          await server.stop();
+          etcdDown = true;
+        },
+        dispose: () => source.stop(),
+      };
+    },
+  },
 ];
 
 const A = { address: '10.0.0.1:80', weight: 1 };
@@ -70,13 +166,14 @@ const label = (list: readonly DiscoveredEndpoint[]): string[] => list.map((e) =>
 for (const factory of FACTORIES) {
   describe(`discovery contract: ${factory.kind}`, () => {
     async function started(initial: readonly DiscoveredEndpoint[]): Promise<{ d: Driver; sink: RecordingSink }> {
-      const d = factory.make(initial);
+      const d = await factory.make(initial);
       const sink = new RecordingSink();
       d.source.start(sink);
+      if (factory.async === true) await sink.waitFor(() => sink.updates.length > 0 || sink.errors.length > 0, 'the initial read');
       return { d, sink };
     }
 
-    it('delivers the initial set synchronously on start', async () => {
+    it('delivers the initial set on start (synchronously unless the source is a network store)', async () => {
       const { d, sink } = await started([A, B]);
       try {
         assert.deepEqual(sink.latest, label([A, B]));
@@ -129,7 +226,7 @@ for (const factory of FACTORIES) {
         for (const u of sink.updates.slice(updatesBefore)) set.replace(u);
         assert.deepEqual(set.list.map((e) => e.address).sort(), [A.address, B.address], 'the last good set is kept');
         await d.publish([B, C]);
-        await sink.waitFor(() => sink.latest?.join() === label([B, C]).join(), 'the source to be followed again');
+        await sink.waitFor(() => sink.latest?.join() === label([B, C]).join(), 'the source to be followed again', 10_000);
         for (const u of sink.updates.slice(updatesBefore)) set.replace(u);
         assert.deepEqual(set.list.map((e) => e.address).sort(), [B.address, C.address]);
       } finally {

@@ -4,6 +4,8 @@
 export interface DiscoveredEndpoint {
   readonly address: string;
   readonly weight: number;
+  /** The endpoint's locality (zone), when its source knows it; locality-aware balancing prefers the local zone. */
+  readonly zone?: string | undefined;
 }
 
 /** Where a source delivers what it learns (a cluster's EndpointSet, or a test recorder). */

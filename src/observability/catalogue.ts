@@ -96,7 +96,19 @@ export class SidecarMetrics {
   );
   readonly discoveryUpdates = this.registry.counter(
     'sidecar_discovery_updates_total',
-    'Endpoint-set updates from a cluster\'s discovery source, by cluster and result (applied; error: source unavailable or invalid, last good set kept).',
+    'Endpoint-set updates from a cluster\'s discovery source, by cluster and result (applied; error: source unavailable or invalid, last good set kept; empty_held: an update with no endpoints held by discovery.empty_grace).',
+  );
+  readonly configStoreErrors = this.registry.counter(
+    'sidecar_config_store_errors_total',
+    'config_source problems, by reason (unavailable: the store cannot be read; invalid: its document was refused; missing: the key does not exist); the last good config stays.',
+  );
+  readonly configSyncWrites = this.registry.counter(
+    'sidecar_config_sync_writes_total',
+    'config_sync: files written or removed for the app, by result (written, removed, error).',
+  );
+  readonly discoverySourceErrors = this.registry.counter(
+    'sidecar_discovery_source_errors_total',
+    'Failed reads of a discovery source (a failed DNS lookup, an etcd disconnect, an invalid file or entry), by cluster and source; the last good set is kept.',
   );
   readonly clusterPanic = this.registry.counter(
     'sidecar_cluster_panic_total',

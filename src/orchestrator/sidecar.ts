@@ -2,7 +2,8 @@
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { AdminServer, type AdminSource } from '../admin/admin-server.js';
 import { loadAdminToken, type TokenDigest } from '../admin/admin-token.js';
-import { ConfigError } from '../config/errors.js';
+import { ConfigError, formatIssue } from '../config/errors.js';
+import { composeConfig, relabel } from '../config/compose.js';
 import type { LoadedConfig } from '../config/load.js';
 import { loadConfigOffThread } from '../config/load-worker.js';
 import type { Config } from '../config/schema.js';
@@ -14,6 +15,9 @@ import type { ServerDeps } from '../http-server/exchange.js';
 import { UpstreamRegistry } from '../upstream/registry.js';
 import type { Connector } from '../upstream/connector.js';
 import { ClusterStateRegistry } from '../cluster/endpoint-state.js';
+import { Registration } from '../discovery/register.js';
+import { EtcdKeys } from '../store/etcd-keys.js';
+import { ConfigSync } from '../store/config-sync.js';
 import type { Cluster } from '../cluster/cluster.js';
 import { RuntimeSnapshot } from '../runtime/snapshot.js';
 import { ViaNames } from '../runtime/via.js';
@@ -84,6 +88,14 @@ export class Sidecar implements ServerDeps {
   #shutdown: Promise<void> | undefined;
   #endDrainDelay: (() => void) | undefined;
   readonly #onQuit: (() => void) | undefined;
+  /** register: the app's key in etcd under a kept-alive lease (withdrawn first on drain). */
+  #registration: Registration | undefined;
+  /** config_source: the watched key, and its last value (laid over the file on every reload). */
+  #store: EtcdKeys | undefined;
+  #storeText: string | undefined;
+  #storeRevision: string | undefined;
+  #storeError: string | undefined;
+  #sync: ConfigSync | undefined;
   #reloading: Promise<boolean> = Promise.resolve(true);
   #queued: QueuedReload | undefined;
 
@@ -119,6 +131,9 @@ export class Sidecar implements ServerDeps {
     sidecar.metrics.reloadTime.get().set(Date.now() / 1000);
     sidecar.metrics.configValid.get().set(1);
     if (opts.configPath && loaded.config.watch) sidecar.#watch(opts.configPath);
+    sidecar.#register();
+    sidecar.#followStore();
+    sidecar.#startSync();
     return sidecar;
   }
 
@@ -198,11 +213,25 @@ export class Sidecar implements ServerDeps {
         'config reload refused; the previous config stays in force',
       );
     }
+    const before = this.config;
     let loaded: LoadedConfig;
+    // config_source: the store's document over the file (the file alone until the key was first read).
+    const storeKey = this.config.config_source?.etcd.key;
+    const storeText = storeKey === undefined ? undefined : this.#storeText;
+    let text = read.text;
+    let label = file;
+    let storeLines = 0;
     try {
-      loaded = await loadConfigOffThread(file, process.env, read.text);
+      if (storeKey !== undefined && storeText !== undefined) {
+        label = `etcd:${storeKey}`;
+        const composed = composeConfig(read.text, storeText, label);
+        text = composed.text;
+        storeLines = composed.storeLines;
+      }
+      loaded = await loadConfigOffThread(label, process.env, text);
     } catch (err) {
-      const issues = err instanceof ConfigError ? err.message.split('\n') : [(err as Error).message];
+      const issues = err instanceof ConfigError ? (storeLines > 0 ? relabel(err.issues, storeLines, file).map(formatIssue) : err.message.split('\n')) : [(err as Error).message];
+      if (storeKey !== undefined && storeText !== undefined) this.#storeError = issues.join('; ');
       return this.#reloadFailed(reason, 'invalid', { issues }, 'config reload rejected; the previous config stays in force');
     }
     if (this.#stopping) return false;
@@ -225,6 +254,7 @@ export class Sidecar implements ServerDeps {
     this.metrics.reloadTime.get().set(Date.now() / 1000);
     this.metrics.configValid.get().set(1);
     this.logger.info({ reason, listeners: loaded.config.listeners.length, clusters: loaded.config.clusters.length }, 'config reloaded');
+    this.#reconcileAgents(before);
     return true;
   }
 
@@ -367,6 +397,94 @@ export class Sidecar implements ServerDeps {
     }
   }
 
+  /** config_source: watches the key; every change reloads (the file's bootstrap with the key's document over it). */
+  #followStore(): void {
+    const src = this.config.config_source?.etcd;
+    if (src === undefined || this.#store !== undefined || this.#configPath === undefined) return;
+    const key = src.key;
+    const store = new EtcdKeys(src.endpoints, [key], src.timeout, {
+      changed: (values, revision) => {
+        const value = values.get(key);
+        if (value === undefined) return;
+        if (value === null) {
+          this.#storeError = `etcd:${key}: the key does not exist; the current config stays`;
+          this.metrics.configStoreErrors.get({ reason: 'missing' }).inc();
+          this.logger.warn({ key, revision }, 'config store: the key does not exist; the current config stays');
+          return;
+        }
+        this.#storeText = value;
+        this.#storeRevision = revision;
+        void this.reload('config store').then((ok) => {
+          if (ok) this.#storeError = undefined;
+          else this.metrics.configStoreErrors.get({ reason: 'invalid' }).inc();
+        });
+      },
+      unavailable: (reason) => {
+        this.#storeError = reason;
+        this.metrics.configStoreErrors.get({ reason: 'unavailable' }).inc();
+        this.logger.warn({ key, reason }, 'config store unavailable; the current config stays');
+      },
+    });
+    this.#store = store;
+    store.start();
+  }
+
+  #startSync(): void {
+    const c = this.config.config_sync;
+    if (c === undefined || this.#sync !== undefined) return;
+    const sync = new ConfigSync(c, this.logger, this.metrics);
+    this.#sync = sync;
+    sync.start();
+  }
+
+  /** config_source's key, revision applied and last error, for /config and tests. */
+  storeState(): { key: string; revision: string | null; last_error: string | null } | undefined {
+    const key = this.config.config_source?.etcd.key;
+    return key === undefined ? undefined : { key, revision: this.#storeRevision ?? null, last_error: this.#storeError ?? null };
+  }
+
+  /** After a reload: restarts registration, the config store watch and config_sync when their settings changed. */
+  #reconcileAgents(before: Config): void {
+    const now = this.config;
+    const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
+    if (!same(before.register, now.register)) {
+      void this.#registration?.withdraw();
+      this.#registration = undefined;
+      if (this.#drainStartedAt === undefined) this.#register();
+    }
+    if (!same(before.config_source, now.config_source)) {
+      this.#store?.stop();
+      this.#store = undefined;
+      this.#storeText = undefined;
+      this.#storeRevision = undefined;
+      this.#storeError = undefined;
+      this.#followStore();
+    }
+    if (!same(before.config_sync, now.config_sync)) {
+      this.#sync?.stop();
+      this.#sync = undefined;
+      this.#startSync();
+    }
+  }
+
+  /** Starts registering the app (config `register`), once. */
+  #register(): void {
+    const r = this.config.register;
+    if (r === undefined || this.#registration !== undefined) return;
+    const reg = new Registration(
+      { endpoints: r.endpoints, prefix: r.prefix, service: r.service, address: r.address, weight: r.weight, zone: r.zone, ttlMs: r.ttl, timeoutMs: r.timeout, healthUrl: r.health_url },
+      { onState: (state, detail) => this.logger.info({ key: reg.key, state, detail }, `registration ${state}`) },
+    );
+    this.#registration = reg;
+    reg.start();
+  }
+
+  /** The registration's key and state, for /clusters. */
+  registrationState(): { key: string; state: string; last_error: string | null } | undefined {
+    const r = this.#registration;
+    return r === undefined ? undefined : { key: r.key, state: r.state, last_error: r.lastError ?? null };
+  }
+
   /** True from the first drain() on. */
   get draining(): boolean {
     return this.#drainStartedAt !== undefined;
@@ -379,6 +497,8 @@ export class Sidecar implements ServerDeps {
   drain(reason: string): void {
     if (this.#drainStartedAt !== undefined || this.#stopping) return;
     this.#drainStartedAt = Date.now();
+    // Withdrawn first: other sidecars' etcd watches drop this host before its listeners start turning callers away.
+    void this.#registration?.withdraw();
     for (const l of this.#listeners.values()) l.startDrain();
     this.logger.info({ reason, drain_delay_ms: this.config.drain_delay, drain_timeout_ms: this.config.drain_timeout }, 'draining: /ready fails; listeners still accept for drain_delay, answering with Connection: close / GOAWAY');
   }
@@ -428,6 +548,7 @@ export class Sidecar implements ServerDeps {
           weight: e.weight,
           source: e.source,
           updated_at: e.updatedAt.toISOString(),
+          zone: e.zone ?? null,
           health: healthWord(c.config.health_check ? st.health : 'healthy', st.ejected),
           routable: e.available,
           failed_active_check: st.health === 'unhealthy',
@@ -441,7 +562,9 @@ export class Sidecar implements ServerDeps {
         };
       }),
     }));
-    return { clusters };
+    const registration = this.registrationState();
+    const store = this.storeState();
+    return { clusters, ...(registration === undefined ? {} : { registration }), ...(store === undefined ? {} : { config_source: store }) };
   }
 
   #watch(file: string): void {
@@ -482,6 +605,9 @@ export class Sidecar implements ServerDeps {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#watcher?.close();
+    const withdrawn = this.#registration?.withdraw();
+    this.#store?.stop();
+    this.#sync?.stop();
     const cut = await Promise.all([...this.#listeners.values()].map((l) => l.close(timeoutMs)));
     this.#listeners.clear();
     const connections = cut.reduce((a, b) => a + b, 0);
@@ -489,6 +615,7 @@ export class Sidecar implements ServerDeps {
     await this.#admin?.close();
     this.#snapshot.retire();
     await this.#registry.closeAll();
+    await withdrawn;
     this.#accessLog.close();
   }
 }
@@ -509,7 +636,7 @@ function hashFile(file: string): string {
 }
 
 /** A cluster's discovery as /clusters shows it. */
-function discoveryView(c: Cluster): { source: string; version: number; updated_at: string | null; last_error: string | null } {
+function discoveryView(c: Cluster): { source: string; version: number; updated_at: string | null; last_error: string | null; empty_pending_until: string | null } {
   const d = c.discovery;
-  return { source: d.source, version: d.version, updated_at: d.updatedAt?.toISOString() ?? null, last_error: d.lastError ?? null };
+  return { source: d.source, version: d.version, updated_at: d.updatedAt?.toISOString() ?? null, last_error: d.lastError ?? null, empty_pending_until: d.emptyPendingUntil?.toISOString() ?? null };
 }

@@ -1,0 +1,85 @@
+// Test helper: a real etcd v3 server (Debian etcd-server) on random client and peer ports with a temporary data dir.
+// It can be stopped and started again on the same ports and data (a source's "unavailable, then back" case).
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { requireCommand } from './system.js';
+
+export interface TestEtcd {
+  /** Client URL, e.g. http://127.0.0.1:43121. */
+  readonly url: string;
+  /** Kills the server (SIGKILL: a crash, not a goodbye); resolves once it exited. */
+  stop(): Promise<void>;
+  /** Starts it again on the same ports and data dir; resolves once it serves. */
+  start(): Promise<void>;
+  /** Stops it and removes the data dir. */
+  dispose(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export async function startEtcd(): Promise<TestEtcd> {
+  requireCommand('etcd', 'etcd-server');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-etcd-'));
+  const clientPort = await freePort();
+  const peerPort = await freePort();
+  const url = `http://127.0.0.1:${clientPort}`;
+  const peer = `http://127.0.0.1:${peerPort}`;
+  const args = [
+    '--name', 'test', '--data-dir', path.join(dir, 'data'),
+    '--listen-client-urls', url, '--advertise-client-urls', url,
+    '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
+    '--initial-cluster', `test=${peer}`, '--initial-cluster-state', 'new',
+    '--log-level', 'error', '--logger', 'zap',
+  ];
+  let child: ChildProcess | undefined;
+  let log = '';
+
+  async function start(): Promise<void> {
+    const proc = spawn('etcd', args, { stdio: ['ignore', 'pipe', 'pipe']});
+    child = proc;
+    proc.stdout.on('data', (c: Buffer) => (log += c.toString()));
+    proc.stderr.on('data', (c: Buffer) => (log += c.toString()));
+    const end = Date.now() + 20_000;
+    for (;;) {
+      if (proc.exitCode !== null) throw new Error(`etcd exited ${proc.exitCode}: ${log.slice(-2000)}`);
+      try {
+        const res = await fetch(`${url}/health`, { signal: AbortSignal.timeout(500) });
+        if (res.ok && ((await res.json()) as { health?: string }).health === 'true') return;
+      } catch {
+        // not up yet
+      }
+      if (Date.now() > end) throw new Error(`etcd did not become healthy: ${log.slice(-2000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async function stop(): Promise<void> {
+    const proc = child;
+    child = undefined;
+    if (proc === undefined || proc.exitCode !== null || proc.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      proc.once('exit', () => resolve());
+      proc.kill('SIGKILL');
+    });
+  }
+
+  await start();
+  return {
+    url,
+    stop,
+    start,
+    async dispose() {
+      await stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
