@@ -3,10 +3,12 @@ import type { FilterFactory } from './filter.js';
 import { bodyLimitFilter } from './body-limit/body-limit.js';
 import { faultFilter } from './fault/fault.filter.js';
 import { headerMutationFilter } from './header-mutation/header-mutation.js';
+import { jwtAuthnFilter } from './jwt-authn/jwt-authn.js';
 import { transcodeFilter } from './transcode/transcoder.js';
 
 // Each factory's config type is its own; the chain builder hands it what that filter's schema parsed.
 export const FILTERS: readonly FilterFactory<never>[] = [
+  jwtAuthnFilter,
   faultFilter,
   headerMutationFilter,
   bodyLimitFilter,

@@ -3,9 +3,11 @@ import type { FilterSpec } from './filter.js';
 import { bodyLimitSpec } from './body-limit/schema.js';
 import { faultSpec } from './fault/schema.js';
 import { headerMutationSpec } from './header-mutation/schema.js';
+import { jwtAuthnSpec } from './jwt-authn/schema.js';
 import { transcodeSpec } from './transcode/schema.js';
 
 export const FILTER_SPECS: readonly FilterSpec[] = [
+  jwtAuthnSpec,
   faultSpec,
   headerMutationSpec,
   bodyLimitSpec,
