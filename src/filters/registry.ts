@@ -4,11 +4,13 @@ import { bodyLimitFilter } from './body-limit/body-limit.js';
 import { faultFilter } from './fault/fault.filter.js';
 import { headerMutationFilter } from './header-mutation/header-mutation.js';
 import { jwtAuthnFilter } from './jwt-authn/jwt-authn.js';
+import { rbacFilter } from './rbac/rbac.js';
 import { transcodeFilter } from './transcode/transcoder.js';
 
 // Each factory's config type is its own; the chain builder hands it what that filter's schema parsed.
 export const FILTERS: readonly FilterFactory<never>[] = [
   jwtAuthnFilter,
+  rbacFilter,
   faultFilter,
   headerMutationFilter,
   bodyLimitFilter,

@@ -4,10 +4,12 @@ import { bodyLimitSpec } from './body-limit/schema.js';
 import { faultSpec } from './fault/schema.js';
 import { headerMutationSpec } from './header-mutation/schema.js';
 import { jwtAuthnSpec } from './jwt-authn/schema.js';
+import { rbacSpec } from './rbac/schema.js';
 import { transcodeSpec } from './transcode/schema.js';
 
 export const FILTER_SPECS: readonly FilterSpec[] = [
   jwtAuthnSpec,
+  rbacSpec,
   faultSpec,
   headerMutationSpec,
   bodyLimitSpec,
