@@ -89,3 +89,26 @@ describe('RbacPolicy', () => {
     assert.equal(rbacConfig.safeParse({ rules: [{ name: 'x', action: 'allow', paths: [{ prefix: '/', exact: '/' }] }] }).success, false);
   });
 });
+
+describe('ip', async () => {
+  const { parseIp, parseCidr, inCidr } = await import('./ip.js');
+  it('parses IPv4, IPv6 (compressed, mapped, embedded IPv4) and refuses junk', () => {
+    assert.deepEqual(parseIp('10.0.0.1'), { v: 4, n: 0x0a000001n });
+    assert.deepEqual(parseIp('::ffff:10.0.0.1'), { v: 4, n: 0x0a000001n });
+    assert.deepEqual(parseIp('::1'), { v: 6, n: 1n });
+    assert.deepEqual(parseIp('fd00::5'), { v: 6, n: (0xfd00n << 112n) | 5n });
+    assert.deepEqual(parseIp('64:ff9b::192.0.2.1'), { v: 6, n: (0x64n << 112n) | (0xff9bn << 96n) | 0xc0000201n });
+    for (const bad of ['', '1.2.3', '1.2.3.256', '01.2.3.4', '1::2::3', 'gggg::', '1:2:3:4:5:6:7:8:9', 'localhost']) assert.equal(parseIp(bad), undefined, bad);
+  });
+  it('matches CIDRs of their family only', () => {
+    const c = parseCidr('192.0.2.0/24')!;
+    assert.ok(inCidr(parseIp('192.0.2.200')!, c));
+    assert.ok(!inCidr(parseIp('192.0.3.1')!, c));
+    assert.ok(inCidr(parseIp('::ffff:192.0.2.1')!, c));
+    assert.ok(inCidr(parseIp('1.2.3.4')!, parseCidr('0.0.0.0/0')!));
+    assert.ok(!inCidr(parseIp('::1')!, parseCidr('0.0.0.0/0')!));
+    assert.ok(inCidr(parseIp('fd12::1')!, parseCidr('fd00::/8')!));
+    assert.equal(parseCidr('10.0.0.0/33'), undefined);
+    assert.equal(parseCidr('::/129'), undefined);
+  });
+});

@@ -1,13 +1,13 @@
 // rbac: allow and deny rules over what the request carries (mTLS peer identity, JWT claims, API-key name, client
 // address, host, path, method, headers). A matching deny rule wins; otherwise an allow rule must match. Denied:
 // 403 with flag RBAC naming the rule. Dry-run mode logs and counts what would be denied and lets it through.
-import { BlockList, isIP } from 'node:net';
 import { ProxyError } from '../../core/errors.js';
 import type { Layer, ProxyRequest } from '../../core/service.js';
 import type { Counter } from '../../observability/metrics.js';
 import { matchesIdentity } from '../../security/identity.js';
 import type { FilterFactory } from '../filter.js';
 import { claimAt } from '../jwt-authn/jwt-authn.js';
+import { inCidr, parseCidr, parseIp, unmapIp } from './ip.js';
 import type { RbacConfig, RbacRule } from './schema.js';
 
 type Test = (req: ProxyRequest, client: string) => boolean;
@@ -25,7 +25,7 @@ const stripPort = (authority: string): string => {
   return (i >= 0 ? authority.slice(0, i) : authority).toLowerCase();
 };
 
-const unmap = (ip: string): string => (ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip);
+const unmap = unmapIp;
 
 /** The client address: the connection's, or with n trusted hops the n-th X-Forwarded-For entry from the right. */
 export function clientAddress(req: ProxyRequest, trustedHops: number): string {
@@ -37,7 +37,7 @@ export function clientAddress(req: ProxyRequest, trustedHops: number): string {
   // The sidecar appended the connection's address already: skip it when it is the last entry.
   if (entries.length > 0 && unmap(entries[entries.length - 1]!) === peer) entries.pop();
   const e = entries[entries.length - trustedHops];
-  return e !== undefined && isIP(unmap(e)) !== 0 ? unmap(e) : peer;
+  return e !== undefined && parseIp(e) !== undefined ? unmap(e) : peer;
 }
 
 function claimTest(c: NonNullable<RbacRule['claims']>[number]): Test {
@@ -65,16 +65,10 @@ function compileRule(r: RbacRule): Test {
     tests.push((req) => req.context.apiKeyName !== undefined && keys.has(req.context.apiKeyName));
   }
   if (r.source_ips) {
-    const list = new BlockList();
-    for (const c of r.source_ips) {
-      const [addr, bits] = c.split('/');
-      const type = isIP(addr!) === 4 ? 'ipv4' : 'ipv6';
-      if (bits === undefined) list.addAddress(addr!, type);
-      else list.addSubnet(addr!, Number(bits), type);
-    }
+    const list = r.source_ips.map((c) => parseCidr(c)!);
     tests.push((_req, client) => {
-      const v = isIP(client);
-      return v !== 0 && list.check(client, v === 4 ? 'ipv4' : 'ipv6');
+      const ip = parseIp(client);
+      return ip !== undefined && list.some((c) => inCidr(ip, c));
     });
   }
   if (r.hosts) {

@@ -1,17 +1,10 @@
 // The rbac filter's config schema.
-import { isIP } from 'node:net';
 import { z } from 'zod';
 import { headerName } from '../../config/primitives.js';
 import { defineSpec } from '../filter.js';
+import { parseCidr } from './ip.js';
 
-const cidr = z.string().refine((s) => {
-  const [addr, bits, ...rest] = s.split('/');
-  if (rest.length > 0 || addr === undefined) return false;
-  const v = isIP(addr);
-  if (v === 0) return false;
-  if (bits === undefined) return true;
-  return /^\d+$/.test(bits) && Number(bits) <= (v === 4 ? 32 : 128);
-}, 'an IP address or CIDR such as 10.0.0.0/8 or fd00::/8');
+const cidr = z.string().refine((s) => parseCidr(s) !== undefined, 'an IP address or CIDR such as 10.0.0.0/8 or fd00::/8');
 
 const pathMatch = z
   .strictObject({ exact: z.string().optional(), prefix: z.string().optional(), regex: z.string().optional() })
