@@ -1,5 +1,6 @@
 // The registered filters, runtime side: adding one is its folder plus one line here and one in specs.ts.
 import type { FilterFactory } from './filter.js';
+import { apiKeyFilter } from './api-key/api-key.js';
 import { bodyLimitFilter } from './body-limit/body-limit.js';
 import { faultFilter } from './fault/fault.filter.js';
 import { headerMutationFilter } from './header-mutation/header-mutation.js';
@@ -10,6 +11,7 @@ import { transcodeFilter } from './transcode/transcoder.js';
 // Each factory's config type is its own; the chain builder hands it what that filter's schema parsed.
 export const FILTERS: readonly FilterFactory<never>[] = [
   jwtAuthnFilter,
+  apiKeyFilter,
   rbacFilter,
   faultFilter,
   headerMutationFilter,

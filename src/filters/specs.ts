@@ -1,5 +1,6 @@
 // The registered filters, config side (zod): the config schema is assembled from this list; same types as registry.ts.
 import type { FilterSpec } from './filter.js';
+import { apiKeySpec } from './api-key/schema.js';
 import { bodyLimitSpec } from './body-limit/schema.js';
 import { faultSpec } from './fault/schema.js';
 import { headerMutationSpec } from './header-mutation/schema.js';
@@ -9,6 +10,7 @@ import { transcodeSpec } from './transcode/schema.js';
 
 export const FILTER_SPECS: readonly FilterSpec[] = [
   jwtAuthnSpec,
+  apiKeySpec,
   rbacSpec,
   faultSpec,
   headerMutationSpec,

@@ -129,15 +129,17 @@ function peerPart(c: RequestContext): string {
 }
 
 /** The closing identities: few distinct values (the mesh's workloads), and most lines repeat the last pair. */
-const identities = { peer: undefined as string | undefined, upstream: undefined as string | undefined, text: ',"peer_identity":null,"upstream_identity":null}\n' };
+const identities = { peer: undefined as string | undefined, upstream: undefined as string | undefined, key: undefined as string | undefined, text: ',"peer_identity":null,"upstream_identity":null,"api_key":null}\n' };
 
 function identityPart(c: RequestContext): string {
   const p = c.peerIdentity;
   const u = c.upstreamIdentity;
-  if (p !== identities.peer || u !== identities.upstream) {
+  const k = c.apiKeyName;
+  if (p !== identities.peer || u !== identities.upstream || k !== identities.key) {
     identities.peer = p;
     identities.upstream = u;
-    identities.text = `,"peer_identity":${quoted(p)},"upstream_identity":${quoted(u)}}\n`;
+    identities.key = k;
+    identities.text = `,"peer_identity":${quoted(p)},"upstream_identity":${quoted(u)},"api_key":${k === undefined ? 'null' : jsonString(k)}}\n`;
   }
   return identities.text;
 }
