@@ -2,6 +2,7 @@
 import type { FilterFactory } from './filter.js';
 import { apiKeyFilter } from './api-key/api-key.js';
 import { bodyLimitFilter } from './body-limit/body-limit.js';
+import { extAuthzFilter } from './ext-authz/ext-authz.js';
 import { faultFilter } from './fault/fault.filter.js';
 import { headerMutationFilter } from './header-mutation/header-mutation.js';
 import { jwtAuthnFilter } from './jwt-authn/jwt-authn.js';
@@ -13,6 +14,7 @@ export const FILTERS: readonly FilterFactory<never>[] = [
   jwtAuthnFilter,
   apiKeyFilter,
   rbacFilter,
+  extAuthzFilter,
   faultFilter,
   headerMutationFilter,
   bodyLimitFilter,

@@ -2,6 +2,7 @@
 import type { FilterSpec } from './filter.js';
 import { apiKeySpec } from './api-key/schema.js';
 import { bodyLimitSpec } from './body-limit/schema.js';
+import { extAuthzSpec } from './ext-authz/schema.js';
 import { faultSpec } from './fault/schema.js';
 import { headerMutationSpec } from './header-mutation/schema.js';
 import { jwtAuthnSpec } from './jwt-authn/schema.js';
@@ -12,6 +13,7 @@ export const FILTER_SPECS: readonly FilterSpec[] = [
   jwtAuthnSpec,
   apiKeySpec,
   rbacSpec,
+  extAuthzSpec,
   faultSpec,
   headerMutationSpec,
   bodyLimitSpec,
