@@ -85,6 +85,7 @@ describe('jwt_authn', () => {
   let rsa: Key, ec: Key, ed: Key, rotated: Key;
   let served: JWK[] = [];
   let jwksFetches = 0;
+  let jwksFailing = false;
   const seen: IncomingHttpHeaders[] = [];
   const bearer = (t: string): Record<string, string> => ({ authorization: `Bearer ${t}` });
 
@@ -96,6 +97,10 @@ describe('jwt_authn', () => {
     const leaf = await certs.leaf(ca, { dns: ['localhost'] });
     jwksServer = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (_req, res) => {
       jwksFetches++;
+      if (jwksFailing) {
+        res.writeHead(500).end();
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ keys: served }));
     });
@@ -112,7 +117,7 @@ describe('jwt_authn', () => {
     target.listen(0, '127.0.0.1');
     await once(target, 'listening');
     const provider = `{ name: idp, issuer: "${ISS}", audiences: [api], algorithms: [RS256, ES256, EdDSA], clock_skew: 5s,
-            jwks: { uri: "https://localhost:${(jwksServer.address() as AddressInfo).port}/jwks.json", ca_file: "${ca.certFile}", unknown_kid_refetch: 0s },
+            jwks: { uri: "https://localhost:${(jwksServer.address() as AddressInfo).port}/jwks.json", ca_file: "${ca.certFile}", unknown_kid_refetch: 0s, refresh_interval: 200ms, stale_if_error: 1h },
             from: [{ bearer: true }, { header: x-token }, { cookie: tok }, { query: access_token }],
             forward_claims: { sub: x-user, org.team: x-team } }`;
     sidecar = await startSidecar(`
@@ -165,7 +170,9 @@ clusters:
     const t = await sign(ec);
     assert.equal((await httpRequest(port, { path: '/h', headers: { 'x-token': t } })).status, 200);
     assert.equal((await httpRequest(port, { path: '/c', headers: { cookie: `a=b; tok=${t}` } })).status, 200);
-    assert.equal((await httpRequest(port, { path: `/q?access_token=${t}` })).status, 200);
+    assert.equal((await httpRequest(port, { path: `/q?a=1&access_token=${t}` })).status, 200);
+    assert.equal((await accessLogFor(sidecar, '/q?a=1&access_token=[redacted]')).status, 200);
+    assert.ok(!sidecar.stdout().includes(t), 'a token from the query is masked in the access log');
   });
 
   it('a missing token: 401 with a bare Bearer challenge, never forwarded', async () => {
@@ -218,6 +225,25 @@ clusters:
     assert.ok(jwksFetches > fetchesBefore);
     const old = await httpRequest(port, { path: '/old-key', headers: bearer(await sign(rsa)) });
     assert.equal(old.status, 401);
+  });
+
+  it('stale-if-error: while the JWKS server fails, the cached keys keep verifying; an unknown kid is refused', async () => {
+    jwksFailing = true;
+    try {
+      const n = jwksFetches;
+      await new Promise((r) => setTimeout(r, 300));
+      const r = await httpRequest(port, { path: '/stale', headers: bearer(await sign(ec)) });
+      assert.equal(r.status, 200, r.body);
+      await new Promise((r) => setTimeout(r, 100));
+      assert.ok(jwksFetches > n, 'a background refresh was tried');
+      assert.equal((await httpRequest(port, { path: '/stale2', headers: bearer(await sign(ec)) })).status, 200);
+      const unknown = await key('never-published', 'ES256');
+      const u = await httpRequest(port, { path: '/unknown-kid', headers: bearer(await sign(unknown)) });
+      assert.equal(u.status, 401);
+      assert.match(String(u.headers['x-sidecar-error']), /no JWKS key matches/);
+    } finally {
+      jwksFailing = false;
+    }
   });
 
   it('optional authentication: anonymous passes, a present bad token is still refused', async () => {

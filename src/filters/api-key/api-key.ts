@@ -68,6 +68,7 @@ export function apiKeyLayer(cfg: ApiKeyConfig, keys: readonly NamedKey[], counte
     if ((presented === undefined || presented === '') && cfg.query !== undefined) {
       const q = req.path.indexOf('?');
       if (q >= 0) presented = new URLSearchParams(req.path.slice(q + 1)).get(cfg.query) ?? undefined;
+      if (presented !== undefined) (req.context.redactQuery ??= []).push(cfg.query);
     }
     if (!cfg.forward_key) req.headers.remove(cfg.header);
     if (presented === undefined || presented === '') {

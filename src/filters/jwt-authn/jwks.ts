@@ -132,11 +132,14 @@ export class JwksCache {
       await this.#refresh();
       return this.#cached?.resolve;
     }
-    if (now - c.fetchedAt > this.#t.refreshInterval) void this.#refresh();
     if (kid !== undefined && !c.kids.has(kid) && now - this.#lastAttempt >= this.#t.unknownKidRefetch) {
+      // A fetch already in flight may have started before the key was published: wait for it, then fetch anew.
+      if (this.#inflight) await this.#inflight;
+      if (this.#cached?.kids.has(kid) === true) return this.#cached.resolve;
       await this.#refresh();
       return this.#cached?.resolve;
     }
+    if (now - c.fetchedAt > this.#t.refreshInterval) void this.#refresh();
     return c.resolve;
   }
 }

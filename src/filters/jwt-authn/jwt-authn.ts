@@ -61,7 +61,10 @@ export function extractToken(req: ProxyRequest, from: readonly TokenSource[]): {
       if (v) return { token: v, strip: () => {} };
     } else {
       const v = queryValue(req.path, s.query);
-      if (v) return { token: v, strip: () => {} };
+      if (v) {
+        (req.context.redactQuery ??= []).push(s.query);
+        return { token: v, strip: () => {} };
+      }
     }
   }
   return undefined;
