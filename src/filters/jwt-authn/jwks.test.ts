@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, type JSONWebKeySet } from 'jose';
 import type { Clock } from '../../core/clock.js';
-import { asymmetricOnly, JwksCache } from './jwks.js';
+import { asymmetricOnly, JwksCache, sharedJwksCache } from './jwks.js';
+import { jwtProvider } from './schema.js';
 
 class FakeClock implements Clock {
   t = 0;
@@ -80,5 +81,16 @@ describe('JwksCache', () => {
   it('drops symmetric keys from a JWKS', () => {
     const out = asymmetricOnly({ keys: [{ kty: 'oct', k: 'c2VjcmV0' }, { kty: 'RSA', n: 'x', e: 'AQAB' }, { kty: 'OKP', crv: 'Ed25519', x: 'y' }] });
     assert.deepEqual(out.keys.map((k) => k.kty), ['RSA', 'OKP']);
+  });
+});
+
+describe('sharedJwksCache', () => {
+  it('one warm cache per distinct JWKS config, across config snapshots', async () => {
+    const set = await jwks('a');
+    const cfg = (keys: unknown[]) => jwtProvider.parse({ name: 'p', issuer: 'i', jwks: { keys } }).jwks;
+    const one = sharedJwksCache(cfg(set.keys));
+    assert.equal(sharedJwksCache(cfg(set.keys)), one, 'a reload with the same JWKS config reuses the cache');
+    assert.notEqual(sharedJwksCache(cfg([])), one);
+    assert.ok(await one.resolver('a'));
   });
 });

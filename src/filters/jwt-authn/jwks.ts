@@ -92,6 +92,11 @@ export class JwksCache {
     this.#clock = clock;
   }
 
+  /** Starts a fetch when nothing is cached yet (at config load, so the first request finds the keys). */
+  warm(): void {
+    if (this.#cached === undefined && this.#inflight === undefined) void this.#refresh();
+  }
+
   /** Why the last fetch failed, if it did. */
   get lastError(): string | undefined {
     return this.#lastError;
@@ -142,4 +147,21 @@ export class JwksCache {
     if (now - c.fetchedAt > this.#t.refreshInterval) void this.#refresh();
     return c.resolve;
   }
+}
+
+/**
+ * One cache per distinct JWKS config, shared across config snapshots: a reload keeps the warm keys instead of making
+ * the next requests wait for a fetch. Held weakly, so caches no snapshot uses any more are collected.
+ */
+const shared = new Map<string, WeakRef<JwksCache>>();
+
+export function sharedJwksCache(cfg: JwtProviderConfig['jwks']): JwksCache {
+  const key = JSON.stringify(cfg);
+  const hit = shared.get(key)?.deref();
+  if (hit !== undefined) return hit;
+  for (const [k, ref] of shared) if (ref.deref() === undefined) shared.delete(k);
+  const cache = new JwksCache(jwksFetchOf(cfg), { refreshInterval: cfg.refresh_interval, staleIfError: cfg.stale_if_error, unknownKidRefetch: cfg.unknown_kid_refetch });
+  shared.set(key, new WeakRef(cache));
+  cache.warm();
+  return cache;
 }

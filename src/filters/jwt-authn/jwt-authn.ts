@@ -6,7 +6,7 @@ import type { HeaderList } from '../../core/headers.js';
 import type { Layer, ProxyRequest } from '../../core/service.js';
 import type { Counter } from '../../observability/metrics.js';
 import type { FilterFactory } from '../filter.js';
-import { JwksCache, jwksFetchOf } from './jwks.js';
+import { sharedJwksCache, type JwksCache } from './jwks.js';
 import type { JwtAuthnConfig, JwtProviderConfig, TokenSource } from './schema.js';
 
 interface Provider {
@@ -100,7 +100,7 @@ export class JwtAuthn {
     this.#counter = counter;
     this.#providers = cfg.providers.map((p) => ({
       cfg: p,
-      jwks: jwks?.(p) ?? new JwksCache(jwksFetchOf(p.jwks), { refreshInterval: p.jwks.refresh_interval, staleIfError: p.jwks.stale_if_error, unknownKidRefetch: p.jwks.unknown_kid_refetch }),
+      jwks: jwks?.(p) ?? sharedJwksCache(p.jwks),
     }));
     this.#forwarded = [...new Set(cfg.providers.flatMap((p) => Object.values(p.forward_claims)))];
   }
