@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import { once } from 'node:events';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -22,6 +24,7 @@ describe('api_key and rbac', () => {
   let port: number;
   let app: TestUpstream;
   let priv: CryptoKey;
+  let target: net.Server;
 
   before(async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'sidecar-apikey-'));
@@ -31,6 +34,9 @@ describe('api_key and rbac', () => {
     priv = kp.privateKey;
     const jwk = { ...(await exportJWK(kp.publicKey)), kid: 'k1', alg: 'ES256' };
     app = await startUpstream((req, res) => reply(res, 200, JSON.stringify(req.headers)));
+    target = net.createServer((sock) => sock.end());
+    target.listen(0, '127.0.0.1');
+    await once(target, 'listening');
     sidecar = await startSidecar(
       `
 listeners:
@@ -50,6 +56,13 @@ listeners:
             - { name: local-health, action: allow, paths: [{ exact: /health }], source_ips: ["127.0.0.0/8", "::1"] }
             - { name: no-secrets, action: deny, paths: [{ prefix: /secrets }], api_keys: [ci, deploy] }
     routes: [{ name: app, match: { prefix: / }, cluster: app }]
+  - name: fwd
+    port: 0
+    mode: forward
+    forward: { allow_connect: true, connect_ports: [${(target.address() as AddressInfo).port}] }
+    filters:
+      - { type: api_key, config: { keys_file: ${keysFile}, optional: true } }
+      - { type: rbac, config: { rules: [{ name: ci-tunnels, action: allow, api_keys: [ci] }] } }
 clusters:
   - { name: app, endpoints: ["${app.address}"] }
 `,
@@ -61,6 +74,7 @@ clusters:
   after(async () => {
     await sidecar.stop();
     await app.close();
+    target.close();
   });
 
   const token = (scope: string): Promise<string> =>
@@ -105,6 +119,27 @@ clusters:
 
   it('rbac on the source address', async () => {
     assert.equal((await httpRequest(port, { path: '/health' })).status, 200);
+  });
+
+  it('rbac guards CONNECT tunnels too', async () => {
+    const t = `127.0.0.1:${(target.address() as AddressInfo).port}`;
+    const connect = (extra: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const s = net.connect(sidecar.ports.fwd!, '127.0.0.1', () => s.write(`CONNECT ${t} HTTP/1.1\r\nHost: ${t}\r\n${extra}\r\n`));
+        let data = '';
+        s.on('data', (d: Buffer) => {
+          data += d.toString('latin1');
+          if (data.includes('\r\n\r\n')) {
+            s.destroy();
+            resolve(data);
+          }
+        });
+        s.on('error', reject);
+        s.setTimeout(5000, () => s.destroy(new Error('timeout')));
+      });
+    assert.match(await connect(''), /^HTTP\/1\.1 403 [^]*x-sidecar-flag: RBAC/);
+    assert.match(await connect(`x-api-key: ${OPS_KEY}\r\n`), /^HTTP\/1\.1 403 /);
+    assert.match(await connect(`x-api-key: ${CI_KEY}\r\n`), /^HTTP\/1\.1 200 /);
   });
 
   it('counts api_key outcomes and rbac decisions', async () => {

@@ -11,6 +11,7 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT, UnsecuredJWT, type JWK
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import { CertFactory } from '../helpers/certs.js';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
+import { connectH2, h2Request } from '../helpers/proto-http.js';
 import { accessLogFor, httpRequest } from '../helpers/strict-net.js';
 import { reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
@@ -263,6 +264,20 @@ clusters:
     const t = `127.0.0.1:${(target.address() as AddressInfo).port}`;
     assert.match(await connect(sidecar.ports.fwd!, t, ''), /^HTTP\/1\.1 401 /);
     assert.match(await connect(sidecar.ports.fwd!, t, `Authorization: Bearer ${await sign(ec)}\r\n`), /^HTTP\/1\.1 200 /);
+  });
+
+  it('applies to HTTP/2 requests alike', async () => {
+    const session = await connectH2(port);
+    try {
+      const no = await h2Request(session, { ':method': 'GET', ':path': '/h2' });
+      assert.equal(no.status, 401);
+      assert.equal(no.headers['www-authenticate'], 'Bearer realm="sidecar"');
+      const ok = await h2Request(session, { ':method': 'GET', ':path': '/h2', authorization: `Bearer ${await sign(ed)}` });
+      assert.equal(ok.status, 200);
+      assert.equal((JSON.parse(ok.body.toString()) as Record<string, string>)['x-user'], 'alice');
+    } finally {
+      session.close();
+    }
   });
 
   it('counts outcomes', async () => {
