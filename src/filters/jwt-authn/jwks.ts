@@ -3,11 +3,19 @@
 import { readFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import { systemClock, type Clock } from '../../core/clock.js';
 import type { JwtProviderConfig } from './schema.js';
 
 export type JwksFetch = () => Promise<JSONWebKeySet>;
+
+type Jose = typeof import('jose');
+let josePromise: Promise<Jose> | undefined;
+/** jose is loaded on first use, so processes whose config verifies no JWT never load it (process footprint). */
+export const loadJose = (): Promise<Jose> => (josePromise ??= import('jose').then((m) => (loadedJose = m)));
+let loadedJose: Jose | undefined;
+/** jose once loaded (no promise hop per request), else undefined. */
+export const joseIfLoaded = (): Jose | undefined => loadedJose;
 
 interface Cached {
   readonly resolve: JWTVerifyGetKey;
@@ -105,8 +113,8 @@ export class JwksCache {
   #refresh(): Promise<void> {
     if (this.#inflight) return this.#inflight;
     this.#lastAttempt = this.#clock.now();
-    this.#inflight = this.#fetch()
-      .then((set) => {
+    this.#inflight = Promise.all([this.#fetch(), loadJose()])
+      .then(([set, { createLocalJWKSet }]) => {
         const clean = asymmetricOnly(set);
         this.#cached = {
           resolve: createLocalJWKSet(clean),

@@ -1,12 +1,12 @@
 // jwt_authn: verifies a JWT from the request against the providers' JWKS (jose), forwards chosen claims as headers,
 // and answers 401 with an RFC 6750 challenge when the token is missing or invalid. The token is never logged.
-import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import { ProxyError } from '../../core/errors.js';
 import type { HeaderList } from '../../core/headers.js';
 import type { Layer, ProxyRequest } from '../../core/service.js';
 import type { Counter } from '../../observability/metrics.js';
 import type { FilterFactory } from '../filter.js';
-import { sharedJwksCache, type JwksCache } from './jwks.js';
+import { joseIfLoaded, loadJose, sharedJwksCache, type JwksCache } from './jwks.js';
 import type { JwtAuthnConfig, JwtProviderConfig, TokenSource } from './schema.js';
 
 interface Provider {
@@ -71,7 +71,7 @@ export function extractToken(req: ProxyRequest, from: readonly TokenSource[]): {
 }
 
 /** Plain words for why jose refused a token (never the token itself). */
-function describe(e: unknown): string {
+function describe(e: unknown, joseErrors: Awaited<ReturnType<typeof loadJose>>['errors']): string {
   if (e instanceof joseErrors.JWTExpired) return 'token expired';
   if (e instanceof joseErrors.JWTClaimValidationFailed) {
     if (e.claim === 'nbf') return 'token not yet valid (nbf)';
@@ -113,6 +113,7 @@ export class JwtAuthn {
 
   /** Verifies the request's token (if any); sets ctx.jwtClaims and the forwarded headers, or throws a 401. */
   async check(req: ProxyRequest): Promise<void> {
+    const { decodeJwt, decodeProtectedHeader, errors: joseErrors, jwtVerify } = joseIfLoaded() ?? (await loadJose());
     const h: HeaderList = req.headers;
     for (const name of this.#forwarded) h.remove(name);
     const realm = this.#cfg.realm;
@@ -157,7 +158,7 @@ export class JwtAuthn {
         clockTolerance: Math.round(cfg.clock_skew / 1000),
       }));
     } catch (e) {
-      throw this.#deny(realm, `${describe(e)} (provider ${cfg.name})`, false);
+      throw this.#deny(realm, `${describe(e, joseErrors)} (provider ${cfg.name})`, false);
     }
     req.context.jwtClaims = payload;
     for (const [claim, header] of Object.entries(cfg.forward_claims)) {
