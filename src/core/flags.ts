@@ -20,6 +20,8 @@ export const RESPONSE_FLAGS = {
   RL: { status: 429, meaning: 'rate limited' },
   LS: { status: 503, meaning: 'load shed by adaptive concurrency' },
   UAEX: { status: 403, meaning: 'unauthorized' },
+  UAN: { status: 401, meaning: 'unauthenticated: missing or invalid credentials' },
+  RBAC: { status: 403, meaning: 'denied by an authorization policy' },
   FP: { status: 403, meaning: 'forward proxy destination not allowed' },
   TL: { status: 413, meaning: 'request body over the limit' },
   IE: { status: 500, meaning: 'internal error' },

@@ -85,6 +85,12 @@ export interface RequestContext {
    * from a verified identity where the listener verifies client certificates). Its x-sidecar-timeout is honoured.
    */
   fromSidecar: boolean;
+  /** The claims of the request's verified JWT (jwt_authn), for authorization; unset without one. */
+  jwtClaims?: Readonly<Record<string, unknown>> | undefined;
+  /** Query parameters holding a credential (a token or key read from the query): the access log masks their values. */
+  redactQuery?: string[] | undefined;
+  /** The name of the request's verified API key (api_key), for authorization and the access log; unset without one. */
+  apiKeyName?: string | undefined;
   /** The verified identity (SPIFFE ID) of the upstream's certificate on a TLS cluster; unset otherwise. */
   upstreamIdentity?: string | undefined;
   route: string;

@@ -137,7 +137,7 @@ export function localResponse(ctx: RequestContext, err: unknown, expose = true, 
   ctx.upstreamCause = e.code;
   if (e.endpoint) ctx.endpoint = e.endpoint;
   const cause = expose ? message.replace(/[\r\n]+/g, ' ') : genericCause(e.flag);
-  return renderLocal({ status: e.status, flag: e.flag, cause, withMeaning: expose, requestId: ctx.requestId }, style);
+  return renderLocal({ status: e.status, flag: e.flag, cause, withMeaning: expose, requestId: ctx.requestId, headers: e.headers }, style);
 }
 
 /**

@@ -14,6 +14,8 @@ export interface LocalAnswer {
   readonly requestId?: string | undefined;
   /** The connection closes after this answer (malformed requests): HTTP/1.1 says so in Connection. */
   readonly close?: boolean | undefined;
+  /** Extra response headers (flat name/value pairs), e.g. WWW-Authenticate of a 401. */
+  readonly headers?: readonly string[] | undefined;
 }
 
 /** How a client wants errors: gRPC clients read grpc-status, not the HTTP status or a body. */
@@ -24,7 +26,7 @@ export const answerStyle = (contentType: string | undefined): AnswerStyle =>
   contentType !== undefined && contentType.startsWith('application/grpc') ? 'grpc' : 'text';
 
 const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Payload Too Large', 414: 'URI Too Long', 417: 'Expectation Failed',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 413: 'Payload Too Large', 414: 'URI Too Long', 417: 'Expectation Failed',
   429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 499: 'Client Closed Request', 500: 'Internal Server Error',
   501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout', 505: 'HTTP Version Not Supported', 508: 'Loop Detected',
 };
@@ -45,6 +47,7 @@ function renderText(a: LocalAnswer): ProxyResponse {
   if (a.close) raw.push('connection', 'close');
   raw.push(FLAG_HEADER, a.flag, ERROR_HEADER, headerSafe(a.cause));
   if (a.requestId !== undefined) raw.push('x-request-id', a.requestId);
+  if (a.headers !== undefined) raw.push(...a.headers);
   return { status: a.status, headers: new HeaderList(raw), body };
 }
 
@@ -62,6 +65,7 @@ function renderGrpc(a: LocalAnswer): ProxyResponse {
     ERROR_HEADER, headerSafe(a.cause),
   ];
   if (a.requestId !== undefined) raw.push('x-request-id', a.requestId);
+  if (a.headers !== undefined) raw.push(...a.headers);
   return { status: 200, headers: new HeaderList(raw), body: null };
 }
 
@@ -93,7 +97,7 @@ const BY_FLAG: Partial<Record<ResponseFlag, number>> = {
   UF: GRPC.UNAVAILABLE, UH: GRPC.UNAVAILABLE, UO: GRPC.UNAVAILABLE, LS: GRPC.UNAVAILABLE, UC: GRPC.UNAVAILABLE, URX: GRPC.UNAVAILABLE, LR: GRPC.UNAVAILABLE, RL: GRPC.UNAVAILABLE,
   UT: GRPC.DEADLINE_EXCEEDED, UQ: GRPC.DEADLINE_EXCEEDED,
   NR: GRPC.UNIMPLEMENTED,
-  FP: GRPC.PERMISSION_DENIED, UAEX: GRPC.PERMISSION_DENIED,
+  FP: GRPC.PERMISSION_DENIED, UAEX: GRPC.PERMISSION_DENIED, RBAC: GRPC.PERMISSION_DENIED, UAN: GRPC.UNAUTHENTICATED,
   TL: GRPC.RESOURCE_EXHAUSTED,
   UR: GRPC.INTERNAL, UPE: GRPC.INTERNAL, IE: GRPC.INTERNAL, LD: GRPC.INTERNAL,
   // Never an answer (the client is gone): what its call ended as, for the metrics and access log.

@@ -100,3 +100,10 @@ test('peer_identity and upstream_identity close every line: null when absent, th
   const again = JSON.parse(formatAccessLine(record({ context: context({ peerIdentity: web, upstreamIdentity: api }) }))) as Record<string, unknown>;
   assert.deepEqual([again.peer_identity, again.upstream_identity], [web, api]);
 });
+
+test('redactQuery masks the values of credential query parameters only', async () => {
+  const { redactQuery } = await import('./access-log.js');
+  assert.equal(redactQuery('/a?x=1&access_token=abc.def&y', ['access_token']), '/a?x=1&access_token=[redacted]&y');
+  assert.equal(redactQuery('/a?access%5Ftoken=abc', ['access_token']), '/a?access%5Ftoken=[redacted]');
+  assert.equal(redactQuery('/a', ['access_token']), '/a');
+});

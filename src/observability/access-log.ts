@@ -129,30 +129,51 @@ function peerPart(c: RequestContext): string {
 }
 
 /** The closing identities: few distinct values (the mesh's workloads), and most lines repeat the last pair. */
-const identities = { peer: undefined as string | undefined, upstream: undefined as string | undefined, text: ',"peer_identity":null,"upstream_identity":null}\n' };
+const identities = { peer: undefined as string | undefined, upstream: undefined as string | undefined, key: undefined as string | undefined, text: ',"peer_identity":null,"upstream_identity":null,"api_key":null}\n' };
 
 function identityPart(c: RequestContext): string {
   const p = c.peerIdentity;
   const u = c.upstreamIdentity;
-  if (p !== identities.peer || u !== identities.upstream) {
+  const k = c.apiKeyName;
+  if (p !== identities.peer || u !== identities.upstream || k !== identities.key) {
     identities.peer = p;
     identities.upstream = u;
-    identities.text = `,"peer_identity":${quoted(p)},"upstream_identity":${quoted(u)}}\n`;
+    identities.key = k;
+    identities.text = `,"peer_identity":${quoted(p)},"upstream_identity":${quoted(u)},"api_key":${k === undefined ? 'null' : jsonString(k)}}\n`;
   }
   return identities.text;
 }
 
 const NO_FLAG = ',"response_flag":null,"error":null,"upstream_outcome":null,"upstream_cause":null';
 
+/** The path with the values of the named query parameters replaced by `[redacted]` (credentials never reach the log). */
+export function redactQuery(path: string, names: readonly string[]): string {
+  const q = path.indexOf('?');
+  if (q < 0) return path;
+  const parts = path.slice(q + 1).split('&').map((kv) => {
+    const i = kv.indexOf('=');
+    const k = i < 0 ? kv : kv.slice(0, i);
+    let name = k;
+    try {
+      name = decodeURIComponent(k.replace(/\+/g, ' '));
+    } catch {
+      // keep the raw name
+    }
+    return names.includes(name) ? `${k}=[redacted]` : kv;
+  });
+  return `${path.slice(0, q)}?${parts.join('&')}`;
+}
+
 export function formatAccessLine(r: AccessRecord): string {
   const c = r.context;
+  const path = c.redactQuery === undefined ? r.path : redactQuery(r.path, c.redactQuery);
   const outcome =
     c.flag === undefined && c.error === undefined
       ? NO_FLAG
       : `,"response_flag":${quoted(c.flag)},"error":${jsonString(c.error)},"upstream_outcome":${quoted(c.upstreamOutcome)},"upstream_cause":${quoted(c.upstreamCause)}`;
   return (
     headPart(c) + jsonString(c.requestId) +
-    ',"method":' + jsonString(r.method) + ',"authority":' + jsonString(r.authority) + ',"path":' + jsonString(r.path) +
+    ',"method":' + jsonString(r.method) + ',"authority":' + jsonString(r.authority) + ',"path":' + jsonString(path) +
     ',"protocol":"' + c.downstreamProtocol + '","status":' + r.status + ',"grpc_status":' + (c.grpcStatus ?? 'null') + ',"bytes_in":' + r.bytesIn + ',"bytes_out":' + r.bytesOut +
     ',"duration_ms":' + millis(r.durationMs) + targetPart(c) + c.attempts + outcome + peerPart(c) + jsonString(r.userAgent) +
     identityPart(c)

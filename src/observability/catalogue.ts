@@ -83,6 +83,9 @@ export class SidecarMetrics {
     'sidecar_h2_resets_total',
     'HTTP/2 streams reset (RST_STREAM), by side (upstream, downstream), direction (sent: by the sidecar, received: by the peer) and code (CANCEL, REFUSED_STREAM...).',
   );
+  readonly authnOutcomes = this.registry.counter('sidecar_authn_total', 'Authentication outcomes, by listener, route, filter (jwt_authn, api_key) and outcome (ok, anonymous, missing, invalid).');
+  readonly rbacDecisions = this.registry.counter('sidecar_rbac_decisions_total', 'Authorization decisions, by listener, route and decision (allow, deny, dry_run_deny).');
+  readonly extAuthz = this.registry.counter('sidecar_ext_authz_total', 'External authorization checks, by listener, route and outcome (allow, deny, error, cache_hit).');
   readonly faultsInjected = this.registry.counter('sidecar_faults_injected_total', 'Faults injected, by listener, route and kind (delay, abort).');
   readonly outlierEjections = this.registry.counter(
     'sidecar_outlier_ejections_total',

@@ -1,6 +1,7 @@
 // Guards the memory budget: the long-lived process must not statically load zod or yaml (config parsing runs in a
 // worker thread), nor undici (the HTTP/1.1 upstream is the sidecar's own; undici only drives the bench's baseline),
-// nor the X.509 library and reflect-metadata (only `sidecar certs` makes certificates), nor the TLS listener and
+// nor the X.509 library and reflect-metadata (only `sidecar certs` makes certificates), nor jose (loaded by jwt_authn
+// on first use), nor the TLS listener and
 // upstream code (loaded when a config has TLS).
 // A value import of config/schema.ts would undo that.
 import assert from 'node:assert/strict';
@@ -29,9 +30,9 @@ function staticGraph(entry: string): Set<string> {
 }
 
 describe('process footprint', () => {
-  it('the CLI entry does not statically load zod, yaml, undici, @peculiar/x509 or reflect-metadata', () => {
+  it('the CLI entry does not statically load zod, yaml, undici, @peculiar/x509, reflect-metadata or jose', () => {
     const graph = staticGraph(path.join(distSrc, 'cli/main.js'));
-    for (const pkg of ['pkg:zod', 'pkg:yaml', 'pkg:undici', 'pkg:@peculiar/x509', 'pkg:reflect-metadata']) assert.ok(!graph.has(pkg), `${pkg} is reachable: ${[...graph].filter((f) => !f.startsWith('pkg:')).length} modules`);
+    for (const pkg of ['pkg:zod', 'pkg:yaml', 'pkg:undici', 'pkg:@peculiar/x509', 'pkg:reflect-metadata', 'pkg:jose']) assert.ok(!graph.has(pkg), `${pkg} is reachable: ${[...graph].filter((f) => !f.startsWith('pkg:')).length} modules`);
     for (const file of graph) {
       if (!file.startsWith('pkg:')) assert.doesNotMatch(readFileSync(file, 'utf8'), /require[^)]*undici/, `${file} loads undici`);
     }

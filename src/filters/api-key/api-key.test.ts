@@ -1,0 +1,31 @@
+// api_key pure parts: key files, sha256-stored keys, environment keys, constant-time matching over every key.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { describe, it } from 'node:test';
+import { keyHash, loadKeys, matchKey, parseKeysFile } from './api-key.js';
+import { apiKeyConfig } from './schema.js';
+
+describe('api_key keys', () => {
+  it('parses name/key lines, sha256-stored keys and comments; refuses malformed lines', () => {
+    const hex = createHash('sha256').update('s3cret').digest('hex');
+    const keys = parseKeysFile(`# keys\n\nalpha a-key\nbeta sha256:${hex}\n`, 'f');
+    assert.deepEqual(keys.map((k) => k.name), ['alpha', 'beta']);
+    assert.equal(matchKey(keys, 'a-key'), 'alpha');
+    assert.equal(matchKey(keys, 's3cret'), 'beta');
+    assert.equal(matchKey(keys, `sha256:${hex}`), undefined, 'the stored hash is not itself a key');
+    assert.equal(matchKey(keys, 'A-KEY'), undefined);
+    assert.throws(() => parseKeysFile('just-one-field\n', 'keys.txt'), /keys\.txt:1/);
+    assert.deepEqual(keyHash(' x '), keyHash('x'));
+  });
+
+  it('environment keys: set ones load, an unset one is an error', () => {
+    const cfg = apiKeyConfig.parse({ keys_env: [{ name: 'deploy', env: 'K1' }] });
+    assert.equal(matchKey(loadKeys(cfg, { K1: 'v' }), 'v'), 'deploy');
+    assert.throws(() => loadKeys(cfg, {}), /K1/);
+  });
+
+  it('the first of duplicate keys names the match', () => {
+    const keys = parseKeysFile('a same\nb same\n', 'f');
+    assert.equal(matchKey(keys, 'same'), 'a');
+  });
+});
