@@ -208,3 +208,27 @@ describe('protobuf bodies: schema mismatch and compression', () => {
     assert.ok((await metric(p.inbound, /sidecar_hop_compression_bytes_total\{[^}]*algorithm="br",direction="compress",stage="out"\} (\d+)/)) > 0);
   });
 });
+
+describe('protobuf_bodies in sidecar validate', () => {
+  it('a message type the .proto does not define fails validate with the YAML path and the file', async () => {
+    const { execFile } = await import('node:child_process');
+    const { mkdtempSync, writeFileSync } = await import('node:fs');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const { BIN, ROOT } = await import('../helpers/sidecar.js');
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'pb-validate-')), 'sidecar.yaml');
+    writeFileSync(file, `listeners:
+  - name: out
+    port: 0
+    routes:
+      - { name: r, match: { prefix: / }, cluster: c, protobuf_bodies: { proto: [test/fixtures/payloads/orders.proto], request: shop.v1.Nope } }
+clusters:
+  - { name: c, peer: sidecar, endpoints: ["127.0.0.1:1"] }
+`);
+    const out = await new Promise<{ code: number; text: string }>((resolve) =>
+      execFile(process.execPath, [BIN, 'validate', '-c', file], { cwd: ROOT, encoding: 'utf8' }, (err, stdout, stderr) => resolve({ code: err ? Number(err.code) : 0, text: stdout + stderr })),
+    );
+    assert.equal(out.code, 2, out.text);
+    assert.match(out.text, /routes\[0\]\.protobuf_bodies\.proto: .*orders\.proto:1: request message type "shop\.v1\.Nope" is not defined/);
+  });
+});
