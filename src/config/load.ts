@@ -1,6 +1,7 @@
 // Loads a config: env interpolation, YAML with positions, schema validation, and errors as FILE:LINE:COL path: message.
 import { tlsFileIssues } from './checks.js';
 import { transcodeIssues } from '../filters/transcode/checks.js';
+import { payloadIssues } from '../payloads/checks.js';
 import { readFileSync } from 'node:fs';
 import { LineCounter, isMap, isPair, isScalar, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import type { z } from 'zod';
@@ -111,7 +112,7 @@ export function checkConfig(text: string, file: string, env: Readonly<Record<str
   }
   const result = configSchema.safeParse(data);
   if (result.success && issues.length === 0) {
-    const files = [...tlsFileIssues(result.data), ...transcodeIssues(result.data)];
+    const files = [...tlsFileIssues(result.data), ...transcodeIssues(result.data), ...payloadIssues(result.data)];
     if (files.length > 0) {
       const position = (o: number): { line: number; col: number } => at(toFile(o));
       throw new ConfigError(sortIssues(files.map((f) => ({ file, ...positionOf(valueNode(doc, f.path), doc, f.path, position), path: formatPath(f.path), message: f.message }))));

@@ -1,4 +1,5 @@
 // The config schema: the single source of truth for types, validation, defaults, docs and the editor JSON Schema.
+import { hopCompression, protobufBodies } from '../payloads/schema.js';
 import { z } from 'zod';
 import { readSecretFile } from './secret-file.js';
 import { suggestName } from './suggest.js';
@@ -194,6 +195,12 @@ export const route = z
     hedge: hedgePolicy
       .optional()
       .meta({ description: 'Send a second attempt to another endpoint when the first is slow; idempotent body-less requests only.' }),
+    protobuf_bodies: protobufBodies
+      .optional()
+      .meta({ description: "JSON bodies cross the sidecar hop as protobuf of these message types, when both sidecars declare the same schema (see docs/payloads.md). Toward a peer: sidecar cluster: encode (400 for JSON that does not fit the request message); from a sidecar: decode for the app." }),
+    hop_compression: hopCompression
+      .optional()
+      .meta({ description: 'Compress bodies on the sidecar hop, negotiated between the two sidecars, invisible to apps (see docs/payloads.md).' }),
     filters: filterList.meta({ description: "Route-level filters (see docs/filters.md), after the route's timeout and legacy filter keys, first entry outermost." }),
     filter_overrides: filterOverrides.meta({ description: "Per-route disable or config of the listener's filters, keyed by filter type." }),
   })

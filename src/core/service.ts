@@ -118,6 +118,11 @@ export interface RequestContext {
    * exchange closes; undefined for requests that are not gRPC (access log grpc_status, gRPC metrics).
    */
   grpcStatus?: number | undefined;
+  /**
+   * What the hop's payload handling did (routes[].protobuf_bodies, hop_compression), e.g. "pb:req pb:res br:res" or
+   * "schema-mismatch:<theirs>!=<ours>"; access log hop_payload, printed only when set.
+   */
+  hopPayload?: string | undefined;
 }
 
 /** An attempt waiting for a pooled upstream connection. */

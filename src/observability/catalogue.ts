@@ -131,6 +131,22 @@ export class SidecarMetrics {
     'sidecar_hedges_total',
     'Hedged attempts, by cluster and outcome (sent, won, lost, budget = not sent for want of retry budget).',
   );
+  readonly hopProtobufBodies = this.registry.counter(
+    'sidecar_hop_protobuf_bodies_total',
+    'Bodies of routes with protobuf_bodies, by listener, route, side (sending, receiving), body (request, response) and outcome (encoded, decoded, json: the far end does not know the schema yet, kept_json: too large or would not round-trip, invalid: answered 400).',
+  );
+  readonly hopSchemaMismatches = this.registry.counter(
+    'sidecar_hop_schema_mismatches_total',
+    'protobuf_bodies schema fingerprints that differed between the two sidecars of a hop (bodies fell back to JSON), by listener and route.',
+  );
+  readonly hopBodyBytes = this.registry.counter(
+    'sidecar_hop_body_bytes_total',
+    'Bytes of the bodies protobuf_bodies converted, by listener, route and encoding (json: as the app sees them, protobuf: on the hop).',
+  );
+  readonly hopCompressionBytes = this.registry.counter(
+    'sidecar_hop_compression_bytes_total',
+    'Bytes through hop compression, by listener, route, algorithm, direction (compress, decompress) and stage (in, out).',
+  );
   readonly configValid = this.registry.gauge('sidecar_config_last_reload_successful', '1 when the last reload attempt succeeded, 0 when it was rejected.');
   readonly grpcRequests = this.registry.counter(
     'sidecar_grpc_requests_total',

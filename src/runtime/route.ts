@@ -18,6 +18,7 @@ import type { Cluster } from '../cluster/cluster.js';
 import { Http1Upstream } from '../upstream/http1/pool.js';
 import { Http2Upstream } from '../upstream/http2.js';
 import { h2Observer } from '../observability/h2-metrics.js';
+import { payloadLayers } from '../payloads/layers.js';
 
 export interface RouteRuntime {
   readonly name: string;
@@ -78,6 +79,21 @@ export function buildRoute(
   // The legacy route keys (max_request_body, fault, request_headers / response_headers) are sugar for the registered
   // filters, kept at the places in the pipeline they have always had.
   const fault = cfg.fault ? faultFilter.create(cfg.fault, deps) : identity;
+  // Innermost of the route's own: the hop's protobuf bodies and compression (docs/payloads.md).
+  const routeClusters = cfg.cluster !== undefined ? [cfg.cluster] : (cfg.weighted_clusters ?? []).map((w) => w.cluster);
+  const payloads =
+    cfg.protobuf_bodies || cfg.hop_compression
+      ? payloadLayers(
+          {
+            listener,
+            route: name,
+            protobufBodies: cfg.protobuf_bodies,
+            compression: cfg.hop_compression,
+            towardSidecar: routeClusters.length > 0 && routeClusters.every((c) => clusters.get(c)?.config.peer === 'sidecar'),
+          },
+          metrics,
+        )
+      : [];
   const layers: Layer[] = [
     ...guards,
     // Outermost of the route's own: a shed request costs nothing downstream of here.
@@ -88,6 +104,7 @@ export function buildRoute(
     fault,
     headerMutationFilter.create({ request: cfg.request_headers, response: cfg.response_headers }, deps),
     ...routeFilters,
+    ...payloads,
     rewriteLayer(cfg.match.prefix, cfg.prefix_rewrite, cfg.host_rewrite),
   ];
   // The tunnel's answer head is edited by the terminal as it is written (response_headers), so only request edits here.

@@ -44,8 +44,8 @@ interface HttpRuleJson {
 }
 
 /** Every binding of the named services (all services of `files`, absolute, when `services` is empty), most specific first. */
-export function compileBindings(protos: LoadedProtos, services: readonly string[], files: readonly string[]): Binding[] {
-  const chosen = services.length > 0 ? services.map((s) => serviceByName(protos, s)) : allServices(protos.root, new Set(files.map((f) => path.resolve(f))));
+export function compileBindings(protos: LoadedProtos, services: readonly string[], files: readonly string[] | undefined): Binding[] {
+  const chosen = services.length > 0 ? services.map((s) => serviceByName(protos, s)) : allServices(protos.root, files === undefined ? undefined : new Set(files.map((f) => path.resolve(f))));
   const out: Binding[] = [];
   for (const svc of chosen) {
     for (const m of svc.methodsArray) {
