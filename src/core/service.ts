@@ -112,6 +112,8 @@ export interface RequestContext {
    * exchange closes; undefined for requests that are not gRPC (access log grpc_status, gRPC metrics).
    */
   grpcStatus?: number | undefined;
+  /** Attempts and decisions noted for admin /debug/requests; only allocated while that recorder is enabled. */
+  trace?: import('../observability/request-debug.js').RequestTrace | undefined;
 }
 
 /** An attempt waiting for a pooled upstream connection. */
