@@ -1,19 +1,9 @@
 // Requests that explain themselves: bounded rings of recent requests (admin /debug/requests) and their story in
 // plain words. Failed and slow requests go to their own ring so a burst of successes does not push them out.
 import { RESPONSE_FLAGS, type ResponseFlag } from '../core/flags.js';
-import type { RequestContext } from '../core/service.js';
+import type { AttemptTrace, RequestContext, RequestTrace } from '../core/service.js';
 
-/** One upstream attempt as the cluster saw it. Times are ms relative to the request's start. */
-export interface AttemptTrace {
-  endpoint: string;
-  start: number;
-  duration: number;
-  /** 'response <status>' or the failure's flag and cause. */
-  outcome: string;
-  status?: number | undefined;
-  flag?: ResponseFlag | undefined;
-  error?: string | undefined;
-}
+export type { AttemptTrace, RequestTrace };
 
 export interface DebugRequestsConfig {
   readonly enabled: boolean;
@@ -186,17 +176,10 @@ export class DebugRequests {
   }
 }
 
-/** What a request's pipeline noted about it; only allocated when the recorder is enabled. */
-export interface RequestTrace {
-  attempts: AttemptTrace[];
-  decisions: string[];
-  deadlineMs: number | undefined;
-}
-
 export function traceOf(ctx: RequestContext): RequestTrace {
   let t = ctx.trace;
   if (!t) {
-    t = { attempts: [], decisions: [], deadlineMs: undefined };
+    t = { attempts: [], decisions: [] };
     ctx.trace = t;
   }
   return t;
