@@ -19,6 +19,8 @@ export interface AdminSource {
   config(): Config;
   configSource(): string;
   clusters(): unknown;
+  /** Latency quantiles per minute over the last 15 minutes (GET /latency). */
+  latency(): unknown;
   /** Recent requests and their stories (GET /debug/requests). */
   debugRequests(): DebugRequests;
   metrics(): string;
@@ -56,6 +58,7 @@ export class AdminServer {
       '/config': (_u, r) => r.json(200, { source: source.configSource(), config: redact(source.config()) }),
       '/clusters': (_u, r) => r.json(200, source.clusters()),
       '/metrics': (_u, r) => r.text(200, source.metrics(), 'text/plain; version=0.0.4; charset=utf-8'),
+      '/latency': (_u, r) => r.json(200, source.latency()),
       '/debug/requests': (u, r) => {
         const d = source.debugRequests();
         if (!d.config.enabled) return r.text(404, 'the request recorder is off (admin.debug_requests.enabled: false)\n');
@@ -65,7 +68,7 @@ export class AdminServer {
         const body = [`failed or slow (${all.failed.length}):`, ...all.failed.map(line), '', `recent (${all.recent.length}):`, ...all.recent.map(line), '', 'GET /debug/requests/<request-id> for one request\'s story (?format=json for JSON)'];
         return r.text(200, `${body.join('\n')}\n`);
       },
-      '/': (_u, r) => r.text(200, 'sidecar admin: GET /ready /live /config /clusters /metrics /debug/requests[/<id>]; POST /drain /logging?level= /reopen_logs /quit\n'),
+      '/': (_u, r) => r.text(200, 'sidecar admin: GET /ready /live /config /clusters /metrics /latency /debug/requests[/<id>]; POST /drain /logging?level= /reopen_logs /quit\n'),
     };
     const debugStory: Handler = (u, r) => {
       const d = source.debugRequests();

@@ -342,6 +342,10 @@ export class Sidecar implements ServerDeps {
       configSource: () => this.#source,
       clusters: () => this.clusterState(),
       debugRequests: () => this.metrics.debugRequests,
+      latency: () => {
+        const h = this.metrics.latencyHistory;
+        return { relative_error: h.relativeError, minutes: h.minutes, max_series: h.maxSeries, dropped_series: h.dropped, bytes: h.bytes, series: h.snapshot() };
+      },
       metrics: () => this.metrics.registry.render(),
       drain: () => this.drain('admin POST /drain'),
       setLogLevel: (level) => {

@@ -93,4 +93,17 @@ clusters:
     assert.match((await admin(sidecar.adminPort, '/debug/requests')).body, /failed or slow \(\d+\):\nreq-refused-1/);
     assert.match((await admin(sidecar.adminPort, '/debug/requests/ok-9')).body, /Outcome: succeeded \(200\)/);
   });
+
+  it('GET /latency: per-minute quantiles per listener, route, cluster and endpoint', async () => {
+    const lat = JSON.parse((await admin(sidecar.adminPort, '/latency')).body) as {
+      relative_error: number;
+      series: Record<'listener' | 'route' | 'cluster' | 'endpoint', Record<string, { window: { count: number; p99: number }; minutes: unknown[] }>>;
+    };
+    assert.equal(lat.relative_error, 0.02);
+    assert.ok(lat.series.listener.in!.window.count >= 12);
+    assert.ok(lat.series.cluster.up!.window.count >= 10);
+    assert.ok(lat.series.cluster.up!.window.p99 > 0);
+    assert.equal(lat.series.endpoint[`up/${up.address}`]!.minutes.length, 15);
+    assert.ok(Object.keys(lat.series.route).length >= 2);
+  });
 });
