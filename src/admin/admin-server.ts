@@ -6,6 +6,9 @@ import type { Config } from '../config/schema.js';
 import { formatDuration } from '../config/units.js';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../observability/logger.js';
 import { checkBearer, type TokenDigest } from './admin-token.js';
+import { story, type DebugRecord, type DebugRequests } from '../observability/request-debug.js';
+
+const DEBUG_PREFIX = '/debug/requests/';
 
 /** Probes (kubelet, load balancers) carry no credentials: these stay open when a token is set. */
 const OPEN_PATHS = new Set(['/ready', '/live']);
@@ -16,6 +19,10 @@ export interface AdminSource {
   config(): Config;
   configSource(): string;
   clusters(): unknown;
+  /** Latency quantiles per minute over the last 15 minutes (GET /latency). */
+  latency(): unknown;
+  /** Recent requests and their stories (GET /debug/requests). */
+  debugRequests(): DebugRequests;
   metrics(): string;
   /** Starts a drain without exiting (/ready fails from now on). */
   drain(): void;
@@ -51,7 +58,28 @@ export class AdminServer {
       '/config': (_u, r) => r.json(200, { source: source.configSource(), config: redact(source.config()) }),
       '/clusters': (_u, r) => r.json(200, source.clusters()),
       '/metrics': (_u, r) => r.text(200, source.metrics(), 'text/plain; version=0.0.4; charset=utf-8'),
-      '/': (_u, r) => r.text(200, 'sidecar admin: GET /ready /live /config /clusters /metrics; POST /drain /logging?level= /reopen_logs /quit\n'),
+      '/latency': (_u, r) => r.json(200, source.latency()),
+      '/debug/requests': (u, r) => {
+        const d = source.debugRequests();
+        if (!d.config.enabled) return r.text(404, 'the request recorder is off (admin.debug_requests.enabled: false)\n');
+        const all = d.list();
+        if (u.searchParams.get('format') === 'json') return r.json(200, all);
+        const line = (x: DebugRecord): string => `${x.id}  ${x.status}  ${x.durationMs.toFixed(1)} ms  ${x.flag ?? '-'}  ${x.method} ${x.authority}${x.path}  route=${x.route || '-'} cluster=${x.cluster || '-'} attempts=${x.attemptCount}`;
+        const body = [`failed or slow (${all.failed.length}):`, ...all.failed.map(line), '', `recent (${all.recent.length}):`, ...all.recent.map(line), '', 'GET /debug/requests/<request-id> for one request\'s story (?format=json for JSON)'];
+        return r.text(200, `${body.join('\n')}\n`);
+      },
+      '/': (_u, r) => r.text(200, 'sidecar admin: GET /ready /live /config /clusters /metrics /latency /debug/requests[/<id>]; POST /drain /logging?level= /reopen_logs /quit\n'),
+    };
+    const debugStory: Handler = (u, r) => {
+      const d = source.debugRequests();
+      const id = decodeURIComponent(u.pathname.slice(DEBUG_PREFIX.length));
+      const rec = d.config.enabled ? d.find(id) : undefined;
+      const json = u.searchParams.get('format') === 'json';
+      if (!rec) {
+        const why = d.config.enabled ? `no request ${id} among the recent ones kept (it may have been pushed out of the ring)` : 'the request recorder is off (admin.debug_requests.enabled: false)';
+        return json ? r.json(404, { error: why }) : r.text(404, `${why}\n`);
+      }
+      return json ? r.json(200, { ...rec, story: story(rec) }) : r.text(200, story(rec));
     };
     /** Operator actions: POST only, all behind operate() below. */
     const operations: Record<string, Handler> = {
@@ -101,7 +129,7 @@ export class AdminServer {
           return text(401, `unauthorized: ${why} (admin.token_file / admin.token_env)\n`, undefined, { 'www-authenticate': challenge });
         }
       }
-      const view = views[url.pathname];
+      const view = views[url.pathname] ?? (url.pathname.startsWith(DEBUG_PREFIX) ? debugStory : undefined);
       const operation = operations[url.pathname];
       if (view) {
         if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'method not allowed: use GET\n', undefined, { allow: 'GET, HEAD' });

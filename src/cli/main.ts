@@ -21,6 +21,7 @@ Commands:
   schema     Print the JSON Schema of the config file
   certs      Mesh CA: init-ca, issue SPIFFE workload certificates, inspect a certificate (sidecar certs --help)
   config     config push: validate a file and publish it to an etcd key for config_source (sidecar config push --help)
+  explain    Why a request failed or was slow: asks the running sidecar's admin port (sidecar explain --help)
 
 Options:
   -h, --help     Show help (also: sidecar <command> --help)
@@ -86,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
   // Its own options and subcommands; the X.509 code loads only here, never in \`run\`.
   if (argv[0] === 'certs') return (await import('./certs.js')).certsCommand(argv.slice(1));
   if (argv[0] === 'config') return (await import('./config-push.js')).configCommand(argv.slice(1));
+  if (argv[0] === 'explain') return (await import('./explain.js')).explainCommand(argv.slice(1));
   const command = argv[0] && !argv[0].startsWith('-') ? argv[0] : undefined;
   const rest = command ? argv.slice(1) : argv;
   let values: Options;

@@ -22,6 +22,7 @@ import { RetryBudget } from '../policies/retry/budget.js';
 import type { EndpointStats, UpstreamLease, UpstreamRegistry } from '../upstream/registry.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { whenBodyDone } from '../core/body.js';
+import { noteAttempt, noteDecision } from '../observability/request-debug.js';
 
 export class Endpoint implements SetMember {
   readonly address: string;
@@ -349,9 +350,15 @@ export class Cluster {
 
   async #send(req: AttemptRequest): Promise<ProxyResponse> {
     const ep = this.pick(req, req.avoid);
-    if (!ep) throw new ProxyError('UH', `no healthy endpoint in cluster ${this.name}`);
+    if (!ep) {
+      if (this.#metrics?.debugRequests.enabled) noteDecision(req.context, `cluster ${this.name} had no healthy, non-ejected endpoint to pick (outlier/health)`);
+      throw new ProxyError('UH', `no healthy endpoint in cluster ${this.name}`);
+    }
     const breaker = this.breaker;
-    if (!breaker.tryAcquireRequest()) throw this.overflow('max_requests', breaker.maxRequests);
+    if (!breaker.tryAcquireRequest()) {
+      if (this.#metrics?.debugRequests.enabled) noteDecision(req.context, `circuit breaker max_requests (${breaker.maxRequests}) of cluster ${this.name} was full: refused without sending`);
+      throw this.overflow('max_requests', breaker.maxRequests);
+    }
     // An HTTP/1.1 request is pending when every pooled connection of its endpoint is busy: it waits in the pool's
     // queue, and counts as pending until its response head arrives (an approximation: the pool does not say when
     // it hands the request a connection, and pools are not pipelined, so a busy connection holds one request).
@@ -360,6 +367,7 @@ export class Cluster {
     if (this.#http1 && stats.active >= this.#poolConnections) {
       if (!breaker.tryAcquirePending()) {
         breaker.releaseRequest();
+        if (this.#metrics?.debugRequests.enabled) noteDecision(req.context, `circuit breaker max_pending_requests (${breaker.maxPendingRequests}) of cluster ${this.name} was full: refused without sending`);
         throw this.overflow('max_pending_requests', breaker.maxPendingRequests);
       }
       pending = true;
@@ -372,9 +380,22 @@ export class Cluster {
     stats.active++;
     stats.requests++;
     let res: ProxyResponse;
+    const debug = this.#metrics?.debugRequests.enabled === true;
+    const began = debug ? performance.now() : 0;
     try {
       res = await ep.upstream.request(req, req.cancel);
     } catch (err) {
+      if (debug) {
+        const e = isProxyError(err) ? err : undefined;
+        noteAttempt(ctx, {
+          endpoint: ep.address,
+          start: began - ctx.startTime,
+          duration: performance.now() - began,
+          outcome: e ? `failed ${e.flag}${e.outcome ? ` (${e.outcome})` : ''}: ${e.message}` : `failed: ${String(err)}`,
+          flag: e?.flag,
+          error: e?.message,
+        });
+      }
       if (this.#state.outlier !== undefined && isProxyError(err) && LOCAL_ORIGIN_FLAGS.has(err.flag)) this.#recordOutcome(ep, 'local-origin-failure');
       stats.active--;
       // A client that went away says nothing about the endpoint (a timeout does); nor does a fairness refusal.
@@ -387,6 +408,7 @@ export class Cluster {
       throw err;
     }
     if (pending) breaker.releasePending();
+    if (debug) noteAttempt(ctx, { endpoint: ep.address, start: began - ctx.startTime, duration: performance.now() - began, outcome: `response ${res.status}`, status: res.status });
     if (res.status >= 500) stats.failures++;
     if (this.#state.outlier !== undefined) {
       const s = res.status;

@@ -690,8 +690,17 @@ export const cluster = z
 /** A cluster's protocol when the config leaves it out. */
 export const defaultProtocol = (peer: 'app' | 'sidecar', tls: boolean): 'http1' | 'h2c' | 'h2' => (peer === 'sidecar' ? (tls ? 'h2' : 'h2c') : 'http1');
 
+export const debugRequests = z.strictObject({
+  enabled: z.boolean().default(true).meta({ description: 'Keep recent requests and their stories for GET /debug/requests (off: one branch per request).' }),
+  max_requests: z.number().int().min(0).max(100_000).default(256).meta({ description: 'Successful, fast requests kept (a ring: the oldest go first).' }),
+  max_failed_requests: z.number().int().min(0).max(100_000).default(256).meta({ description: 'Failed or slow requests kept, in a ring of their own so successes do not push them out.' }),
+  max_bytes: size.default(1 << 20).meta({ description: 'Memory each of the two rings may hold (estimated from the records).' }),
+  slow_threshold: duration.default(1000).meta({ description: 'A request at least this slow is kept with the failed ones.' }),
+});
+
 export const admin = z
   .strictObject({
+    debug_requests: debugRequests.default(debugRequests.parse({})),
     address: z.string().default('127.0.0.1').meta({ description: 'Loopback by default; never 0.0.0.0 unless set here.' }),
     port: port.default(15000),
     enabled: z.boolean().default(true),

@@ -123,6 +123,8 @@ export interface RequestContext {
    * "schema-mismatch:<theirs>!=<ours>"; access log hop_payload, printed only when set.
    */
   hopPayload?: string | undefined;
+  /** Attempts and decisions noted for admin /debug/requests; only allocated while that recorder is enabled. */
+  trace?: RequestTrace | undefined;
 }
 
 /** An attempt waiting for a pooled upstream connection. */
@@ -133,4 +135,22 @@ export interface PoolWait {
   describe(): string;
   /** The endpoint whose pool it waits in. */
   readonly endpoint: string;
+}
+
+/** One upstream attempt as the cluster saw it (admin /debug/requests). Times are ms relative to the request's start. */
+export interface AttemptTrace {
+  endpoint: string;
+  start: number;
+  duration: number;
+  /** 'response <status>' or the failure's flag and cause. */
+  outcome: string;
+  status?: number | undefined;
+  flag?: ResponseFlag | undefined;
+  error?: string | undefined;
+}
+
+/** What a request's pipeline noted about it; only allocated while the request recorder is enabled. */
+export interface RequestTrace {
+  attempts: AttemptTrace[];
+  decisions: string[];
 }

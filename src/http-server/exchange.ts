@@ -163,6 +163,8 @@ export function record(
   stats.duration.observe(durationMs / 1000);
   if (ctx.flag) deps.metrics.flags.get({ listener: ctx.listener, flag: ctx.flag }).inc();
   if (ctx.grpcStatus !== undefined) deps.metrics.grpcCall(ctx.listener, ctx.route, req.path, ctx.grpcStatus, durationMs / 1000);
+  deps.metrics.latencyHistory.record(ctx.listener, ctx.route, ctx.cluster, ctx.endpoint, durationMs);
+  if (deps.metrics.debugRequests.enabled) deps.metrics.debugRequests.record(req, ctx, status, durationMs);
   deps.accessLog().write({ context: ctx, method: req.method, authority: req.authority, path: req.path, status, bytesIn, bytesOut, durationMs, userAgent: req.userAgent });
 }
 

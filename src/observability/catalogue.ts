@@ -1,5 +1,7 @@
 // Every metric the sidecar exports, in one place: names, help text and labels.
 import { type Counter, type Gauge, type Histogram, type Labels, MetricsRegistry } from './metrics.js';
+import { DebugRequests } from './request-debug.js';
+import { LatencyHistory } from './latency-history.js';
 import { GrpcRouteSeries, GRPC_SERIES_PER_ROUTE } from './grpc-metrics.js';
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
@@ -13,6 +15,10 @@ export interface RouteStats {
 
 export class SidecarMetrics {
   readonly registry = new MetricsRegistry();
+  /** Recent requests and their stories (admin /debug/requests); configured from admin.debug_requests. */
+  readonly debugRequests = new DebugRequests();
+  /** Per-minute latency histograms of the last 15 minutes (admin GET /latency); minutes follow the wall clock. */
+  readonly latencyHistory = new LatencyHistory({ now: Date.now });
   readonly requests = this.registry.counter('sidecar_requests_total', 'Requests answered, by listener, route, cluster and status class.');
   readonly duration = this.registry.histogram(
     'sidecar_request_duration_seconds',

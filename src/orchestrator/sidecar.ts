@@ -107,6 +107,7 @@ export class Sidecar implements ServerDeps {
     this.#onQuit = opts.onQuit;
     this.#source = loaded.source;
     this.#snapshot = new RuntimeSnapshot(loaded, this.#registry, this.metrics, this.#clusterStates, this.#vias);
+    this.metrics.debugRequests.configure(this.#snapshot.config.admin.debug_requests);
     this.metrics.registry.counter('sidecar_access_log_dropped_total', 'Access-log lines dropped because the destination could not keep up.', () => [
       [{}, this.#accessLog.dropped()],
     ]);
@@ -327,6 +328,7 @@ export class Sidecar implements ServerDeps {
 
     // Swap: new requests see the new snapshot from here on; requests in flight keep the one they started with.
     this.#snapshot = next;
+    this.metrics.debugRequests.configure(next.config.admin.debug_requests);
     this.#adminToken = adminToken;
     const retiring = [...this.#listeners.values()].filter((l) => !kept.has(l));
     this.#listeners.clear();
@@ -369,6 +371,11 @@ export class Sidecar implements ServerDeps {
       config: () => this.#snapshot.config,
       configSource: () => this.#source,
       clusters: () => this.clusterState(),
+      debugRequests: () => this.metrics.debugRequests,
+      latency: () => {
+        const h = this.metrics.latencyHistory;
+        return { relative_error: h.relativeError, minutes: h.minutes, max_series: h.maxSeries, dropped_series: h.dropped, bytes: h.bytes, series: h.snapshot() };
+      },
       metrics: () => this.metrics.registry.render(),
       drain: () => this.drain('admin POST /drain'),
       setLogLevel: (level) => {

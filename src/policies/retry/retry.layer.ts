@@ -11,6 +11,7 @@ import type { Counter } from '../../observability/metrics.js';
 import type { CircuitBreaker } from '../circuit-breaker/breaker.js';
 import { backoffDelay, parseRetryAfter } from './backoff.js';
 import type { RetryBudget } from './budget.js';
+import { noteDecision } from '../../observability/request-debug.js';
 import { DEFAULT_IDEMPOTENT_METHODS, grpcRetryCodes, shouldRetry, type AttemptOutcome, type RetryClassifierConfig, type RetryOn } from './policy.js';
 import { ReplayableBody } from './replay-body.js';
 import { discardBody } from '../../core/body.js';
@@ -132,10 +133,12 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
           const outcome: AttemptOutcome = { kind: 'response', status: r.status, headers: (n) => r.headers.get(n) };
           const decision = shouldRetry(outcome, classifier);
           if (!decision.retry) {
+            if (ctx.trace && r.status >= 500) noteDecision(ctx, `attempt ${attempt} answered ${r.status}: not retried (${decision.reason})`);
             replay?.release();
             return res;
           }
           const stop = mayRetry(attempt, decision.reason);
+          if (ctx.trace) noteDecision(ctx, retryNote(attempt, `answered ${r.status}`, decision.reason, stop));
           if (stop !== undefined) {
             replay?.release();
             return giveUp(res, attempt, stop);
@@ -149,8 +152,12 @@ export function retryLayer(cfg: RetryPolicyConfig | undefined, target: RetryTarg
         const err = perTryError ?? failure;
         const outcome = outcomeOf(err, perTryError !== undefined);
         const decision = outcome === undefined ? undefined : shouldRetry(outcome, classifier);
-        if (!decision?.retry) throw finalError(err, attempt, attempt > 1 ? '' : undefined);
+        if (!decision?.retry) {
+          if (ctx.trace) noteDecision(ctx, `attempt ${attempt} failed: not retried (${decision?.reason ?? 'the failure is not one a retry can fix'})`);
+          throw finalError(err, attempt, attempt > 1 ? '' : undefined);
+        }
         const stop = mayRetry(attempt, decision.reason);
+        if (ctx.trace) noteDecision(ctx, retryNote(attempt, 'failed', decision.reason, stop));
         if (stop !== undefined) throw finalError(err, attempt, stop);
         await pause(attempt, undefined);
       }
@@ -266,4 +273,10 @@ export function outcomeOf(err: unknown, perTryTimeout: boolean): AttemptOutcome 
     default:
       return undefined;
   }
+}
+
+/** A retry decision in plain words for the request's story (admin /debug/requests). */
+function retryNote(attempt: number, what: string, reason: string, stop: string | undefined): string {
+  if (stop === undefined) return `attempt ${attempt} ${what}: retry_on matched (${reason}), retrying`;
+  return `attempt ${attempt} ${what}: retry_on matched (${reason}) but not retried: ${stop === '' ? 'attempts used up' : stop}`;
 }

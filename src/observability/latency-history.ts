@@ -1,0 +1,148 @@
+// Latency history for the admin views: a log-linear histogram per minute, kept in a ring of the last 15 minutes,
+// per listener, route, cluster and endpoint. Memory is bounded and known: series x minutes x buckets x 8 bytes
+// (394 buckets at 2% relative error: about 3.2 KB per minute slot, 47 KB per series over 15 minutes; a slot is only
+// allocated when a request lands in it). See docs/adr/0007-latency-histograms.md.
+import type { Clock } from '../core/clock.js';
+import { LatencyHistogram } from '../policies/latency/histogram.js';
+
+export type SeriesKind = 'listener' | 'route' | 'cluster' | 'endpoint';
+
+export interface LatencyHistoryOptions {
+  /** Minutes kept (the ring's length). Default 15. */
+  readonly minutes?: number;
+  /** Series kept at most; past it new names are counted in `dropped` and not recorded. Default 512. */
+  readonly maxSeries?: number;
+  /** Relative error of every quantile. Default 0.02. */
+  readonly relativeError?: number;
+}
+
+export interface QuantileSet {
+  count: number;
+  p50: number | undefined;
+  p90: number | undefined;
+  p99: number | undefined;
+  p999: number | undefined;
+}
+
+/** One minute of one series. */
+export interface MinutePoint extends QuantileSet {
+  /** Unix-style minute number on the history's clock (clock ms / 60 000, floored). */
+  minute: number;
+}
+
+const MINUTE = 60_000;
+
+class Series {
+  readonly slots: (LatencyHistogram | undefined)[];
+  readonly minuteOf: number[];
+  constructor(minutes: number) {
+    this.slots = new Array<LatencyHistogram | undefined>(minutes);
+    this.minuteOf = new Array<number>(minutes).fill(-1);
+  }
+}
+
+export class LatencyHistory {
+  readonly minutes: number;
+  readonly maxSeries: number;
+  readonly relativeError: number;
+  /** Series not recorded because maxSeries was reached. */
+  dropped = 0;
+  readonly #series = new Map<string, Series>();
+  readonly #clock: Pick<Clock, 'now'>;
+
+  constructor(clock: Pick<Clock, 'now'>, options: LatencyHistoryOptions = {}) {
+    this.#clock = clock;
+    this.minutes = options.minutes ?? 15;
+    this.maxSeries = options.maxSeries ?? 512;
+    this.relativeError = options.relativeError ?? 0.02;
+    if (!(this.minutes >= 1 && Number.isInteger(this.minutes))) throw new RangeError(`minutes must be a positive integer, got ${this.minutes}`);
+  }
+
+  /** Records one request's latency (ms) into its listener, route, cluster and endpoint series. */
+  record(listener: string, route: string, cluster: string, endpoint: string, ms: number): void {
+    const minute = Math.floor(this.#clock.now() / MINUTE);
+    this.#add(`listener\u0000${listener}`, minute, ms);
+    if (route !== '') this.#add(`route\u0000${listener}/${route}`, minute, ms);
+    if (cluster !== '') this.#add(`cluster\u0000${cluster}`, minute, ms);
+    if (endpoint !== '' && cluster !== '') this.#add(`endpoint\u0000${cluster}/${endpoint}`, minute, ms);
+  }
+
+  #add(key: string, minute: number, ms: number): void {
+    let s = this.#series.get(key);
+    if (!s) {
+      if (this.#series.size >= this.maxSeries) {
+        this.dropped++;
+        return;
+      }
+      s = new Series(this.minutes);
+      this.#series.set(key, s);
+    }
+    const i = minute % this.minutes;
+    let h = s.slots[i];
+    if (!h) {
+      h = new LatencyHistogram({ relativeError: this.relativeError });
+      s.slots[i] = h;
+      s.minuteOf[i] = minute;
+    } else if (s.minuteOf[i] !== minute) {
+      h.reset();
+      s.minuteOf[i] = minute;
+    }
+    h.record(ms);
+  }
+
+  /** The names of the series of one kind (route names are "listener/route", endpoints "cluster/host:port"). */
+  names(kind: SeriesKind): string[] {
+    const prefix = `${kind}\u0000`;
+    const out: string[] = [];
+    for (const k of this.#series.keys()) if (k.startsWith(prefix)) out.push(k.slice(prefix.length));
+    return out.sort();
+  }
+
+  /** Quantiles over the last `minutes` minutes (default: the whole ring), merged from the per-minute histograms. */
+  window(kind: SeriesKind, name: string, minutes = this.minutes): QuantileSet {
+    const s = this.#series.get(`${kind}\u0000${name}`);
+    const now = Math.floor(this.#clock.now() / MINUTE);
+    const merged = new LatencyHistogram({ relativeError: this.relativeError });
+    if (s) {
+      for (let i = 0; i < this.minutes; i++) {
+        const h = s.slots[i];
+        const m = s.minuteOf[i]!;
+        if (h && m > now - Math.min(minutes, this.minutes) && m <= now) merged.merge(h);
+      }
+    }
+    return quantiles(merged);
+  }
+
+  /** One point per minute of the ring, oldest first; minutes with no requests have count 0. */
+  perMinute(kind: SeriesKind, name: string): MinutePoint[] {
+    const s = this.#series.get(`${kind}\u0000${name}`);
+    const now = Math.floor(this.#clock.now() / MINUTE);
+    const out: MinutePoint[] = [];
+    for (let m = now - this.minutes + 1; m <= now; m++) {
+      const i = ((m % this.minutes) + this.minutes) % this.minutes;
+      const h = s && s.minuteOf[i] === m ? s.slots[i] : undefined;
+      out.push({ minute: m, ...(h ? quantiles(h) : { count: 0, p50: undefined, p90: undefined, p99: undefined, p999: undefined }) });
+    }
+    return out;
+  }
+
+  /** Bytes of bucket counters allocated now (the bound is maxSeries x minutes x that per slot). */
+  get bytes(): number {
+    let n = 0;
+    for (const s of this.#series.values()) for (const h of s.slots) if (h) n += h.counts.byteLength;
+    return n;
+  }
+
+  /** Everything, for admin GET /latency. */
+  snapshot(): Record<SeriesKind, Record<string, { window: QuantileSet; minutes: MinutePoint[] }>> {
+    const out = { listener: {}, route: {}, cluster: {}, endpoint: {} } as Record<SeriesKind, Record<string, { window: QuantileSet; minutes: MinutePoint[] }>>;
+    for (const kind of ['listener', 'route', 'cluster', 'endpoint'] as const) {
+      for (const name of this.names(kind)) out[kind][name] = { window: this.window(kind, name), minutes: this.perMinute(kind, name) };
+    }
+    return out;
+  }
+}
+
+function quantiles(h: LatencyHistogram): QuantileSet {
+  return { count: h.count, p50: h.quantile(0.5), p90: h.quantile(0.9), p99: h.quantile(0.99), p999: h.quantile(0.999) };
+}

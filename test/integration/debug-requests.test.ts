@@ -1,0 +1,109 @@
+// Requests that explain themselves: admin /debug/requests and `sidecar explain` against a real sidecar.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { BIN, startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
+import { httpRequest } from '../helpers/strict-net.js';
+import { freePort, reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
+
+const run = promisify(execFile);
+
+async function admin(port: number, path: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://127.0.0.1:${port}${path}`);
+  return { status: res.status, body: await res.text() };
+}
+
+describe('/debug/requests', () => {
+  let sidecar: RunningSidecar;
+  let down: TestUpstream;
+  let up: TestUpstream;
+  let refused: number;
+
+  before(async () => {
+    refused = await freePort();
+    down = await startUpstream((_req, res) => reply(res, 503, 'down\n'));
+    up = await startUpstream((_req, res) => reply(res, 200, 'ok\n'));
+    sidecar = await startSidecar(`
+admin: { port: 0, debug_requests: { max_requests: 4, max_failed_requests: 8 } }
+listeners:
+  - name: in
+    port: 0
+    routes:
+      - match: { prefix: /retry }
+        cluster: down_only
+        retry: { retry_on: [5xx], max_retries: 1, backoff: { base_interval: 1ms, max_interval: 2ms } }
+      - match: { prefix: /refused }
+        cluster: refused
+        timeout: 3s
+      - match: { prefix: / }
+        cluster: up
+clusters:
+  - { name: down_only, endpoints: ["${down.address}"] }
+  - { name: refused, endpoints: ["127.0.0.1:${refused}"] }
+  - { name: up, endpoints: ["${up.address}"] }
+`);
+  });
+
+  after(async () => {
+    await sidecar.stop();
+    await down.close();
+    await up.close();
+  });
+
+  it('tells why a retried request failed, as text, JSON and through sidecar explain', async () => {
+    const port = sidecar.ports.in!;
+    const res = await httpRequest(port, { path: '/retry/a', headers: { 'x-request-id': 'req-retried-1' } });
+    assert.equal(res.status, 503);
+    const text = await admin(sidecar.adminPort, '/debug/requests/req-retried-1');
+    assert.equal(text.status, 200, text.body);
+    assert.match(text.body, /Route .* sent it to cluster down_only/);
+    assert.match(text.body, /Attempt 1 to 127\.0\.0\.1:\d+: .*response 503/);
+    assert.match(text.body, /Attempt 2 to 127\.0\.0\.1:\d+: .*response 503/);
+    assert.match(text.body, /Decision: attempt 1 answered 503: retry_on matched \(5xx\), retrying/);
+    assert.match(text.body, /Decision: attempt 2 answered 503: retry_on matched \(5xx\) but not retried: attempts used up/);
+    const json = JSON.parse((await admin(sidecar.adminPort, '/debug/requests/req-retried-1?format=json')).body) as { attempts: unknown[]; cluster: string; failed: boolean; story: string };
+    assert.equal(json.cluster, 'down_only');
+    assert.equal(json.attempts.length, 2);
+    assert.equal(json.failed, true);
+
+    const cli = await run(process.execPath, [BIN, 'explain', 'req-retried-1', '--admin', `127.0.0.1:${sidecar.adminPort}`]);
+    assert.equal(cli.stdout, text.body);
+    await assert.rejects(run(process.execPath, [BIN, 'explain', 'no-such-id', '--admin', `127.0.0.1:${sidecar.adminPort}`]), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr, /answered 404: no request no-such-id/);
+      return true;
+    });
+  });
+
+  it('names the connect failure, the deadline and the response flag', async () => {
+    const res = await httpRequest(sidecar.ports.in!, { path: '/refused', headers: { 'x-request-id': 'req-refused-1' } });
+    assert.equal(res.status, 503);
+    const { body } = await admin(sidecar.adminPort, '/debug/requests/req-refused-1');
+    assert.match(body, /deadline of 3\.00 s/);
+    assert.match(body, /Attempt 1 to 127\.0\.0\.1:\d+: .*failed UF/);
+    assert.match(body, /Outcome: failed with response flag UF/);
+  });
+
+  it('keeps failed requests while successes roll over', async () => {
+    for (let i = 0; i < 10; i++) assert.equal((await httpRequest(sidecar.ports.in!, { path: `/ok/${i}`, headers: { 'x-request-id': `ok-${i}` } })).status, 200);
+    const list = JSON.parse((await admin(sidecar.adminPort, '/debug/requests?format=json')).body) as { recent: Array<{ id: string }>; failed: Array<{ id: string }> };
+    assert.deepEqual(list.recent.map((r) => r.id), ['ok-9', 'ok-8', 'ok-7', 'ok-6']);
+    assert.ok(list.failed.some((r) => r.id === 'req-retried-1'));
+    assert.match((await admin(sidecar.adminPort, '/debug/requests')).body, /failed or slow \(\d+\):\nreq-refused-1/);
+    assert.match((await admin(sidecar.adminPort, '/debug/requests/ok-9')).body, /Outcome: succeeded \(200\)/);
+  });
+
+  it('GET /latency: per-minute quantiles per listener, route, cluster and endpoint', async () => {
+    const lat = JSON.parse((await admin(sidecar.adminPort, '/latency')).body) as {
+      relative_error: number;
+      series: Record<'listener' | 'route' | 'cluster' | 'endpoint', Record<string, { window: { count: number; p99: number }; minutes: unknown[] }>>;
+    };
+    assert.equal(lat.relative_error, 0.02);
+    assert.ok(lat.series.listener.in!.window.count >= 12);
+    assert.ok(lat.series.cluster.up!.window.count >= 10);
+    assert.ok(lat.series.cluster.up!.window.p99 > 0);
+    assert.equal(lat.series.endpoint[`up/${up.address}`]!.minutes.length, 15);
+    assert.ok(Object.keys(lat.series.route).length >= 2);
+  });
+});
