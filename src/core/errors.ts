@@ -42,6 +42,8 @@ export interface ProxyErrorOptions {
   readonly code?: FailureCode | undefined;
   /** The attempt count the message already states ("attempt n/m"), so nobody appends another. */
   readonly attempts?: number | undefined;
+  /** Extra response headers for the local answer (name, value, name, value...), e.g. Retry-After on a 429. */
+  readonly headers?: readonly string[] | undefined;
 }
 
 /**
@@ -68,6 +70,8 @@ export class ProxyError extends Error {
   readonly code: FailureCode | undefined;
   /** Set when the message already says "attempt n/m". */
   readonly attempts: number | undefined;
+  /** Extra response headers of the local answer (name, value, ...). */
+  readonly headers: readonly string[] | undefined;
 
   constructor(flag: ResponseFlag, detail: string, opts: ProxyErrorOptions = {}) {
     super(detail, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -79,6 +83,7 @@ export class ProxyError extends Error {
     this.outcome = opts.outcome ?? d?.outcome;
     this.code = opts.outcome === undefined ? d?.code : opts.code;
     this.attempts = opts.attempts;
+    this.headers = opts.headers;
   }
 }
 

@@ -85,6 +85,12 @@ export interface RequestContext {
    * from a verified identity where the listener verifies client certificates). Its x-sidecar-timeout is honoured.
    */
   fromSidecar: boolean;
+  /**
+   * Facts authentication filters established, for later filters (rate-limit keys, authorization). Keys:
+   * `jwt.claim.<name>` (the JWT filter: a verified claim as a string; a list joined by spaces, an object as JSON),
+   * `api_key.name` (the API-key filter: the matched key's name). Unset until a filter sets one.
+   */
+  metadata?: Map<string, string> | undefined;
   /** The verified identity (SPIFFE ID) of the upstream's certificate on a TLS cluster; unset otherwise. */
   upstreamIdentity?: string | undefined;
   route: string;

@@ -4,6 +4,7 @@ import { bodyLimitFilter } from './body-limit/body-limit.js';
 import { faultFilter } from './fault/fault.filter.js';
 import { headerMutationFilter } from './header-mutation/header-mutation.js';
 import { transcodeFilter } from './transcode/transcoder.js';
+import { localRateLimitFilter } from './local-rate-limit/local-rate-limit.js';
 
 // Each factory's config type is its own; the chain builder hands it what that filter's schema parsed.
 export const FILTERS: readonly FilterFactory<never>[] = [
@@ -11,6 +12,7 @@ export const FILTERS: readonly FilterFactory<never>[] = [
   headerMutationFilter,
   bodyLimitFilter,
   transcodeFilter,
+  localRateLimitFilter,
 ];
 
 const byType = new Map<string, FilterFactory<never>>(FILTERS.map((f) => [f.type, f]));

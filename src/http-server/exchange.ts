@@ -137,7 +137,10 @@ export function localResponse(ctx: RequestContext, err: unknown, expose = true, 
   ctx.upstreamCause = e.code;
   if (e.endpoint) ctx.endpoint = e.endpoint;
   const cause = expose ? message.replace(/[\r\n]+/g, ' ') : genericCause(e.flag);
-  return renderLocal({ status: e.status, flag: e.flag, cause, withMeaning: expose, requestId: ctx.requestId }, style);
+  const res = renderLocal({ status: e.status, flag: e.flag, cause, withMeaning: expose, requestId: ctx.requestId }, style);
+  const extra = e.headers;
+  if (extra !== undefined) for (let i = 0; i + 1 < extra.length; i += 2) res.headers.add(extra[i]!, extra[i + 1]!);
+  return res;
 }
 
 /**

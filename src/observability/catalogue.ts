@@ -84,6 +84,10 @@ export class SidecarMetrics {
     'HTTP/2 streams reset (RST_STREAM), by side (upstream, downstream), direction (sent: by the sidecar, received: by the peer) and code (CANCEL, REFUSED_STREAM...).',
   );
   readonly faultsInjected = this.registry.counter('sidecar_faults_injected_total', 'Faults injected, by listener, route and kind (delay, abort).');
+  readonly rateLimitDecisions = this.registry.counter(
+    'sidecar_rate_limit_decisions_total',
+    'Rate-limit decisions, by listener, route (empty for a listener filter), filter (local_rate_limit) and result (allowed, limited: over the token bucket, over_concurrency: over max_in_flight for its key).',
+  );
   readonly outlierEjections = this.registry.counter(
     'sidecar_outlier_ejections_total',
     'Endpoints ejected by outlier detection, by cluster and reason (consecutive-5xx, consecutive-gateway-failure).',
