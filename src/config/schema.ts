@@ -376,6 +376,20 @@ export const listener = z.strictObject({
     .boolean()
     .default(true)
     .meta({ description: 'Answer gRPC clients (content-type application/grpc*) the sidecar\'s own errors gRPC-style: HTTP 200, trailers-only, with grpc-status (mapped from the flag: UNAVAILABLE, DEADLINE_EXCEEDED, UNIMPLEMENTED, PERMISSION_DENIED, ...), the cause and flag in grpc-message, and x-sidecar-flag / x-sidecar-error as trailing metadata. false: the HTTP status and a text body, as for every client.' }),
+  path_normalization: z
+    .strictObject({
+      enabled: z.boolean().default(true).meta({ description: 'false: paths pass as they arrived (only for upstreams that normalize the same way themselves).' }),
+      merge_slashes: z.boolean().default(true).meta({ description: '//a///b becomes /a/b.' }),
+      encoded_slashes: z
+        .enum(['reject', 'keep', 'decode'])
+        .default('reject')
+        .meta({ description: '%2F and %5C in a path. reject: 400; keep: forwarded as data, never a separator for matching; decode: become / (then separators).' }),
+      backslashes: z.enum(['reject', 'convert', 'keep']).default('reject').meta({ description: 'A raw backslash in a path. reject: 400; convert: becomes /; keep: forwarded as is.' }),
+      path_params: z.enum(['strip', 'reject', 'keep']).default('strip').meta({ description: ';params in a segment. strip: /admin;x becomes /admin and /..;/ is a dot segment; reject: 400; keep: data.' }),
+      case: z.enum(['keep', 'lower']).default('keep').meta({ description: 'keep: case is data (route matching is case-sensitive); lower: lowercase the path, for case-insensitive upstreams.' }),
+    })
+    .default({ enabled: true, merge_slashes: true, encoded_slashes: 'reject', backslashes: 'reject', path_params: 'strip', case: 'keep' })
+    .meta({ description: 'Canonical form of every request path before routing, filters and rate-limit keys; the upstream receives it (see docs/path-normalization.md). Percent-encoded unreserved characters are decoded and dot segments resolved; invalid escapes, %00, raw bytes outside RFC 3986 and fragments are refused (400 DPE).' }),
   filters: filterList.meta({ description: 'Listener-level filters (see docs/filters.md): run for every request of the listener, upgrades and CONNECT included, before its route\'s own pipeline; first entry outermost.' }),
   routes: z.array(route).default([]),
 });

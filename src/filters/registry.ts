@@ -8,6 +8,7 @@ import { headerMutationFilter } from './header-mutation/header-mutation.js';
 import { jwtAuthnFilter } from './jwt-authn/jwt-authn.js';
 import { rbacFilter } from './rbac/rbac.js';
 import { transcodeFilter } from './transcode/transcoder.js';
+import { localRateLimitFilter } from './local-rate-limit/local-rate-limit.js';
 
 // Each factory's config type is its own; the chain builder hands it what that filter's schema parsed.
 export const FILTERS: readonly FilterFactory<never>[] = [
@@ -19,6 +20,7 @@ export const FILTERS: readonly FilterFactory<never>[] = [
   headerMutationFilter,
   bodyLimitFilter,
   transcodeFilter,
+  localRateLimitFilter,
 ];
 
 const byType = new Map<string, FilterFactory<never>>(FILTERS.map((f) => [f.type, f]));

@@ -8,6 +8,7 @@ import { headerMutationSpec } from './header-mutation/schema.js';
 import { jwtAuthnSpec } from './jwt-authn/schema.js';
 import { rbacSpec } from './rbac/schema.js';
 import { transcodeSpec } from './transcode/schema.js';
+import { localRateLimitSpec } from './local-rate-limit/schema.js';
 
 export const FILTER_SPECS: readonly FilterSpec[] = [
   jwtAuthnSpec,
@@ -18,4 +19,5 @@ export const FILTER_SPECS: readonly FilterSpec[] = [
   headerMutationSpec,
   bodyLimitSpec,
   transcodeSpec,
+  localRateLimitSpec,
 ];

@@ -10,6 +10,7 @@ import type { ProxyResponse, RequestContext, TrailerSlot } from '../core/service
 import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
 import { abandoned, dispatch, type ServerDeps } from './exchange.js';
+import { normalizeTarget } from '../router/normalize-path.js';
 import { checkHead, closeExchange, logRequestOf, openRequest, refuse, Refused, type Arrival } from './admission.js';
 import { cleanResponseHeaders, parseAbsoluteTarget, requestTrailers } from './hygiene.js';
 import type { ConnectionMarks } from './connection-marks.js';
@@ -55,6 +56,9 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
       authority = abs.authority;
       path = abs.path;
     }
+    const normal = normalizeTarget(path, lr.config.path_normalization);
+    if (typeof normal !== 'string') return answerRefused(marks, res, refuse(deps, lr, arrival, 400, normal.refused, 'DPE', true));
+    path = normal;
 
     const hasBody = head.chunked || head.contentLength > 0;
     if (hasBody && head.expectContinue) req.once('resume', () => sendContinue(res));

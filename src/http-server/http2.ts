@@ -12,6 +12,7 @@ import type { RouteStats } from '../observability/catalogue.js';
 import { splitPath } from '../router/route-table.js';
 import type { H2Guard } from './h2-guard.js';
 import { abandoned, dispatch, record, type ServerDeps } from './exchange.js';
+import { normalizeTarget } from '../router/normalize-path.js';
 import { checkHead, closeExchange, logRequestOf, openRequest, refuse, Refused, type Arrival } from './admission.js';
 import { cleanResponseHeaders, isValidAuthority, requestTrailers } from './hygiene.js';
 import type { ConnectionMarks } from './connection-marks.js';
@@ -40,12 +41,14 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
       return;
     }
     const method = h[':method'] ?? 'GET';
-    const path = h[':path'];
+    const rawPath = h[':path'];
     const authority = h[':authority'] ?? (typeof h.host === 'string' ? h.host : undefined);
-    const arrival: Arrival = { method, target: path ?? '', rawHeaders, httpVersion: '2.0', protocol: 'HTTP/2', peer, connection: session };
-    if (method === 'CONNECT' || path === undefined || authority === undefined || !path.startsWith('/') || !isValidAuthority(authority)) {
+    const arrival: Arrival = { method, target: rawPath ?? '', rawHeaders, httpVersion: '2.0', protocol: 'HTTP/2', peer, connection: session };
+    if (method === 'CONNECT' || rawPath === undefined || authority === undefined || !rawPath.startsWith('/') || !isValidAuthority(authority)) {
       return answerRefused(stream, refuse(deps, lr, arrival, 400, method === 'CONNECT' ? 'CONNECT over HTTP/2 is not supported' : 'missing or invalid :path or :authority'));
     }
+    const path = normalizeTarget(rawPath, lr.config.path_normalization);
+    if (typeof path !== 'string') return answerRefused(stream, refuse(deps, lr, arrival, 400, path.refused));
     const limits = lr.config.limits;
     const listSize = headerListSize(rawHeaders);
     // Checked before the shared head checks only when the target is within its limit, as it always was.

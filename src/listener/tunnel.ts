@@ -10,6 +10,7 @@ import { parseAbsoluteTarget } from '../http-server/hygiene.js';
 import { checkHead, downstreamContext, refuse as refuseRequest, Refused, type Arrival } from '../http-server/admission.js';
 import { compileHostMatcher, stripPort } from '../router/matchers.js';
 import { splitPath } from '../router/route-table.js';
+import { normalizeTarget } from '../router/normalize-path.js';
 import type { ProxyRequest, RequestContext } from '../core/service.js';
 import type { ListenerRuntime } from '../runtime/listener-runtime.js';
 import { Cancellation } from '../core/cancel.js';
@@ -75,6 +76,9 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
     authority = abs.authority;
     path = abs.path;
   }
+  const normal = normalizeTarget(path, lr.config.path_normalization);
+  if (typeof normal !== 'string') return refuse(400, normal.refused);
+  path = normal;
   if (parsed.chunked || parsed.contentLength > 0) return servePlain();
   const method = req.method ?? 'GET';
   const headers = new HeaderList(parsed.headers);

@@ -93,6 +93,10 @@ export class SidecarMetrics {
   readonly rbacDecisions = this.registry.counter('sidecar_rbac_decisions_total', 'Authorization decisions, by listener, route and decision (allow, deny, dry_run_deny).');
   readonly extAuthz = this.registry.counter('sidecar_ext_authz_total', 'External authorization checks, by listener, route and outcome (allow, deny, error, cache_hit).');
   readonly faultsInjected = this.registry.counter('sidecar_faults_injected_total', 'Faults injected, by listener, route and kind (delay, abort).');
+  readonly rateLimitDecisions = this.registry.counter(
+    'sidecar_rate_limit_decisions_total',
+    'Rate-limit decisions, by listener, route (empty for a listener filter), filter (local_rate_limit) and result (allowed, limited: over the token bucket, over_concurrency: over max_in_flight for its key).',
+  );
   readonly outlierEjections = this.registry.counter(
     'sidecar_outlier_ejections_total',
     'Endpoints ejected by outlier detection, by cluster and reason (consecutive-5xx, consecutive-gateway-failure).',

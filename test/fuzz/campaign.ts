@@ -1,0 +1,275 @@
+// The request-path fuzz campaign: seeded fast-check cases of hostile and valid requests over raw sockets (HTTP/1.1)
+// and raw frames (HTTP/2) against a real sidecar, with an upstream that checks every request it receives.
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import fc from 'fast-check';
+import { DEFAULT_PATH_NORMALIZATION, normalizePath } from '../../src/router/normalize-path.js';
+import { frame, headersFrame, PREFACE, settingsFrame } from '../helpers/h2-frames.js';
+import { rssMiB, startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
+
+type Case =
+  | { kind: 'valid'; id: number; method: 'GET' | 'POST'; path: string; body: string; chunked: boolean }
+  | { kind: 'raw'; label: string; bytes: Buffer; abandon: boolean }
+  | { kind: 'h2raw'; label: string; frames: Buffer[] }
+  | { kind: 'h2valid'; id: number; path: string };
+
+export interface FuzzReport {
+  cases: number;
+  valid: number;
+  hostile: number;
+  h1: number;
+  h2: number;
+  upstreamSeen: number;
+  malformedForwarded: string[];
+  wrongAnswers: string[];
+  hangs: string[];
+  rssBaselineMiB: number;
+  rssPeakMiB: number;
+  rssAfterMiB: number;
+  crashed: boolean;
+  ms: number;
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const safeSeg = fc.stringMatching(/^[a-z0-9_~-]{1,8}$/);
+const validPath = fc.array(safeSeg, { minLength: 1, maxLength: 4 }).map((s) => '/' + s.join('/'));
+const trick = fc.constantFrom(
+  '/public/..%2Fadmin', '//admin', '/admin%2f', '/ADMIN', '/admin;x', '/%2e%2e/admin', '/a\\..\\admin', '/a/%00', '/a%zz',
+  '/a#b', '/..;/admin', '/%252e%252e/', '*', 'http://x/a/../b', 'https://x/', '/a b', '/\u00ff\u00fe', '', '/a?b=%2F..',
+);
+const oddMethod = fc.oneof(fc.constantFrom('GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'PRI', 'get', 'G ET', 'GET\t', ''), fc.stringMatching(/^[A-Za-z!#$%&'*+.^_`|~-]{1,12}$/));
+const headerJunk = fc.oneof(
+  fc.constantFrom(
+    'Content-Length: 5\r\nTransfer-Encoding: chunked',
+    'Transfer-Encoding: chunked\r\nContent-Length: 3',
+    'Content-Length: 5\r\nContent-Length: 6',
+    'Content-Length: -1',
+    'Content-Length: 1e3',
+    'Transfer-Encoding: xchunked',
+    'Transfer-Encoding : chunked',
+    'Transfer-Encoding: chunked, identity',
+    ' X-Folded: a',
+    'X-Bad\u0000: 1',
+    'X-Utf8: \u00c3\u0028\u00ff',
+    'Host: a\r\nHost: b',
+    'Host:',
+    'Expect: 100-continue',
+    'Connection: Upgrade\r\nUpgrade: h2c',
+    'Connection: x-fuzz-id',
+  ),
+  fc.integer({ min: 1, max: 400 }).map((n) => Array.from({ length: n }, (_, i) => `X-Many-${i}: ${i}`).join('\r\n')),
+  fc.integer({ min: 1, max: 200 }).map((k) => `X-Huge: ${'a'.repeat(k * 1024)}`),
+);
+const tail = fc.constantFrom('', '0\r\n\r\n', 'zz\r\nabc\r\n0\r\n\r\n', 'hello', '5\r\nhello\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: t\r\n\r\n', '\r\n\r\n\r\n');
+
+const rawCase: fc.Arbitrary<Case> = fc
+  .record({
+    method: oddMethod,
+    target: fc.oneof(trick, validPath, fc.string({ maxLength: 30 })),
+    version: fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/1.1 ', 'HTTP/9.9', ''),
+    junk: fc.array(headerJunk, { maxLength: 3 }),
+    tail,
+    abandon: fc.boolean(),
+    garbage: fc.option(fc.uint8Array({ maxLength: 300 }), { freq: 5 }),
+  })
+  .map((r) => {
+    if (r.garbage) return { kind: 'raw' as const, label: 'garbage', bytes: Buffer.from(r.garbage), abandon: r.abandon };
+    const head = `${r.method} ${r.target} ${r.version}\r\nHost: t\r\n${r.junk.map((j) => j + '\r\n').join('')}\r\n`;
+    return { kind: 'raw' as const, label: `${r.method} ${r.target.slice(0, 40)} ${r.junk.map((j) => j.slice(0, 30)).join('|')}`, bytes: Buffer.from(head + r.tail, 'latin1'), abandon: r.abandon };
+  });
+
+const h2Case: fc.Arbitrary<Case> = fc
+  .record({
+    path: fc.oneof(trick, validPath),
+    method: oddMethod,
+    extra: fc.array(fc.constantFrom<[string, string]>(['connection', 'close'], ['te', 'gzip'], ['Upper', 'x'], [':bogus', '1'], ['content-length', 'abc'], ['transfer-encoding', 'chunked'], ['x-u', '\u00ff\u00fe']), { maxLength: 2 }),
+    drop: fc.constantFrom(-1, 0, 1, 2, 3),
+    endStream: fc.boolean(),
+    junkFrame: fc.option(fc.record({ type: fc.integer({ min: 0, max: 12 }), flags: fc.integer({ min: 0, max: 255 }), stream: fc.integer({ min: 0, max: 9 }), payload: fc.uint8Array({ maxLength: 40 }) }), { freq: 3 }),
+  })
+  .map((r) => {
+    let fields: Array<[string, string]> = [[':method', r.method], [':scheme', 'http'], [':path', r.path], [':authority', 't'], ...r.extra];
+    if (r.drop >= 0) fields = fields.filter((_, i) => i !== r.drop);
+    const frames = [PREFACE, settingsFrame(), headersFrame(1, fields, r.endStream)];
+    if (r.junkFrame) frames.push(frame(r.junkFrame.type, r.junkFrame.flags, r.junkFrame.stream, Buffer.from(r.junkFrame.payload)));
+    return { kind: 'h2raw' as const, label: `h2 ${r.method} ${r.path.slice(0, 30)}`, frames };
+  });
+
+const validCase = (id: number): fc.Arbitrary<Case> =>
+  fc.oneof(
+    fc.record({ method: fc.constantFrom('GET' as const, 'POST' as const), path: validPath, body: fc.stringMatching(/^[a-z]{0,64}$/), chunked: fc.boolean() }).map((v) => ({ kind: 'valid' as const, id, ...v })),
+    validPath.map((path) => ({ kind: 'h2valid' as const, id, path })),
+  );
+
+/** Every request the upstream receives must be well-formed. */
+function checkForwarded(req: http.IncomingMessage, body: number): string | undefined {
+  if (!TOKEN.test(req.method ?? '')) return `method ${JSON.stringify(req.method)}`;
+  const url = req.url ?? '';
+  const path = url.split('?')[0]!;
+  if (!path.startsWith('/')) return `target ${JSON.stringify(url)}`;
+  if (normalizePath(path, DEFAULT_PATH_NORMALIZATION) !== path) return `not normalized ${JSON.stringify(url)}`;
+  if (req.headers['transfer-encoding'] !== undefined && req.headers['content-length'] !== undefined) return 'both TE and CL';
+  const cl = req.headers['content-length'];
+  if (cl !== undefined && Number(cl) !== body) return `content-length ${cl} but ${body} bytes`;
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    if (!TOKEN.test(req.rawHeaders[i]!)) return `header name ${JSON.stringify(req.rawHeaders[i])}`;
+    if (/[\0\r\n]/.test(req.rawHeaders[i + 1]!)) return `header value of ${req.rawHeaders[i]}`;
+  }
+  if (url.startsWith('/smuggled')) return 'a smuggled request';
+  return undefined;
+}
+
+function sendRaw(port: number, c: Extract<Case, { kind: 'raw' }> | Extract<Case, { kind: 'h2raw' }>, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let got = false;
+    const timer = setTimeout(() => {
+      s.destroy();
+      resolve(got);
+    }, timeoutMs);
+    const finish = (): void => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(true);
+    };
+    s.on('error', finish);
+    s.on('close', finish);
+    s.on('data', () => {
+      got = true;
+      // Any answer is an answer; abandoned bodies are cut by the client here.
+      if (c.kind === 'raw' && c.abandon) finish();
+      else setTimeout(finish, 5);
+    });
+    s.on('connect', () => {
+      if (c.kind === 'raw') {
+        if (c.abandon) s.write(c.bytes.subarray(0, Math.max(1, c.bytes.length >> 1)), () => setTimeout(finish, 2));
+        else s.end(c.bytes); // half-closed: an incomplete head must still be answered or closed, not held
+      } else {
+        for (const f of c.frames) s.write(f);
+        s.end();
+      }
+    });
+  });
+}
+
+function sendValid(port: number, c: Extract<Case, { kind: 'valid' }>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const headers: http.OutgoingHttpHeaders = { 'x-fuzz-id': String(c.id) };
+    if (c.method === 'POST' && !c.chunked) headers['content-length'] = Buffer.byteLength(c.body);
+    const req = http.request({ host: '127.0.0.1', port, method: c.method, path: c.path, headers, agent: false, timeout: 5000 }, (res) => {
+      let b = '';
+      res.setEncoding('utf8').on('data', (d: string) => (b += d));
+      res.on('end', () => resolve(`${res.statusCode} ${b}`));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    if (c.method === 'POST') req.end(c.body);
+    else req.end();
+  });
+}
+
+function sendH2Valid(session: http2.ClientHttp2Session, c: Extract<Case, { kind: 'h2valid' }>): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = session.request({ ':path': c.path, 'x-fuzz-id': String(c.id) });
+    let status = 0;
+    let b = '';
+    s.setTimeout(5000, () => s.close(http2.constants.NGHTTP2_CANCEL));
+    s.on('response', (h) => (status = Number(h[':status'])));
+    s.setEncoding('utf8').on('data', (d: string) => (b += d));
+    s.on('end', () => resolve(`${status} ${b}`));
+    s.on('error', reject);
+  });
+}
+
+export async function runCampaign(opts: { seed: number; cases: number; concurrency?: number; log?: (s: string) => void }): Promise<FuzzReport> {
+  const t0 = Date.now();
+  const report: FuzzReport = { cases: 0, valid: 0, hostile: 0, h1: 0, h2: 0, upstreamSeen: 0, malformedForwarded: [], wrongAnswers: [], hangs: [], rssBaselineMiB: 0, rssPeakMiB: 0, rssAfterMiB: 0, crashed: false, ms: 0 };
+  const upstream = http.createServer((req, res) => {
+    let n = 0;
+    req.on('data', (d: Buffer) => (n += d.length));
+    req.on('end', () => {
+      report.upstreamSeen++;
+      const bad = checkForwarded(req, n);
+      if (bad !== undefined && report.malformedForwarded.length < 50) report.malformedForwarded.push(bad);
+      res.end(`ok ${req.headers['x-fuzz-id'] ?? '-'} ${req.method} ${req.url} ${n}`);
+    });
+    req.on('error', () => {});
+  });
+  upstream.on('clientError', (_e, s) => s.destroy());
+  await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+  const up = (upstream.address() as AddressInfo).port;
+  const sidecar: RunningSidecar = await startSidecar(`
+access_log: { enabled: false }
+listeners:
+  - name: in
+    port: 0
+    limits: { request_body_timeout: 2s }
+    routes:
+      - { match: { prefix: /admin }, direct_response: { status: 403, body: "no" } }
+      - { match: { prefix: / }, cluster: app, timeout: 5s }
+clusters:
+  - { name: app, endpoints: ["127.0.0.1:${up}"] }
+`);
+  const port = sidecar.ports.in!;
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  session.on('error', () => {});
+  try {
+    const gen = fc.oneof({ arbitrary: fc.integer({ min: 0, max: 1 << 30 }).chain((id) => validCase(id)), weight: 3 }, { arbitrary: rawCase, weight: 5 }, { arbitrary: h2Case, weight: 2 });
+    const all = fc.sample(gen, { seed: opts.seed, numRuns: Math.min(opts.cases, 2000) });
+    const conc = opts.concurrency ?? 16;
+    const runOne = async (c: Case): Promise<void> => {
+      report.cases++;
+      if (c.kind === 'valid' || c.kind === 'h2valid') {
+        report.valid++;
+        const want = c.kind === 'valid' ? `200 ok ${c.id} ${c.method} ${c.path} ${c.method === 'POST' ? Buffer.byteLength(c.body) : 0}` : `200 ok ${c.id} GET ${c.path} 0`;
+        if (c.kind === 'valid') report.h1++;
+        else report.h2++;
+        try {
+          const got = c.kind === 'valid' ? await sendValid(port, c) : await sendH2Valid(session, c);
+          if (got !== want && report.wrongAnswers.length < 50) report.wrongAnswers.push(`${want} / got ${got.slice(0, 120)}`);
+        } catch (e) {
+          if (report.wrongAnswers.length < 50) report.wrongAnswers.push(`${want} / ${(e as Error).message}`);
+        }
+        return;
+      }
+      report.hostile++;
+      if (c.kind === 'raw') report.h1++;
+      else report.h2++;
+      const answered = await sendRaw(port, c, 6000);
+      if (!answered && report.hangs.length < 50) report.hangs.push(c.label);
+    };
+    // Warm up, then the baseline.
+    for (let i = 0; i < 200; i++) await runOne(all[i % all.length]!);
+    report.rssBaselineMiB = await rssMiB(sidecar.proc.pid!);
+    let next = 0;
+    let done = 0;
+    const worker = async (): Promise<void> => {
+      while (next < opts.cases) {
+        const i = next++;
+        await runOne(all[i % all.length]!); // cycles the sample past 2000, with fresh ids
+        done++;
+        if (done % 5000 === 0) {
+          report.rssPeakMiB = Math.max(report.rssPeakMiB, await rssMiB(sidecar.proc.pid!));
+          opts.log?.(`${done}/${opts.cases} cases`);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: conc }, worker));
+    await new Promise((r) => setTimeout(r, 1500));
+    report.rssAfterMiB = await rssMiB(sidecar.proc.pid!);
+    report.rssPeakMiB = Math.max(report.rssPeakMiB, report.rssAfterMiB);
+    report.crashed = sidecar.proc.exitCode !== null || sidecar.proc.signalCode !== null;
+    const alive = await sendValid(port, { kind: 'valid', id: 1, method: 'GET', path: '/alive', body: '', chunked: false });
+    assert.equal(alive, '200 ok 1 GET /alive 0');
+  } finally {
+    session.destroy();
+    await sidecar.stop();
+    await new Promise<void>((r) => upstream.close(() => r()));
+    upstream.closeAllConnections();
+  }
+  report.ms = Date.now() - t0;
+  return report;
+}

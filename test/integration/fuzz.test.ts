@@ -1,0 +1,18 @@
+// The fixed-seed slice of the fuzz campaign (npm run fuzz runs 100,000 cases): hostile and valid HTTP/1.1 and HTTP/2
+// requests over raw sockets; no crash, no hang, nothing malformed forwarded, every valid request answered correctly.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { runCampaign } from '../fuzz/campaign.js';
+
+describe('fuzz campaign (fixed seed)', () => {
+  it('1000 cases, seed 15', async () => {
+    const r = await runCampaign({ seed: 15, cases: 1000 });
+    assert.equal(r.crashed, false);
+    assert.deepEqual(r.malformedForwarded, []);
+    assert.deepEqual(r.wrongAnswers, []);
+    assert.deepEqual(r.hangs, []);
+    assert.ok(r.valid > 100 && r.hostile > 300 && r.h2 > 100, JSON.stringify(r));
+    assert.ok(r.upstreamSeen >= r.valid, 'every valid request reached the upstream');
+    assert.ok(r.rssAfterMiB <= r.rssBaselineMiB * 1.5 + 32, `rss ${r.rssBaselineMiB} -> ${r.rssAfterMiB} MiB`);
+  });
+});
