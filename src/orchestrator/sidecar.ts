@@ -3,7 +3,6 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { AdminServer, type AdminSource } from '../admin/admin-server.js';
 import { loadAdminToken, type TokenDigest } from '../admin/admin-token.js';
 import { ConfigError, formatIssue } from '../config/errors.js';
-import { composeConfig, relabel } from '../config/compose.js';
 import type { LoadedConfig } from '../config/load.js';
 import { loadConfigOffThread } from '../config/load-worker.js';
 import type { Config } from '../config/schema.js';
@@ -222,16 +221,18 @@ export class Sidecar implements ServerDeps {
     let text = read.text;
     let label = file;
     let storeLines = 0;
+    // Loaded only with a config_source: compose.ts needs the yaml package, which `run` otherwise never loads.
+    const compose = storeKey !== undefined && storeText !== undefined ? await import('../config/compose.js') : undefined;
     try {
-      if (storeKey !== undefined && storeText !== undefined) {
+      if (compose !== undefined && storeText !== undefined) {
         label = `etcd:${storeKey}`;
-        const composed = composeConfig(read.text, storeText, label);
+        const composed = compose.composeConfig(read.text, storeText, label);
         text = composed.text;
         storeLines = composed.storeLines;
       }
       loaded = await loadConfigOffThread(label, process.env, text);
     } catch (err) {
-      const issues = err instanceof ConfigError ? (storeLines > 0 ? relabel(err.issues, storeLines, file).map(formatIssue) : err.message.split('\n')) : [(err as Error).message];
+      const issues = err instanceof ConfigError ? (storeLines > 0 && compose !== undefined ? compose.relabel(err.issues, storeLines, file).map(formatIssue) : err.message.split('\n')) : [(err as Error).message];
       if (storeKey !== undefined && storeText !== undefined) this.#storeError = issues.join('; ');
       return this.#reloadFailed(reason, 'invalid', { issues }, 'config reload rejected; the previous config stays in force');
     }

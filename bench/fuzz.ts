@@ -1,5 +1,6 @@
-// npm run fuzz: the full campaign (FUZZ_CASES, default 100000; FUZZ_SEED, default 15; FUZZ_CONCURRENCY, default 16).
-import { runCampaign } from './campaign.js';
+// npm run fuzz: the full campaign (FUZZ_CASES, default 100000; FUZZ_SEED, default 15; FUZZ_CONCURRENCY, default 16). It lives
+// outside test/ because node --test runs every file under a test/ folder.
+import { runCampaign } from '../test/fuzz/campaign.js';
 
 const cases = Number(process.env.FUZZ_CASES ?? 100_000);
 const seed = Number(process.env.FUZZ_SEED ?? 15);
