@@ -19,6 +19,7 @@ Commands:
   run        Run the proxy (the embedded default config when -c is not given)
   validate   Check a config file; exit 0 when valid, 2 with every error when not
   schema     Print the JSON Schema of the config file
+  iptables   Print (or --apply) the rules that redirect traffic through the sidecar (sidecar iptables --help)
   certs      Mesh CA: init-ca, issue SPIFFE workload certificates, inspect a certificate (sidecar certs --help)
   config     config push: validate a file and publish it to an etcd key for config_source (sidecar config push --help)
   explain    Why a request failed or was slow: asks the running sidecar's admin port (sidecar explain --help)
@@ -88,6 +89,7 @@ async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'certs') return (await import('./certs.js')).certsCommand(argv.slice(1));
   if (argv[0] === 'config') return (await import('./config-push.js')).configCommand(argv.slice(1));
   if (argv[0] === 'explain') return (await import('./explain.js')).explainCommand(argv.slice(1));
+  if (argv[0] === 'iptables') return (await import('./iptables/command.js')).iptablesCommand(argv.slice(1));
   const command = argv[0] && !argv[0].startsWith('-') ? argv[0] : undefined;
   const rest = command ? argv.slice(1) : argv;
   let values: Options;
