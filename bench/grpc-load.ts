@@ -1,12 +1,13 @@
 // gRPC unary load driver (ghz is not packaged): one grpc-js channel, CONCURRENCY calls kept in flight for SECONDS.
-// Usage: grpc-load HOST:PORT CONCURRENCY SECONDS. Prints JSON: calls, errors, calls/s, p50 and p99 in ms.
+// Usage: grpc-load HOST:PORT CONCURRENCY SECONDS [PAYLOAD_HEX]. Prints JSON: calls, errors, calls/s, p50 and p99 in ms.
 import * as grpc from '@grpc/grpc-js';
 import { UNARY } from './grpc-upstream.js';
 
-const [, , target = '127.0.0.1:18490', concurrencyArg = '32', secondsArg = '4'] = process.argv;
+const [, , target = '127.0.0.1:18490', concurrencyArg = '32', secondsArg = '4', payloadHex] = process.argv;
 const concurrency = Number(concurrencyArg);
 const seconds = Number(secondsArg);
-const PAYLOAD = Buffer.from('0123456789abcdef0123456789abcdef'); // 32 bytes, a typical small request
+// 32 bytes, a typical small request; bench/transcode.ts passes a real protobuf message instead.
+const PAYLOAD = payloadHex ? Buffer.from(payloadHex, 'hex') : Buffer.from('0123456789abcdef0123456789abcdef');
 
 const client = new grpc.Client(target, grpc.credentials.createInsecure());
 const call = (): Promise<void> =>

@@ -3,7 +3,8 @@
 // read's revision (no polling); after a disconnect the whole prefix is read again and the watch restarts from that
 // read's revision, so nothing that changed during the outage is missed, even past a compaction.
 import type { IPolicy } from 'cockatiel';
-import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
+import { createRequire } from 'node:module';
+import type { Etcd3, IKeyValue, IOptions, Watcher } from 'etcd3';
 import type { DiscoveredEndpoint, DiscoverySink, DiscoverySource } from './source.js';
 
 /** Same rule as the config schema's host:port. */
@@ -54,7 +55,9 @@ const PASS_THROUGH: IPolicy = {
 /** An etcd3 client for the sidecar's own use (discovery, registration, config): no hidden retries or breaker. */
 export function etcdClient(endpoints: readonly string[], dialTimeoutMs = 2_000): Etcd3 {
   const options: IOptions = { hosts: [...endpoints], dialTimeout: dialTimeoutMs, faultHandling: { host: () => PASS_THROUGH, global: PASS_THROUGH } };
-  return new Etcd3(options);
+  // Required on first use: etcd3 brings grpc-js, which a sidecar without etcd should never load (idle RSS).
+  const { Etcd3: Client } = createRequire(import.meta.url)('etcd3') as typeof import('etcd3');
+  return new Client(options);
 }
 
 /** Rejects after ms unless the promise settles first (a watch create() waits for a connection forever). */
