@@ -19,7 +19,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 const SECONDS = Number(process.env.BENCH_PAYLOAD_SECONDS ?? 3);
 const ROUNDS = Number(process.env.BENCH_PAYLOAD_ROUNDS ?? 3);
 const CONCURRENCY = Number(process.env.BENCH_PAYLOAD_CONCURRENCY ?? 8);
-const PROTO = path.join(root, 'test/fixtures/payloads/orders.proto');
+const PROTO = path.join(root, 'examples/polyglot/orders.proto');
 const ITEMS = 12;
 
 const req = orderRequest(ITEMS);

@@ -18,7 +18,7 @@ import { sendingLayer, type PbStats } from './protobuf-bodies.js';
 import { compileBodySchema } from './protobuf-schema.js';
 import { ROOT } from '../../test/helpers/sidecar.js';
 
-const ORDERS = path.join(ROOT, 'test/fixtures/payloads/orders.proto');
+const ORDERS = path.join(ROOT, 'examples/polyglot/orders.proto');
 const THINGS = path.join(ROOT, 'test/fixtures/transcode/things.proto');
 const cfg = (extra: Record<string, unknown> = {}) => ({ proto: [ORDERS], include: [], request: 'shop.v1.OrderRequest', response: 'shop.v1.Order', max_body: 1 << 20, emit_defaults: false, ...extra });
 

@@ -1,4 +1,4 @@
-// A realistic nested JSON payload (a shop order of a few KiB) in proto3 JSON form of test/fixtures/payloads/orders.proto.
+// A realistic nested JSON payload (a shop order of a few KiB) in proto3 JSON form of examples/polyglot/orders.proto.
 export interface OrderRequestJson {
   customerId: string;
   items: Array<{ sku: string; title: string; quantity: number; unitPrice: { currency: string; units: string; nanos?: number }; tags: string[] }>;

@@ -19,7 +19,7 @@ import { requireCommand } from '../helpers/system.js';
 const WEB = 'spiffe://example.org/ns/default/sa/web';
 const API = 'spiffe://example.org/ns/default/sa/api';
 const CLIENT = path.join(ROOT, 'test/fixtures/java/PolyglotClient.java');
-const PROTO = path.join(ROOT, 'test/fixtures/payloads/orders.proto');
+const PROTO = path.join(ROOT, 'examples/polyglot/orders.proto');
 const REQUESTS = 3;
 const JAVA_TIMEOUT_MS = 60_000;
 

@@ -51,7 +51,7 @@ function startRelay(target: number): Promise<{ server: net.Server; port: number;
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ server, port: (server.address() as net.AddressInfo).port, up: () => up, down: () => down })));
 }
 
-const PB = (extra = '') => `{ proto: [test/fixtures/payloads/orders.proto], request: shop.v1.OrderRequest, response: shop.v1.Order${extra} }`;
+const PB = (extra = '') => `{ proto: [examples/polyglot/orders.proto], request: shop.v1.OrderRequest, response: shop.v1.Order${extra} }`;
 
 async function pair(app: number, inboundRoute: string, outboundRoute: string) {
   const inbound = await startSidecar(`
@@ -174,7 +174,7 @@ describe('protobuf bodies: schema mismatch and compression', () => {
 
   it('a far end with another schema: the bodies cross as JSON, the mismatch is counted and logged', async () => {
     // The far end declares only the response type: another fingerprint.
-    const p = await pair(app.port, ', protobuf_bodies: { proto: [test/fixtures/payloads/orders.proto], response: shop.v1.Order }', `, protobuf_bodies: ${PB()}`);
+    const p = await pair(app.port, ', protobuf_bodies: { proto: [examples/polyglot/orders.proto], response: shop.v1.Order }', `, protobuf_bodies: ${PB()}`);
     running.push(p);
     const body = JSON.stringify(orderRequest(2));
     for (let i = 0; i < 2; i++) {
@@ -221,7 +221,7 @@ describe('protobuf_bodies in sidecar validate', () => {
   - name: out
     port: 0
     routes:
-      - { name: r, match: { prefix: / }, cluster: c, protobuf_bodies: { proto: [test/fixtures/payloads/orders.proto], request: shop.v1.Nope } }
+      - { name: r, match: { prefix: / }, cluster: c, protobuf_bodies: { proto: [examples/polyglot/orders.proto], request: shop.v1.Nope } }
 clusters:
   - { name: c, peer: sidecar, endpoints: ["127.0.0.1:1"] }
 `);
