@@ -22,7 +22,7 @@ import { RetryBudget } from '../policies/retry/budget.js';
 import type { EndpointStats, UpstreamLease, UpstreamRegistry } from '../upstream/registry.js';
 import type { Upstream } from '../upstream/upstream.js';
 import { whenBodyDone } from '../core/body.js';
-import { noteAttempt, noteDecision } from '../observability/request-debug.js';
+import { noteAttempt, noteDecision, responseOutcome } from '../observability/request-debug.js';
 
 export class Endpoint implements SetMember {
   readonly address: string;
@@ -408,7 +408,7 @@ export class Cluster {
       throw err;
     }
     if (pending) breaker.releasePending();
-    if (debug) noteAttempt(ctx, { endpoint: ep.address, start: began - ctx.startTime, duration: performance.now() - began, outcome: `response ${res.status}`, status: res.status });
+    if (debug) noteAttempt(ctx, { endpoint: ep.address, start: began - ctx.startTime, duration: performance.now() - began, outcome: responseOutcome(res.status), status: res.status });
     if (res.status >= 500) stats.failures++;
     if (this.#state.outlier !== undefined) {
       const s = res.status;

@@ -3,7 +3,7 @@
 // (394 buckets at 2% relative error: about 3.2 KB per minute slot, 47 KB per series over 15 minutes; a slot is only
 // allocated when a request lands in it). See docs/adr/0007-latency-histograms.md.
 import type { Clock } from '../core/clock.js';
-import { LatencyHistogram } from '../policies/latency/histogram.js';
+import { type BucketLayout, LatencyHistogram } from '../policies/latency/histogram.js';
 
 export type SeriesKind = 'listener' | 'route' | 'cluster' | 'endpoint';
 
@@ -41,14 +41,20 @@ class Series {
   }
 }
 
+const KINDS = ['listener', 'route', 'cluster', 'endpoint'] as const;
+
 export class LatencyHistory {
   readonly minutes: number;
   readonly maxSeries: number;
   readonly relativeError: number;
   /** Series not recorded because maxSeries was reached. */
   dropped = 0;
-  readonly #series = new Map<string, Series>();
+  // Two-level maps (outer name, inner name) per kind rather than one map of joined keys: record() runs once per
+  // request, and a joined key would be a fresh string to build and hash four times per request.
+  readonly #byKind: Record<SeriesKind, Map<string, Map<string, Series>>> = { listener: new Map(), route: new Map(), cluster: new Map(), endpoint: new Map() };
+  #count = 0;
   readonly #clock: Pick<Clock, 'now'>;
+  readonly #layout: BucketLayout;
 
   constructor(clock: Pick<Clock, 'now'>, options: LatencyHistoryOptions = {}) {
     this.#clock = clock;
@@ -56,27 +62,44 @@ export class LatencyHistory {
     this.maxSeries = options.maxSeries ?? 512;
     this.relativeError = options.relativeError ?? 0.02;
     if (!(this.minutes >= 1 && Number.isInteger(this.minutes))) throw new RangeError(`minutes must be a positive integer, got ${this.minutes}`);
+    this.#layout = new LatencyHistogram({ relativeError: this.relativeError }).layout;
   }
 
   /** Records one request's latency (ms) into its listener, route, cluster and endpoint series. */
   record(listener: string, route: string, cluster: string, endpoint: string, ms: number): void {
+    if (Number.isNaN(ms)) return;
+    const v = ms > 0 ? ms : 0;
     const minute = Math.floor(this.#clock.now() / MINUTE);
-    this.#add(`listener\u0000${listener}`, minute, ms);
-    if (route !== '') this.#add(`route\u0000${listener}/${route}`, minute, ms);
-    if (cluster !== '') this.#add(`cluster\u0000${cluster}`, minute, ms);
-    if (endpoint !== '' && cluster !== '') this.#add(`endpoint\u0000${cluster}/${endpoint}`, minute, ms);
+    const slot = this.#layout.slotOf(v);
+    this.#add(this.#series('listener', listener, ''), minute, slot, v);
+    if (route !== '') this.#add(this.#series('route', listener, route), minute, slot, v);
+    if (cluster !== '') {
+      this.#add(this.#series('cluster', cluster, ''), minute, slot, v);
+      if (endpoint !== '') this.#add(this.#series('endpoint', cluster, endpoint), minute, slot, v);
+    }
   }
 
-  #add(key: string, minute: number, ms: number): void {
-    let s = this.#series.get(key);
-    if (!s) {
-      if (this.#series.size >= this.maxSeries) {
-        this.dropped++;
-        return;
-      }
-      s = new Series(this.minutes);
-      this.#series.set(key, s);
+  #series(kind: SeriesKind, outer: string, inner: string): Series | undefined {
+    const table = this.#byKind[kind];
+    let byInner = table.get(outer);
+    let s = byInner?.get(inner);
+    if (s !== undefined) return s;
+    if (this.#count >= this.maxSeries) {
+      this.dropped++;
+      return undefined;
     }
+    if (byInner === undefined) {
+      byInner = new Map();
+      table.set(outer, byInner);
+    }
+    s = new Series(this.minutes);
+    byInner.set(inner, s);
+    this.#count++;
+    return s;
+  }
+
+  #add(s: Series | undefined, minute: number, slot: number, v: number): void {
+    if (s === undefined) return;
     const i = minute % this.minutes;
     let h = s.slots[i];
     if (!h) {
@@ -87,20 +110,34 @@ export class LatencyHistory {
       h.reset();
       s.minuteOf[i] = minute;
     }
-    h.record(ms);
+    h.recordInSlot(slot, v);
+  }
+
+  /** The series of one kind by display name (routes "listener/route", endpoints "cluster/host:port"). */
+  #named(kind: SeriesKind): Map<string, Series> {
+    const out = new Map<string, Series>();
+    for (const [outer, byInner] of this.#byKind[kind]) for (const [inner, s] of byInner) out.set(inner === '' ? outer : `${outer}/${inner}`, s);
+    return out;
+  }
+
+  #find(kind: SeriesKind, name: string): Series | undefined {
+    if (kind === 'listener' || kind === 'cluster') return this.#byKind[kind].get(name)?.get('');
+    // A listener or cluster name may itself contain '/': try every split rather than assume the first.
+    for (let i = name.indexOf('/'); i !== -1; i = name.indexOf('/', i + 1)) {
+      const s = this.#byKind[kind].get(name.slice(0, i))?.get(name.slice(i + 1));
+      if (s) return s;
+    }
+    return undefined;
   }
 
   /** The names of the series of one kind (route names are "listener/route", endpoints "cluster/host:port"). */
   names(kind: SeriesKind): string[] {
-    const prefix = `${kind}\u0000`;
-    const out: string[] = [];
-    for (const k of this.#series.keys()) if (k.startsWith(prefix)) out.push(k.slice(prefix.length));
-    return out.sort();
+    return [...this.#named(kind).keys()].sort();
   }
 
   /** Quantiles over the last `minutes` minutes (default: the whole ring), merged from the per-minute histograms. */
   window(kind: SeriesKind, name: string, minutes = this.minutes): QuantileSet {
-    const s = this.#series.get(`${kind}\u0000${name}`);
+    const s = this.#find(kind, name);
     const now = Math.floor(this.#clock.now() / MINUTE);
     const merged = new LatencyHistogram({ relativeError: this.relativeError });
     if (s) {
@@ -115,7 +152,7 @@ export class LatencyHistory {
 
   /** One point per minute of the ring, oldest first; minutes with no requests have count 0. */
   perMinute(kind: SeriesKind, name: string): MinutePoint[] {
-    const s = this.#series.get(`${kind}\u0000${name}`);
+    const s = this.#find(kind, name);
     const now = Math.floor(this.#clock.now() / MINUTE);
     const out: MinutePoint[] = [];
     for (let m = now - this.minutes + 1; m <= now; m++) {
@@ -129,14 +166,14 @@ export class LatencyHistory {
   /** Bytes of bucket counters allocated now (the bound is maxSeries x minutes x that per slot). */
   get bytes(): number {
     let n = 0;
-    for (const s of this.#series.values()) for (const h of s.slots) if (h) n += h.counts.byteLength;
+    for (const kind of KINDS) for (const s of this.#named(kind).values()) for (const h of s.slots) if (h) n += h.counts.byteLength;
     return n;
   }
 
   /** Everything, for admin GET /latency. */
   snapshot(): Record<SeriesKind, Record<string, { window: QuantileSet; minutes: MinutePoint[] }>> {
     const out = { listener: {}, route: {}, cluster: {}, endpoint: {} } as Record<SeriesKind, Record<string, { window: QuantileSet; minutes: MinutePoint[] }>>;
-    for (const kind of ['listener', 'route', 'cluster', 'endpoint'] as const) {
+    for (const kind of KINDS) {
       for (const name of this.names(kind)) out[kind][name] = { window: this.window(kind, name), minutes: this.perMinute(kind, name) };
     }
     return out;

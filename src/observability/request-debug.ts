@@ -47,6 +47,7 @@ export interface DebugRecord {
 
 /** At most this many attempts and decisions per request are kept (a runaway retry loop stays bounded). */
 const MAX_DETAIL = 16;
+const NONE: readonly never[] = Object.freeze([]);
 
 /** A fixed-capacity ring bounded by count and by bytes; the oldest records go first. */
 export class Ring {
@@ -136,33 +137,37 @@ export class DebugRequests {
     if (!this.enabled) return;
     const failed = status >= 500 || status === 499 || ctx.flag !== undefined;
     const slow = durationMs >= this.#config.slow_threshold;
-    const attempts = ctx.trace?.attempts ?? [];
-    const decisions = ctx.trace?.decisions ?? [];
-    const base = {
+    const attempts = ctx.trace?.attempts ?? NONE;
+    const decisions = ctx.trace?.decisions ?? NONE;
+    const authority = req.authority.length > 256 ? req.authority.slice(0, 256) : req.authority;
+    const path = req.path.length > 512 ? req.path.slice(0, 512) : req.path;
+    const error = ctx.error !== undefined && ctx.error.length > 1024 ? ctx.error.slice(0, 1024) : ctx.error;
+    // An estimate of the JSON size: fixed fields plus the strings; good enough to bound memory.
+    let bytes = 200 + authority.length + path.length + ctx.route.length + ctx.cluster.length + (error?.length ?? 0) + ctx.requestId.length;
+    for (const a of attempts) bytes += 80 + a.endpoint.length + (a.error?.length ?? 0) + a.outcome.length;
+    for (const d of decisions) bytes += d.length + 4;
+    // One object per request, built once (this runs for every request while the recorder is on).
+    const rec: DebugRecord = {
       id: ctx.requestId,
       at: this.now() - durationMs,
       listener: ctx.listener,
       method: req.method,
-      authority: req.authority.slice(0, 256),
-      path: req.path.slice(0, 512),
+      authority,
+      path,
       route: ctx.route,
       cluster: ctx.cluster,
       status,
       durationMs: Math.round(durationMs * 1000) / 1000,
       flag: ctx.flag,
-      error: ctx.error?.slice(0, 1024),
+      error,
       deadlineMs: Number.isFinite(ctx.deadline) ? Math.round(ctx.deadline - ctx.startTime) : undefined,
       attempts,
       attemptCount: ctx.attempts,
       failed,
       slow,
       decisions,
+      bytes,
     };
-    // An estimate of the JSON size: fixed fields plus the strings; good enough to bound memory.
-    let bytes = 200 + base.authority.length + base.path.length + base.route.length + base.cluster.length + (base.error?.length ?? 0) + base.id.length;
-    for (const a of attempts) bytes += 80 + a.endpoint.length + (a.error?.length ?? 0) + a.outcome.length;
-    for (const d of decisions) bytes += d.length + 4;
-    const rec: DebugRecord = { ...base, bytes };
     (failed || slow ? this.#bad : this.#ok).push(rec);
   }
 
@@ -183,6 +188,12 @@ export function traceOf(ctx: RequestContext): RequestTrace {
     ctx.trace = t;
   }
   return t;
+}
+
+const responseOutcomes: string[] = [];
+/** "response 200": one string per status rather than one per request. */
+export function responseOutcome(status: number): string {
+  return (responseOutcomes[status] ??= `response ${status}`);
 }
 
 export function noteAttempt(ctx: RequestContext, a: AttemptTrace): void {

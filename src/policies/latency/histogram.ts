@@ -90,7 +90,15 @@ export class LatencyHistogram {
   record(ms: number): void {
     if (Number.isNaN(ms)) return;
     const v = ms > 0 ? ms : 0;
-    this.counts[this.layout.slotOf(v)]! += 1;
+    this.recordInSlot(this.layout.slotOf(v), v);
+  }
+
+  /**
+   * Record a value whose slot the caller already computed with this layout's slotOf (one log for several
+   * histograms of the same layout: the latency history files each request into four series).
+   */
+  recordInSlot(slot: number, v: number): void {
+    this.counts[slot]! += 1;
     this.n++;
     this.total += v;
     if (v < this.lo) this.lo = v;
