@@ -7,6 +7,9 @@ import { formatDuration } from '../config/units.js';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../observability/logger.js';
 import { checkBearer, type TokenDigest } from './admin-token.js';
 import { story, type DebugRecord, type DebugRequests } from '../observability/request-debug.js';
+import { DASHBOARD_HTML, DASHBOARD_JS } from './dashboard/page.js';
+import { DashboardEvents, uplotAssets } from './dashboard/events.js';
+import type { HistorySnapshot } from './dashboard/payload.js';
 
 const DEBUG_PREFIX = '/debug/requests/';
 
@@ -34,6 +37,8 @@ export interface AdminSource {
   quit(): void;
   /** The digest of the admin token in force (re-read on every reload), or undefined when none is configured. */
   tokenDigest(): TokenDigest | undefined;
+  /** The latency history's snapshot for the dashboard; the dashboard is off when absent or config says so. */
+  history?(): HistorySnapshot;
 }
 
 interface Reply {
@@ -46,8 +51,13 @@ type Handler = (url: URL, reply: Reply) => void;
 
 export class AdminServer {
   readonly #server: http.Server;
+  readonly #events: DashboardEvents | undefined;
 
   constructor(source: AdminSource) {
+    const history = source.history?.bind(source);
+    const events = history ? new DashboardEvents({ history, debugRequests: () => source.debugRequests(), clusters: () => source.clusters(), now: () => Date.now() }) : undefined;
+    this.#events = events;
+    const dashboardOn = (): boolean => events !== undefined && source.config().admin.dashboard.enabled;
     /** Read-only views: GET (and HEAD). */
     const views: Record<string, Handler> = {
       '/ready': (_u, r) => {
@@ -68,7 +78,11 @@ export class AdminServer {
         const body = [`failed or slow (${all.failed.length}):`, ...all.failed.map(line), '', `recent (${all.recent.length}):`, ...all.recent.map(line), '', 'GET /debug/requests/<request-id> for one request\'s story (?format=json for JSON)'];
         return r.text(200, `${body.join('\n')}\n`);
       },
-      '/': (_u, r) => r.text(200, 'sidecar admin: GET /ready /live /config /clusters /metrics /latency /debug/requests[/<id>]; POST /drain /logging?level= /reopen_logs /quit\n'),
+      '/dashboard': (_u, r) => (dashboardOn() ? r.text(200, DASHBOARD_HTML, 'text/html; charset=utf-8') : r.text(404, 'the dashboard is off (admin.dashboard.enabled: false)\n')),
+      '/dashboard/app.js': (_u, r) => (dashboardOn() ? r.text(200, DASHBOARD_JS, 'text/javascript; charset=utf-8') : r.text(404, 'not found\n')),
+      '/dashboard/uplot.js': (_u, r) => (dashboardOn() ? r.text(200, uplotAssets().js, 'text/javascript; charset=utf-8') : r.text(404, 'not found\n')),
+      '/dashboard/uplot.css': (_u, r) => (dashboardOn() ? r.text(200, uplotAssets().css, 'text/css; charset=utf-8') : r.text(404, 'not found\n')),
+      '/': (_u, r) => r.text(200, 'sidecar admin: GET /ready /live /config /clusters /metrics /latency /debug/requests[/<id>] /dashboard; POST /drain /logging?level= /reopen_logs /quit\n'),
     };
     const debugStory: Handler = (u, r) => {
       const d = source.debugRequests();
@@ -131,6 +145,7 @@ export class AdminServer {
       }
       const view = views[url.pathname] ?? (url.pathname.startsWith(DEBUG_PREFIX) ? debugStory : undefined);
       const operation = operations[url.pathname];
+      if (url.pathname === '/dashboard/events' && req.method === 'GET' && events && dashboardOn()) return events.attach(req, res);
       if (view) {
         if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'method not allowed: use GET\n', undefined, { allow: 'GET, HEAD' });
         return view(url, reply);
@@ -166,6 +181,7 @@ export class AdminServer {
   }
 
   close(): Promise<void> {
+    this.#events?.close();
     return new Promise((resolve) => {
       this.#server.close(() => resolve());
       this.#server.closeAllConnections();

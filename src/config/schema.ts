@@ -712,9 +712,14 @@ export const debugRequests = z.strictObject({
   slow_threshold: duration.default(1000).meta({ description: 'A request at least this slow is kept with the failed ones.' }),
 });
 
+export const dashboard = z.strictObject({
+  enabled: z.boolean().default(true).meta({ description: 'Serve the live page GET /dashboard (server-sent events at /dashboard/events; the ticker runs only while a browser is connected).' }),
+});
+
 export const admin = z
   .strictObject({
     debug_requests: debugRequests.default(debugRequests.parse({})),
+    dashboard: dashboard.default(dashboard.parse({})),
     address: z.string().default('127.0.0.1').meta({ description: 'Loopback by default; never 0.0.0.0 unless set here.' }),
     port: port.default(15000),
     enabled: z.boolean().default(true),

@@ -1,0 +1,85 @@
+// The dashboard's per-second payload: a pure function over a latency-history snapshot, the debug rings and the
+// previous tick's totals (for requests per second), so it is unit-tested without sockets or a clock.
+import type { MinutePoint, QuantileSet, SeriesKind } from '../../observability/latency-history.js';
+import type { DebugRecord } from '../../observability/request-debug.js';
+
+export type HistorySnapshot = Record<SeriesKind, Record<string, { window: QuantileSet; minutes: MinutePoint[] }>>;
+
+export interface Totals {
+  /** Requests the app sent (sum over listeners of the window counts). */
+  app: number;
+  /** Requests as upstreams saw them (attempts, retries included), from the recorded requests' attempt counts. */
+  upstream: number;
+  at: number;
+}
+
+export interface RecentRequest {
+  id: string;
+  status: number;
+  durationMs: number;
+  flag: string | undefined;
+  method: string;
+  path: string;
+  route: string;
+  cluster: string;
+  attempts: number;
+}
+
+export interface DashboardPayload {
+  at: number;
+  rps: { app: number; upstream: number };
+  successRate: number | undefined;
+  series: Record<SeriesKind, { name: string; window: QuantileSet; minutes: MinutePoint[] }[]>;
+  clusters: unknown;
+  slowest: RecentRequest[];
+  failed: RecentRequest[];
+  totals: Totals;
+}
+
+const brief = (r: DebugRecord): RecentRequest => ({
+  id: r.id,
+  status: r.status,
+  durationMs: r.durationMs,
+  flag: r.flag,
+  method: r.method,
+  path: `${r.authority}${r.path}`,
+  route: r.route,
+  cluster: r.cluster,
+  attempts: r.attemptCount,
+});
+
+/** Builds one tick. `prev` is the last tick's totals (undefined on the first: rps 0). */
+export function buildPayload(
+  snap: HistorySnapshot,
+  debug: { failed: DebugRecord[]; recent: DebugRecord[] },
+  clusters: unknown,
+  prev: Totals | undefined,
+  now: number,
+  limit = 10,
+): DashboardPayload {
+  let app = 0;
+  for (const s of Object.values(snap.listener)) app += s.window.count;
+  const all = [...debug.failed, ...debug.recent];
+  // Attempts beyond the first are the retries and hedges upstreams saw on top of the app's requests.
+  let extra = 0;
+  for (const r of all) extra += Math.max(0, r.attemptCount - 1);
+  const upstream = app + extra;
+  const dt = prev ? (now - prev.at) / 1000 : 0;
+  const rate = (a: number, b: number): number => (dt > 0 ? Math.max(0, (a - b) / dt) : 0);
+  const rps = prev ? { app: rate(app, prev.app), upstream: rate(upstream, prev.upstream) } : { app: 0, upstream: 0 };
+  const failed = debug.failed.filter((r) => r.failed);
+  const series = { listener: [], route: [], cluster: [], endpoint: [] } as DashboardPayload['series'];
+  for (const kind of Object.keys(series) as SeriesKind[]) {
+    for (const [name, s] of Object.entries(snap[kind])) series[kind].push({ name, window: s.window, minutes: s.minutes });
+  }
+  return {
+    at: now,
+    rps,
+    successRate: all.length === 0 ? undefined : (all.length - all.filter((r) => r.failed).length) / all.length,
+    series,
+    clusters,
+    slowest: [...all].sort((a, b) => b.durationMs - a.durationMs).slice(0, limit).map(brief),
+    failed: failed.slice(0, limit).map(brief),
+    totals: { app, upstream, at: now },
+  };
+}
