@@ -69,6 +69,10 @@ clusters:
       // Attacker-controlled paths are text, not markup.
       assert.equal(await page.locator('#failed b').count(), 0);
       assert.ok(await page.locator('.chart canvas').count() > 0, 'uPlot drew charts');
+      // Endpoint state is a table: the app's endpoint, healthy, not ejected.
+      const row = page.locator('#clusters tr', { hasText: `127.0.0.1:${app.port}` });
+      await row.waitFor({ timeout: 5_000 });
+      assert.match((await row.textContent()) ?? '', /healthy/);
       await page.screenshot({ path: path.join(dir, 'dashboard.png'), fullPage: true });
       if (process.env.DASHBOARD_SCREENSHOT) fs.copyFileSync(path.join(dir, 'dashboard.png'), process.env.DASHBOARD_SCREENSHOT);
       await link.click();

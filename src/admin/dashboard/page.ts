@@ -13,6 +13,7 @@ h1{font-size:18px;margin:0 0 8px}h2{font-size:15px;margin:16px 0 6px}
 .chart{background:#fff;border:1px solid #ddd;border-radius:6px;padding:6px;overflow:hidden}
 table{border-collapse:collapse;width:100%;background:#fff}td,th{border-bottom:1px solid #eee;padding:3px 6px;text-align:left;font-size:13px;word-break:break-all}
 .empty{color:#888;font-style:italic}
+tr.down td{color:#c22}
 </style></head><body>
 <h1>sidecar dashboard <span id="status" class="empty">connecting…</span></h1>
 <div class="tiles">
@@ -49,6 +50,26 @@ function table(box, rows, emptyText) {
   }
   box.replaceChildren(t);
 }
+// One row per endpoint: where it came from, whether it takes traffic, and why not (health check, outlier ejection).
+function clusterTable(box, clusters) {
+  const t = el('table'); const h = el('tr');
+  for (const c of ['cluster', 'endpoint', 'source', 'zone', 'health', 'ejected', 'ejections', 'active', 'requests', 'failures', 'connections']) h.append(el('th', c));
+  t.append(h);
+  for (const c of clusters) {
+    const eps = Array.isArray(c.endpoints) ? c.endpoints : [];
+    if (eps.length === 0) { const tr = el('tr'); tr.append(el('td', c.name), el('td', 'no endpoints', 'empty')); t.append(tr); continue; }
+    for (const e of eps) {
+      const tr = el('tr', undefined, e.routable === false ? 'down' : '');
+      const ejected = e.ejected ? 'until ' + (e.ejected_until ? new Date(e.ejected_until).toLocaleTimeString() : '?') : 'no';
+      for (const v of [c.name + (c.panic ? ' (panic)' : ''), e.address, e.source, e.zone || '-', e.health, ejected, e.ejections, e.active_requests, e.requests, e.failures, e.connections]) tr.append(el('td', v === undefined || v === null ? '-' : v));
+      t.append(tr);
+    }
+  }
+  box.replaceChildren(t);
+}
+// A chart is sized when created, before the grid has placed its siblings (and again when the window changes).
+function fit() { for (const c of charts.values()) { const w = Math.max(260, c.box.clientWidth - 12); if (c.u.width !== w) c.u.setSize({ width: w, height: 160 }); } }
+window.addEventListener('resize', fit);
 function chart(kind, s) {
   const key = kind + ':' + s.name;
   const xs = s.minutes.map((m) => m.minute * 60);
@@ -73,10 +94,10 @@ function render(p) {
   $('p99').textContent = p99 === undefined ? 'no traffic yet' : fmt(p99) + ' ms';
   const any = ['listener', 'route', 'cluster', 'endpoint'].some((k) => p.series[k].length > 0);
   if (!any) empty($('charts'), 'no traffic yet');
-  else { const e = $('charts').querySelector('.empty'); if (e) e.remove(); for (const k of ['listener', 'route', 'cluster', 'endpoint']) for (const s of p.series[k]) chart(k, s); }
-  const cl = Array.isArray(p.clusters) ? p.clusters : (p.clusters && typeof p.clusters === 'object' ? Object.values(p.clusters) : []);
+  else { const e = $('charts').querySelector('.empty'); if (e) e.remove(); for (const k of ['listener', 'route', 'cluster', 'endpoint']) for (const s of p.series[k]) chart(k, s); fit(); }
+  const cl = p.clusters && Array.isArray(p.clusters.clusters) ? p.clusters.clusters : [];
   if (cl.length === 0) empty($('clusters'), 'no clusters');
-  else { const pre = el('pre', JSON.stringify(p.clusters, null, 1)); pre.style.whiteSpace = 'pre-wrap'; $('clusters').replaceChildren(pre); }
+  else clusterTable($('clusters'), cl);
   table($('failed'), p.failed, 'no failed requests');
   table($('slowest'), p.slowest, 'no traffic yet');
 }
