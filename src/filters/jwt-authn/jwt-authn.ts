@@ -1,6 +1,6 @@
 // jwt_authn: verifies a JWT from the request against the providers' JWKS (jose), forwards chosen claims as headers,
 // and answers 401 with an RFC 6750 challenge when the token is missing or invalid. The token is never logged.
-import type { JWTPayload } from 'jose';
+import type { JWTPayload, JWTVerifyGetKey } from 'jose';
 import { ProxyError } from '../../core/errors.js';
 import type { HeaderList } from '../../core/headers.js';
 import type { Layer, ProxyRequest } from '../../core/service.js';
@@ -12,7 +12,22 @@ import type { JwtAuthnConfig, JwtProviderConfig, TokenSource } from './schema.js
 interface Provider {
   readonly cfg: JwtProviderConfig;
   readonly jwks: JwksCache;
+  /** Tokens this provider verified recently (see VERIFIED_TTL_S). */
+  readonly verified: Map<string, Verified>;
 }
+
+/**
+ * A signature check (ES256, RS256) costs tens to hundreds of microseconds, and a client sends the same token on
+ * every request, so a verified token is remembered: until its exp (plus the allowed skew), at most VERIFIED_TTL_S,
+ * and only while the JWKS is the very key set it was verified against (any refresh or rotation forgets it).
+ */
+interface Verified {
+  readonly payload: JWTPayload;
+  readonly untilS: number;
+  readonly keys: JWTVerifyGetKey;
+}
+const VERIFIED_TTL_S = 60;
+const VERIFIED_MAX = 4096;
 
 export type AuthnOutcome = 'ok' | 'anonymous' | 'missing' | 'invalid';
 
@@ -101,6 +116,7 @@ export class JwtAuthn {
     this.#providers = cfg.providers.map((p) => ({
       cfg: p,
       jwks: jwks?.(p) ?? sharedJwksCache(p.jwks),
+      verified: new Map<string, Verified>(),
     }));
     this.#forwarded = [...new Set(cfg.providers.flatMap((p) => Object.values(p.forward_claims)))];
   }
@@ -149,16 +165,28 @@ export class JwtAuthn {
     }
     const resolve = await jwks.resolver(kid);
     if (resolve === undefined) throw this.#deny(realm, `JWKS of provider ${cfg.name} unavailable: ${jwks.lastError ?? 'not fetched'}`, false);
+    const skewS = Math.round(cfg.clock_skew / 1000);
+    const nowS = Date.now() / 1000;
+    const verified = found.provider.verified;
+    const hit = verified.get(found.token);
     let payload: JWTPayload;
-    try {
-      ({ payload } = await jwtVerify(found.token, resolve, {
-        issuer: cfg.issuer,
-        ...(cfg.audiences !== undefined ? { audience: cfg.audiences } : {}),
-        algorithms: [...cfg.algorithms],
-        clockTolerance: Math.round(cfg.clock_skew / 1000),
-      }));
-    } catch (e) {
-      throw this.#deny(realm, `${describe(e, joseErrors)} (provider ${cfg.name})`, false);
+    if (hit !== undefined && hit.keys === resolve && nowS < hit.untilS) {
+      payload = hit.payload;
+    } else {
+      if (hit !== undefined) verified.delete(found.token);
+      try {
+        ({ payload } = await jwtVerify(found.token, resolve, {
+          issuer: cfg.issuer,
+          ...(cfg.audiences !== undefined ? { audience: cfg.audiences } : {}),
+          algorithms: [...cfg.algorithms],
+          clockTolerance: skewS,
+        }));
+      } catch (e) {
+        throw this.#deny(realm, `${describe(e, joseErrors)} (provider ${cfg.name})`, false);
+      }
+      if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value!);
+      const untilS = Math.min(nowS + VERIFIED_TTL_S, typeof payload.exp === 'number' ? payload.exp + skewS : Infinity);
+      verified.set(found.token, { payload, untilS, keys: resolve });
     }
     req.context.jwtClaims = payload;
     for (const [claim, header] of Object.entries(cfg.forward_claims)) {
