@@ -1,6 +1,6 @@
 // GCRA (generic cell rate algorithm) for the Redis-backed global rate limit: one number per key (the theoretical
 // arrival time, TAT), so one atomic Lua GET/SET per request, no window-edge double bursts as a fixed window has.
-// NOT yet wired as a filter (no registry line): the pure decision and the Lua script it mirrors, tested.
+// The pure decision (unit-tested) and the Lua script it mirrors; the filter is global-rate-limit.ts.
 
 export interface GcraLimit {
   /** Requests allowed at once from idle. */
