@@ -18,6 +18,7 @@ export const RESPONSE_FLAGS = {
   LR: { status: 503, meaning: 'connection local reset (draining)' },
   FI: { status: 503, meaning: 'fault injected' },
   RL: { status: 429, meaning: 'rate limited' },
+  RLSE: { status: 503, meaning: 'rate limit service error: the global rate limit store (Redis) was unreachable and the filter fails closed' },
   LS: { status: 503, meaning: 'load shed by adaptive concurrency' },
   UAEX: { status: 403, meaning: 'unauthorized' },
   UAN: { status: 401, meaning: 'unauthenticated: missing or invalid credentials' },

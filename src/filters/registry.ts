@@ -9,6 +9,7 @@ import { jwtAuthnFilter } from './jwt-authn/jwt-authn.js';
 import { rbacFilter } from './rbac/rbac.js';
 import { transcodeFilter } from './transcode/transcoder.js';
 import { localRateLimitFilter } from './local-rate-limit/local-rate-limit.js';
+import { globalRateLimitFilter } from './global-rate-limit/global-rate-limit.js';
 
 // Each factory's config type is its own; the chain builder hands it what that filter's schema parsed.
 export const FILTERS: readonly FilterFactory<never>[] = [
@@ -21,6 +22,7 @@ export const FILTERS: readonly FilterFactory<never>[] = [
   bodyLimitFilter,
   transcodeFilter,
   localRateLimitFilter,
+  globalRateLimitFilter,
 ];
 
 const byType = new Map<string, FilterFactory<never>>(FILTERS.map((f) => [f.type, f]));

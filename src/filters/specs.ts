@@ -9,6 +9,7 @@ import { jwtAuthnSpec } from './jwt-authn/schema.js';
 import { rbacSpec } from './rbac/schema.js';
 import { transcodeSpec } from './transcode/schema.js';
 import { localRateLimitSpec } from './local-rate-limit/schema.js';
+import { globalRateLimitSpec } from './global-rate-limit/schema.js';
 
 export const FILTER_SPECS: readonly FilterSpec[] = [
   jwtAuthnSpec,
@@ -20,4 +21,5 @@ export const FILTER_SPECS: readonly FilterSpec[] = [
   bodyLimitSpec,
   transcodeSpec,
   localRateLimitSpec,
+  globalRateLimitSpec,
 ];

@@ -95,7 +95,7 @@ export class SidecarMetrics {
   readonly faultsInjected = this.registry.counter('sidecar_faults_injected_total', 'Faults injected, by listener, route and kind (delay, abort).');
   readonly rateLimitDecisions = this.registry.counter(
     'sidecar_rate_limit_decisions_total',
-    'Rate-limit decisions, by listener, route (empty for a listener filter), filter (local_rate_limit) and result (allowed, limited: over the token bucket, over_concurrency: over max_in_flight for its key).',
+    'Rate-limit decisions, by listener, route (empty for a listener filter), filter (local_rate_limit, global_rate_limit) and result (allowed, limited: over the token bucket, over_concurrency: over max_in_flight for its key, store_error_allowed / store_error_denied: Redis unreachable or slow, failed open / closed).',
   );
   readonly outlierEjections = this.registry.counter(
     'sidecar_outlier_ejections_total',

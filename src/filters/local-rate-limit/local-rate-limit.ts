@@ -38,6 +38,12 @@ function claimKey(claim: unknown): string {
   return JSON.stringify(claim);
 }
 
+/** The IETF RateLimit-Policy / RateLimit header pairs for a decision; `fullMs`: time to refill the whole burst. */
+export function rateLimitHeaders(policy: string, burst: number, fullMs: number): (d: Decision) => string[] {
+  const policyHeader = `"${policy}";q=${burst};w=${Math.max(1, Math.ceil(fullMs / 1000))}`;
+  return (d) => ['ratelimit-policy', policyHeader, 'ratelimit', `"${policy}";r=${d.remaining};t=${Math.ceil(d.resetMs / 1000)}`];
+}
+
 export interface RateLimitCounters {
   readonly allowed: Counter;
   readonly limited: Counter;
@@ -47,9 +53,7 @@ export interface RateLimitCounters {
 export function localRateLimitLayer(cfg: LocalRateLimitConfig, counters: RateLimitCounters, clock: Clock = systemClock): Layer {
   const buckets = new TokenBuckets({ burst: cfg.burst, tokensPerFill: cfg.tokens_per_fill, fillIntervalMs: cfg.fill_interval, maxKeys: cfg.max_keys });
   const inFlight = cfg.max_in_flight > 0 ? new InFlight(cfg.max_in_flight) : undefined;
-  const windowS = Math.max(1, Math.ceil((cfg.burst * cfg.fill_interval) / cfg.tokens_per_fill / 1000));
-  const policyHeader = `"${POLICY}";q=${cfg.burst};w=${windowS}`;
-  const rateHeaders = (d: Decision): string[] => ['ratelimit-policy', policyHeader, 'ratelimit', `"${POLICY}";r=${d.remaining};t=${Math.ceil(d.resetMs / 1000)}`];
+  const rateHeaders = rateLimitHeaders(POLICY, cfg.burst, (cfg.burst * cfg.fill_interval) / cfg.tokens_per_fill);
   return (next) => async (req) => {
     const key = keyOf(cfg.key, req);
     const d = buckets.take(key, clock.now());

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { duration, headerName } from '../../config/primitives.js';
 import { defineSpec } from '../filter.js';
 
-const key = z
+export const rateLimitKey = z
   .strictObject({
     source: z
       .enum(['client_ip', 'header', 'jwt_claim', 'api_key', 'peer_identity', 'none'])
@@ -15,7 +15,7 @@ const key = z
   .refine((k) => k.source !== 'header' || headerName.safeParse(k.name).success, { message: 'name must be a header name' });
 
 const localRateLimitConfig = z.strictObject({
-  key: key.default({ source: 'client_ip' }),
+  key: rateLimitKey.default({ source: 'client_ip' }),
   burst: z.number().int().min(1).max(1_000_000).default(100).meta({ description: 'Most requests a key may send at once (bucket size); a new key starts full.' }),
   tokens_per_fill: z.number().int().min(1).max(1_000_000).default(100).meta({ description: 'Tokens added every fill_interval, continuously.' }),
   fill_interval: duration.default(1000).meta({ description: 'The refill period of tokens_per_fill.' }),

@@ -1,0 +1,133 @@
+// global_rate_limit: one limit shared by every sidecar pointing at the same Redis, decided by GCRA in one atomic Lua
+// call per request (gcra.ts). Redis is I/O on the request path, so every call has a timeout, and a failure (down,
+// slow, still connecting) takes the configured failure mode instead of blocking: allow (forward, counted) or deny (RLSE).
+import { ProxyError } from '../../core/errors.js';
+import type { Layer } from '../../core/service.js';
+import type { Counter } from '../../observability/metrics.js';
+import type { FilterFactory } from '../filter.js';
+import { keyOf, rateLimitHeaders } from '../local-rate-limit/local-rate-limit.js';
+import { GCRA_LUA, type GcraLimit } from './gcra.js';
+import type { GlobalRateLimitConfig } from './schema.js';
+
+const POLICY = 'global';
+
+export interface StoreDecision {
+  readonly allowed: boolean;
+  readonly remaining: number;
+  readonly retryAfterMs: number;
+  readonly resetMs: number;
+}
+
+/** Where the shared state lives: Redis in production, anything that keeps the contract in unit tests. */
+export interface GcraStore {
+  /** Rejects when the store cannot answer (the filter applies failure_mode). */
+  take(key: string, limit: GcraLimit): Promise<StoreDecision>;
+}
+
+export interface GlobalRateLimitCounters {
+  readonly allowed: Counter;
+  readonly limited: Counter;
+  readonly errorAllowed: Counter;
+  readonly errorDenied: Counter;
+}
+
+/** Rejects after `ms` unless `p` settles first (belt and braces over ioredis's own commandTimeout). */
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`redis call over ${ms} ms`)), ms);
+  });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
+export function globalRateLimitLayer(cfg: GlobalRateLimitConfig, store: GcraStore, counters: GlobalRateLimitCounters): Layer {
+  const limit: GcraLimit = { burst: cfg.burst, intervalMs: cfg.period / cfg.rate };
+  const rateHeaders = rateLimitHeaders(POLICY, cfg.burst, cfg.burst * limit.intervalMs);
+  return (next) => async (req) => {
+    const key = cfg.redis.key_prefix + keyOf(cfg.key, req);
+    let d: StoreDecision;
+    try {
+      d = await withTimeout(store.take(key, limit), cfg.redis.timeout);
+    } catch (e) {
+      if (cfg.failure_mode === 'allow') {
+        counters.errorAllowed.inc();
+        return next(req);
+      }
+      counters.errorDenied.inc();
+      req.body?.resume();
+      throw new ProxyError('RLSE', `global rate limit store unreachable (${e instanceof Error ? e.message : String(e)}); failing closed`, { status: cfg.status_on_error, headers: ['retry-after', '1'] });
+    }
+    if (!d.allowed) {
+      counters.limited.inc();
+      req.body?.resume();
+      const retryAfter = String(Math.max(1, Math.ceil(d.retryAfterMs / 1000)));
+      throw new ProxyError('RL', `over the global rate limit of ${cfg.burst} burst, ${cfg.rate} per ${cfg.period} ms; retry after ${retryAfter} s`, {
+        headers: ['retry-after', retryAfter, ...rateHeaders(d)],
+      });
+    }
+    counters.allowed.inc();
+    const res = await next(req);
+    if (cfg.headers) {
+      const h = rateHeaders(d);
+      for (let i = 0; i < h.length; i += 2) res.headers.set(h[i]!, h[i + 1]!);
+    }
+    return res;
+  };
+}
+
+type RedisClient = import('ioredis').Redis;
+
+/**
+ * A GcraStore on ioredis, loaded on first use so the CLI never loads ioredis when no route has this filter. No
+ * offline queue: while disconnected a call fails at once (failure_mode) instead of waiting. Reconnection is ours,
+ * on an unref'd timer, so a sidecar (or a test) whose Redis is gone can still exit.
+ */
+export function redisStore(url: string, timeoutMs: number): GcraStore & { close(): void } {
+  let closed = false;
+  let client: RedisClient | undefined;
+  const ready: Promise<RedisClient> = import('ioredis').then(({ Redis }) => {
+    const c = new Redis(url, { enableOfflineQueue: false, commandTimeout: timeoutMs, connectTimeout: Math.max(timeoutMs, 1000), maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
+    c.on('error', () => {}); // counted per request through failure_mode; an unhandled 'error' would crash the process
+    let backoff = 100;
+    const connect = (): void => {
+      if (closed) return;
+      c.connect().then(
+        () => (backoff = 100),
+        () => {},
+      );
+    };
+    c.on('end', () => {
+      if (closed) return;
+      setTimeout(connect, backoff).unref();
+      backoff = Math.min(backoff * 2, 2000);
+    });
+    connect();
+    client = c;
+    return c;
+  });
+  ready.catch(() => {});
+  return {
+    async take(key, limit) {
+      const c = client ?? (await ready);
+      const r = (await c.eval(GCRA_LUA, 1, key, String(limit.intervalMs), String(limit.burst), '1')) as [number, number, number, number];
+      return { allowed: r[0] === 1, remaining: r[1], retryAfterMs: r[2], resetMs: r[3] };
+    },
+    close() {
+      closed = true;
+      client?.disconnect();
+    },
+  };
+}
+
+export const globalRateLimitFilter: FilterFactory<GlobalRateLimitConfig> = {
+  type: 'global_rate_limit',
+  create: (cfg, deps) => {
+    const labels = (result: string) => ({ listener: deps.listener, route: deps.route, filter: 'global_rate_limit', result });
+    return globalRateLimitLayer(cfg, redisStore(cfg.redis.url, cfg.redis.timeout), {
+      allowed: deps.metrics.rateLimitDecisions.get(labels('allowed')),
+      limited: deps.metrics.rateLimitDecisions.get(labels('limited')),
+      errorAllowed: deps.metrics.rateLimitDecisions.get(labels('store_error_allowed')),
+      errorDenied: deps.metrics.rateLimitDecisions.get(labels('store_error_denied')),
+    });
+  },
+};
