@@ -1,0 +1,31 @@
+// Which requests the access log keeps: only errors, only slow ones, a ratio; combined, a request is kept when it
+// passes every configured test. The ratio is decided by a hash of the request id, so every hop sharing the id agrees.
+// Not wired into the config yet.
+
+export interface AccessFilter {
+  /** Keep only responses >= 500 or with a response flag. */
+  readonly onlyErrors?: boolean;
+  /** Keep only requests taking at least this many milliseconds. */
+  readonly minDurationMs?: number;
+  /** Keep this share of requests (0..1), chosen by request id. */
+  readonly ratio?: number;
+}
+
+/** FNV-1a of the id mapped to [0, 1). */
+export function idFraction(id: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return (h >>> 0) / 0x100000000;
+}
+
+/** A predicate for the filter, or undefined when it keeps everything (the default path stays a plain write). */
+export function compileFilter(f: AccessFilter): ((status: number, flag: string | undefined, durationMs: number, requestId: string) => boolean) | undefined {
+  const errors = f.onlyErrors === true;
+  const slow = f.minDurationMs;
+  const ratio = f.ratio;
+  if (!errors && slow === undefined && (ratio === undefined || ratio >= 1)) return undefined;
+  return (status, flag, durationMs, requestId) =>
+    (!errors || status >= 500 || flag !== undefined) &&
+    (slow === undefined || durationMs >= slow) &&
+    (ratio === undefined || ratio >= 1 || idFraction(requestId) < ratio);
+}
