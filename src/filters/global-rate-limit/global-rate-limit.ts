@@ -1,6 +1,7 @@
 // global_rate_limit: one limit shared by every sidecar pointing at the same Redis, decided by GCRA in one atomic Lua
 // call per request (gcra.ts). Redis is I/O on the request path, so every call has a timeout, and a failure (down,
 // slow, still connecting) takes the configured failure mode instead of blocking: allow (forward, counted) or deny (RLSE).
+import { createHash } from 'node:crypto';
 import { ProxyError } from '../../core/errors.js';
 import type { Layer } from '../../core/service.js';
 import type { Counter } from '../../observability/metrics.js';
@@ -109,7 +110,14 @@ export function redisStore(url: string, timeoutMs: number): GcraStore & { close(
   return {
     async take(key, limit) {
       const c = client ?? (await ready);
-      const r = (await c.eval(GCRA_LUA, 1, key, String(limit.intervalMs), String(limit.burst), '1')) as [number, number, number, number];
+      // EVALSHA with the script's digest; only a Redis that lost its script cache (restarted) is sent the source again.
+      let r: [number, number, number, number];
+      try {
+        r = (await c.evalsha(GCRA_SHA, 1, key, String(limit.intervalMs), String(limit.burst), '1')) as typeof r;
+      } catch (e) {
+        if (!(e instanceof Error && e.message.startsWith('NOSCRIPT'))) throw e;
+        r = (await c.eval(GCRA_LUA, 1, key, String(limit.intervalMs), String(limit.burst), '1')) as typeof r;
+      }
       return { allowed: r[0] === 1, remaining: r[1], retryAfterMs: r[2], resetMs: r[3] };
     },
     close() {
@@ -119,11 +127,28 @@ export function redisStore(url: string, timeoutMs: number): GcraStore & { close(
   };
 }
 
+const GCRA_SHA = createHash('sha1').update(GCRA_LUA).digest('hex');
+
+/**
+ * One store (one connection) per Redis URL and timeout for the life of the process: the filter is built anew for
+ * every config snapshot, and a reload must neither open a second connection nor drop the warm one.
+ */
+const stores = new Map<string, GcraStore>();
+function sharedRedisStore(url: string, timeoutMs: number): GcraStore {
+  const k = `${timeoutMs} ${url}`;
+  let s = stores.get(k);
+  if (s === undefined) {
+    s = redisStore(url, timeoutMs);
+    stores.set(k, s);
+  }
+  return s;
+}
+
 export const globalRateLimitFilter: FilterFactory<GlobalRateLimitConfig> = {
   type: 'global_rate_limit',
   create: (cfg, deps) => {
     const labels = (result: string) => ({ listener: deps.listener, route: deps.route, filter: 'global_rate_limit', result });
-    return globalRateLimitLayer(cfg, redisStore(cfg.redis.url, cfg.redis.timeout), {
+    return globalRateLimitLayer(cfg, sharedRedisStore(cfg.redis.url, cfg.redis.timeout), {
       allowed: deps.metrics.rateLimitDecisions.get(labels('allowed')),
       limited: deps.metrics.rateLimitDecisions.get(labels('limited')),
       errorAllowed: deps.metrics.rateLimitDecisions.get(labels('store_error_allowed')),

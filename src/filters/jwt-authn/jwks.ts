@@ -132,6 +132,12 @@ export class JwksCache {
     return this.#inflight;
   }
 
+  /** The current key set while it is fresh (no refresh due), without starting anything: the verified-token fast path. */
+  peek(): JWTVerifyGetKey | undefined {
+    const c = this.#cached;
+    return c !== undefined && this.#clock.now() - c.fetchedAt <= this.#t.refreshInterval ? c.resolve : undefined;
+  }
+
   /**
    * The key resolver for a token with this kid. A fresh or stale-but-usable cache answers at once (an old one also
    * starts a background refresh); an unknown kid waits for one refetch (at most every unknown_kid_refetch); an empty

@@ -137,6 +137,12 @@ export class JwtAuthn {
     for (const p of this.#providers) {
       const t = extractToken(req, p.cfg.from);
       if (t === undefined) continue;
+      // A token this provider verified against the key set it still holds: no decoding, no signature check.
+      const hit = p.verified.get(t.token);
+      if (hit !== undefined && hit.keys === p.jwks.peek() && Date.now() / 1000 < hit.untilS) {
+        this.#admit(req, p.cfg, hit.payload, t.strip);
+        return;
+      }
       let iss: string | undefined;
       try {
         iss = decodeJwt(t.token).iss;
@@ -188,6 +194,12 @@ export class JwtAuthn {
       const untilS = Math.min(nowS + VERIFIED_TTL_S, typeof payload.exp === 'number' ? payload.exp + skewS : Infinity);
       verified.set(found.token, { payload, untilS, keys: resolve });
     }
+    this.#admit(req, cfg, payload, found.strip);
+  }
+
+  /** The token is good: its claims become the request's, forwarded as configured. */
+  #admit(req: ProxyRequest, cfg: JwtProviderConfig, payload: JWTPayload, strip: () => void): void {
+    const h: HeaderList = req.headers;
     req.context.jwtClaims = payload;
     for (const [claim, header] of Object.entries(cfg.forward_claims)) {
       const v = claimAt(payload, claim);
@@ -195,7 +207,7 @@ export class JwtAuthn {
       const text = typeof v === 'string' ? v : Array.isArray(v) && v.every((x) => typeof x === 'string') ? v.join(' ') : JSON.stringify(v);
       h.set(header, text.replace(/[^\t\x20-\x7e\x80-\xff]/g, '?'));
     }
-    if (!cfg.forward_token) found.strip();
+    if (!cfg.forward_token) strip();
     this.#counter('ok').inc();
   }
 }
