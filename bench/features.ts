@@ -1,7 +1,7 @@
 // `node dist/bench/features.js`: what each edge and observability feature costs, against the same sidecar with it
 // off, a direct connection and the bare Node proxy, in one run. Every variant is a fresh sidecar process pinned to
 // CPU 0 (load and upstream on CPU 1); rounds are interleaved so drift hits every variant alike; figures are medians.
-// BENCH_FEATURE_ROUNDS, BENCH_FEATURE_SECONDS tune it.
+// BENCH_FEATURE_ROUNDS, BENCH_FEATURE_SECONDS and BENCH_FEATURES (a name filter) tune it.
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -65,6 +65,10 @@ const variants: Variant[] = [
     filters: `- type: local_rate_limit\n        config: { key: { source: client_ip }, burst: 1000000, tokens_per_fill: 1000000, fill_interval: 1s }`,
   },
 ];
+
+// BENCH_FEATURES=regex keeps only the variants whose names match (the plain and default rows always run).
+const only = process.env.BENCH_FEATURES ? new RegExp(process.env.BENCH_FEATURES, 'i') : undefined;
+if (only) for (let i = variants.length - 1; i >= 2; i--) if (!only.test(variants[i]!.name)) variants.splice(i, 1);
 
 function configFor(v: Variant): string {
   const file = path.join(dir, `${v.name.replace(/\W+/g, '-')}.yaml`);
