@@ -2,10 +2,10 @@
 // It can be stopped and started again on the same ports and data (a source's "unavailable, then back" case).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { requireCommand } from './system.js';
+import { freePort } from './upstream.js';
 
 export interface TestEtcd {
   /** Client URL, e.g. http://127.0.0.1:43121. */
@@ -16,14 +16,6 @@ export interface TestEtcd {
   start(): Promise<void>;
   /** Stops it and removes the data dir. */
   dispose(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 export async function startEtcd(): Promise<TestEtcd> {

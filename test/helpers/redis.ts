@@ -1,8 +1,9 @@
 // Test helper: a real Redis (Debian redis-server) on a random port, no persistence. It can be killed and started
 // again on the same port (the "store unreachable, then back" case).
 import { spawn, type ChildProcess } from 'node:child_process';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
 import { requireCommand } from './system.js';
+import { freePort } from './upstream.js';
 
 export interface TestRedis {
   readonly port: number;
@@ -12,14 +13,6 @@ export interface TestRedis {
   stop(): Promise<void>;
   /** Starts it again on the same port; resolves once it answers PING. */
   start(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 function ping(port: number): Promise<boolean> {

@@ -2,26 +2,20 @@
 // /dashboard while traffic flows, sees numbers appear and change, finds a failed request and opens its story.
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
+import { httpRequest } from '../helpers/strict-net.js';
 import { requirePackage } from '../helpers/system.js';
 import { reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-function get(port: number, p: string, headers: Record<string, string> = {}): Promise<number> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: p, headers, agent: false }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', () => resolve(0));
-  });
-}
+/** Status of a GET, 0 when the request failed (the background traffic must never reject). */
+const get = (port: number, p: string, headers: Record<string, string> = {}): Promise<number> =>
+  httpRequest(port, { path: p, headers }).then((r) => r.status, () => 0);
 
 describe('dashboard in headless Chromium', () => {
   let sidecar: RunningSidecar;

@@ -6,7 +6,7 @@ import { ProxyError } from '../../core/errors.js';
 import type { Layer } from '../../core/service.js';
 import type { Counter } from '../../observability/metrics.js';
 import type { FilterFactory } from '../filter.js';
-import { keyOf, rateLimitHeaders } from '../local-rate-limit/local-rate-limit.js';
+import { keyOf, overLimit, rateLimitHeaders } from '../local-rate-limit/local-rate-limit.js';
 import { GCRA_LUA, type GcraLimit } from './gcra.js';
 import type { GlobalRateLimitConfig } from './schema.js';
 
@@ -61,10 +61,7 @@ export function globalRateLimitLayer(cfg: GlobalRateLimitConfig, store: GcraStor
     if (!d.allowed) {
       counters.limited.inc();
       req.body?.resume();
-      const retryAfter = String(Math.max(1, Math.ceil(d.retryAfterMs / 1000)));
-      throw new ProxyError('RL', `over the global rate limit of ${cfg.burst} burst, ${cfg.rate} per ${cfg.period} ms; retry after ${retryAfter} s`, {
-        headers: ['retry-after', retryAfter, ...rateHeaders(d)],
-      });
+      throw overLimit(`global rate limit of ${cfg.burst} burst, ${cfg.rate} per ${cfg.period} ms`, d.retryAfterMs, rateHeaders(d));
     }
     counters.allowed.inc();
     const res = await next(req);

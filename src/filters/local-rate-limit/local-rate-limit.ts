@@ -44,6 +44,12 @@ export function rateLimitHeaders(policy: string, burst: number, fullMs: number):
   return (d) => ['ratelimit-policy', policyHeader, 'ratelimit', `"${policy}";r=${d.remaining};t=${Math.ceil(d.resetMs / 1000)}`];
 }
 
+/** The 429 (flag RL) both limiters answer: Retry-After in whole seconds, at least 1, and the RateLimit headers. */
+export function overLimit(limit: string, retryAfterMs: number, rateHeaders: readonly string[]): ProxyError {
+  const retryAfter = String(Math.max(1, Math.ceil(retryAfterMs / 1000)));
+  return new ProxyError('RL', `over the ${limit}; retry after ${retryAfter} s`, { headers: ['retry-after', retryAfter, ...rateHeaders] });
+}
+
 export interface RateLimitCounters {
   readonly allowed: Counter;
   readonly limited: Counter;
@@ -60,10 +66,7 @@ export function localRateLimitLayer(cfg: LocalRateLimitConfig, counters: RateLim
     if (!d.allowed) {
       counters.limited.inc();
       req.body?.resume();
-      const retryAfter = String(Math.max(1, Math.ceil(d.retryAfterMs / 1000)));
-      throw new ProxyError('RL', `over the local rate limit of ${cfg.burst} burst, ${cfg.tokens_per_fill} per ${cfg.fill_interval} ms; retry after ${retryAfter} s`, {
-        headers: ['retry-after', retryAfter, ...rateHeaders(d)],
-      });
+      throw overLimit(`local rate limit of ${cfg.burst} burst, ${cfg.tokens_per_fill} per ${cfg.fill_interval} ms`, d.retryAfterMs, rateHeaders(d));
     }
     if (inFlight !== undefined && !inFlight.acquire(key)) {
       counters.overConcurrency.inc();
