@@ -58,8 +58,9 @@ function convertCost(): string {
 
 function relay(target: number): Promise<{ port: number; bytes: () => number; server: net.Server }> {
   let bytes = 0;
-  const server = net.createServer((d) => {
-    const u = net.connect(target, '127.0.0.1');
+  // noDelay on both sides: with Nagle, a relayed small frame waits for the peer's delayed ACK (40 ms per exchange).
+  const server = net.createServer({ noDelay: true }, (d) => {
+    const u = net.connect({ port: target, host: '127.0.0.1', noDelay: true });
     d.on('data', (c: Buffer) => (bytes += c.length));
     u.on('data', (c: Buffer) => (bytes += c.length));
     d.pipe(u).pipe(d);

@@ -15,7 +15,7 @@ import { ProxyError } from '../core/errors.js';
 import type { HeaderList } from '../core/headers.js';
 import type { Layer, ProxyRequest, ProxyResponse, RequestContext } from '../core/service.js';
 import { localJson } from '../filters/transcode/answers.js';
-import { messageFromJson, messageToJson, type MappingOptions } from '../filters/transcode/json-mapping.js';
+import { messageFromJson, messageToJson, nameOf, type MappingOptions } from '../filters/transcode/json-mapping.js';
 import { JsonMappingError } from '../filters/transcode/wkt.js';
 import type { Counter } from '../observability/metrics.js';
 import { isJsonType, readBounded } from './body.js';
@@ -97,7 +97,7 @@ export function sendingLayer(s: BodySchema, stats: PbStats): Layer {
         }
         json = { text: read.whole, contentType: ct ?? 'application/json' };
         if (bytes !== undefined && far.knows) {
-          replaceRequestBody(req, bytes, pbContentType(type.fullName));
+          replaceRequestBody(req, bytes, pbContentType(nameOf(type)));
           h.set(PB_SCHEMA, s.fingerprint);
           encoded = true;
           stats.outcome('sending', 'request', 'encoded').inc();
@@ -128,7 +128,7 @@ export function sendingLayer(s: BodySchema, stats: PbStats): Layer {
     const rtype = s.response;
     const mt = pbMessageType(res.headers.get('content-type'));
     if (mt === undefined || rtype === undefined || res.body === null) return res;
-    if (mt !== rtype.fullName.slice(1) || farSchema !== s.fingerprint) return localJson(req.context, new ProxyError('UPE', `the far sidecar answered protobuf ${mt} with schema ${farSchema ?? '(none)'}; this route expects ${rtype.fullName.slice(1)} with schema ${s.fingerprint}`), true);
+    if (mt !== nameOf(rtype).slice(1) || farSchema !== s.fingerprint) return localJson(req.context, new ProxyError('UPE', `the far sidecar answered protobuf ${mt} with schema ${farSchema ?? '(none)'}; this route expects ${rtype.fullName.slice(1)} with schema ${s.fingerprint}`), true);
     return decodeResponse(res, rtype, s, stats, req.context);
   };
 }
@@ -187,7 +187,7 @@ export function receivingLayer(s: BodySchema, stats: PbStats): Layer {
     const mt = pbMessageType(h.get('content-type'));
     if (mt !== undefined && req.body !== null) {
       const type = s.request;
-      if (type === undefined || bodySchema !== s.fingerprint || mt !== type.fullName.slice(1)) {
+      if (type === undefined || bodySchema !== s.fingerprint || mt !== nameOf(type).slice(1)) {
         req.body.resume();
         stats.mismatches.inc();
         notePayload(req.context, `schema-mismatch:${bodySchema ?? '(none)'}!=${s.fingerprint}`);
@@ -243,7 +243,7 @@ export function receivingLayer(s: BodySchema, stats: PbStats): Layer {
     stats.jsonBytes.inc(read.whole.length);
     stats.protobufBytes.inc(bytes.length);
     notePayload(req.context, 'pb:res');
-    setBody(res.headers, pbContentType(rtype.fullName), bytes.length);
+    setBody(res.headers, pbContentType(nameOf(rtype)), bytes.length);
     res.body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
     return res;
   };

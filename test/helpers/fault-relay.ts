@@ -46,7 +46,8 @@ export async function startFaultRelay(target: { host: string; port: number }, se
     from.on('end', () => setTimeout(() => to.end(), s.latencyMs));
     from.on('error', () => to.destroy());
   };
-  const server: Server = createServer((down) => {
+  // noDelay: with Nagle, small relayed writes would wait for the peer's delayed ACK (40 ms), a fault nobody asked for.
+  const server: Server = createServer({ noDelay: true }, (down) => {
     sockets.add(down);
     down.on('close', () => sockets.delete(down));
     if (s.down) {
@@ -54,7 +55,7 @@ export async function startFaultRelay(target: { host: string; port: number }, se
       down.resetAndDestroy();
       return;
     }
-    const up = connect(target.port, target.host);
+    const up = connect({ port: target.port, host: target.host, noDelay: true });
     sockets.add(up);
     up.on('close', () => sockets.delete(up));
     pipe(down, up);

@@ -28,17 +28,42 @@ export interface MappingOptions {
 type Obj = Record<string, unknown>;
 type FieldLike = protobuf.Field | protobuf.MapField;
 
+// Per-request conversions ask for the same names over and over: computed once per loaded field / type (the roots are
+// rebuilt on reload, so weak maps let the old ones go).
+const jsonNames = new WeakMap<FieldLike, string>();
+const fieldsByName = new WeakMap<protobuf.Type, Map<string, FieldLike>>();
+const fullNames = new WeakMap<protobuf.ReflectionObject, string>();
+
+/** protobufjs builds `fullName` from the parent chain on every read: once per type here. */
+export const nameOf = (t: protobuf.ReflectionObject): string => {
+  let name = fullNames.get(t);
+  if (name === undefined) {
+    name = t.fullName;
+    fullNames.set(t, name);
+  }
+  return name;
+};
+
 export const jsonName = (f: FieldLike): string => {
-  const opt = (f.options as Obj | undefined)?.['json_name'];
-  return typeof opt === 'string' ? opt : lowerCamel(f.name);
+  let name = jsonNames.get(f);
+  if (name === undefined) {
+    const opt = (f.options as Obj | undefined)?.['json_name'];
+    name = typeof opt === 'string' ? opt : lowerCamel(f.name);
+    jsonNames.set(f, name);
+  }
+  return name;
 };
 
 /** A field by its JSON name or its proto name (both are accepted on input). */
 export function fieldByJsonOrProtoName(type: protobuf.Type, key: string): FieldLike | undefined {
-  const direct = type.fields[key];
-  if (direct) return direct;
-  for (const f of type.fieldsArray) if (jsonName(f) === key) return f;
-  return undefined;
+  let byName = fieldsByName.get(type);
+  if (byName === undefined) {
+    byName = new Map();
+    for (const f of type.fieldsArray) byName.set(jsonName(f), f);
+    for (const f of type.fieldsArray) byName.set(f.name, f); // the proto name wins where the two spellings collide
+    fieldsByName.set(type, byName);
+  }
+  return byName.get(key);
 }
 
 const join = (path: string, key: string | number): string => (typeof key === 'number' ? `${path}[${key}]` : path ? `${path}.${key}` : key);
@@ -49,8 +74,11 @@ export function messageFromJson(type: protobuf.Type, json: unknown, opts: Mappin
   if (wkt !== undefined) return wkt;
   if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new JsonMappingError(path, `expected an object for ${type.fullName.slice(1)}, got ${describe(json)}`);
   const out: Obj = {};
-  const oneofsSeen = new Map<string, string>();
-  for (const [key, value] of Object.entries(json as Obj)) {
+  let oneofsSeen: Map<string, string> | undefined;
+  const obj = json as Obj;
+  for (const key in obj) {
+    if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
+    const value = obj[key];
     const field = fieldByJsonOrProtoName(type, key);
     const at = join(path, key);
     if (!field) {
@@ -59,6 +87,7 @@ export function messageFromJson(type: protobuf.Type, json: unknown, opts: Mappin
     }
     if (value === null && !isValueType(field)) continue;
     if (field.partOf && field.partOf.oneof.length > 1) {
+      oneofsSeen ??= new Map<string, string>();
       const other = oneofsSeen.get(field.partOf.name);
       if (other !== undefined && other !== field.name) throw new JsonMappingError(at, `oneof ${field.partOf.name} already set by "${other}"`);
       oneofsSeen.set(field.partOf.name, field.name);
@@ -68,7 +97,12 @@ export function messageFromJson(type: protobuf.Type, json: unknown, opts: Mappin
   return out;
 }
 
-const isValueType = (f: FieldLike): boolean => f.resolvedType?.fullName === '.google.protobuf.Value' || f.resolvedType?.fullName === '.google.protobuf.NullValue';
+const isValueType = (f: FieldLike): boolean => {
+  const r = f.resolvedType;
+  if (r === null) return false;
+  const name = nameOf(r);
+  return name === '.google.protobuf.Value' || name === '.google.protobuf.NullValue';
+};
 
 function fieldFromJson(field: FieldLike, value: unknown, opts: MappingOptions, path: string): unknown {
   if (field instanceof pb().MapField || field.map) {
@@ -105,7 +139,7 @@ function singleFromJson(typeName: string, resolved: protobuf.Type | protobuf.Enu
 }
 
 function enumFromJson(e: protobuf.Enum, value: unknown, path: string): number {
-  if (e.fullName === '.google.protobuf.NullValue' && value === null) return 0;
+  if (value === null && nameOf(e) === '.google.protobuf.NullValue') return 0;
   if (typeof value === 'string') {
     const n = e.values[value];
     if (n === undefined) throw new JsonMappingError(path, `"${value}" is not a value of enum ${e.fullName.slice(1)} (${Object.keys(e.values).join(', ')})`);
@@ -176,7 +210,7 @@ const WRAPPERS: Record<string, string> = {
 
 /** Well-known types with their own JSON form; undefined for every other message. */
 function wktFromJson(type: protobuf.Type, json: unknown, opts: MappingOptions, path: string): Obj | undefined {
-  const name = type.fullName;
+  const name = nameOf(type);
   if (!name.startsWith('.google.protobuf.')) return undefined;
   const wrapped = WRAPPERS[name];
   if (wrapped !== undefined) return { value: scalarFromJson(wrapped, json, path) };
@@ -249,7 +283,7 @@ export function lookupAnyType(root: protobuf.NamespaceBase, url: string): protob
 }
 
 const SPECIAL = new Set([...Object.keys(WRAPPERS), '.google.protobuf.Timestamp', '.google.protobuf.Duration', '.google.protobuf.FieldMask', '.google.protobuf.Struct', '.google.protobuf.Value', '.google.protobuf.ListValue', '.google.protobuf.Any', '.google.protobuf.Empty']);
-const hasSpecialJson = (t: protobuf.Type): boolean => SPECIAL.has(t.fullName) && t.fullName !== '.google.protobuf.Empty';
+const hasSpecialJson = (t: protobuf.Type): boolean => SPECIAL.has(nameOf(t)) && nameOf(t) !== '.google.protobuf.Empty';
 
 // ---- output ----
 
@@ -297,7 +331,7 @@ function singleToJson(field: FieldLike, v: unknown, opts: MappingOptions): unkno
   const r = field.resolvedType;
   if (r instanceof pb().Type) return messageToJson(r, v as Obj, opts);
   if (r instanceof pb().Enum) {
-    if (r.fullName === '.google.protobuf.NullValue') return null;
+    if (nameOf(r) === '.google.protobuf.NullValue') return null;
     return r.valuesById[v as number] ?? v;
   }
   return scalarToJson(field.type, v);
@@ -326,7 +360,7 @@ export function scalarToJson(typeName: string, v: unknown): unknown {
 const NOT_WKT = Symbol('not a well-known type');
 
 function wktToJson(type: protobuf.Type, msg: Obj, opts: MappingOptions): unknown {
-  const name = type.fullName;
+  const name = nameOf(type);
   if (!name.startsWith('.google.protobuf.')) return NOT_WKT;
   const wrapped = WRAPPERS[name];
   if (wrapped !== undefined) return scalarToJson(wrapped, msg['value'] ?? (wrapped === 'string' ? '' : wrapped === 'bool' ? false : wrapped === 'bytes' ? new Uint8Array(0) : 0));
