@@ -17,6 +17,9 @@ const DURATION = Number(process.env.BENCH_SECONDS ?? 4);
 const FIXED_SECONDS = Number(process.env.BENCH_FIXED_SECONDS ?? 5);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50);
 const FIXED_RATE = Number(process.env.BENCH_RATE ?? 2000);
+// Extra admin settings, to compare against a build that predates a default-on feature, e.g.
+// BENCH_ADMIN_EXTRA='debug_requests: { enabled: false }'.
+const ADMIN_EXTRA = process.env.BENCH_ADMIN_EXTRA ?? '';
 const PORTS = { upstream: 18080, sidecar: 18001, admin: 18002, baseline: 18100 };
 if (!have('wrk')) {
   process.stderr.write('bench needs wrk: install it with `sudo apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk`.\n');
@@ -90,7 +93,7 @@ async function main(): Promise<void> {
   const config = path.join(dir, 'sidecar.yaml');
   writeFileSync(
     config,
-    `admin: { port: ${PORTS.admin} }
+    `admin: { port: ${PORTS.admin}${ADMIN_EXTRA ? `, ${ADMIN_EXTRA}` : ''} }
 access_log: { enabled: true, path: ${path.join(dir, 'access.log')} }
 listeners:
   - name: bench
