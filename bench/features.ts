@@ -48,6 +48,8 @@ const variants: Variant[] = [
     name: 'everything on (+ tracing 1%)',
     top: `${accessLog}\ntracing: { otlp: { endpoint: "http://127.0.0.1:${PORTS.collector}/v1/traces" }, sampling: { ratio: 0.01 } }`,
   },
+  { name: 'access log only', admin: 'debug_requests: { enabled: false }', top: accessLog },
+  { name: 'debug ring only', top: 'access_log: { enabled: false }' },
   {
     name: 'jwt_authn (cached JWKS)',
     top: accessLog,
