@@ -10,7 +10,10 @@
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { etcdArgs } from '../test/helpers/etcd.js';
+import { startFaultRelay } from '../test/helpers/fault-relay.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const BIN = path.join(ROOT, 'bin', 'sidecar.js');
@@ -254,13 +257,8 @@ async function build(s: MeshState, leaseTtl: string): Promise<void> {
   }
   // etcd in the root namespace, on the bridge.
   const peerUrl = `http://${s.gateway}:2380`;
-  launch(s, 'etcd', [
-    'etcd', '--name', `mesh-${s.id}`, '--data-dir', path.join(s.dir, 'etcd'),
-    '--listen-client-urls', s.etcdUrl, '--advertise-client-urls', s.etcdUrl,
-    '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl,
-    '--initial-cluster', `mesh-${s.id}=${peerUrl}`, '--initial-cluster-state', 'new',
-    '--log-level', 'warn', '--logger', 'zap',
-  ]);
+  // Detached (not the test helper's child process), so it outlives mesh:up; same command line as test/helpers/etcd.ts.
+  launch(s, 'etcd', ['etcd', ...etcdArgs(`mesh-${s.id}`, path.join(s.dir, 'etcd'), s.etcdUrl, peerUrl, 'warn')]);
   // The fault relay in front of one host's inbound listener (what that host registers).
   const relayHost = s.hosts[s.relay.host - 1];
   if (relayHost !== undefined) launch(s, 'relay', [process.execPath, SELF, 'relay', s.relay.listen, s.relay.target, s.relay.control, s.dir]);
@@ -373,8 +371,6 @@ export async function setRelay(s: MeshState, settings: { latencyMs?: number; los
 
 /** The relay process: test/helpers/fault-relay.ts behind a tiny HTTP control (GET /?latency=&loss=&down=). */
 async function relayMain(listen: string, target: string, control: string): Promise<void> {
-  const { startFaultRelay } = await import('../test/helpers/fault-relay.js');
-  const { createServer } = await import('node:http');
   const split = (hp: string): { host: string; port: number } => ({ host: hp.slice(0, hp.lastIndexOf(':')), port: Number(hp.slice(hp.lastIndexOf(':') + 1)) });
   const relay = await startFaultRelay(split(target), {}, split(listen));
   const c = new URL(control);

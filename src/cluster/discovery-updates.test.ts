@@ -141,6 +141,17 @@ describe('priority levels (SRV priority)', () => {
     }
   });
 
+  it("a retry avoiding the best level's only available endpoint goes to the next level", () => {
+    const { c } = make({}, [P0a, P1]);
+    try {
+      const first = c.pick({ headers: undefined, context: undefined } as never)!;
+      assert.equal(first.address, P0a.address);
+      assert.equal(c.pick({ headers: undefined, context: undefined } as never, first)!.address, P1.address);
+    } finally {
+      c.release();
+    }
+  });
+
   it('a priority change moves the endpoint between levels in place; one level only costs nothing extra', () => {
     const { c, source } = make({}, [P0a, P1]);
     try {

@@ -75,13 +75,22 @@ export class EndpointSet<E extends SetMember> {
   }
 
   /**
-   * `level`: pick within that priority level (an index into `levels`); else `local`: pick among the local zone's
-   * members (all members when the set has none there).
+   * `level`: pick within that priority level (an index into `levels`; a retry whose `avoid` is the level's only
+   * available member goes to the next level); else `local`: pick among the local zone's members (all members when
+   * the set has none there).
    */
   pick(ctx: PickContext, local = false, level = -1): E | undefined {
-    if (level >= 0 && this.#levels !== undefined) {
-      const l = this.#levels[level];
-      if (l !== undefined) return l.balancer.pick(ctx);
+    const levels = this.#levels;
+    if (level >= 0 && levels !== undefined && level < levels.length) {
+      const first = levels[level]!.balancer.pick(ctx);
+      const avoid = ctx.avoid;
+      if (avoid === undefined || first === undefined || first.address !== avoid.address) return first;
+      // The level's only available endpoint is the one the previous attempt failed on: the retry tries the next level.
+      for (let i = level + 1; i < levels.length; i++) {
+        const next = levels[i]!.balancer.pick(ctx);
+        if (next !== undefined && next.address !== avoid.address) return next;
+      }
+      return first;
     }
     if (local && this.#localBalancer !== undefined && this.#localCount > 0) return this.#localBalancer.pick(ctx);
     return this.#balancer.pick(ctx);
