@@ -208,6 +208,14 @@ export async function backendEndpoints(s: MeshState, host = 1): Promise<{ addres
   return body.clusters.find((c) => c.name === 'backend')?.endpoints ?? [];
 }
 
+/** Retries host 1's sidecar sent to cluster `backend` so far (sidecar_retries_total, every condition). */
+export async function backendRetries(s: MeshState): Promise<number> {
+  const text = await (await fetch(`${s.hosts[0]!.admin}/metrics`, { signal: AbortSignal.timeout(2000) })).text();
+  let n = 0;
+  for (const m of text.matchAll(/^sidecar_retries_total\{[^}]*cluster="backend"[^}]*\} (\d+)/gm)) n += Number(m[1]);
+  return n;
+}
+
 /**
  * Builds the mesh and returns once host 1's sidecar sees every backend through etcd. On failure it removes what it
  * built and rethrows. Needs root (ip netns), etcd and node.

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { backendEndpoints, identityOf, leftovers, meshClient, meshDown, meshUp, setRelay, type ClientResult, type MeshState } from '../../scripts/netns-mesh.js';
+import { backendEndpoints, backendRetries, identityOf, leftovers, meshClient, meshDown, meshUp, setRelay, type ClientResult, type MeshState } from '../../scripts/netns-mesh.js';
 import { requireCommand } from '../helpers/system.js';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -42,6 +42,7 @@ test('four hosts in netns, discovery through etcd, mTLS h2 between sidecars: a c
     assert.equal((JSON.parse(outboundLog.at(-1)!) as { upstream_identity: string }).upstream_identity, identityOf('backend'));
 
     // Cut host 4 off while host 1's app keeps calling.
+    const retriesBefore = await backendRetries(s);
     const cutAt = Date.now();
     execFileSync('ip', ['-n', h4.ns, 'link', 'set', h4.veth, 'down']);
     const during = meshClient(s, 150, 4);
@@ -52,10 +53,12 @@ test('four hosts in netns, discovery through etcd, mTLS h2 between sidecars: a c
     }
     const cut = await during;
     const rate = cut.errors / (cut.ok + cut.errors);
-    note(`host 4 cut; client-visible error rate ${(rate * 100).toFixed(1)}% (${cut.errors}/${cut.ok + cut.errors}), served by ${JSON.stringify(cut.by)}; its endpoint left host 1's /clusters ${goneAfter ?? '(never)'} ms after the cut (lease TTL 2 s)`);
+    const retried = (await backendRetries(s)) - retriesBefore;
+    note(`host 4 cut; client-visible error rate ${(rate * 100).toFixed(1)}% (${cut.errors}/${cut.ok + cut.errors}), served by ${JSON.stringify(cut.by)}, ${retried} retries by host 1's sidecar; its endpoint left host 1's /clusters ${goneAfter ?? '(never)'} ms after the cut (lease TTL 2 s)`);
     assert.ok(goneAfter !== undefined, "host 4's endpoint never left host 1's /clusters");
     assert.ok(goneAfter <= 2_000 + 4_000, `host 4 left only after ${goneAfter} ms (TTL 2 s + keep-alive and expiry slack)`);
     assert.ok(rate <= 0.05, `error rate ${rate}`);
+    assert.ok(retried > 0, 'the cut was felt (attempts to host 4 failed and were retried), not just avoided');
     const after = await meshClient(s, 20, 2);
     assert.equal(after.by['app-4'] ?? 0, 0, 'the cut host gets no traffic');
     assert.equal(after.errors, 0, JSON.stringify(after));
