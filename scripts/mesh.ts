@@ -17,7 +17,7 @@ function describe(s: MeshState): string {
     `mesh "${s.id}" is up: ${s.hosts.length} hosts on bridge ${s.bridge} (198.18.${s.subnet}.0/24), state in ${s.dir}`,
     '',
     'sidecars (admin: /clusters /metrics /config; live page: /dashboard):',
-    ...s.hosts.map((h) => `  host ${h.i}  ns ${h.ns.padEnd(10)} ${h.addr.padEnd(13)} admin ${h.admin}/   dashboard ${h.admin}/dashboard${h.registered ? `   registers backend as ${h.registered}` : '   (the caller)'}`),
+    ...s.hosts.map((h) => `  host ${h.i}  ns ${h.ns.padEnd(10)} ${h.addr.padEnd(13)} admin ${h.admin}/   dashboard ${h.admin}/dashboard   registers ${h.service} as ${h.registered}`),
     `etcd:          ${s.etcdUrl}    etcdctl --endpoints ${s.etcdUrl} get --prefix /sidecar/services/`,
     `fault relay:   ${s.relay.listen} -> ${s.relay.target} (what host ${s.relay.host} registers); change it live:`,
     `               curl '${s.relay.control}/?latency=200&loss=0'      (ms per chunk each way; loss 0..1 resets connections; down=1)`,

@@ -3,8 +3,9 @@
 // on a veth to the bridge scbr-<id> (the benchmarking range: no packet leaves the machine); the root namespace holds
 // 198.18.<subnet>.254 on the bridge, where etcd and a TCP fault relay listen. Each host runs an app (127.0.0.1:8080)
 // and its sidecar: `inbound` (mTLS, HTTP/2) on the host address -> the app, `outbound` on 127.0.0.1:15001 -> cluster
-// `backend`, discovered through etcd. Hosts 2.. register their app as `backend` under a short lease; one of them
-// registers the relay's address instead of its own, so its link can be slowed or made lossy from outside.
+// `backend`, discovered through etcd. Every sidecar registers its app under a short lease (host 1 as `frontend`, the
+// others as `backend`); one of them registers the relay's address instead of its own, so its link can be slowed or
+// made lossy from outside.
 // Every process is detached and recorded in <dir>/state.json, so a later process (mesh:down, a test's finally)
 // removes everything: processes by pid (checked to be ours), namespaces, the bridge, the directory.
 import { execFile, execFileSync, spawn } from 'node:child_process';
@@ -46,10 +47,10 @@ export interface MeshHost {
   readonly veth: string;
   /** Its peer on the bridge, in the root namespace. */
   readonly peer: string;
-  /** The service it registers ("backend"), or undefined (host 1: the caller). */
-  readonly service: string | undefined;
+  /** The service it registers: "frontend" (host 1, the caller) or "backend" (the others); also its identity. */
+  readonly service: 'frontend' | 'backend';
   /** What it registers: its inbound listener, or the relay in front of it. */
-  readonly registered: string | undefined;
+  readonly registered: string;
   readonly admin: string;
   readonly config: string;
 }
@@ -85,7 +86,7 @@ export function planMesh(o: MeshOptions): Omit<MeshState, 'processes'> {
   const hosts = Array.from({ length: n }, (_, k): MeshHost => {
     const i = k + 1;
     const addr = `${net}.${i}`;
-    const service = i === 1 ? undefined : 'backend';
+    const service = i === 1 ? 'frontend' : 'backend';
     return {
       i,
       ns: `scm${i}-${o.id}`,
@@ -93,7 +94,7 @@ export function planMesh(o: MeshOptions): Omit<MeshState, 'processes'> {
       veth: `scv${i}-${o.id}`,
       peer: `scp${i}-${o.id}`,
       service,
-      registered: service === undefined ? undefined : i === relayHost ? relay.listen : `${addr}:15006`,
+      registered: i === relayHost ? relay.listen : `${addr}:15006`,
       admin: `http://${addr}:15000`,
       config: path.join(o.dir, `host${i}.yaml`),
     };
@@ -105,10 +106,7 @@ export function planMesh(o: MeshOptions): Omit<MeshState, 'processes'> {
 export function hostConfig(h: MeshHost, m: Omit<MeshState, 'processes'>, certs: string, leaseTtl: string): string {
   const own = path.join(certs, `host${h.i}`);
   const tlsFiles = `cert: ${own}/cert.pem, key: ${own}/key.pem`;
-  const register =
-    h.service === undefined
-      ? ''
-      : `register:
+  const register = `register:
   endpoints: ["${m.etcdUrl}"]
   service: ${h.service}
   address: "${h.registered}"
@@ -244,7 +242,7 @@ async function build(s: MeshState, leaseTtl: string): Promise<void> {
     s.hosts.map(
       (h) =>
         new Promise<void>((resolve, reject) => {
-          const args = [BIN, 'certs', 'issue', '--ca', path.join(certs, 'ca'), '--identity', identityOf(h.service ?? 'frontend'), '--out', path.join(certs, `host${h.i}`), '--ip', h.addr];
+          const args = [BIN, 'certs', 'issue', '--ca', path.join(certs, 'ca'), '--identity', identityOf(h.service), '--out', path.join(certs, `host${h.i}`), '--ip', h.addr];
           execFile(process.execPath, args, { timeout: 30_000 }, (err, _out, stderr) => (err ? reject(new Error(`sidecar certs issue: ${stderr}`)) : resolve()));
         }),
     ),
@@ -277,8 +275,13 @@ async function build(s: MeshState, leaseTtl: string): Promise<void> {
     launch(s, `sidecar${h.i}`, ['ip', 'netns', 'exec', h.ns, process.execPath, BIN, 'run', '-c', h.config]);
   }
   for (const h of s.hosts) await until(() => httpOk(`${h.admin}/ready`), `host ${h.i}'s sidecar /ready`, 30_000, s);
-  const want = s.hosts.filter((h) => h.registered !== undefined).map((h) => h.registered!).sort();
+  const want = s.hosts.filter((h) => h.service === 'backend').map((h) => h.registered).sort();
   await until(async () => JSON.stringify((await backendEndpoints(s).catch(() => [])).map((e) => e.address).sort()) === JSON.stringify(want), 'host 1 to discover every backend through etcd', 30_000, s);
+  const registered = async (h: MeshHost): Promise<boolean> => {
+    const res = await fetch(`${h.admin}/clusters`, { signal: AbortSignal.timeout(2000) });
+    return ((await res.json()) as { registration?: { state?: string } }).registration?.state === 'registered';
+  };
+  await until(async () => (await Promise.all(s.hosts.map((h) => registered(h).catch(() => false)))).every(Boolean), 'every host to be registered', 30_000, s);
 }
 
 /** True when /proc says pid runs a command line that mentions `mark` (our state dir or mesh id): never kill a stranger. */
