@@ -1,5 +1,6 @@
 // A cluster fed by a discovery source, on a fake clock: an update that would empty it waits out empty_grace (or is
-// never applied), and locality-aware picks prefer the local zone until too few of it are available.
+// never applied), locality-aware picks prefer the local zone until too few of it are available, and priority levels
+// (SRV priorities) send every pick to the best level with an available endpoint.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { cluster as clusterSchema, type ClusterConfig } from '../config/schema.js';
