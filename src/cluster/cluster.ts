@@ -37,13 +37,16 @@ export class Endpoint implements SetMember {
   updatedAt: Date;
   /** Locality from the discovery source (etcd's zone), if any. */
   zone: string | undefined;
+  /** Priority level from the discovery source (SRV priority); lower is preferred, 0 when the source gives none. */
+  priority: number;
   readonly #lease: UpstreamLease;
   readonly #gate: EndpointGate;
 
-  constructor(address: string, weight: number, lease: UpstreamLease, record: EndpointRecord, gate: EndpointGate, source: string, zone?: string) {
+  constructor(address: string, weight: number, lease: UpstreamLease, record: EndpointRecord, gate: EndpointGate, source: string, zone?: string, priority = 0) {
     this.address = address;
     this.weight = weight;
     this.zone = zone;
+    this.priority = priority;
     this.#lease = lease;
     this.upstream = lease.upstream;
     this.stats = lease.stats;
@@ -141,6 +144,8 @@ export class Cluster {
   #emptyAt: Date | undefined;
   /** Locality: pick from the local zone (enough of it is available). */
   #preferLocal = false;
+  /** Priority levels: the index of the best level with an available endpoint; -1 = pick over every endpoint. */
+  #level = -1;
   /** The discovery settings as a string: a carried-over set must come from the same ones. */
   readonly #discoveryKey: string | undefined;
   readonly #transport: Transport | undefined;
@@ -196,7 +201,7 @@ export class Cluster {
           h2KeepaliveInterval: config.h2.keepalive_interval,
           h2KeepaliveTimeout: config.h2.keepalive_timeout,
         }, config.name, transport);
-        const ep = new Endpoint(d.address, d.weight, lease, state.acquire(d.address), this.#gate, sourceName, d.zone);
+        const ep = new Endpoint(d.address, d.weight, lease, state.acquire(d.address), this.#gate, sourceName, d.zone, d.priority ?? 0);
         const replays = this.#metrics?.staleConnectionReplays;
         if (replays !== undefined && ep.upstream instanceof Http1Upstream) ep.upstream.onStaleReplay = (name) => replays.get({ cluster: name }).inc();
         if (this.#metrics !== undefined && ep.upstream instanceof Http2Upstream) ep.upstream.observer = h2Observer(this.#metrics, config.name);
@@ -284,7 +289,7 @@ export class Cluster {
     const set = this.#set;
     if (this.#state.changes !== this.#seenChanges || set.version !== this.#seenVersion) this.#refreshGate();
     if (this.#gate.panic) this.#panicCounter?.inc();
-    return set.pick({ hash: this.#hashOf?.(req), avoid }, this.#preferLocal);
+    return set.pick({ hash: this.#hashOf?.(req), avoid }, this.#preferLocal, this.#level);
   }
 
   /** Whether the cluster is routing to all endpoints because too few are healthy and not ejected. */
@@ -326,6 +331,17 @@ export class Cluster {
     this.#seenChanges = state.changes;
     this.#seenVersion = this.#set.version;
     this.#gate.panic = guarded && panic(up, list.length, this.config.panic_threshold);
+    // Priority levels (RFC 2782): the best level with an available endpoint takes every pick; in panic, or with none
+    // available anywhere, every endpoint is a candidate.
+    this.#level = -1;
+    const levels = this.#set.levels;
+    if (levels !== undefined && !this.#gate.panic) this.#level = levels.findIndex((l) => l.members.some((e) => e.record.routable));
+  }
+
+  /** The priority level picks go to now (its priority number), or undefined without levels or when none is chosen. */
+  get activePriority(): number | undefined {
+    if (this.#state.changes !== this.#seenChanges || this.#set.version !== this.#seenVersion) this.#refreshGate();
+    return this.#set.levels?.[this.#level]?.priority;
   }
 
   #recordOutcome(ep: Endpoint, outcome: OutlierOutcome): void {

@@ -1,9 +1,11 @@
 // A cluster fed by a discovery source, on a fake clock: an update that would empty it waits out empty_grace (or is
-// never applied), and locality-aware picks prefer the local zone until too few of it are available.
+// never applied), locality-aware picks prefer the local zone until too few of it are available, and priority levels
+// (SRV priorities) send every pick to the best level with an available endpoint.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { cluster as clusterSchema, type ClusterConfig } from '../config/schema.js';
 import { StaticSource } from '../discovery/static.js';
+import type { DiscoveredEndpoint } from '../discovery/source.js';
 import { FakeClock } from '../policies/testing.js';
 import { UpstreamRegistry } from '../upstream/registry.js';
 import { tcpConnector } from '../upstream/connector.js';
@@ -14,7 +16,7 @@ const A = { address: '10.254.0.1:80', weight: 1, zone: 'a' };
 const B = { address: '10.254.0.2:80', weight: 1, zone: 'a' };
 const C = { address: '10.254.0.3:80', weight: 1, zone: 'b' };
 
-function make(extra: Record<string, unknown>, initial = [A, B, C]): { c: Cluster; source: StaticSource; clock: FakeClock; states: ClusterStateRegistry; cfg: ClusterConfig } {
+function make(extra: Record<string, unknown>, initial: readonly DiscoveredEndpoint[] = [A, B, C]): { c: Cluster; source: StaticSource; clock: FakeClock; states: ClusterStateRegistry; cfg: ClusterConfig } {
   const clock = new FakeClock(1000);
   const cfg = clusterSchema.parse({ name: 'app', panic_threshold: 0, ...extra, discovery: { file: { path: '/unused' }, ...(extra.discovery as object | undefined) } });
   const source = new StaticSource(initial);
@@ -99,6 +101,69 @@ describe('locality-aware balancing', () => {
     const { c } = make({ locality: { local_zone: 'z' } });
     try {
       assert.equal(picked(c).size, 3);
+    } finally {
+      c.release();
+    }
+  });
+});
+
+describe('priority levels (SRV priority)', () => {
+  const P0a = { address: '10.254.1.1:80', weight: 1, priority: 0 };
+  const P0b = { address: '10.254.1.2:80', weight: 1, priority: 0 };
+  const P1 = { address: '10.254.1.3:80', weight: 1, priority: 5 };
+  const P2 = { address: '10.254.1.4:80', weight: 1, priority: 9 };
+
+  it('picks from the best level with an available endpoint, falls back level by level, and returns', () => {
+    const { c, cfg, states, clock } = make(
+      { outlier_detection: { consecutive_gateway_failure: 1, base_ejection_time: '10s', max_ejection_percent: 100 } },
+      [P2, P1, P0a, P0b],
+    );
+    const eject = (address: string): void => {
+      const state = states.acquire(cfg, { clock });
+      state.record(address, 'gateway-error');
+      states.release(state);
+    };
+    try {
+      assert.deepEqual([...picked(c)].sort(), [P0a.address, P0b.address], 'the best level only');
+      assert.equal(c.activePriority, 0);
+      eject(P0a.address);
+      assert.deepEqual([...picked(c)], [P0b.address], 'still the best level while one of it is available');
+      eject(P0b.address);
+      assert.deepEqual([...picked(c)], [P1.address], 'the next level takes over');
+      assert.equal(c.activePriority, 5);
+      clock.advance(1_000);
+      eject(P1.address);
+      assert.deepEqual([...picked(c)], [P2.address], 'and the one after it');
+      clock.advance(9_500);
+      assert.deepEqual([...picked(c)].sort(), [P0a.address, P0b.address], 'back to the best level once it returns');
+      assert.equal(c.activePriority, 0);
+    } finally {
+      c.release();
+    }
+  });
+
+  it("a retry avoiding the best level's only available endpoint goes to the next level", () => {
+    const { c } = make({}, [P0a, P1]);
+    try {
+      const first = c.pick({ headers: undefined, context: undefined } as never)!;
+      assert.equal(first.address, P0a.address);
+      assert.equal(c.pick({ headers: undefined, context: undefined } as never, first)!.address, P1.address);
+    } finally {
+      c.release();
+    }
+  });
+
+  it('a priority change moves the endpoint between levels in place; one level only costs nothing extra', () => {
+    const { c, source } = make({}, [P0a, P1]);
+    try {
+      assert.deepEqual([...picked(c)], [P0a.address]);
+      const before = c.endpointByAddress(P1.address);
+      source.set([{ ...P0a, priority: 7 }, P1]);
+      assert.equal(c.endpointByAddress(P1.address), before, 'same endpoint object');
+      assert.deepEqual([...picked(c)], [P1.address]);
+      source.set([{ ...P0a, priority: 3 }, { ...P1, priority: 3 }]);
+      assert.equal(c.activePriority, undefined, 'a single level: no levels at all');
+      assert.equal(picked(c).size, 2);
     } finally {
       c.release();
     }

@@ -8,6 +8,15 @@ export interface SetMember extends BalancedEndpoint {
   weight: number;
   /** The locality its source gave it (changed in place, as the weight). */
   zone?: string | undefined;
+  /** Priority level its source gave it (lower is preferred; absent 0; changed in place, as the weight). */
+  priority?: number;
+}
+
+/** One priority level of a set: its members and a balancer over them. */
+export interface PriorityLevel<E extends SetMember> {
+  readonly priority: number;
+  readonly members: readonly E[];
+  readonly balancer: LoadBalancer<E>;
 }
 
 export interface EndpointSetOptions {
@@ -37,6 +46,8 @@ export class EndpointSet<E extends SetMember> {
   /** Over the local zone's members; undefined without a local zone. */
   #localBalancer: LoadBalancer<E> | undefined;
   #localCount = 0;
+  /** With more than one priority among the members: the levels, best first; else undefined (no cost per pick). */
+  #levels: readonly PriorityLevel<E>[] | undefined;
   readonly #localZone: string | undefined;
   readonly #policy: BalancerPolicy;
   readonly #opts: BalancerOptions;
@@ -63,10 +74,31 @@ export class EndpointSet<E extends SetMember> {
     return this.#byAddress.get(address);
   }
 
-  /** `local`: pick among the local zone's members (all members when the set has none there). */
-  pick(ctx: PickContext, local = false): E | undefined {
+  /**
+   * `level`: pick within that priority level (an index into `levels`; a retry whose `avoid` is the level's only
+   * available member goes to the next level); else `local`: pick among the local zone's members (all members when
+   * the set has none there).
+   */
+  pick(ctx: PickContext, local = false, level = -1): E | undefined {
+    const levels = this.#levels;
+    if (level >= 0 && levels !== undefined && level < levels.length) {
+      const first = levels[level]!.balancer.pick(ctx);
+      const avoid = ctx.avoid;
+      if (avoid === undefined || first === undefined || first.address !== avoid.address) return first;
+      // The level's only available endpoint is the one the previous attempt failed on: the retry tries the next level.
+      for (let i = level + 1; i < levels.length; i++) {
+        const next = levels[i]!.balancer.pick(ctx);
+        if (next !== undefined && next.address !== avoid.address) return next;
+      }
+      return first;
+    }
     if (local && this.#localBalancer !== undefined && this.#localCount > 0) return this.#localBalancer.pick(ctx);
     return this.#balancer.pick(ctx);
+  }
+
+  /** The priority levels, best (lowest number) first, when members have more than one priority; else undefined. */
+  get levels(): readonly PriorityLevel<E>[] | undefined {
+    return this.#levels;
   }
 
   /** How many members are in the local zone. */
@@ -101,9 +133,10 @@ export class EndpointSet<E extends SetMember> {
         e = this.#hooks.add(d);
         this.#byAddress.set(address, e);
         added.push(address);
-      } else if (e.weight !== d.weight || e.zone !== d.zone) {
+      } else if (e.weight !== d.weight || e.zone !== d.zone || (e.priority ?? 0) !== (d.priority ?? 0)) {
         e.weight = d.weight;
         e.zone = d.zone;
+        e.priority = d.priority ?? 0;
         reweighted.push(address);
       }
       list.push(e);
@@ -117,6 +150,7 @@ export class EndpointSet<E extends SetMember> {
         this.#localCount = local.length;
         this.#localBalancer = createBalancer(this.#policy, local, this.#opts);
       }
+      this.#levels = levelsOf(list, (members) => createBalancer(this.#policy, members, this.#opts));
       this.version++;
     }
     for (const e of gone) this.#hooks.remove(e);
@@ -127,4 +161,14 @@ export class EndpointSet<E extends SetMember> {
   clear(): void {
     this.replace([]);
   }
+}
+
+/** Groups members by priority, best first; undefined when they all share one (the common case: one balancer). */
+function levelsOf<E extends SetMember>(list: readonly E[], balancer: (members: readonly E[]) => LoadBalancer<E>): PriorityLevel<E>[] | undefined {
+  const priorities = [...new Set(list.map((e) => e.priority ?? 0))].sort((a, b) => a - b);
+  if (priorities.length < 2) return undefined;
+  return priorities.map((priority) => {
+    const members = list.filter((e) => (e.priority ?? 0) === priority);
+    return { priority, members, balancer: balancer(members) };
+  });
 }

@@ -545,7 +545,7 @@ export const discovery = z
     dns: z
       .strictObject({
         name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a DNS name').meta({ description: 'The name to resolve (for SRV, e.g. _http._tcp.users.example).' }),
-        type: z.enum(['A', 'AAAA', 'A_AAAA', 'SRV']).default('A').meta({ description: 'A, AAAA, A_AAAA (both) with `port`; SRV: each record\'s target, port and weight (only the best priority is used).' }),
+        type: z.enum(['A', 'AAAA', 'A_AAAA', 'SRV']).default('A').meta({ description: 'A, AAAA, A_AAAA (both) with `port`; SRV: each record\'s target, port, weight and priority (the best priority with an available endpoint takes the traffic; the next takes over when it fails).' }),
         port: port.optional().meta({ description: 'Port of every A/AAAA endpoint (required for those types).' }),
         servers: z.array(hostPort).min(1).optional().meta({ description: 'Resolvers as ip:port; absent: the system\'s (/etc/resolv.conf).' }),
         ttl_floor: duration.default(1_000).meta({ description: 'Never look again sooner than this, whatever the TTL (also the retry delay after a failed lookup).' }),

@@ -14,7 +14,7 @@ describe('dns source: pure parts', () => {
     assert.equal(nextLookupMs([], 1_000, 60_000), 60_000);
   });
 
-  it('uses only the best SRV priority; weight 0 counts as 1; IPv6 targets are bracketed', () => {
+  it('keeps every SRV priority as the endpoint priority level, best first; weight 0 counts as 1; IPv6 targets are bracketed', () => {
     const ips: Record<string, string[]> = { a: ['10.0.0.1'], b: ['10.0.0.2'], c: ['::1'] };
     const list = srvEndpoints(
       [
@@ -24,7 +24,11 @@ describe('dns source: pure parts', () => {
       ],
       (t) => ips[t] ?? [],
     );
-    assert.deepEqual(list, [{ address: '10.0.0.1:81', weight: 1 }, { address: '[::1]:82', weight: 7 }]);
+    assert.deepEqual(list, [
+      { address: '10.0.0.1:81', weight: 1, priority: 10 },
+      { address: '[::1]:82', weight: 7, priority: 10 },
+      { address: '10.0.0.2:83', weight: 5, priority: 20 },
+    ]);
   });
 });
 
@@ -71,7 +75,7 @@ describe('dns source against a real DNS server', () => {
     }
   });
 
-  it('SRV: the best priority group with its weights and ports; a failed lookup keeps the set and is reported each time', async () => {
+  it('SRV: every priority with its weights and ports; a failed lookup keeps the set and is reported each time', async () => {
     server.zone.set('_http._tcp.api.test', {
       SRV: [
         { priority: 1, weight: 3, port: 7001, target: 'a.api.test', ttl: 0 },
@@ -87,7 +91,8 @@ describe('dns source against a real DNS server', () => {
     source.start(sink);
     try {
       await sink.waitFor(() => sink.updates.length === 1, 'the SRV answer');
-      assert.deepEqual(sink.latest, ['10.3.0.1:7001*3', '10.3.0.2:7002*1']);
+      assert.deepEqual(sink.latest, ['10.3.0.1:7001*3', '10.3.0.2:7002*1', '10.3.0.3:7003*9']);
+      assert.deepEqual(sink.updates[0]!.map((e) => `${e.address}@${e.priority}`), ['10.3.0.1:7001@1', '10.3.0.2:7002@1', '10.3.0.3:7003@2']);
       server.mode = 'silent';
       await sink.waitFor(() => sink.errors.length >= 2, 'two failed lookups', 5000);
       assert.match(sink.errors[0]!, /dns SRV _http._tcp.api.test: ETIMEOUT/);

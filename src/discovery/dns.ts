@@ -1,4 +1,4 @@
-// The DNS source: a name's A/AAAA records (with the cluster's port) or its SRV records (priority, weight, port),
+// The DNS source: a name's A/AAAA records (with the cluster's port) or its SRV records (priority level, weight, port),
 // resolved on a timer off the request path with a node:dns Resolver; the next lookup follows the answer's TTL, held
 // between a floor and a ceiling. A failed or empty lookup keeps the last good set and is reported.
 import { Resolver } from 'node:dns/promises';
@@ -25,15 +25,16 @@ export function nextLookupMs(ttlsSeconds: readonly number[], floorMs: number, ce
   return Math.max(floorMs, Math.min(ceilingMs, ttl));
 }
 
-/** SRV records to endpoints: only the best (lowest) priority is used; weight 0 counts as 1, above 1000 as 1000. */
+/**
+ * SRV records to endpoints: every record, its priority kept as the endpoint's priority level (the cluster prefers the
+ * best level with an available endpoint and falls back to the next, RFC 2782); weight 0 counts as 1, above 1000 as 1000.
+ * An address named at several priorities keeps its best one.
+ */
 export function srvEndpoints(records: readonly { priority: number; weight: number; port: number; name: string }[], addressesOf: (target: string) => readonly string[]): DiscoveredEndpoint[] {
-  if (records.length === 0) return [];
-  const best = Math.min(...records.map((r) => r.priority));
   const out: DiscoveredEndpoint[] = [];
-  for (const r of records) {
-    if (r.priority !== best) continue;
+  for (const r of [...records].sort((a, b) => a.priority - b.priority)) {
     const weight = Math.max(1, Math.min(1000, r.weight));
-    for (const ip of addressesOf(r.name)) out.push({ address: `${ip.includes(':') ? `[${ip}]` : ip}:${r.port}`, weight });
+    for (const ip of addressesOf(r.name)) out.push({ address: `${ip.includes(':') ? `[${ip}]` : ip}:${r.port}`, weight, priority: r.priority });
   }
   return out;
 }
@@ -91,8 +92,7 @@ export class DnsSource implements DiscoverySource {
       };
     }
     const srv = await this.#resolver.resolveSrv(o.name);
-    const best = Math.min(...srv.map((r) => r.priority));
-    const targets = [...new Set(srv.filter((r) => r.priority === best).map((r) => r.name))];
+    const targets = [...new Set(srv.map((r) => r.name))];
     const resolved = new Map<string, { address: string; ttl: number }[]>();
     // node:dns gives no TTL for SRV answers; the targets' address TTLs pace the lookups.
     await Promise.all(targets.map(async (t) => resolved.set(t, await this.#resolveHostAny(t))));

@@ -6,6 +6,11 @@ export interface DiscoveredEndpoint {
   readonly weight: number;
   /** The endpoint's locality (zone), when its source knows it; locality-aware balancing prefers the local zone. */
   readonly zone?: string | undefined;
+  /**
+   * Priority level (lower is preferred, as SRV's priority): the cluster picks from the best level that has an
+   * available endpoint and falls back level by level (RFC 2782). Absent: 0.
+   */
+  readonly priority?: number | undefined;
 }
 
 /** Where a source delivers what it learns (a cluster's EndpointSet, or a test recorder). */

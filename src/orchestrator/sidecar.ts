@@ -558,6 +558,7 @@ export class Sidecar implements ServerDeps {
           source: e.source,
           updated_at: e.updatedAt.toISOString(),
           zone: e.zone ?? null,
+          priority: e.priority,
           health: healthWord(c.config.health_check ? st.health : 'healthy', st.ejected),
           routable: e.available,
           failed_active_check: st.health === 'unhealthy',
@@ -645,7 +646,7 @@ function hashFile(file: string): string {
 }
 
 /** A cluster's discovery as /clusters shows it. */
-function discoveryView(c: Cluster): { source: string; version: number; updated_at: string | null; last_error: string | null; empty_pending_until: string | null } {
+function discoveryView(c: Cluster): { source: string; version: number; updated_at: string | null; last_error: string | null; empty_pending_until: string | null; active_priority: number | null } {
   const d = c.discovery;
-  return { source: d.source, version: d.version, updated_at: d.updatedAt?.toISOString() ?? null, last_error: d.lastError ?? null, empty_pending_until: d.emptyPendingUntil?.toISOString() ?? null };
+  return { source: d.source, version: d.version, updated_at: d.updatedAt?.toISOString() ?? null, last_error: d.lastError ?? null, empty_pending_until: d.emptyPendingUntil?.toISOString() ?? null, active_priority: c.activePriority ?? null };
 }

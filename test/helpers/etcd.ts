@@ -18,6 +18,17 @@ export interface TestEtcd {
   dispose(): Promise<void>;
 }
 
+/** A one-member etcd cluster's command line (also scripts/netns-mesh.ts, which runs etcd on a bridge address). */
+export function etcdArgs(name: string, dataDir: string, clientUrl: string, peerUrl: string, logLevel = 'error'): string[] {
+  return [
+    '--name', name, '--data-dir', dataDir,
+    '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
+    '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl,
+    '--initial-cluster', `${name}=${peerUrl}`, '--initial-cluster-state', 'new',
+    '--log-level', logLevel, '--logger', 'zap',
+  ];
+}
+
 export async function startEtcd(): Promise<TestEtcd> {
   requireCommand('etcd', 'etcd-server');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-etcd-'));
@@ -25,13 +36,7 @@ export async function startEtcd(): Promise<TestEtcd> {
   const peerPort = await freePort();
   const url = `http://127.0.0.1:${clientPort}`;
   const peer = `http://127.0.0.1:${peerPort}`;
-  const args = [
-    '--name', 'test', '--data-dir', path.join(dir, 'data'),
-    '--listen-client-urls', url, '--advertise-client-urls', url,
-    '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
-    '--initial-cluster', `test=${peer}`, '--initial-cluster-state', 'new',
-    '--log-level', 'error', '--logger', 'zap',
-  ];
+  const args = etcdArgs('test', path.join(dir, 'data'), url, peer);
   let child: ChildProcess | undefined;
   let log = '';
 

@@ -64,3 +64,83 @@ clusters:
     dns.mode = 'ok';
   });
 });
+
+describe('dns SRV priority failover (RFC 2782) in a running sidecar', () => {
+  let dns: TestDnsServer;
+  const up = { best1: true, best2: true };
+  let best1: TestUpstream;
+  let best2: TestUpstream;
+  let fallback: TestUpstream;
+  let sidecar: RunningSidecar;
+  // The best-priority apps answer their health check 503 while "down"; traffic is what shows where picks go.
+  const app = (name: 'best1' | 'best2' | 'fallback') => (q: { url?: string | undefined }, res: Parameters<typeof reply>[0]) =>
+    q.url === '/healthz' ? reply(res, name === 'fallback' || up[name] ? 200 : 503, 'ok\n') : reply(res, 200, `${name}\n`);
+
+  before(async () => {
+    dns = await startDnsServer();
+    best1 = await startUpstream(app('best1'));
+    best2 = await startUpstream(app('best2'));
+    fallback = await startUpstream(app('fallback'));
+    dns.zone.set('_http._tcp.prio.test', {
+      SRV: [
+        { priority: 10, weight: 1, port: best1.port, target: 'best.prio.test', ttl: 0 },
+        { priority: 10, weight: 1, port: best2.port, target: 'best.prio.test', ttl: 0 },
+        { priority: 20, weight: 1, port: fallback.port, target: 'fallback.prio.test', ttl: 0 },
+      ],
+    });
+    dns.zone.set('best.prio.test', { A: [{ address: '127.0.0.1', ttl: 0 }] });
+    dns.zone.set('fallback.prio.test', { A: [{ address: '127.0.0.1', ttl: 0 }] });
+    sidecar = await startSidecar(`
+listeners:
+  - name: in
+    port: 0
+    routes:
+      - match: { prefix: / }
+        cluster: app
+clusters:
+  - name: app
+    panic_threshold: 0
+    health_check: { path: /healthz, interval: 50ms, interval_jitter: 0, timeout: 500ms, healthy_threshold: 1, unhealthy_threshold: 1 }
+    discovery:
+      dns: { name: _http._tcp.prio.test, type: SRV, servers: ["${dns.address}"], ttl_floor: 200ms, ttl_ceiling: 1s, timeout: 200ms }
+`);
+  });
+
+  after(async () => {
+    await sidecar?.stop();
+    await Promise.all([best1?.close(), best2?.close(), fallback?.close()]);
+    await dns?.close();
+  });
+
+  /** Which apps answer n requests. */
+  const served = async (n: number): Promise<Record<string, number>> => {
+    const by: Record<string, number> = {};
+    for (let i = 0; i < n; i++) {
+      const r = await httpRequest(sidecar.ports.in!, { path: '/' });
+      assert.equal(r.status, 200, r.body);
+      by[r.body.trim()] = (by[r.body.trim()] ?? 0) + 1;
+    }
+    return by;
+  };
+  const activePriority = async (): Promise<number | null> =>
+    (JSON.parse((await httpRequest(sidecar.adminPort, { path: '/clusters' })).body) as { clusters: { discovery: { active_priority: number | null } }[] }).clusters[0]!.discovery.active_priority;
+
+  it('the best priority takes the traffic; when all of it fails its health check the next priority does; back up, it returns', async () => {
+    await eventually(async () => (await activePriority()) === 10, 'every SRV priority discovered and the best one chosen');
+    const shown = JSON.parse((await httpRequest(sidecar.adminPort, { path: '/clusters' })).body) as { clusters: { endpoints: { address: string; priority: number }[] }[] };
+    assert.deepEqual(shown.clusters[0]!.endpoints.map((e) => e.priority).sort(), [10, 10, 20]);
+    const normal = await served(20);
+    assert.deepEqual(Object.keys(normal).sort(), ['best1', 'best2'], JSON.stringify(normal));
+    up.best1 = false;
+    await eventually(async () => JSON.stringify(await served(6)) === '{"best2":6}', 'best1 out: the rest of its level serves');
+    assert.equal(await activePriority(), 10);
+    up.best2 = false;
+    await eventually(async () => (await activePriority()) === 20, 'the next priority to take over');
+    assert.deepEqual(await served(10), { fallback: 10 });
+    up.best1 = true;
+    up.best2 = true;
+    await eventually(async () => (await activePriority()) === 10, 'the best priority back');
+    const back = await served(20);
+    assert.deepEqual(Object.keys(back).sort(), ['best1', 'best2'], JSON.stringify(back));
+  });
+});

@@ -1,113 +1,96 @@
-// A mesh of four hosts as network namespaces on a bridge (198.18.1.0/24): each runs an app and its sidecar; host 1's
-// app calls "backend" through its sidecar, which speaks h2c (peer: sidecar) to the sidecars of hosts 2-4 (static
-// endpoints; the etcd source plugs in as clusters[].discovery). Host 4's link is cut; outlier detection moves
-// traffic to the others, and the client-visible error rate is reported.
+// A mesh of four hosts as network namespaces on a bridge (scripts/netns-mesh.ts, the topology `npm run mesh:up`
+// starts): each host runs an app and its sidecar, which registers the app in a real etcd (on the bridge, lease TTL
+// 2 s; host 1 as "frontend", hosts 2-4 as "backend"); host 1's app calls "backend" through its sidecar, which finds
+// it through etcd and speaks HTTP/2 over mTLS to the other sidecars (SPIFFE identities checked both ways). Host 3 is reached through a TCP fault
+// relay. Host 4's link is cut: traffic moves to the others with a bounded client-visible error rate and host 4's
+// endpoint leaves host 1's /clusters once its lease expires. Then latency on host 3's link: least_request sends it
+// less; then loss on it: outlier detection ejects it while the retries keep the client whole.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync, chmodSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { backendEndpoints, backendRetries, identityOf, leftovers, meshClient, meshDown, meshUp, setRelay, type ClientResult, type MeshState } from '../../scripts/netns-mesh.js';
 import { requireCommand } from '../helpers/system.js';
 
-const BIN = fileURLToPath(new URL('../../../bin/sidecar.js', import.meta.url));
-const sh = (args: string[]): string => execFileSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 60_000 });
-const tryRun = (args: string[]): void => {
-  try {
-    execFileSync(args[0]!, args.slice(1), { stdio: 'ignore', timeout: 20_000 });
-  } catch {
-    /* cleanup */
-  }
-};
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const APP = `require('http').createServer((q, s) => s.end(process.argv[1])).listen(8080, '127.0.0.1');`;
-// Sends n requests one after the other to the local sidecar; prints {ok, errors, by} as JSON.
-const CLIENT = `(async () => { const n = Number(process.argv[1]); const by = {}; let ok = 0, errors = 0;
-  for (let i = 0; i < n; i++) { try { const r = await fetch('http://127.0.0.1:15001/', { signal: AbortSignal.timeout(3000) }); const t = await r.text();
-    if (r.status === 200) { ok++; by[t] = (by[t] || 0) + 1; } else errors++; } catch { errors++; } }
-  console.log(JSON.stringify({ ok, errors, by })); })();`;
+const share = (r: ClientResult, app: string): number => (r.by[app] ?? 0) / Math.max(1, r.ok);
 
-test('four hosts in netns: cutting one host moves traffic to the others', { timeout: 120_000 }, async () => {
+test('four hosts in netns, discovery through etcd, mTLS h2 between sidecars: a cut host, a slow link, a lossy link', { timeout: 150_000 }, async (t) => {
+  const note = (line: string): void => t.diagnostic(`mesh: ${line}`);
   requireCommand('ip', 'iproute2');
-  const id = `${process.pid % 10000}`;
-  const br = `scbr${id}`;
-  const hosts = [1, 2, 3, 4].map((i) => ({ i, ns: `scm${i}-${id}`, addr: `198.18.1.${i}`, veth: `scv${i}-${id}`, peer: `scp${i}-${id}` }));
-  const dir = mkdtempSync(join(tmpdir(), 'sidecar-mesh-'));
-  chmodSync(dir, 0o755);
-  const children: ChildProcess[] = [];
-  const start = (ns: string, cmd: string[]): ChildProcess => {
-    const c = spawn('ip', ['netns', 'exec', ns, ...cmd], { stdio: ['ignore', 'ignore', 'ignore'] });
-    children.push(c);
-    return c;
-  };
+  requireCommand('etcd', 'etcd-server');
+  const id = `t${process.pid % 100000}`;
+  const dir = join(tmpdir(), `sidecar-mesh-${id}`);
+  let s: MeshState | undefined;
+  const began = Date.now();
   try {
-    sh(['ip', 'link', 'add', br, 'type', 'bridge']);
-    sh(['ip', 'link', 'set', br, 'up']);
-    for (const h of hosts) {
-      sh(['ip', 'netns', 'add', h.ns]);
-      sh(['ip', 'link', 'add', h.veth, 'type', 'veth', 'peer', 'name', h.peer]);
-      sh(['ip', 'link', 'set', h.peer, 'master', br]);
-      sh(['ip', 'link', 'set', h.peer, 'up']);
-      sh(['ip', 'link', 'set', h.veth, 'netns', h.ns]);
-      sh(['ip', '-n', h.ns, 'link', 'set', 'lo', 'up']);
-      sh(['ip', '-n', h.ns, 'addr', 'add', `${h.addr}/24`, 'dev', h.veth]);
-      sh(['ip', '-n', h.ns, 'link', 'set', h.veth, 'up']);
-      const cfg = join(dir, `host${h.i}.yaml`);
-      writeFileSync(cfg, `admin: { address: 127.0.0.1, port: 15000 }
-listeners:
-  - name: inbound
-    address: ${h.addr}
-    port: 15006
-    routes: [{ name: app, match: { prefix: / }, cluster: app }]
-  - name: outbound
-    address: 127.0.0.1
-    port: 15001
-    hop_marker: ignore
-    routes: [{ name: backend, match: { prefix: / }, cluster: backend, retry: { max_retries: 2 } }]
-clusters:
-  - { name: app, endpoints: ["127.0.0.1:8080"] }
-  - name: backend
-    peer: sidecar
-    connect_timeout: 300ms
-    endpoints: [${hosts.slice(1).map((o) => `"${o.addr}:15006"`).join(', ')}]
-    outlier_detection: { consecutive_gateway_failure: 2, base_ejection_time: 30s, max_ejection_percent: 50 }
-`);
-      start(h.ns, ['node', '-e', APP, `app-${h.i}`]);
-      start(h.ns, ['node', BIN, 'run', '-c', cfg]);
+    s = await meshUp({ id, subnet: 100 + (process.pid % 150), dir, leaseTtl: '2s' });
+    const [, , h3, h4] = s.hosts as [MeshState['hosts'][0], MeshState['hosts'][0], MeshState['hosts'][0], MeshState['hosts'][0]];
+    note(`up in ${Date.now() - began} ms; host 1 discovered ${JSON.stringify((await backendEndpoints(s)).map((e) => `${e.address} (${e.source})`))}`);
+
+    for (const h of s.hosts) {
+      const reg = ((await (await fetch(`${h.admin}/clusters`)).json()) as { registration: { key: string; state: string } }).registration;
+      assert.deepEqual(reg, { ...reg, key: `/sidecar/services/${h.service}/${h.registered}`, state: 'registered' }, `host ${h.i} registered`);
     }
-    for (const h of hosts) {
-      const deadline = Date.now() + 30_000;
-      while (spawnOk(['ip', 'netns', 'exec', h.ns, 'curl', '-sf', 'http://127.0.0.1:15000/ready']) === false) {
-        if (Date.now() > deadline) throw new Error(`host ${h.i}: sidecar not ready`);
-        await sleep(200);
-      }
-    }
-    const client = (n: number): { ok: number; errors: number; by: Record<string, number> } => JSON.parse(sh(['ip', 'netns', 'exec', hosts[0]!.ns, 'node', '-e', CLIENT, String(n)])) as never;
-    const before = client(30);
-    assert.equal(before.errors, 0);
+    // Everyone serves, over mTLS: host 2's inbound saw host 1's identity, host 1 saw the backends'.
+    const before = await meshClient(s, 30, 3);
+    assert.equal(before.errors, 0, JSON.stringify(before));
     for (const k of ['app-2', 'app-3', 'app-4']) assert.ok((before.by[k] ?? 0) > 0, `before: ${JSON.stringify(before)}`);
-    sh(['ip', '-n', hosts[3]!.ns, 'link', 'set', hosts[3]!.veth, 'down']);
-    const during = client(60);
-    const rate = during.errors / 60;
-    process.stdout.write(`# mesh: host 4 cut; client-visible error rate ${(rate * 100).toFixed(1)}% (${during.errors}/60), served by ${JSON.stringify(during.by)}\n`);
-    assert.ok(rate <= 0.1, `error rate ${rate}`);
-    const after = client(20);
+    const inboundLog = readFileSync(join(s.dir, 'logs', 'sidecar2.log'), 'utf8').split('\n').filter((l) => l.includes('"listener":"inbound"'));
+    const lastIn = JSON.parse(inboundLog.at(-1)!) as { peer_identity: string; protocol: string };
+    assert.equal(lastIn.peer_identity, identityOf('frontend'));
+    assert.equal(lastIn.protocol, 'HTTP/2');
+    const outboundLog = readFileSync(join(s.dir, 'logs', 'sidecar1.log'), 'utf8').split('\n').filter((l) => l.includes('"listener":"outbound"'));
+    assert.equal((JSON.parse(outboundLog.at(-1)!) as { upstream_identity: string }).upstream_identity, identityOf('backend'));
+
+    // Cut host 4 off while host 1's app keeps calling.
+    const retriesBefore = await backendRetries(s);
+    const cutAt = Date.now();
+    execFileSync('ip', ['-n', h4.ns, 'link', 'set', h4.veth, 'down']);
+    const during = meshClient(s, 150, 4);
+    let goneAfter: number | undefined;
+    while (goneAfter === undefined && Date.now() - cutAt < 15_000) {
+      if (!(await backendEndpoints(s)).some((e) => e.address === h4.registered)) goneAfter = Date.now() - cutAt;
+      else await sleep(100);
+    }
+    const cut = await during;
+    const rate = cut.errors / (cut.ok + cut.errors);
+    const retried = (await backendRetries(s)) - retriesBefore;
+    note(`host 4 cut; client-visible error rate ${(rate * 100).toFixed(1)}% (${cut.errors}/${cut.ok + cut.errors}), served by ${JSON.stringify(cut.by)}, ${retried} retries by host 1's sidecar; its endpoint left host 1's /clusters ${goneAfter ?? '(never)'} ms after the cut (lease TTL 2 s)`);
+    assert.ok(goneAfter !== undefined, "host 4's endpoint never left host 1's /clusters");
+    assert.ok(goneAfter <= 2_000 + 4_000, `host 4 left only after ${goneAfter} ms (TTL 2 s + keep-alive and expiry slack)`);
+    assert.ok(rate <= 0.05, `error rate ${rate}`);
+    assert.ok(retried > 0, 'the cut was felt (attempts to host 4 failed and were retried), not just avoided');
+    const after = await meshClient(s, 20, 2);
     assert.equal(after.by['app-4'] ?? 0, 0, 'the cut host gets no traffic');
-    assert.ok(after.ok >= 19, JSON.stringify(after));
+    assert.equal(after.errors, 0, JSON.stringify(after));
+
+    // Latency on host 3's link (through the relay): least_request sends the slow endpoint fewer requests.
+    const even = await meshClient(s, 120, 8);
+    await setRelay(s, { latencyMs: 100 });
+    const slow = await meshClient(s, 120, 8);
+    await setRelay(s, { latencyMs: 0 });
+    note(`host 3's link +100 ms per chunk each way: its share of requests ${(share(even, 'app-3') * 100).toFixed(0)}% -> ${(share(slow, 'app-3') * 100).toFixed(0)}% (least_request); ${JSON.stringify(even.by)} -> ${JSON.stringify(slow.by)}`);
+    assert.equal(slow.errors, 0, JSON.stringify(slow));
+    assert.ok(share(even, 'app-3') >= 0.2, `without latency host 3 serves its part: ${JSON.stringify(even)}`);
+    assert.ok(share(slow, 'app-3') <= share(even, 'app-3') / 2, `the slow endpoint gets fewer requests: ${JSON.stringify(even.by)} -> ${JSON.stringify(slow.by)}`);
+
+    // Loss on host 3's link: connections through it reset; outlier detection ejects host 3, retries hide the failures.
+    await setRelay(s, { loss: 0.3 });
+    const lossy = await meshClient(s, 100, 4);
+    const ejected = (await backendEndpoints(s)).find((e) => e.address === h3.registered);
+    const { faults } = await setRelay(s, { loss: 0 });
+    const lossRate = lossy.errors / (lossy.ok + lossy.errors);
+    note(`host 3's link loses 30% of chunks: ${faults} connections reset, host 3 ejected: ${ejected?.ejected}, client-visible error rate ${(lossRate * 100).toFixed(1)}%, served by ${JSON.stringify(lossy.by)}`);
+    assert.ok(faults > 0, 'the relay reset connections');
+    assert.equal(ejected?.ejected, true, `host 3 ejected: ${JSON.stringify(ejected)}`);
+    assert.ok(lossRate <= 0.05, `error rate under loss ${lossRate}`);
+    assert.ok((lossy.by['app-2'] ?? 0) >= 80, `host 2 took over: ${JSON.stringify(lossy)}`);
+    note(`whole run ${Date.now() - began} ms`);
   } finally {
-    for (const c of children) c.kill('SIGKILL');
-    await sleep(200);
-    for (const h of hosts) tryRun(['ip', 'netns', 'del', h.ns]);
-    tryRun(['ip', 'link', 'del', br]);
+    await meshDown(dir);
+    assert.deepEqual(leftovers(id), [], 'nothing of the mesh is left');
   }
 });
-
-function spawnOk(args: string[]): boolean {
-  try {
-    execFileSync(args[0]!, args.slice(1), { stdio: 'ignore', timeout: 5000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
