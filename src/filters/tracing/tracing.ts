@@ -222,7 +222,8 @@ class Scope implements RequestSpans {
     if (flag !== undefined) a['sidecar.response_flags'] = flag;
     if (ctx.endpoint !== '') a['sidecar.upstream'] = ctx.endpoint;
     if (ctx.peerIdentity !== undefined) a['sidecar.peer.identity'] = ctx.peerIdentity;
-    const type = errorType(status, failure) ?? (flag !== undefined && status >= 500 ? flag : undefined);
+    // A 4xx is the caller's error, not the server span's (OTel HTTP conventions).
+    const type = status >= 500 ? (errorType(status, failure) ?? flag) : undefined;
     if (type !== undefined) a['error.type'] = type;
     server.error = status >= 500 || (failure !== undefined && !isProxyError(failure));
     server.message = ctx.error ?? (failure instanceof Error ? failure.message : undefined);
