@@ -3,10 +3,14 @@
 // from traceparent and B3, retries as sibling client spans, head and tail sampling, and a collector that is down or
 // hangs costing spans (counted), never requests.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { metricsText } from '../helpers/admin.js';
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.js';
-import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
+import { BIN, startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { accessLogFor, httpRequest, sleep } from '../helpers/strict-net.js';
 import { freePort, reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
@@ -30,6 +34,7 @@ describe('tracing (OTLP/HTTP, two chained sidecars)', () => {
   let rx: OtlpReceiver;
   let hanging: TestUpstream;
   let up: TestUpstream;
+  let slowUp: TestUpstream;
   let a: RunningSidecar;
   let b: RunningSidecar;
   let d: RunningSidecar;
@@ -37,6 +42,7 @@ describe('tracing (OTLP/HTTP, two chained sidecars)', () => {
 
   before(async () => {
     rx = await startOtlpReceiver();
+    slowUp = await startUpstream((_req, res) => setTimeout(() => reply(res, 200, 'late\n'), 400));
     up = await startUpstream((req, res) => {
       const url = req.url!;
       if (url.startsWith('/flaky') && !flakySeen.has(url)) {
@@ -57,6 +63,9 @@ listeners:
       - match: { prefix: /flaky }
         cluster: app
         retry: { retry_on: [5xx], max_retries: 1, backoff: { base_interval: 1ms, max_interval: 2ms } }
+      - match: { prefix: /hedge }
+        cluster: pair
+        hedge: { after: 50ms }
       - match: { prefix: / }
         cluster: app
   - name: tail
@@ -68,6 +77,7 @@ listeners:
         cluster: app
 clusters:
   - { name: app, endpoints: ["${up.address}"] }
+  - { name: pair, endpoints: ["${slowUp.address}", "${up.address}"] }
 `);
     a = await startSidecar(`
 listeners:
@@ -108,6 +118,7 @@ clusters:
   after(async () => {
     for (const s of [a, b, d]) await s?.stop();
     await up?.close();
+    await slowUp?.close();
     await rx?.close();
     await hanging?.close();
   });
@@ -193,6 +204,21 @@ clusters:
     assert.equal(bServer!.attributes['http.response.status_code'], 200);
   });
 
+  it('a hedge is its own client span, marked, beside the attempt it raced', async () => {
+    // Round robin over a slow and a fast endpoint: whichever request goes to the slow one first is hedged.
+    for (const p of ['/hedge/1', '/hedge/2']) assert.equal((await httpRequest(a.ports.outbound!, { path: p })).status, 200);
+    const hedged = await spansWhere(rx, (s) => s.attributes['sidecar.hedge'] === true, 1);
+    const h = hedged[0]!;
+    const siblings = rx.spans.filter((s) => s.parentSpanId === h.parentSpanId && s.kind === 'SPAN_KIND_CLIENT');
+    const first = await spansWhere(rx, (s) => s.parentSpanId === h.parentSpanId && s.kind === 'SPAN_KIND_CLIENT' && s.attributes['sidecar.hedge'] === false, 1);
+    assert.ok(siblings.length >= 1);
+    assert.equal(first[0]!.attributes['sidecar.attempt'], 1);
+    assert.equal(h.attributes['sidecar.attempt'], 2);
+    assert.equal(h.attributes['sidecar.retry'], false);
+    assert.equal(h.attributes['server.port'], up.port, 'the hedge went to the other (fast) endpoint');
+    assert.equal(first[0]!.attributes['server.port'], slowUp.port);
+  });
+
   it('sampling ratio 0 drops a normal request but keeps a failed one and a slow one (tail keep)', async () => {
     const port = b.ports.tail!;
     const ok = await httpRequest(port, { path: '/ratio0/ok' });
@@ -226,5 +252,74 @@ clusters:
     while ((await dropped('timeout')) < 1 && Date.now() < end) await sleep(50);
     assert.ok((await dropped('timeout')) >= 1, 'an export that hangs is given up after otlp.timeout');
     assert.doesNotMatch(await metricsText(d.adminPort), /sidecar_tracing_spans_exported_total [1-9]/);
+  });
+});
+
+function certs(...args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [BIN, 'certs', ...args], { encoding: 'utf8', timeout: 30_000 }, (err, _stdout, stderr) =>
+      err ? reject(new Error(`sidecar certs ${args.join(' ')}: ${stderr}`)) : resolve(),
+    );
+  });
+}
+
+describe('tracing between mTLS sidecars', () => {
+  const WEB = 'spiffe://example.org/ns/default/sa/web';
+  const API = 'spiffe://example.org/ns/default/sa/api';
+  let rx: OtlpReceiver;
+  let app: TestUpstream;
+  let inbound: RunningSidecar;
+  let outbound: RunningSidecar;
+
+  before(async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'sidecar-trace-mtls-'));
+    const d = (name: string): string => path.join(dir, name);
+    await certs('init-ca', '--trust-domain', 'example.org', '--out', d('ca'));
+    await Promise.all([
+      certs('issue', '--ca', d('ca'), '--identity', WEB, '--out', d('web')),
+      certs('issue', '--ca', d('ca'), '--identity', API, '--out', d('api'), '--dns', 'localhost', '--ip', '127.0.0.1'),
+    ]);
+    rx = await startOtlpReceiver();
+    app = await startUpstream();
+    const tracing = (name: string) => `{ type: tracing, config: { service_name: ${name}, otlp: { endpoint: "${rx.url}" }, flush_interval: 50ms } }`;
+    inbound = await startSidecar(`
+listeners:
+  - name: in
+    port: 0
+    tls: { cert: ${d('api')}/cert.pem, key: ${d('api')}/key.pem, client_ca: ${d('api')}/ca.pem, require_client_cert: true }
+    filters: [${tracing('api-sidecar')}]
+    routes: [{ name: app, match: { prefix: / }, cluster: app }]
+clusters:
+  - { name: app, endpoints: ["${app.address}"] }
+`);
+    outbound = await startSidecar(`
+listeners:
+  - name: out
+    port: 0
+    filters: [${tracing('web-sidecar')}]
+    routes: [{ name: api, match: { prefix: / }, cluster: api }]
+clusters:
+  - name: api
+    endpoints: ["127.0.0.1:${inbound.ports.in}"]
+    tls: { ca: ${d('web')}/ca.pem, cert: ${d('web')}/cert.pem, key: ${d('web')}/key.pem, expected_identities: ["${API}"] }
+`);
+  });
+
+  after(async () => {
+    await outbound?.stop();
+    await inbound?.stop();
+    await app?.close();
+    await rx?.close();
+  });
+
+  it("names the verified peer on the server span and the upstream's identity on the client span", async () => {
+    assert.equal((await httpRequest(outbound.ports.out!, { path: '/orders/7' })).status, 200);
+    const spans = await spansWhere(rx, byPath('/orders/7'), 4);
+    const [server] = one(spans, 'api-sidecar', 'SERVER');
+    const [client] = one(spans, 'web-sidecar', 'CLIENT');
+    assert.equal(server!.attributes['sidecar.peer.identity'], WEB);
+    assert.equal(server!.attributes['url.scheme'], 'https');
+    assert.equal(server!.parentSpanId, client!.spanId, 'the link survives the TLS hop');
+    assert.equal(client!.attributes['sidecar.upstream.identity'], API);
   });
 });
