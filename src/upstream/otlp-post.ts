@@ -1,11 +1,15 @@
 // The OTLP/HTTP transport of the tracing filter's exporter: one POST of a protobuf batch with a timeout over a
-// keep-alive agent of its own (never the data path's pools). A failure says why, for the dropped-spans counter.
+// keep-alive agent of its own (never the data path's pools), plain or TLS by the URL's scheme (the system's trust
+// store verifies the collector). A failure says why, for the dropped-spans counter.
 import http from 'node:http';
+import https from 'node:https';
 import { ExportFailure, type ExportTransport } from '../filters/tracing/exporter.js';
 
 export function otlpHttpTransport(endpoint: string, headers: Readonly<Record<string, string>>, timeoutMs: number): ExportTransport {
   const url = new URL(endpoint);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+  const tls = url.protocol === 'https:';
+  const client = tls ? https : http;
+  const agent = tls ? new https.Agent({ keepAlive: true, maxSockets: 2 }) : new http.Agent({ keepAlive: true, maxSockets: 2 });
   const base = { ...headers, 'content-type': 'application/x-protobuf' };
   return (body) =>
     new Promise<void>((resolve, reject) => {
@@ -17,8 +21,8 @@ export function otlpHttpTransport(endpoint: string, headers: Readonly<Record<str
         req.destroy();
         reject(new ExportFailure(reason, message));
       };
-      const req = http.request(
-        { agent, method: 'POST', hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || 80, path: `${url.pathname}${url.search}`, headers: { ...base, 'content-length': body.byteLength } },
+      const req = client.request(
+        { agent, method: 'POST', hostname: url.hostname.replace(/^\[|\]$/g, ''), port: url.port || (tls ? 443 : 80), path: `${url.pathname}${url.search}`, headers: { ...base, 'content-length': body.byteLength } },
         (res) => {
           res.resume();
           res.once('end', () => {

@@ -28,9 +28,9 @@ const tracingConfig = z
       .strictObject({
         endpoint: z
           .string()
-          .regex(/^http:\/\/[^/]+(\/.*)?$/, 'an http:// URL, e.g. http://127.0.0.1:4318/v1/traces')
+          .regex(/^https?:\/\/[^/]+(\/.*)?$/, 'an http:// or https:// URL, e.g. http://127.0.0.1:4318/v1/traces')
           .default('http://127.0.0.1:4318/v1/traces')
-          .meta({ description: "The collector's OTLP/HTTP traces URL (protobuf)." }),
+          .meta({ description: "The collector's OTLP/HTTP traces URL (protobuf); https:// is verified against the system's trust store." }),
         timeout: duration.default(5000).meta({ description: 'Most time one export POST may take; past it the batch is dropped (counted).' }),
         headers: z
           .record(headerName, z.string())

@@ -77,8 +77,8 @@ class Scope implements RequestSpans {
   readonly recording: boolean;
   readonly #traceState: string | undefined;
   readonly #server: SpanRecord | undefined;
-  /** Finished client spans held until the request ends; undefined once it ended. */
-  #held: SpanRecord[] | undefined = [];
+  /** Finished client spans held until the request ends (only while recording); undefined once it ended. */
+  #held: SpanRecord[] | undefined;
   /** Decided at the end: the request's spans are exported. */
   #kept = false;
 
@@ -98,6 +98,7 @@ class Scope implements RequestSpans {
       if (parent !== undefined) for (const h of B3_HEADERS) headers.remove(h);
     }
     if (this.recording) {
+      this.#held = [];
       const attributes: Record<string, AttributeValue> = {
         'http.request.method': req.method,
         'url.path': pathOf(req.path),
