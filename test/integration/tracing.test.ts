@@ -323,3 +323,30 @@ clusters:
     assert.equal(client!.attributes['sidecar.upstream.identity'], API);
   });
 });
+
+describe('tracing at shutdown', () => {
+  it('spans still queued when the sidecar stops are sent before it exits', async () => {
+    const rx = await startOtlpReceiver();
+    const app = await startUpstream();
+    const s = await startSidecar(`
+listeners:
+  - name: in
+    port: 0
+    filters: [{ type: tracing, config: { service_name: stopping, otlp: { endpoint: "${rx.url}" }, flush_interval: 1h } }]
+    routes: [{ match: { prefix: / }, cluster: app }]
+clusters:
+  - { name: app, endpoints: ["${app.address}"] }
+`);
+    try {
+      assert.equal((await httpRequest(s.ports.in!, { path: '/last' })).status, 200);
+      await sleep(100);
+      assert.equal(rx.spans.length, 0, 'nothing is sent before flush_interval');
+      assert.equal(await s.stop(), 0);
+      assert.deepEqual(rx.spans.map((x) => x.kind).sort(), ['SPAN_KIND_CLIENT', 'SPAN_KIND_SERVER']);
+    } finally {
+      await s.stop();
+      await app.close();
+      await rx.close();
+    }
+  });
+});

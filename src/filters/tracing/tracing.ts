@@ -310,6 +310,22 @@ export function sharedExporter(cfg: TracingConfig, metrics: SidecarMetrics): Bat
   return e;
 }
 
+/**
+ * Sends what the process's exporters still hold (at shutdown, once the listeners are closed and every span has
+ * ended), giving up after `withinMs`: a collector that is down must not hold the exit up.
+ */
+export async function flushExporters(metrics: SidecarMetrics, withinMs: number): Promise<void> {
+  const byKey = exporters.get(metrics);
+  if (byKey === undefined || byKey.size === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  const giveUp = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, withinMs);
+    timer.unref();
+  });
+  await Promise.race([Promise.all([...byKey.values()].map((e) => e.flush())), giveUp]);
+  clearTimeout(timer);
+}
+
 export const tracingFilter: FilterFactory<TracingConfig> = {
   type: 'tracing',
   create: (cfg, deps) => tracingLayer(compileTracer(cfg, { sink: sharedExporter(cfg, deps.metrics) })),
