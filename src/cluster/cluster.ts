@@ -87,6 +87,8 @@ export interface EndpointStatus {
 export interface AttemptRequest extends ProxyRequest {
   /** The endpoint a previous attempt failed on; the balancer picks another one when it can. */
   readonly avoid?: BalancedEndpoint | undefined;
+  /** The hedge's second attempt (tracing marks its span). */
+  readonly hedge?: boolean | undefined;
 }
 
 /** Failures of the attempt itself rather than an answer: connect failure, connection closed, reset, protocol error. */

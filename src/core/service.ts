@@ -123,8 +123,22 @@ export interface RequestContext {
    * "schema-mismatch:<theirs>!=<ours>"; access log hop_payload, printed only when set.
    */
   hopPayload?: string | undefined;
+  /** The trace this request belongs to (32 hex digits), set by the tracing filter; unset without one (access log trace_id). */
+  traceId?: string | undefined;
+  /** The sidecar's SERVER span of this request (16 hex digits), set by the tracing filter (access log span_id). */
+  spanId?: string | undefined;
+  /** The request's spans (tracing filter): the per-attempt layer opens a client span per upstream attempt through it. */
+  spans?: RequestSpans | undefined;
   /** Attempts and decisions noted for admin /debug/requests; only allocated while that recorder is enabled. */
   trace?: RequestTrace | undefined;
+}
+
+/**
+ * A request's tracing, as the per-attempt layer sees it: sends one upstream attempt as a client span of the request,
+ * with the propagation headers naming that span.
+ */
+export interface RequestSpans {
+  attempt(req: ProxyRequest, send: HttpService): Promise<ProxyResponse>;
 }
 
 /** An attempt waiting for a pooled upstream connection. */

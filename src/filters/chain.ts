@@ -39,3 +39,21 @@ export function routeView(listener: readonly BuiltFilter[], overrides: FilterOve
   }
   return out;
 }
+
+/**
+ * The per-attempt layers (FilterFactory.attempt) of the filters a route runs: the listener's as its overrides leave
+ * them, then its own; each type once. Empty (nothing composed, nothing per attempt) when none has one.
+ */
+export function attemptLayers(listener: readonly BuiltFilter[], overrides: FilterOverrides | undefined, own: readonly FilterEntry[]): Layer[] {
+  const out: Layer[] = [];
+  const seen = new Set<string>();
+  const add = (type: string): void => {
+    const layer = filterFactory(type)?.attempt;
+    if (layer === undefined || seen.has(type)) return;
+    seen.add(type);
+    out.push(layer);
+  };
+  for (const f of listener) if (!overrides?.[f.type]?.disabled) add(f.type);
+  for (const e of own) if (!e.disabled) add(e.type);
+  return out;
+}

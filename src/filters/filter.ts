@@ -30,6 +30,11 @@ export interface FilterFactory<C = unknown> {
   readonly type: string;
   /** Method syntax keeps the registry's list of differently-typed factories assignable. */
   create(config: C, deps: FilterDeps): Layer;
+  /**
+   * A layer around each upstream attempt (retries and hedges alike) of the routes that run this filter, innermost
+   * around the cluster; the filter's own layer hands it what it needs through the request context (tracing).
+   */
+  readonly attempt?: Layer;
 }
 
 /** Identity, for type-checking a spec against its own schema: `export const fooSpec = defineSpec({ ... })`. */

@@ -10,6 +10,7 @@ import { rbacFilter } from './rbac/rbac.js';
 import { transcodeFilter } from './transcode/transcoder.js';
 import { localRateLimitFilter } from './local-rate-limit/local-rate-limit.js';
 import { globalRateLimitFilter } from './global-rate-limit/global-rate-limit.js';
+import { tracingFilter } from './tracing/tracing.js';
 
 // Each factory's config type is its own; the chain builder hands it what that filter's schema parsed.
 export const FILTERS: readonly FilterFactory<never>[] = [
@@ -23,6 +24,7 @@ export const FILTERS: readonly FilterFactory<never>[] = [
   transcodeFilter,
   localRateLimitFilter,
   globalRateLimitFilter,
+  tracingFilter,
 ];
 
 const byType = new Map<string, FilterFactory<never>>(FILTERS.map((f) => [f.type, f]));

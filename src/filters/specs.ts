@@ -10,6 +10,7 @@ import { rbacSpec } from './rbac/schema.js';
 import { transcodeSpec } from './transcode/schema.js';
 import { localRateLimitSpec } from './local-rate-limit/schema.js';
 import { globalRateLimitSpec } from './global-rate-limit/schema.js';
+import { tracingSpec } from './tracing/schema.js';
 
 export const FILTER_SPECS: readonly FilterSpec[] = [
   jwtAuthnSpec,
@@ -22,4 +23,5 @@ export const FILTER_SPECS: readonly FilterSpec[] = [
   transcodeSpec,
   localRateLimitSpec,
   globalRateLimitSpec,
+  tracingSpec,
 ];

@@ -177,6 +177,7 @@ export function formatAccessLine(r: AccessRecord): string {
     ',"protocol":"' + c.downstreamProtocol + '","status":' + r.status + ',"grpc_status":' + (c.grpcStatus ?? 'null') + ',"bytes_in":' + r.bytesIn + ',"bytes_out":' + r.bytesOut +
     ',"duration_ms":' + millis(r.durationMs) + targetPart(c) + c.attempts + outcome + peerPart(c) + jsonString(r.userAgent) +
     (c.hopPayload === undefined ? '' : ',"hop_payload":' + jsonString(c.hopPayload)) +
+    (c.traceId === undefined ? '' : ',"trace_id":"' + c.traceId + '","span_id":"' + c.spanId + '"') +
     identityPart(c)
   );
 }

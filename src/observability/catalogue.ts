@@ -157,6 +157,11 @@ export class SidecarMetrics {
     'sidecar_hop_compression_bytes_total',
     'Bytes through hop compression, by listener, route, algorithm, direction (compress, decompress) and stage (in, out).',
   );
+  readonly tracingSpansExported = this.registry.counter('sidecar_tracing_spans_exported_total', 'Spans the tracing filter exported to its OTLP collector (accepted with a 2xx).');
+  readonly tracingSpansDropped = this.registry.counter(
+    'sidecar_tracing_spans_dropped_total',
+    'Finished spans not exported, by reason (queue_full: over max_queue; timeout, unreachable, rejected: the export of their batch failed; encoding).',
+  );
   readonly configValid = this.registry.gauge('sidecar_config_last_reload_successful', '1 when the last reload attempt succeeded, 0 when it was rejected.');
   readonly grpcRequests = this.registry.counter(
     'sidecar_grpc_requests_total',

@@ -12,6 +12,7 @@ import { SidecarMetrics } from '../observability/catalogue.js';
 import type { Logger } from '../observability/logger.js';
 import type { ServerDeps } from '../http-server/exchange.js';
 import { UpstreamRegistry } from '../upstream/registry.js';
+import { flushExporters } from '../filters/tracing/tracing.js';
 import type { Connector } from '../upstream/connector.js';
 import { ClusterStateRegistry } from '../cluster/endpoint-state.js';
 import { Registration } from '../discovery/register.js';
@@ -622,6 +623,8 @@ export class Sidecar implements ServerDeps {
     this.#listeners.clear();
     const connections = cut.reduce((a, b) => a + b, 0);
     if (connections > 0) this.logger.warn({ connections, drain_timeout_ms: timeoutMs }, 'drain_timeout reached: connections still open were closed');
+    // Every request has ended: the tracing exporters send what they hold (bounded, a dead collector costs 2 s at most).
+    await flushExporters(this.metrics, 2000);
     await this.#admin?.close();
     this.#snapshot.retire();
     await this.#registry.closeAll();

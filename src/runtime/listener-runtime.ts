@@ -8,7 +8,7 @@ import { compose, type Layer } from '../core/service.js';
 import { TIMEOUT_HEADER } from '../policies/timeout/deadline.js';
 import { timeoutLayer } from '../policies/timeout/timeout.js';
 import type { UpstreamRegistry } from '../upstream/registry.js';
-import { buildChain, type BuiltFilter } from '../filters/chain.js';
+import { attemptLayers, buildChain, type BuiltFilter } from '../filters/chain.js';
 import { buildRoute, type RouteRuntime } from './route.js';
 import type { ListenerVia } from './via.js';
 
@@ -108,7 +108,9 @@ export class ListenerRuntime {
       const stats = new Map([['passthrough', this.#passthroughStats]]);
       const guards = this.filters.map((f) => f.layer);
       const layers = this.config.forward.passthrough_headers.timeout ? [...guards, timeoutLayer(15_000)] : [...guards, timeoutLayer(15_000), unannouncedDeadline];
-      const route: RouteRuntime = { name: 'passthrough', service: compose(layers, cluster.service), stats, cluster: 'passthrough' };
+      const perAttempt = attemptLayers(this.filters, undefined, []);
+      const send = perAttempt.length === 0 ? cluster.service : compose(perAttempt, cluster.service);
+      const route: RouteRuntime = { name: 'passthrough', service: compose(layers, send), stats, cluster: 'passthrough' };
       entry = { route, cluster };
       this.#passthrough.set(address, entry);
     }

@@ -2,7 +2,7 @@
 import type { RouteConfig } from '../config/schema.js';
 import { compose, type HttpService, type Layer } from '../core/service.js';
 import { bodyLimitFilter } from '../filters/body-limit/body-limit.js';
-import { buildChain, routeView, type BuiltFilter } from '../filters/chain.js';
+import { attemptLayers, buildChain, routeView, type BuiltFilter } from '../filters/chain.js';
 import type { FilterDeps } from '../filters/filter.js';
 import { faultFilter } from '../filters/fault/fault.filter.js';
 import { headerMutationFilter } from '../filters/header-mutation/header-mutation.js';
@@ -51,6 +51,8 @@ export function buildRoute(
   // Outermost of all: the listener's chain as this route sees it (its filter_overrides applied), then the route's.
   const guards = routeView(listenerFilters, cfg.filter_overrides, deps);
   const routeFilters = buildChain(cfg.filters ?? [], deps).map((f) => f.layer);
+  // Per-attempt layers of those filters (tracing's client spans), innermost around the cluster; usually none.
+  const perAttempt = attemptLayers(listenerFilters, cfg.filter_overrides, cfg.filters ?? []);
   const stats = new Map<string, RouteStats>();
   let terminal: HttpService;
   let single = '';
@@ -60,12 +62,12 @@ export function buildRoute(
     const cluster = clusters.get(cfg.cluster)!;
     single = cluster.name;
     stats.set(cluster.name, metrics.routeStats(listener, name, cluster.name));
-    terminal = clusterService(cfg, cluster, metrics, hedgeHistogram);
+    terminal = clusterService(cfg, cluster, metrics, hedgeHistogram, perAttempt);
   } else if (cfg.weighted_clusters !== undefined) {
     const choices = cfg.weighted_clusters.map((w) => {
       const cluster = clusters.get(w.cluster)!;
       stats.set(cluster.name, metrics.routeStats(listener, name, cluster.name));
-      return { name: cluster.name, weight: w.weight, service: clusterService(cfg, cluster, metrics, hedgeHistogram) };
+      return { name: cluster.name, weight: w.weight, service: clusterService(cfg, cluster, metrics, hedgeHistogram, perAttempt) };
     });
     terminal = weightedService(choices);
   } else if (cfg.redirect !== undefined) {
@@ -116,7 +118,7 @@ export function buildRoute(
  * The cluster's attempt service, wrapped in the route's retry policy (innermost, so header edits and rewrites run
  * once per request, not once per attempt). Without a retry block this is cluster.service itself.
  */
-function clusterService(cfg: RouteConfig, cluster: Cluster, metrics: SidecarMetrics, hedgeHistogram?: WindowedHistogram): HttpService {
+function clusterService(cfg: RouteConfig, cluster: Cluster, metrics: SidecarMetrics, hedgeHistogram?: WindowedHistogram, perAttempt: readonly Layer[] = []): HttpService {
   cluster.bindMetrics(metrics);
   // Pools outlive snapshots and may serve several clusters: the observer labels by the request's cluster.
   const replays = metrics.staleConnectionReplays;
@@ -126,6 +128,7 @@ function clusterService(cfg: RouteConfig, cluster: Cluster, metrics: SidecarMetr
   }
   const retrying = cfg.retry !== undefined && cfg.retry.max_retries > 0;
   const labels = { cluster: cluster.name };
+  const send = perAttempt.length === 0 ? cluster.service : compose(perAttempt, cluster.service);
   // Hedging wraps single attempts (inside retry); it shares the cluster retry budget, depositing only without retry.
   const attempt =
     cfg.hedge && hedgeHistogram
@@ -139,8 +142,8 @@ function clusterService(cfg: RouteConfig, cluster: Cluster, metrics: SidecarMetr
             budget: metrics.hedges.get({ ...labels, outcome: 'budget' }),
           },
           { histogram: hedgeHistogram, deposit: !retrying },
-        )(cluster.service)
-      : cluster.service;
+        )(send)
+      : send;
   if (!retrying) return attempt;
   return retryLayer(cfg.retry, cluster, {
     retry: (reason) => metrics.retries.get({ ...labels, reason }),

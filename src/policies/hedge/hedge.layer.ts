@@ -77,7 +77,7 @@ export function hedgeLayer(cfg: HedgeConfig | undefined, target: HedgeTarget, me
         let lastError: unknown;
 
         const launch = (i: number, avoid: BalancedEndpoint | undefined): void => {
-          const attemptReq: AttemptRequest = { ...req, cancel: cancels[i]!, avoid };
+          const attemptReq: AttemptRequest = { ...req, cancel: cancels[i]!, avoid, hedge: i === 1 };
           const p = next(attemptReq);
           // The cluster service sets ctx.endpoint before its first await.
           endpoints[i] = ctx.endpoint;

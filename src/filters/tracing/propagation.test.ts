@@ -1,0 +1,84 @@
+// Trace context parsing: W3C traceparent rules (version, lengths, all-zero ids, case) and both B3 forms.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { formatB3Single, formatTraceparent, parseB3Multi, parseB3Single, parseTraceparent, readParent } from './propagation.js';
+
+const T = '4bf92f3577b34da6a3ce929d0e0e4736';
+const S = '00f067aa0ba902b7';
+
+describe('traceparent', () => {
+  it('reads version 00 with the sampled flag', () => {
+    assert.deepEqual(parseTraceparent(`00-${T}-${S}-01`), { traceId: T, spanId: S, sampled: true, format: 'w3c' });
+    assert.equal(parseTraceparent(`00-${T}-${S}-00`)?.sampled, false);
+    // Only bit 0 is the sampled flag.
+    assert.equal(parseTraceparent(`00-${T}-${S}-03`)?.sampled, true);
+    assert.equal(parseTraceparent(`00-${T}-${S}-02`)?.sampled, false);
+  });
+
+  it('refuses what the W3C rules call invalid', () => {
+    for (const bad of [
+      undefined,
+      '',
+      `00-${'0'.repeat(32)}-${S}-01`, // all-zero trace id
+      `00-${T}-${'0'.repeat(16)}-01`, // all-zero parent id
+      `00-${T.toUpperCase()}-${S}-01`, // upper-case hex
+      `ff-${T}-${S}-01`, // version ff
+      `00-${T}-${S}-01-extra`, // version 00 has exactly four fields
+      `00-${T.slice(1)}-${S}-01`,
+      `00-${T}-${S.slice(1)}-01`,
+      `00-${T}-${S}-1`,
+      `00-${T}-${S}-zz`,
+      `00_${T}_${S}_01`,
+      `0x-${T}-${S}-01`,
+    ]) {
+      assert.equal(parseTraceparent(bad), undefined, String(bad));
+    }
+  });
+
+  it('reads a later version by its first four fields', () => {
+    assert.equal(parseTraceparent(`01-${T}-${S}-01-what-comes-next`)?.traceId, T);
+    assert.equal(parseTraceparent(`01-${T}-${S}-01x`), undefined);
+  });
+
+  it('writes version 00', () => {
+    assert.equal(formatTraceparent(T, S, true), `00-${T}-${S}-01`);
+    assert.equal(formatTraceparent(T, S, false), `00-${T}-${S}-00`);
+  });
+});
+
+describe('B3', () => {
+  it('single header: trace-span[-sampled[-parent]], 64-bit trace ids padded, case-insensitive', () => {
+    assert.deepEqual(parseB3Single(`${T}-${S}-1`), { traceId: T, spanId: S, sampled: true, format: 'b3' });
+    assert.equal(parseB3Single(`${T}-${S}-0-${S}`)?.sampled, false);
+    assert.equal(parseB3Single(`${T}-${S}-d`)?.sampled, true);
+    assert.equal(parseB3Single(`${T}-${S}`)?.sampled, undefined);
+    assert.equal(parseB3Single(`a3ce929d0e0e4736-${S}-1`)?.traceId, '0000000000000000a3ce929d0e0e4736');
+    assert.equal(parseB3Single(`${T.toUpperCase()}-${S}-1`)?.traceId, T);
+    for (const bad of ['0', '1', 'd', `${T}-${S}-x`, `${T}`, `${'0'.repeat(32)}-${S}-1`, `${T}-${S}-1-zz`, `${T}-${S}-1-${S}-x`]) assert.equal(parseB3Single(bad), undefined, bad);
+  });
+
+  it('multi header: X-B3-TraceId/SpanId/Sampled, Flags 1 means sampled', () => {
+    const h = (o: Record<string, string>) => (n: string) => o[n];
+    assert.deepEqual(parseB3Multi(h({ 'x-b3-traceid': T, 'x-b3-spanid': S, 'x-b3-sampled': '1' })), { traceId: T, spanId: S, sampled: true, format: 'b3multi' });
+    assert.equal(parseB3Multi(h({ 'x-b3-traceid': T, 'x-b3-spanid': S, 'x-b3-sampled': 'false' }))?.sampled, false);
+    assert.equal(parseB3Multi(h({ 'x-b3-traceid': T, 'x-b3-spanid': S, 'x-b3-flags': '1', 'x-b3-sampled': '0' }))?.sampled, true);
+    assert.equal(parseB3Multi(h({ 'x-b3-traceid': T, 'x-b3-spanid': S }))?.sampled, undefined);
+    assert.equal(parseB3Multi(h({ 'x-b3-traceid': T })), undefined);
+    assert.equal(parseB3Multi(h({ 'x-b3-traceid': T, 'x-b3-spanid': S, 'x-b3-sampled': 'maybe' })), undefined);
+  });
+
+  it('writes the single form', () => assert.equal(formatB3Single(T, S, true), `${T}-${S}-1`));
+});
+
+describe('readParent', () => {
+  it('prefers a valid traceparent, then b3, then X-B3-*; an invalid traceparent falls through', () => {
+    const other = 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
+    const all: Record<string, string> = { traceparent: `00-${T}-${S}-01`, b3: `${other}-${S}-1`, 'x-b3-traceid': other, 'x-b3-spanid': S };
+    assert.equal(readParent((n) => all[n])?.format, 'w3c');
+    all.traceparent = 'garbage';
+    assert.equal(readParent((n) => all[n])?.format, 'b3');
+    delete all.b3;
+    assert.equal(readParent((n) => all[n])?.format, 'b3multi');
+    assert.equal(readParent(() => undefined), undefined);
+  });
+});

@@ -1,0 +1,90 @@
+// Trace context on the wire, pure: W3C traceparent (Trace Context level 1) and B3 (single `b3` and multi X-B3-*)
+// read inbound, traceparent and optionally B3 written upstream. Anything malformed reads as "no parent": the
+// request then starts a new trace, as the W3C rules say.
+
+/** A parent read off an inbound request. Ids are lower-case hex: 32 digits (trace) and 16 (span). */
+export interface ParentContext {
+  readonly traceId: string;
+  readonly spanId: string;
+  /** undefined: the caller left the decision to us (B3 without a sampling state). */
+  readonly sampled: boolean | undefined;
+  readonly format: 'w3c' | 'b3' | 'b3multi';
+}
+
+const HEX = /^[0-9a-f]+$/;
+const ZERO_TRACE = '00000000000000000000000000000000';
+const ZERO_SPAN = '0000000000000000';
+
+const validTrace = (id: string): boolean => id.length === 32 && HEX.test(id) && id !== ZERO_TRACE;
+const validSpan = (id: string): boolean => id.length === 16 && HEX.test(id) && id !== ZERO_SPAN;
+
+/**
+ * `version-traceid-parentid-flags`. Version 00 has exactly four fields; a later version may add fields after the
+ * flags (we read the four we know); version ff is invalid; upper-case hex is invalid.
+ */
+export function parseTraceparent(v: string | undefined): ParentContext | undefined {
+  if (v === undefined) return undefined;
+  const s = v.trim();
+  if (s.length < 55) return undefined;
+  const version = s.slice(0, 2);
+  if (!HEX.test(version) || version === 'ff') return undefined;
+  if (version === '00' && s.length !== 55) return undefined;
+  if (s.length > 55 && s[55] !== '-') return undefined;
+  if (s[2] !== '-' || s[35] !== '-' || s[52] !== '-') return undefined;
+  const traceId = s.slice(3, 35);
+  const spanId = s.slice(36, 52);
+  const flags = s.slice(53, 55);
+  if (!validTrace(traceId) || !validSpan(spanId) || !HEX.test(flags)) return undefined;
+  return { traceId, spanId, sampled: (parseInt(flags, 16) & 1) === 1, format: 'w3c' };
+}
+
+export const formatTraceparent = (traceId: string, spanId: string, sampled: boolean): string => `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`;
+
+/** A 64-bit B3 trace id is the low half of a 128-bit one (left-padded with zeros). */
+const b3Trace = (id: string): string | undefined => {
+  const t = id.toLowerCase();
+  const full = t.length === 16 ? ZERO_SPAN + t : t;
+  return validTrace(full) ? full : undefined;
+};
+
+const b3Sampled = (s: string | undefined): boolean | undefined | null => {
+  if (s === undefined) return undefined;
+  if (s === '1' || s === 'd' || s === 'true') return true;
+  if (s === '0' || s === 'false') return false;
+  return null; // malformed
+};
+
+/** `b3: {traceid}-{spanid}[-{sampled}[-{parentspanid}]]`; a lone `0`/`1`/`d` carries a decision but no parent. */
+export function parseB3Single(v: string | undefined): ParentContext | undefined {
+  if (v === undefined) return undefined;
+  const parts = v.trim().split('-');
+  if (parts.length < 2 || parts.length > 4) return undefined;
+  const traceId = b3Trace(parts[0]!);
+  const spanId = parts[1]!.toLowerCase();
+  const sampled = b3Sampled(parts[2]);
+  if (traceId === undefined || !validSpan(spanId) || sampled === null) return undefined;
+  if (parts[3] !== undefined && !validSpan(parts[3].toLowerCase())) return undefined;
+  return { traceId, spanId, sampled, format: 'b3' };
+}
+
+/** X-B3-TraceId, X-B3-SpanId, X-B3-Sampled (1/0, true/false) and X-B3-Flags (1: debug, which means sampled). */
+export function parseB3Multi(get: (name: string) => string | undefined): ParentContext | undefined {
+  const t = get('x-b3-traceid');
+  const s = get('x-b3-spanid');
+  if (t === undefined || s === undefined) return undefined;
+  const traceId = b3Trace(t.trim());
+  const spanId = s.trim().toLowerCase();
+  const sampled = get('x-b3-flags')?.trim() === '1' ? true : b3Sampled(get('x-b3-sampled')?.trim().toLowerCase());
+  if (traceId === undefined || !validSpan(spanId) || sampled === null) return undefined;
+  return { traceId, spanId, sampled, format: 'b3multi' };
+}
+
+/** The request's parent: a valid traceparent first, then b3, then the X-B3-* headers. */
+export function readParent(get: (name: string) => string | undefined): ParentContext | undefined {
+  return parseTraceparent(get('traceparent')) ?? parseB3Single(get('b3')) ?? parseB3Multi(get);
+}
+
+export const formatB3Single = (traceId: string, spanId: string, sampled: boolean): string => `${traceId}-${spanId}-${sampled ? '1' : '0'}`;
+
+/** The B3 headers a request may carry: replaced (or removed) so the upstream never sees the caller's span as its parent. */
+export const B3_HEADERS = ['b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'] as const;

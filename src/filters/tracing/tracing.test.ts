@@ -1,0 +1,209 @@
+// The tracing layers without sockets: a stand-in cluster behind the per-attempt layer, ids from a counter and a
+// settable clock; checks spans, parent links, propagation headers and the head and tail sampling decisions.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ProxyError } from '../../core/errors.js';
+import { HeaderList } from '../../core/headers.js';
+import { compose, type HttpService, type ProxyRequest, type ProxyResponse } from '../../core/service.js';
+import { testRequest } from '../../policies/testing.js';
+import type { IdSource } from './ids.js';
+import { tracingSpec, type TracingConfig } from './schema.js';
+import type { SpanRecord } from './span.js';
+import { compileTracer, tracingAttemptLayer, tracingLayer } from './tracing.js';
+
+const T = '4bf92f3577b34da6a3ce929d0e0e4736';
+const P = '00f067aa0ba902b7';
+
+function counterIds(): IdSource {
+  let n = 0;
+  return {
+    traceId: () => (++n).toString(16).padStart(32, 'a'),
+    spanId: () => (++n).toString(16).padStart(16, 'b'),
+  };
+}
+
+interface Sent {
+  readonly headers: Record<string, string | string[]>;
+}
+
+/** A cluster stand-in: counts the attempt and names the endpoint before its first await, as Cluster does. */
+function cluster(answers: Array<number | ProxyError>, sent: Sent[]): HttpService {
+  let i = 0;
+  return async (req) => {
+    const ctx = req.context;
+    ctx.attempts++;
+    ctx.endpoint = `10.0.0.${ctx.attempts}:8080`;
+    sent.push({ headers: req.headers.toObject() });
+    const a = answers[Math.min(i++, answers.length - 1)]!;
+    await Promise.resolve();
+    if (a instanceof ProxyError) throw a;
+    return { status: a, headers: new HeaderList(), body: null };
+  };
+}
+
+/** A retry stand-in: sends again while the answer is 503. */
+const retryOn503 = (max: number): ((next: HttpService) => HttpService) => (next) => async (req) => {
+  let res: ProxyResponse | undefined;
+  for (let n = 0; n < max; n++) {
+    res = await next(req);
+    if (res.status !== 503) break;
+  }
+  return res!;
+};
+
+function setup(cfg: Partial<TracingConfig>, answers: Array<number | ProxyError>, opts: { retries?: number } = {}) {
+  const spans: SpanRecord[] = [];
+  let clock = 0;
+  const config = { ...tracingSpec.schema.parse(tracingSpec.defaults), ...cfg };
+  const tracer = compileTracer(config, { sink: { add: (s) => spans.push(s) }, ids: counterIds(), now: () => clock });
+  const sent: Sent[] = [];
+  const attempts = compose([tracingAttemptLayer], cluster(answers, sent));
+  const svc = compose([tracingLayer(tracer)], opts.retries ? retryOn503(opts.retries)(attempts) : attempts);
+  return { spans, sent, svc, advance: (ms: number) => (clock += ms) };
+}
+
+const run = async (svc: HttpService, req: ProxyRequest): Promise<number> => {
+  try {
+    return (await svc(req)).status;
+  } catch (e) {
+    return (e as ProxyError).status;
+  }
+};
+
+describe('tracing layers', () => {
+  it('a request without a parent starts a trace: a server span, a client span under it, and the upstream names the client span', async () => {
+    const { spans, sent, svc } = setup({ sampling_ratio: 1 }, [200]);
+    const req = testRequest({ headers: ['user-agent', 'x'] });
+    assert.equal(await run(svc, req), 200);
+    assert.equal(spans.length, 2);
+    const [server, client] = spans as [SpanRecord, SpanRecord];
+    assert.equal(server.kind, 1);
+    assert.equal(client.kind, 2);
+    assert.equal(server.parentSpanId, undefined);
+    assert.equal(client.parentSpanId, server.spanId);
+    assert.equal(client.traceId, server.traceId);
+    assert.equal(sent[0]!.headers.traceparent, `00-${server.traceId}-${client.spanId}-01`);
+    assert.equal(req.context.traceId, server.traceId);
+    assert.equal(req.context.spanId, server.spanId);
+    assert.equal(server.attributes['http.response.status_code'], 200);
+    assert.equal(server.attributes['http.request.method'], 'GET');
+    assert.equal(server.attributes['url.path'], '/x');
+    assert.equal(client.attributes['server.address'], '10.0.0.1');
+    assert.equal(client.attributes['server.port'], 8080);
+    assert.equal(client.attributes['sidecar.attempt'], 1);
+    assert.equal(client.attributes['sidecar.retry'], false);
+    assert.equal(server.error, false);
+  });
+
+  it("a valid traceparent is the server span's remote parent; its tracestate goes on; an invalid one starts a new trace", async () => {
+    const { spans, sent, svc } = setup({}, [200]);
+    await run(svc, testRequest({ headers: ['traceparent', `00-${T}-${P}-01`, 'tracestate', 'k=v'] }));
+    const server = spans[0]!;
+    assert.equal(server.traceId, T);
+    assert.equal(server.parentSpanId, P);
+    assert.equal(server.parentRemote, true);
+    assert.equal(sent[0]!.headers.tracestate, 'k=v');
+    assert.match(String(sent[0]!.headers.traceparent), new RegExp(`^00-${T}-[0-9a-f]{16}-01$`));
+
+    await run(svc, testRequest({ headers: ['traceparent', `00-${'0'.repeat(32)}-${P}-01`, 'tracestate', 'k=v'] }));
+    const fresh = spans[2]!;
+    assert.notEqual(fresh.traceId, T);
+    assert.equal(fresh.parentSpanId, undefined);
+    assert.equal(sent[1]!.headers.tracestate, undefined, 'no tracestate without a valid traceparent');
+  });
+
+  it('B3 in (single and multi); W3C always out, and B3 when configured, naming the client span', async () => {
+    const { spans, sent, svc } = setup({ propagation: ['w3c', 'b3', 'b3multi'] }, [200]);
+    await run(svc, testRequest({ headers: ['b3', `${T}-${P}-1`] }));
+    await run(svc, testRequest({ headers: ['x-b3-traceid', T, 'x-b3-spanid', P, 'x-b3-sampled', '1'] }));
+    for (const i of [0, 1]) {
+      const [server, client] = [spans[2 * i]!, spans[2 * i + 1]!];
+      assert.equal(server.traceId, T);
+      assert.equal(server.parentSpanId, P);
+      const h = sent[i]!.headers;
+      assert.equal(h.traceparent, `00-${T}-${client.spanId}-01`);
+      assert.equal(h.b3, `${T}-${client.spanId}-1`);
+      assert.equal(h['x-b3-spanid'], client.spanId);
+      assert.equal(h['x-b3-parentspanid'], server.spanId);
+      assert.equal(h['x-b3-sampled'], '1');
+    }
+    const { sent: plain, svc: w3cOnly } = setup({}, [200]);
+    await run(w3cOnly, testRequest({ headers: ['b3', `${T}-${P}-1`] }));
+    assert.equal(plain[0]!.headers.b3, undefined, "the caller's b3 does not reach the upstream beside our traceparent");
+  });
+
+  it('retries are sibling client spans, numbered and marked', async () => {
+    const { spans, svc } = setup({}, [503, 200], { retries: 3 });
+    assert.equal(await run(svc, testRequest()), 200);
+    const server = spans[0]!;
+    const clients = spans.slice(1);
+    assert.equal(clients.length, 2);
+    assert.deepEqual(clients.map((c) => c.parentSpanId), [server.spanId, server.spanId]);
+    assert.deepEqual(clients.map((c) => c.attributes['sidecar.attempt']), [1, 2]);
+    assert.deepEqual(clients.map((c) => c.attributes['sidecar.retry']), [false, true]);
+    assert.deepEqual(clients.map((c) => c.attributes['http.response.status_code']), [503, 200]);
+    assert.equal(clients[0]!.error, true);
+    assert.equal(clients[0]!.attributes['error.type'], '503');
+    assert.notEqual(clients[0]!.spanId, clients[1]!.spanId);
+    assert.equal(server.attributes['sidecar.attempt'], 2);
+  });
+
+  it('a hedge gets its own header list naming its own span, and is marked', async () => {
+    const spans: SpanRecord[] = [];
+    const tracer = compileTracer(tracingSpec.schema.parse(tracingSpec.defaults), { sink: { add: (s) => spans.push(s) }, ids: counterIds() });
+    const sent: Sent[] = [];
+    const attempt = compose([tracingAttemptLayer], cluster([200], sent));
+    // Two attempts at once, the second marked as the hedge (what the hedge layer sends).
+    const svc = tracingLayer(tracer)(async (req) => {
+      const [a] = await Promise.all([attempt(req), attempt({ ...req, hedge: true } as ProxyRequest)]);
+      return a;
+    });
+    await run(svc, testRequest());
+    const clients = spans.filter((s) => s.kind === 2);
+    assert.equal(clients.length, 2);
+    assert.deepEqual(clients.map((c) => c.attributes['sidecar.hedge']).sort(), [false, true]);
+    assert.notEqual(sent[0]!.headers.traceparent, sent[1]!.headers.traceparent);
+  });
+
+  it('ratio 0: nothing recorded, but the upstream is told (flags 00); with always_sample, failed and slow requests are kept', async () => {
+    const off = setup({ sampling_ratio: 0 }, [200]);
+    await run(off.svc, testRequest());
+    assert.equal(off.spans.length, 0);
+    assert.match(String(off.sent[0]!.headers.traceparent), /-00$/);
+
+    const tail = setup({ sampling_ratio: 0, always_sample: { errors: true, slower_than: 100 } }, [200, 503, new ProxyError('UF', 'connect refused', { outcome: 'not-sent', code: 'connect-refused' })]);
+    await run(tail.svc, testRequest());
+    assert.equal(tail.spans.length, 0, 'a fast success is not kept');
+    await run(tail.svc, testRequest());
+    assert.equal(tail.spans.length, 2, 'a 503 is kept with its client span');
+    assert.equal(tail.spans[0]!.error, true);
+    const failed = tail.spans.length;
+    await run(tail.svc, testRequest());
+    const kept = tail.spans.slice(failed);
+    assert.equal(kept.length, 2, 'a sidecar failure (UF) is kept');
+    const server = kept.find((s) => s.kind === 1)!;
+    assert.equal(server.attributes['http.response.status_code'], 503);
+    assert.equal(server.attributes['sidecar.response_flags'], 'UF');
+    assert.equal(kept.find((s) => s.kind === 2)!.attributes['error.type'], 'connect-refused');
+
+    const slow = setup({ sampling_ratio: 0, always_sample: { errors: true, slower_than: 100 } }, [200]);
+    const svc = slow.svc;
+    const req = testRequest();
+    const p = run(
+      compose([(next) => async (q) => {
+        slow.advance(150);
+        return next(q);
+      }], svc),
+      req,
+    );
+    await p;
+    assert.equal(slow.spans.length, 2, 'a slow success is kept');
+  });
+
+  it('a parent that said "not sampled" is followed whatever the ratio', async () => {
+    const { spans, sent, svc } = setup({ sampling_ratio: 1 }, [200]);
+    await run(svc, testRequest({ headers: ['traceparent', `00-${T}-${P}-00`] }));
+    assert.equal(spans.length, 0);
+    assert.match(String(sent[0]!.headers.traceparent), new RegExp(`^00-${T}-[0-9a-f]{16}-00$`));
+  });
+});
