@@ -46,7 +46,8 @@ const variants: Variant[] = [
   { name: 'default (access log, debug ring)', top: accessLog },
   {
     name: 'everything on (+ tracing 1%)',
-    top: `${accessLog}\ntracing: { otlp: { endpoint: "http://127.0.0.1:${PORTS.collector}/v1/traces" }, sampling: { ratio: 0.01 } }`,
+    top: accessLog,
+    filters: `- type: tracing\n        config: { sampling_ratio: 0.01, otlp: { endpoint: "http://127.0.0.1:${PORTS.collector}/v1/traces" } }`,
   },
   { name: 'access log only', admin: 'debug_requests: { enabled: false }', top: accessLog },
   { name: 'debug ring only', top: 'access_log: { enabled: false }' },
