@@ -125,6 +125,9 @@ export interface RequestContext {
   hopPayload?: string | undefined;
   /** Attempts and decisions noted for admin /debug/requests; only allocated while that recorder is enabled. */
   trace?: RequestTrace | undefined;
+  /** W3C trace id / the sidecar's server span id, set by tracing. */
+  traceId?: string;
+  spanId?: string;
 }
 
 /** An attempt waiting for a pooled upstream connection. */

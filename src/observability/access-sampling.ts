@@ -1,6 +1,6 @@
 // Which requests the access log keeps: only errors, only slow ones, a ratio; combined, a request is kept when it
 // passes every configured test. The ratio is decided by a hash of the request id, so every hop sharing the id agrees.
-// Not wired into the config yet.
+// Configured by access_log.filter; with none set, the access log runs no test at all.
 
 export interface AccessFilter {
   /** Keep only responses >= 500 or with a response flag. */
@@ -18,8 +18,11 @@ export function idFraction(id: string): number {
   return (h >>> 0) / 0x100000000;
 }
 
+/** Whether a finished request gets its line. */
+export type AccessKeep = (status: number, flag: string | undefined, durationMs: number, requestId: string) => boolean;
+
 /** A predicate for the filter, or undefined when it keeps everything (the default path stays a plain write). */
-export function compileFilter(f: AccessFilter): ((status: number, flag: string | undefined, durationMs: number, requestId: string) => boolean) | undefined {
+export function compileFilter(f: AccessFilter): AccessKeep | undefined {
   const errors = f.onlyErrors === true;
   const slow = f.minDurationMs;
   const ratio = f.ratio;
