@@ -4,7 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { formatDuration } from '../config/units.js';
-import { sensitiveHeaderSet } from '../observability/sensitive-headers.js';
+import { credentialHeaders, sensitiveHeaderSet } from '../observability/sensitive-headers.js';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../observability/logger.js';
 import { checkBearer, type TokenDigest } from './admin-token.js';
 import { story, type DebugRecord, type DebugRequests } from '../observability/request-debug.js';
@@ -191,7 +191,7 @@ export class AdminServer {
 }
 
 /** /config as shown: secrets hidden, the configured sensitive headers among them. */
-const redactConfig = (c: Config): unknown => redact(c, '', sensitiveHeaderSet(c.access_log.sensitive_headers));
+const redactConfig = (c: Config): unknown => redact(c, '', sensitiveHeaderSet([...c.access_log.sensitive_headers, ...credentialHeaders(c)]));
 
 /** Keys (and header names in header edits) whose values are credentials; `key` alone or as a suffix is key material. */
 const SECRET_KEY = /(secret|password|passwd|token|private[-_]?key|api[-_]?key|credential|authorization|cookie|session|^key$|[-_]key$|^keys$)/i;

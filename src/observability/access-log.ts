@@ -9,7 +9,7 @@ import { isoNow, jsonString, loggedHeader, millis, quoted, redactQuery } from '.
 import { compileFormat } from './access-format.js';
 import { compileEcs } from './access-ecs.js';
 import { compileFilter, type AccessFilter, type AccessKeep } from './access-sampling.js';
-import { sensitiveHeaderSet } from './sensitive-headers.js';
+import { credentialHeaders, sensitiveHeaderSet } from './sensitive-headers.js';
 
 export { jsonString, redactQuery };
 
@@ -30,8 +30,6 @@ export interface AccessRecord {
   readonly requestHeaders?: HeaderList | undefined;
   readonly responseHeaders?: HeaderList | undefined;
 }
-
-type AccessLogConfig = Config['access_log'];
 
 /** What access_log asks for, as the line compilers take it. */
 export interface AccessLogOptions {
@@ -107,15 +105,16 @@ export interface AccessLog {
 
 export const noAccessLog: AccessLog = { write() {}, close() {}, dropped: () => 0, reopen() {}, configure() {} };
 
-/** The config block as the compilers take it. */
-export function accessLogOptions(c: AccessLogConfig): AccessLogOptions {
+/** The config block as the compilers take it; the headers the credential filters read are sensitive too. */
+export function accessLogOptions(config: Config): AccessLogOptions {
+  const c = config.access_log;
   const f = c.filter;
   return {
     format: c.format,
     textFormat: c.text_format,
     requestHeaders: c.request_headers,
     responseHeaders: c.response_headers,
-    sensitiveHeaders: c.sensitive_headers,
+    sensitiveHeaders: [...c.sensitive_headers, ...credentialHeaders(config)],
     serviceName: c.service_name,
     filter: f === undefined ? undefined : { onlyErrors: f.only_errors, minDurationMs: f.slower_than, ratio: f.ratio },
   };

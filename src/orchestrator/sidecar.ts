@@ -306,7 +306,7 @@ export class Sidecar implements ServerDeps {
     let accessLog: AccessLog | undefined;
     const accessLogPath = config.access_log.enabled ? config.access_log.path : undefined;
     // Compiled once per snapshot (validation already compiled the format string, so this does not throw).
-    const accessFormat = compileAccessLog(accessLogOptions(config.access_log));
+    const accessFormat = compileAccessLog(accessLogOptions(config));
     try {
       for (const lc of config.listeners) {
         const existing = this.#listeners.get(lc.name);
