@@ -25,3 +25,10 @@ test('the ratio is deterministic per id and near the share asked', () => {
   assert.equal(f(200, undefined, 1, 'x'), f(200, undefined, 1, 'x'));
   assert.ok(idFraction('x') >= 0 && idFraction('x') < 1);
 });
+
+test('short runs of counter-like ids are sampled near the ratio too', () => {
+  const f = compileFilter({ ratio: 0.25 })!;
+  let kept = 0;
+  for (let i = 0; i < 80; i++) if (f(200, undefined, 1, `ratio-${i}`)) kept++;
+  assert.ok(kept >= 10 && kept <= 30, String(kept));
+});

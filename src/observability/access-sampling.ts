@@ -11,10 +11,19 @@ export interface AccessFilter {
   readonly ratio?: number;
 }
 
-/** FNV-1a of the id mapped to [0, 1). */
+/**
+ * FNV-1a of the id, finished with murmur3's fmix32, mapped to [0, 1). The finish matters: ids that differ only in
+ * their last characters (a client's counter, "req-41", "req-42") leave FNV's top bits alike, so without it a ratio
+ * kept all of a run of such ids or none.
+ */
 export function idFraction(id: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return (h >>> 0) / 0x100000000;
 }
 
