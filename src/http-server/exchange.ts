@@ -62,6 +62,9 @@ export function newContext(
     downstreamConnection,
     poolWait: undefined,
     grpcStatus: undefined,
+    // Present from the start (tracing fills them in): one object shape for every context, traced or not.
+    traceId: undefined,
+    spanId: undefined,
   };
 }
 
