@@ -824,12 +824,12 @@ export const accessLog = z
       })
       .optional()
       .meta({ description: 'Which requests get a line; a request is logged when it passes every test set. Unset: every request (nothing is evaluated per request).' }),
-    request_headers: z.array(headerName).default([]).meta({ description: 'Request headers (as the filters left them) logged in the json and ecs formats, under request_headers; text formats use %REQ(name)%.' }),
-    response_headers: z.array(headerName).default([]).meta({ description: 'Response headers logged in the json and ecs formats, under response_headers; text formats use %RESP(name)%.' }),
+    request_headers: z.array(headerName).default([]).meta({ description: 'Request headers (as the filters left them) logged in the json format under request_headers, in ecs under sidecar.request_headers; text formats use %REQ(name)%.' }),
+    response_headers: z.array(headerName).default([]).meta({ description: 'Response headers logged in the json format under response_headers, in ecs under sidecar.response_headers; text formats use %RESP(name)%.' }),
     sensitive_headers: z
       .array(headerName)
       .default([])
-      .meta({ description: 'Headers whose values are never logged (access log in any format, admin /config), added to authorization, cookie, set-cookie, proxy-authorization and x-api-key. A listed one that is present shows as [redacted].' }),
+      .meta({ description: 'Headers whose values are never logged (access log in any format, admin /config), added to authorization, cookie, set-cookie, proxy-authorization, x-api-key and the headers the api_key and jwt_authn filters read. A listed one that is present shows as [redacted].' }),
   })
   .superRefine((a, ctx) => {
     if (a.text_format !== undefined && a.format !== 'text') ctx.addIssue({ code: 'custom', path: ['text_format'], message: `text_format needs format: text (format is ${a.format})` });
