@@ -818,12 +818,12 @@ export const accessLog = z
     service_name: z.string().min(1).optional().meta({ description: 'ECS service.name (format: ecs); the listener\'s name when unset.' }),
     filter: z
       .strictObject({
-        only_errors: z.boolean().default(false).meta({ description: 'Log only responses >= 500 and requests with a response flag (the sidecar\'s own failures, including 499 downstream disconnects).' }),
-        slower_than: duration.optional().meta({ description: 'Log only requests that took at least this long.' }),
-        ratio: z.number().min(0).max(1).optional().meta({ description: 'Log this share of requests (0..1), chosen by a hash of the request id, so every hop that shares the id keeps the same requests.' }),
+        only_errors: z.boolean().default(false).meta({ description: 'Log responses >= 500 and requests with a response flag (the sidecar\'s own failures, including 499 downstream disconnects).' }),
+        slower_than: duration.optional().meta({ description: 'Log requests that took at least this long.' }),
+        ratio: z.number().min(0).max(1).optional().meta({ description: 'Log this share of the other requests (0..1), chosen by a hash of the request id, so every hop that shares the id keeps the same requests.' }),
       })
       .optional()
-      .meta({ description: 'Which requests get a line; a request is logged when it passes every test set. Unset: every request (nothing is evaluated per request).' }),
+      .meta({ description: 'Which requests get a line: a request is logged when it passes any test set, e.g. every error and every slow request plus 1% of the rest. Unset: every request (nothing is evaluated per request).' }),
     request_headers: z.array(headerName).default([]).meta({ description: 'Request headers (as the filters left them) logged in the json format under request_headers, in ecs under sidecar.request_headers; text formats use %REQ(name)%.' }),
     response_headers: z.array(headerName).default([]).meta({ description: 'Response headers logged in the json format under response_headers, in ecs under sidecar.response_headers; text formats use %RESP(name)%.' }),
     sensitive_headers: z

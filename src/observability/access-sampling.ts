@@ -1,13 +1,15 @@
-// Which requests the access log keeps: only errors, only slow ones, a ratio; combined, a request is kept when it
-// passes every configured test. The ratio is decided by a hash of the request id, so every hop sharing the id agrees.
-// Configured by access_log.filter; with none set, the access log runs no test at all.
+// Which requests the access log keeps: errors, slow ones, a ratio. Combined, a request is kept when it passes any
+// configured test: "every error and every slow request, and 1% of the rest", the tail-sampling rule operators ask
+// for (all tests at once would keep only slow errors, seldom what anyone wants). The ratio is decided by a hash of
+// the request id, so every hop sharing the id agrees. Configured by access_log.filter; with none set, the access log
+// runs no test at all.
 
 export interface AccessFilter {
-  /** Keep only responses >= 500 or with a response flag. */
+  /** Keep responses >= 500 and requests with a response flag. */
   readonly onlyErrors?: boolean;
-  /** Keep only requests taking at least this many milliseconds. */
+  /** Keep requests taking at least this many milliseconds. */
   readonly minDurationMs?: number;
-  /** Keep this share of requests (0..1), chosen by request id. */
+  /** Keep this share of the requests (0..1), chosen by request id. */
   readonly ratio?: number;
 }
 
@@ -35,9 +37,8 @@ export function compileFilter(f: AccessFilter): AccessKeep | undefined {
   const errors = f.onlyErrors === true;
   const slow = f.minDurationMs;
   const ratio = f.ratio;
-  if (!errors && slow === undefined && (ratio === undefined || ratio >= 1)) return undefined;
+  if (ratio !== undefined && ratio >= 1) return undefined; // every request passes the ratio
+  if (!errors && slow === undefined && ratio === undefined) return undefined;
   return (status, flag, durationMs, requestId) =>
-    (!errors || status >= 500 || flag !== undefined) &&
-    (slow === undefined || durationMs >= slow) &&
-    (ratio === undefined || ratio >= 1 || idFraction(requestId) < ratio);
+    (errors && (status >= 500 || flag !== undefined)) || (slow !== undefined && durationMs >= slow) || (ratio !== undefined && idFraction(requestId) < ratio);
 }

@@ -172,7 +172,7 @@ ${listeners()}`;
     }
   });
 
-  it('filter: only errors, only slow requests; a ratio keeps the same requests on every run', async () => {
+  it('filter: only errors, only slow requests; errors plus a ratio of the rest, decided by request id', async () => {
     const sc = await startSidecar(`access_log: { filter: { only_errors: true } }\n${listeners()}`);
     try {
       for (let i = 0; i < 5; i++) await httpRequest(sc.ports.in!, { path: `/ok${i}` });
@@ -190,11 +190,15 @@ ${listeners()}`;
       await sleep(250);
       assert.deepEqual(sc.accessLog().map((l) => l.path), ['/down', '/slow']);
 
-      sc.writeConfig(`access_log: { filter: { ratio: 0.25 } }\n${listeners()}`);
+      // Together: every error, plus a quarter of the rest.
+      sc.writeConfig(`access_log: { filter: { only_errors: true, ratio: 0.25 } }\n${listeners()}`);
       sc.proc.kill('SIGHUP');
       await until(() => sc.stderr().split('\n').filter((l) => /"config reloaded"/.test(l)).length >= 2, 'the second reload');
       for (let i = 0; i < 80; i++) await httpRequest(sc.ports.in!, { path: `/r${i}`, headers: { 'x-request-id': `ratio-${i}` } });
+      const errorIds = Array.from({ length: 8 }, (_, i) => `err-${i}`);
+      for (const id of errorIds) await httpRequest(sc.ports.in!, { path: '/down/again', headers: { 'x-request-id': id } });
       await sleep(300);
+      assert.deepEqual(sc.accessLog().filter((l) => l.path === '/down/again').map((l) => l.request_id), errorIds, 'every error, sampled or not');
       const kept = sc.accessLog().filter((l) => String(l.path).startsWith('/r')).map((l) => String(l.request_id));
       const { idFraction } = await import('../../src/observability/access-sampling.js');
       const expected = Array.from({ length: 80 }, (_, i) => `ratio-${i}`).filter((id) => idFraction(id) < 0.25);
