@@ -28,13 +28,13 @@ const read = (f: string): string => {
 /** The value at an ECS dotted field name in a parsed (nested) line. */
 const at = (j: unknown, field: string): unknown => field.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | undefined)?.[k], j);
 
-const SECRETS = ['Bearer-SECRET-1', 'sid=SECRET-2', 'SECRET-3', 'SECRET-4', 'SECRET-5'];
+const SECRETS = ['Bearer-SECRET-1', 'sid=SECRET-2', 'SECRET-3', 'SECRET-4', 'SECRET-5', 'SECRET-6'];
 /** A request carrying a credential in every place a log could pick one up. */
 const secretHeaders = {
   authorization: 'Bearer-SECRET-1',
   cookie: 'sid=SECRET-2',
   'x-api-key': 'SECRET-3',
-  'x-internal-token': 'SECRET-4',
+  'x-internal-auth': 'SECRET-4',
   'x-tenant': 'acme',
 };
 
@@ -52,11 +52,11 @@ describe('access log formats through a real sidecar', () => {
     await up.close();
   });
 
-  const listeners = (): string => `
+  const listeners = (extra = ''): string => `
 listeners:
   - name: in
     port: 0
-    routes:
+${extra}    routes:
       - { name: down, match: { prefix: /down }, cluster: refused }
       - { name: app, match: { prefix: / }, cluster: app }
 clusters:
@@ -66,16 +66,16 @@ clusters:
 
   it('json: chosen headers logged, sensitive ones (defaults and configured) redacted, everywhere', async () => {
     const sc = await startSidecar(`access_log:
-  request_headers: [x-tenant, authorization, x-internal-token, x-absent]
+  request_headers: [x-tenant, authorization, x-internal-auth, x-absent]
   response_headers: [x-upstream, set-cookie]
-  sensitive_headers: [X-Internal-Token]
-${listeners()}`);
+  sensitive_headers: [X-Internal-Auth]
+${listeners('    filters: [{ type: header_mutation, config: { request: { set: { x-internal-auth: SECRET-6 } } } }]\n')}`);
     try {
       const r = await httpRequest(sc.ports.in!, { path: '/a?x=1', headers: secretHeaders });
       assert.equal(r.status, 200);
       assert.equal((await httpRequest(sc.ports.in!, { path: '/down', headers: secretHeaders })).status, 503);
       const [ok, down] = await sc.waitForAccessLog(2);
-      assert.deepEqual(ok!.request_headers, { 'x-tenant': 'acme', authorization: '[redacted]', 'x-internal-token': '[redacted]', 'x-absent': null });
+      assert.deepEqual(ok!.request_headers, { 'x-tenant': 'acme', authorization: '[redacted]', 'x-internal-auth': '[redacted]', 'x-absent': null });
       assert.deepEqual(ok!.response_headers, { 'x-upstream': 'u1', 'set-cookie': '[redacted]' });
       assert.equal(ok!.status, 200);
       assert.equal(down!.response_flag, 'UF');
@@ -84,6 +84,8 @@ ${listeners()}`);
       const story = await (await fetch(`http://127.0.0.1:${sc.adminPort}/debug/requests/${String(down!.request_id)}?format=json`)).text();
       const config = await (await fetch(`http://127.0.0.1:${sc.adminPort}/config`)).text();
       assert.match(debug, /"path":\s*"\/down"/, 'the recorder saw the requests');
+      assert.match(config, /"x-internal-auth":\s*"\[redacted\]"/, '/config hides the configured sensitive header\'s edit');
+      assert.equal(up.requests.at(-1)?.headers['x-internal-auth'], 'SECRET-6', 'the edit itself still applies');
       for (const s of SECRETS) {
         for (const [where, text] of [['stdout', sc.stdout()], ['stderr', sc.stderr()], ['/debug/requests', debug], ['story', story], ['/config', config]] as const) {
           assert.ok(!text.includes(s), `${s} in ${where}`);
