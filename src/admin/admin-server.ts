@@ -4,6 +4,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/schema.js';
 import { formatDuration } from '../config/units.js';
+import { credentialHeaders, sensitiveHeaderSet } from '../observability/sensitive-headers.js';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../observability/logger.js';
 import { checkBearer, type TokenDigest } from './admin-token.js';
 import { story, type DebugRecord, type DebugRequests } from '../observability/request-debug.js';
@@ -65,7 +66,7 @@ export class AdminServer {
         return why === undefined ? r.text(200, 'ready\n') : r.text(503, `not ready: ${why}\n`);
       },
       '/live': (_u, r) => r.text(200, 'live\n'),
-      '/config': (_u, r) => r.json(200, { source: source.configSource(), config: redact(source.config()) }),
+      '/config': (_u, r) => r.json(200, { source: source.configSource(), config: redactConfig(source.config()) }),
       '/clusters': (_u, r) => r.json(200, source.clusters()),
       '/metrics': (_u, r) => r.text(200, source.metrics(), 'text/plain; version=0.0.4; charset=utf-8'),
       '/latency': (_u, r) => r.json(200, source.latency()),
@@ -189,6 +190,9 @@ export class AdminServer {
   }
 }
 
+/** /config as shown: secrets hidden, the configured sensitive headers among them. */
+const redactConfig = (c: Config): unknown => redact(c, '', sensitiveHeaderSet([...c.access_log.sensitive_headers, ...credentialHeaders(c)]));
+
 /** Keys (and header names in header edits) whose values are credentials; `key` alone or as a suffix is key material. */
 const SECRET_KEY = /(secret|password|passwd|token|private[-_]?key|api[-_]?key|credential|authorization|cookie|session|^key$|[-_]key$|^keys$)/i;
 /** Where a secret lives (a file path, a variable name), not the secret: shown, so an operator can see what is read. */
@@ -196,14 +200,18 @@ const SECRET_LOCATION = /[-_](file|path|env)$/i;
 /** Key material pasted inline, under whatever name. */
 const PEM_SECRET = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 
-/** The config with secret-looking values replaced, and durations shown as written units. */
-export function redact(value: unknown, key = ''): unknown {
+/**
+ * The config with secret-looking values replaced, and durations shown as written units. `sensitive`: the access
+ * log's sensitive headers (observability/sensitive-headers.ts); a header edit naming one of them is hidden too.
+ */
+export function redact(value: unknown, key = '', sensitive: ReadonlySet<string> = sensitiveHeaderSet()): unknown {
   if (typeof value === 'string' && PEM_SECRET.test(value)) return '[redacted]';
-  if (SECRET_KEY.test(key) && !(SECRET_LOCATION.test(key) && typeof value === 'string') && value !== undefined && value !== null) return '[redacted]';
-  if (Array.isArray(value)) return value.map((v) => redact(v));
+  const secret = SECRET_KEY.test(key) || sensitive.has(key.toLowerCase());
+  if (secret && !(SECRET_LOCATION.test(key) && typeof value === 'string') && value !== undefined && value !== null) return '[redacted]';
+  if (Array.isArray(value)) return value.map((v) => redact(v, '', sensitive));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = redact(v, k);
+    for (const [k, v] of Object.entries(value)) out[k] = redact(v, k, sensitive);
     return out;
   }
   if (typeof value === 'number' && /(timeout|interval|_time)$/.test(key)) return formatDuration(value);

@@ -22,4 +22,11 @@ describe('redact', () => {
     assert.deepEqual(out.headers, { 'x-note': '[redacted]', 'x-tenant': 'acme' });
     assert.match(String(out.certificate), /BEGIN CERTIFICATE/, 'a certificate is public');
   });
+
+  it('hides header edits of the access log\'s sensitive headers, the defaults and the configured ones', async () => {
+    const { sensitiveHeaderSet } = await import('../observability/sensitive-headers.js');
+    const edits = { set: { 'x-api-key': 'k1', 'x-internal': 'i1', 'x-tenant': 'acme' } };
+    assert.deepEqual(redact(edits, '', sensitiveHeaderSet()), { set: { 'x-api-key': '[redacted]', 'x-internal': 'i1', 'x-tenant': 'acme' } });
+    assert.deepEqual(redact(edits, '', sensitiveHeaderSet(['X-Internal'])), { set: { 'x-api-key': '[redacted]', 'x-internal': '[redacted]', 'x-tenant': 'acme' } });
+  });
 });

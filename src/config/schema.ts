@@ -8,6 +8,8 @@ import { faultPolicy } from '../filters/fault/schema.js';
 import { headerMutation } from '../filters/header-mutation/schema.js';
 import { filterList, filterOverrides } from '../filters/schema.js';
 import { isIdentityPattern } from '../security/identity.js';
+import { compileFormat, FormatError } from '../observability/access-format.js';
+import { sensitiveHeaderSet } from '../observability/sensitive-headers.js';
 
 export { duration, size } from './primitives.js';
 export { faultPolicy } from '../filters/fault/schema.js';
@@ -800,10 +802,49 @@ export const configSync = etcdStore
   })
   .meta({ description: 'The config agent (docs/config-store.md): chosen etcd keys kept as files in a directory, for apps that read files. A deleted key removes its file.' });
 
-export const accessLog = z.strictObject({
-  enabled: z.boolean().default(true),
-  path: z.string().default('stdout').meta({ description: '"stdout", "stderr" or a file path.' }),
-});
+export const accessLog = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    path: z.string().default('stdout').meta({ description: '"stdout", "stderr" or a file path. A file is opened again by its path on SIGUSR1 or admin POST /reopen_logs (logrotate\'s postrotate).' }),
+    format: z
+      .enum(['json', 'ecs', 'text'])
+      .default('json')
+      .meta({ description: 'json: the sidecar\'s own fields (docs/access-log.md); ecs: Elastic Common Schema field names, nested, for Filebeat/Logstash/Fluentd into Elasticsearch or Splunk unchanged; text: the Envoy-style text_format.' }),
+    text_format: z
+      .string()
+      .min(1)
+      .optional()
+      .meta({ description: 'With format: text, an Envoy-style format string, e.g. "%START_TIME% %METHOD% %PATH% %RESPONSE_CODE% %RESPONSE_FLAGS% %DURATION% %REQ(X-REQUEST-ID)%" (operators in docs/access-log.md). Default: Envoy\'s default format.' }),
+    service_name: z.string().min(1).optional().meta({ description: 'ECS service.name (format: ecs); the listener\'s name when unset.' }),
+    filter: z
+      .strictObject({
+        only_errors: z.boolean().default(false).meta({ description: 'Log responses >= 500 and requests with a response flag (the sidecar\'s own failures, including 499 downstream disconnects).' }),
+        slower_than: duration.optional().meta({ description: 'Log requests that took at least this long.' }),
+        ratio: z.number().min(0).max(1).optional().meta({ description: 'Log this share of the other requests (0..1), chosen by a hash of the request id, so every hop that shares the id keeps the same requests.' }),
+      })
+      .optional()
+      .meta({ description: 'Which requests get a line: a request is logged when it passes any test set, e.g. every error and every slow request plus 1% of the rest. Unset: every request (nothing is evaluated per request).' }),
+    request_headers: z.array(headerName).default([]).meta({ description: 'Request headers (as the filters left them) logged in the json format under request_headers, in ecs under sidecar.request_headers; text formats use %REQ(name)%.' }),
+    response_headers: z.array(headerName).default([]).meta({ description: 'Response headers logged in the json format under response_headers, in ecs under sidecar.response_headers; text formats use %RESP(name)%.' }),
+    sensitive_headers: z
+      .array(headerName)
+      .default([])
+      .meta({ description: 'Headers whose values are never logged (access log in any format, admin /config), added to authorization, cookie, set-cookie, proxy-authorization, x-api-key and the headers the api_key and jwt_authn filters read. A listed one that is present shows as [redacted].' }),
+  })
+  .superRefine((a, ctx) => {
+    if (a.text_format !== undefined && a.format !== 'text') ctx.addIssue({ code: 'custom', path: ['text_format'], message: `text_format needs format: text (format is ${a.format})` });
+    if (a.format === 'text' && (a.request_headers.length > 0 || a.response_headers.length > 0)) {
+      ctx.addIssue({ code: 'custom', path: [a.request_headers.length > 0 ? 'request_headers' : 'response_headers'], message: 'format text logs headers with %REQ(name)% / %RESP(name)% in text_format, not request_headers / response_headers' });
+    }
+    if (a.text_format === undefined) return;
+    try {
+      compileFormat(a.text_format, sensitiveHeaderSet(a.sensitive_headers));
+    } catch (err) {
+      if (!(err instanceof FormatError)) throw err;
+      ctx.addIssue({ code: 'custom', path: ['text_format'], message: err.message });
+    }
+  })
+  .meta({ description: 'The access log: one line per request (docs/access-log.md).' });
 
 export const configSchema = z
   .strictObject({

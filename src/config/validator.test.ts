@@ -98,3 +98,36 @@ clusters: [{ name: app, endpoints: ["127.0.0.1:8080"] }]
     assert.deepEqual(check('listeners: [{ name: a, port: 0 }]\n'), []);
   });
 });
+
+describe('access_log', () => {
+  const issuesOf = (yaml: string): string[] => {
+    try {
+      checkConfig(yaml, 'a.yaml', {});
+    } catch (e) {
+      assert.ok(e instanceof ConfigError);
+      return e.issues.map((i) => `${i.file}:${i.line}:${i.col} ${i.path}: ${i.message}`);
+    }
+    return [];
+  };
+  const base = 'listeners: [{ name: in, port: 8000, routes: [{ match: { prefix: / }, direct_response: { status: 200 } }] }]\n';
+
+  it('an unknown text_format operator fails with its YAML path and line, and a suggestion', () => {
+    assert.deepEqual(issuesOf(`${base}access_log:\n  format: text\n  text_format: "%METHOD% %RESPONSE_CODES%"\n`), [
+      'a.yaml:4:16 access_log.text_format: unknown access-log operator %RESPONSE_CODES%; did you mean "RESPONSE_CODE"?',
+    ]);
+  });
+
+  it('text_format needs format text; headers lists are for json and ecs; the ratio is a share', () => {
+    assert.match(issuesOf(`${base}access_log: { text_format: "%METHOD%" }\n`).join('\n'), /access_log\.text_format: text_format needs format: text/);
+    assert.match(issuesOf(`${base}access_log: { format: text, request_headers: [x-a] }\n`).join('\n'), /access_log\.request_headers: format text logs headers with %REQ/);
+    assert.match(issuesOf(`${base}access_log: { filter: { ratio: 2 } }\n`).join('\n'), /access_log\.filter\.ratio/);
+    assert.match(issuesOf(`${base}access_log: { format: xml }\n`).join('\n'), /access_log\.format/);
+  });
+
+  it('a valid block parses with its defaults', () => {
+    const { config } = checkConfig(`${base}access_log: { format: ecs, filter: { slower_than: 250ms, ratio: 0.5 }, sensitive_headers: [X-Token] }\n`, 'a.yaml', {});
+    assert.deepEqual(config.access_log.filter, { only_errors: false, slower_than: 250, ratio: 0.5 });
+    assert.deepEqual(config.access_log.request_headers, []);
+    assert.deepEqual(config.access_log.sensitive_headers, ['x-token'], 'header names are lower-cased');
+  });
+});

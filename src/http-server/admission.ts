@@ -103,9 +103,11 @@ export interface LogRequest {
   readonly authority: string;
   readonly path: string;
   readonly userAgent: string | undefined;
+  /** The request's header list, by reference (access_log.request_headers, %REQ(h)%): what the filters left in it. */
+  readonly headers?: HeaderList | undefined;
 }
 
-export const logRequestOf = (req: ProxyRequest): LogRequest => ({ method: req.method, authority: req.authority, path: req.path, userAgent: req.headers.get('user-agent') });
+export const logRequestOf = (req: ProxyRequest): LogRequest => ({ method: req.method, authority: req.authority, path: req.path, userAgent: req.headers.get('user-agent'), headers: req.headers });
 
 /**
  * The exchange is over (its wire closed): its access-log line and metrics, under the route it was routed to even when
@@ -122,8 +124,9 @@ export function closeExchange(
   status: number,
   bytesIn: number,
   bytesOut: number,
+  responseHeaders?: HeaderList,
 ): void {
   lr.gauges.active.value--;
-  record(deps, !dispatched && ctx.route !== '' ? lr.statsFor(ctx.route, ctx.cluster) : stats, logReq, ctx, status, bytesIn, bytesOut);
+  record(deps, !dispatched && ctx.route !== '' ? lr.statsFor(ctx.route, ctx.cluster) : stats, logReq, ctx, status, bytesIn, bytesOut, responseHeaders);
   snapshot.leave();
 }

@@ -62,6 +62,10 @@ export function newContext(
     downstreamConnection,
     poolWait: undefined,
     grpcStatus: undefined,
+    // Present from the start (tracing fills them in): one object shape for every context, traced or not.
+    traceId: undefined,
+    spanId: undefined,
+    spans: undefined,
   };
 }
 
@@ -150,11 +154,12 @@ export const styleOf = (lr: ListenerRuntime, req: ProxyRequest): AnswerStyle => 
 export function record(
   deps: ServerDeps,
   stats: RouteStats,
-  req: { method: string; authority: string; path: string; userAgent: string | undefined },
+  req: { method: string; authority: string; path: string; userAgent: string | undefined; headers?: HeaderList | undefined },
   ctx: RequestContext,
   status: number,
   bytesIn: number,
   bytesOut: number,
+  responseHeaders?: HeaderList,
 ): void {
   const durationMs = performance.now() - ctx.startTime;
   const cls = (status / 100) | 0;
@@ -165,7 +170,8 @@ export function record(
   if (ctx.grpcStatus !== undefined) deps.metrics.grpcCall(ctx.listener, ctx.route, req.path, ctx.grpcStatus, durationMs / 1000);
   deps.metrics.latencyHistory.record(ctx.listener, ctx.route, ctx.cluster, ctx.endpoint, durationMs);
   if (deps.metrics.debugRequests.enabled) deps.metrics.debugRequests.record(req, ctx, status, durationMs);
-  deps.accessLog().write({ context: ctx, method: req.method, authority: req.authority, path: req.path, status, bytesIn, bytesOut, durationMs, userAgent: req.userAgent });
+  // The header lists go by reference: only a format that logs chosen headers reads them.
+  deps.accessLog().write({ context: ctx, method: req.method, authority: req.authority, path: req.path, status, bytesIn, bytesOut, durationMs, userAgent: req.userAgent, requestHeaders: req.headers, responseHeaders });
 }
 
 /**

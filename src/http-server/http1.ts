@@ -91,7 +91,7 @@ export function createHttp1Handler(opts: Http1Options, deps: ServerDeps): (req: 
       } else if (!res.writableFinished) {
         status = abandoned(ctx, cancel, response, res.headersSent, marks.drainCut.has(socket));
       }
-      closeExchange(deps, lr, snapshot, logReq, ctx, stats, response !== undefined, status, bodyBytes.n, bytesOut());
+      closeExchange(deps, lr, snapshot, logReq, ctx, stats, response !== undefined, status, bodyBytes.n, bytesOut(), response?.headers);
     });
 
     // Defer one tick when a body follows: a framing error later in the same packet then aborts the request before

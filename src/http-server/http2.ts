@@ -103,7 +103,7 @@ export function createHttp2Handler(listener: string, deps: ServerDeps, guard: H2
       let status = response?.status ?? 499;
       if (!completed) status = abandoned(ctx, cancel, response, stream.headersSent, session !== undefined && marks.drainCut.has(session));
       if (grpc) ctx.grpcStatus = relayedCancel ? GRPC.CANCELLED : finalGrpcStatus(response, ctx.flag, status);
-      closeExchange(deps, lr, snapshot, logReq, ctx, stats, response !== undefined, status, bytesIn, bytesOut());
+      closeExchange(deps, lr, snapshot, logReq, ctx, stats, response !== undefined, status, bytesIn, bytesOut(), response?.headers);
       if (session) guard.streamEnded(session, !completed && !cutHere && performance.now() - ctx.startTime < PREMATURE_RESET_MS);
     });
 

@@ -88,7 +88,7 @@ export function handleUpgrade(listener: string, deps: ServerDeps, req: IncomingM
 
   const peer = socket.remoteAddress ?? '';
   const ctx = downstreamContext(listener, peer, req.httpVersion === '1.0' ? 'HTTP/1.0' : 'HTTP/1.1', parsed.requestId, socket, headers);
-  const logReq = { method, authority, path, userAgent: headers.get('user-agent') };
+  const logReq = { method, authority, path, userAgent: headers.get('user-agent'), headers };
   const cluster = snapshot.clusters.get(route.cluster)!;
   const stats = route.stats.get(cluster.name) ?? lr.noRouteStats;
   ctx.route = route.name;

@@ -1,26 +1,70 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileFormat, FormatError, type FormatInput } from './access-format.js';
+import { compileFormat, FormatError, OPERATORS, type FormatInput } from './access-format.js';
+import { HeaderList } from '../core/headers.js';
 import type { RequestContext } from '../core/service.js';
+import { sensitiveHeaderSet } from './sensitive-headers.js';
 
-function input(): FormatInput {
-  const context = { requestId: 'r1', startTime: 0, listener: 'in', downstreamAddress: '127.0.0.1', downstreamProtocol: 'HTTP/1.1', route: 'api', cluster: 'backend', endpoint: '127.0.0.1:9000', attempts: 2, flag: 'UF' } as unknown as RequestContext;
-  const req: Record<string, string> = { authorization: 'Bearer SECRET', 'x-request-id': 'r1' };
-  return { context, method: 'GET', authority: 'a', path: '/x', status: 503, bytesIn: 1, bytesOut: 2, durationMs: 12.4, userAgent: undefined, reqHeader: (n) => req[n], respHeader: () => undefined };
+function input(over: Partial<RequestContext> = {}, path = '/x'): FormatInput {
+  const context = {
+    requestId: 'r1', startTime: 0, listener: 'in', downstreamAddress: '127.0.0.1', downstreamProtocol: 'HTTP/1.1', scheme: 'http', route: 'api', cluster: 'backend',
+    endpoint: '127.0.0.1:9000', attempts: 2, flag: 'UF', ...over,
+  } as unknown as RequestContext;
+  const requestHeaders = new HeaderList(['authorization', 'Bearer SECRET', 'x-request-id', 'r1', 'x-multi', 'a', 'x-multi', 'b', 'x-token', 'T0K']);
+  const responseHeaders = new HeaderList(['server', 'up', 'set-cookie', 'sid=SECRET']);
+  return { context, method: 'GET', authority: 'a.example:8080', path, status: 503, bytesIn: 1, bytesOut: 2, durationMs: 12.4, userAgent: 'curl/8', requestHeaders, responseHeaders };
 }
 
 test('compiles a format string into a line', () => {
-  const f = compileFormat('%START_TIME% %RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_HOST% %DURATION% %REQ(X-REQUEST-ID)% %RESP(server)% %UPSTREAM_CLUSTER%');
-  assert.equal(f(input()), '1970-01-01T00:00:00.000Z 503 UF 127.0.0.1:9000 12 r1 - backend\n');
+  const f = compileFormat('%RESPONSE_CODE% %RESPONSE_FLAGS% %UPSTREAM_HOST% %DURATION% %REQ(X-REQUEST-ID)% %RESP(server)% %RESP(x-none)% %UPSTREAM_CLUSTER%');
+  assert.equal(f(input()), '503 UF 127.0.0.1:9000 12 r1 up - backend\n');
 });
 
-test('sensitive headers print redacted', () => {
-  const line = compileFormat('%REQ(Authorization)%')(input());
-  assert.equal(line, '[redacted]\n');
-  assert.ok(!line.includes('SECRET'));
+test('START_TIME is the wall-clock start of the request (the context keeps a monotonic time)', () => {
+  const start = performance.now() - 50;
+  const line = compileFormat('%START_TIME%')(input({ startTime: start }));
+  const t = Date.parse(line.trim());
+  assert.ok(Math.abs(t - (Date.now() - 50)) < 1000, line);
 });
 
-test('an unknown operator is an error naming it', () => {
+test('the request line, identities, trace ids and causes', () => {
+  const f = compileFormat('%METHOD% %PATH% %AUTHORITY% "%USER_AGENT%" %REQUEST_ID% %TRACE_ID% %SPAN_ID% %DOWNSTREAM_PEER_URI_SAN% %UPSTREAM_PEER_URI_SAN% %UPSTREAM_TRANSPORT_FAILURE_REASON% %UPSTREAM_REQUEST_ATTEMPT_COUNT% %GRPC_STATUS%');
+  const set = input({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7', peerIdentity: 'spiffe://x/web', upstreamCause: 'connect-refused' });
+  assert.equal(f(set), 'GET /x a.example:8080 "curl/8" r1 4bf92f3577b34da6a3ce929d0e0e4736 00f067aa0ba902b7 spiffe://x/web - connect-refused 2 -\n');
+  assert.equal(f(input()), 'GET /x a.example:8080 "curl/8" r1 - - - - - 2 -\n');
+});
+
+test('pseudo-headers, alternatives and truncation, as in Envoy', () => {
+  assert.equal(compileFormat('%REQ(:METHOD)% %REQ(:PATH)% %REQ(:AUTHORITY)% %REQ(:SCHEME)%')(input()), 'GET /x a.example:8080 http\n');
+  assert.equal(compileFormat('%REQ(X-NONE?X-REQUEST-ID)% %REQ(X-MULTI)% %REQ(x-request-id):1% %PATH:2%')(input()), 'r1 a, b r /x\n');
+  assert.throws(() => compileFormat('%REQ(:nope)%'), FormatError);
+  assert.throws(() => compileFormat('%PATH:0%'), FormatError);
+});
+
+test('sensitive headers print redacted, the defaults and the configured ones', () => {
+  const line = compileFormat('%REQ(Authorization)% %RESP(set-cookie)% %REQ(x-token)% %REQ(cookie)%')(input());
+  assert.equal(line, '[redacted] [redacted] T0K -\n');
+  const more = compileFormat('%REQ(x-token)% %REQ(x-none?authorization)%', sensitiveHeaderSet(['X-Token']))(input());
+  assert.equal(more, '[redacted] [redacted]\n');
+  assert.ok(!line.includes('SECRET') && !more.includes('T0K'));
+});
+
+test('credential query values are masked and control characters cannot break the line', () => {
+  const f = compileFormat('%PATH% %REQ(:PATH)% %RESPONSE_CODE_DETAILS%');
+  const line = f(input({ redactQuery: ['access_token'], error: 'bad\nline' }, '/a?access_token=SECRET&b=1'));
+  assert.equal(line, '/a?access_token=[redacted]&b=1 /a?access_token=[redacted]&b=1 bad\\nline\n');
+});
+
+test('an unknown operator is an error naming it, with a suggestion; arguments only where taken', () => {
   assert.throws(() => compileFormat('%NOPE%'), (e: unknown) => e instanceof FormatError && e.message.includes('%NOPE%'));
+  assert.throws(() => compileFormat('%RESPONSE_CODES%'), (e: unknown) => e instanceof FormatError && /did you mean "RESPONSE_CODE"/.test(e.message));
+  assert.throws(() => compileFormat('%response_code%'), FormatError);
   assert.throws(() => compileFormat('%REQ()%'), FormatError);
+  assert.throws(() => compileFormat('%DURATION(x)%'), FormatError);
+  assert.equal(compileFormat('100% plain')(input()), '100% plain\n');
+  assert.equal(compileFormat('%METHOD%\n')(input()), 'GET\n', 'a trailing newline in the format is the line end');
+});
+
+test('every operator yields a string for a bare context', () => {
+  for (const [name, g] of Object.entries(OPERATORS)) assert.equal(typeof g(input()), 'string', name);
 });

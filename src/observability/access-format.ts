@@ -1,69 +1,153 @@
 // Envoy-style access-log format strings (`%RESPONSE_CODE% %REQ(X-REQUEST-ID)%`), compiled once per config snapshot
 // into a list of field getters, so a request only runs the getters and joins: no per-request parsing.
-// Not wired into the config yet (see docs/access-log.md "Format strings", planned).
+// access_log.format: text with access_log.text_format; the operators are listed in docs/access-log.md.
 import type { AccessRecord } from './access-log.js';
+import { headerValue, redactQuery } from './access-fields.js';
+import { REDACTED, sensitiveHeaderSet } from './sensitive-headers.js';
+import { suggestName } from '../config/suggest.js';
 
-/** What a compiled format reads: the access record plus header lookups (lower-case names). */
-export interface FormatInput extends AccessRecord {
-  reqHeader(name: string): string | undefined;
-  respHeader(name: string): string | undefined;
-}
+export { DEFAULT_SENSITIVE_HEADERS } from './sensitive-headers.js';
+
+/** What a compiled format reads: the access record (its header lists by reference). */
+export type FormatInput = AccessRecord;
 
 type Getter = (r: FormatInput) => string;
 
-export const DEFAULT_SENSITIVE_HEADERS: readonly string[] = ['authorization', 'cookie', 'set-cookie', 'proxy-authorization', 'x-api-key'];
-
 const dash = (v: string | undefined): string => (v === undefined || v === '' ? '-' : v);
+
+/**
+ * Free text (paths, headers, user agents, error causes) with control characters escaped JSON-style, so a value can
+ * never end the line or forge another one. The common value has none and is returned as is after one scan.
+ */
+export function clean(v: string | undefined): string {
+  if (v === undefined || v === '') return '-';
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return JSON.stringify(v).slice(1, -1);
+  }
+  return v;
+}
+
+const pathOf = (r: FormatInput): string => (r.context.redactQuery === undefined ? r.path : redactQuery(r.path, r.context.redactQuery));
+
+/** Wall-clock start of the request: the context's start is on the monotonic clock (performance.now()). */
+const startIso = (r: FormatInput): string => new Date(Math.round(performance.timeOrigin + r.context.startTime)).toISOString();
 
 /** The supported operators without arguments; REQ(h) and RESP(h) are handled apart. */
 export const OPERATORS: Readonly<Record<string, Getter>> = {
-  START_TIME: (r) => new Date(r.context.startTime).toISOString(),
+  START_TIME: startIso,
+  METHOD: (r) => dash(r.method),
+  PATH: (r) => clean(pathOf(r)),
+  AUTHORITY: (r) => clean(r.authority),
+  USER_AGENT: (r) => clean(r.userAgent),
   PROTOCOL: (r) => r.context.downstreamProtocol,
   RESPONSE_CODE: (r) => String(r.status),
   RESPONSE_FLAGS: (r) => dash(r.context.flag),
+  RESPONSE_CODE_DETAILS: (r) => clean(r.context.error),
+  GRPC_STATUS: (r) => (r.context.grpcStatus === undefined ? '-' : String(r.context.grpcStatus)),
   UPSTREAM_HOST: (r) => dash(r.context.endpoint),
   UPSTREAM_CLUSTER: (r) => dash(r.context.cluster),
+  UPSTREAM_TRANSPORT_FAILURE_REASON: (r) => dash(r.context.upstreamCause),
+  UPSTREAM_REQUEST_ATTEMPT_COUNT: (r) => String(r.context.attempts),
+  UPSTREAM_ATTEMPTS: (r) => String(r.context.attempts),
+  UPSTREAM_PEER_URI_SAN: (r) => clean(r.context.upstreamIdentity),
   ROUTE_NAME: (r) => dash(r.context.route),
   DURATION: (r) => String(Math.round(r.durationMs)),
   BYTES_RECEIVED: (r) => String(r.bytesIn),
   BYTES_SENT: (r) => String(r.bytesOut),
   DOWNSTREAM_REMOTE_ADDRESS: (r) => dash(r.context.downstreamAddress),
-  REQUEST_ID: (r) => r.context.requestId,
+  DOWNSTREAM_PEER_URI_SAN: (r) => clean(r.context.peerIdentity),
+  REQUEST_ID: (r) => clean(r.context.requestId),
+  TRACE_ID: (r) => dash(r.context.traceId),
+  SPAN_ID: (r) => dash(r.context.spanId),
   LISTENER: (r) => r.context.listener,
-  UPSTREAM_ATTEMPTS: (r) => String(r.context.attempts),
+};
+
+/** Envoy's pseudo-headers in %REQ(...)%: the request line's parts. */
+const PSEUDO: Readonly<Record<string, Getter>> = {
+  ':method': OPERATORS.METHOD!,
+  ':path': OPERATORS.PATH!,
+  ':authority': OPERATORS.AUTHORITY!,
+  ':scheme': (r) => r.context.scheme,
 };
 
 export class FormatError extends Error {}
 
+/** One header of %REQ(a?b)% / %RESP(a?b)%: the first name present wins (Envoy's alternative). */
+function headerGetter(op: 'REQ' | 'RESP', arg: string, secret: ReadonlySet<string>): Getter {
+  const names = arg.split('?').map((n) => n.trim().toLowerCase());
+  if (names.some((n) => n === '')) throw new FormatError(`%${op}(${arg})% needs a header name${names.length > 1 ? ' on each side of ?' : ''}`);
+  const one = names.map((name): ((r: FormatInput) => string | undefined) => {
+    const pseudo = op === 'REQ' ? PSEUDO[name] : undefined;
+    if (pseudo !== undefined) return pseudo;
+    if (name.startsWith(':')) throw new FormatError(`%${op}(${name})%: unknown pseudo-header (${op === 'REQ' ? Object.keys(PSEUDO).join(', ') : 'none for responses'})`);
+    const sensitive = secret.has(name);
+    return op === 'REQ'
+      ? (r) => { const v = headerValue(r.requestHeaders, name); return v === undefined ? undefined : sensitive ? REDACTED : clean(v); }
+      : (r) => { const v = headerValue(r.responseHeaders, name); return v === undefined ? undefined : sensitive ? REDACTED : clean(v); };
+  });
+  if (one.length === 1) {
+    const g = one[0]!;
+    return (r) => dash(g(r));
+  }
+  return (r) => {
+    for (const g of one) {
+      const v = g(r);
+      if (v !== undefined && v !== '-') return v;
+    }
+    return '-';
+  };
+}
+
+/** Truncates a getter's value to `max` characters (Envoy's `%REQ(h):N%`). */
+const truncated = (g: Getter, max: number): Getter => (r) => {
+  const v = g(r);
+  return v.length > max ? v.slice(0, max) : v;
+};
+
 /**
- * Compiles `format` into a line function (newline added). Throws FormatError naming the unknown operator; the caller
- * prefixes the YAML path. Headers in `sensitive` print as `[redacted]`.
+ * Compiles `format` into a line function (newline added). Throws FormatError naming the unknown operator; the config
+ * schema prefixes the YAML path. Headers in `sensitive` print as `[redacted]` when present.
  */
-export function compileFormat(format: string, sensitive: readonly string[] = DEFAULT_SENSITIVE_HEADERS): (r: FormatInput) => string {
-  const secret = new Set(sensitive.map((h) => h.toLowerCase()));
+export function compileFormat(format: string, sensitive: ReadonlySet<string> = sensitiveHeaderSet()): (r: FormatInput) => string {
   const parts: (string | Getter)[] = [];
-  const re = /%([A-Z_]+)(?:\(([^)]*)\))?%/g;
+  const re = /%([A-Za-z_][A-Za-z0-9_]*)(?:\(([^)]*)\))?(?::(\d+))?%/g;
+  // The line ends with one newline, added here: a format written with its own (YAML "...\n") does not get two.
+  format = format.endsWith('\n') ? format.slice(0, -1) : format;
   let last = 0;
   for (let m = re.exec(format); m !== null; m = re.exec(format)) {
     if (m.index > last) parts.push(format.slice(last, m.index));
     last = re.lastIndex;
     const op = m[1]!;
     const arg = m[2];
+    const max = m[3] === undefined ? undefined : Number(m[3]);
+    let g: Getter | undefined;
     if (op === 'REQ' || op === 'RESP') {
-      if (arg === undefined || arg === '') throw new FormatError(`%${op}(header)% needs a header name`);
-      const name = arg.toLowerCase();
-      if (secret.has(name)) parts.push((r) => ((op === 'REQ' ? r.reqHeader(name) : r.respHeader(name)) === undefined ? '-' : '[redacted]'));
-      else parts.push(op === 'REQ' ? (r) => dash(r.reqHeader(name)) : (r) => dash(r.respHeader(name)));
-      continue;
+      if (arg === undefined || arg.trim() === '') throw new FormatError(`%${op}(header)% needs a header name`);
+      g = headerGetter(op, arg, sensitive);
+    } else {
+      g = OPERATORS[op];
+      if (g === undefined) throw new FormatError(`unknown access-log operator %${op}${arg === undefined ? '' : `(${arg})`}%${suggestName(op, [...Object.keys(OPERATORS), 'REQ', 'RESP'])}`);
+      if (arg !== undefined) throw new FormatError(`%${op}% takes no argument (got %${op}(${arg})%)`);
     }
-    const g = arg === undefined ? OPERATORS[op] : undefined;
-    if (g === undefined) throw new FormatError(`unknown access-log operator %${op}${arg === undefined ? '' : `(${arg})`}%`);
+    if (max !== undefined) {
+      if (!(max > 0)) throw new FormatError(`%${op}${arg === undefined ? '' : `(${arg})`}:${m[3]}%: the length must be at least 1`);
+      g = truncated(g, max);
+    }
     parts.push(g);
   }
   if (last < format.length) parts.push(format.slice(last));
+  // Text alone, no operator: one constant line.
+  if (parts.every((p) => typeof p === 'string')) {
+    const text = `${parts.join('')}\n`;
+    return () => text;
+  }
   return (r) => {
     let s = '';
-    for (const p of parts) s += typeof p === 'string' ? p : p(r);
+    for (let i = 0; i < parts.length; i++) {
+      const p = parts[i]!;
+      s += typeof p === 'string' ? p : p(r);
+    }
     return s + '\n';
   };
 }

@@ -107,3 +107,44 @@ test('redactQuery masks the values of credential query parameters only', async (
   assert.equal(redactQuery('/a?access%5Ftoken=abc', ['access_token']), '/a?access%5Ftoken=[redacted]');
   assert.equal(redactQuery('/a', ['access_token']), '/a');
 });
+
+test('trace_id and span_id appear in the JSON line only when tracing set them', async () => {
+  const none = JSON.parse(formatAccessLine(record())) as Record<string, unknown>;
+  assert.ok(!('trace_id' in none) && !('span_id' in none));
+  const set = JSON.parse(formatAccessLine(record({ context: context({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' }) }))) as Record<string, unknown>;
+  assert.equal(set.trace_id, '4bf92f3577b34da6a3ce929d0e0e4736');
+  assert.equal(set.span_id, '00f067aa0ba902b7');
+});
+
+test('compileAccessLog: the default is the plain JSON line and no filter', async () => {
+  const { compileAccessLog } = await import('./access-log.js');
+  const c = compileAccessLog({ format: 'json' });
+  assert.equal(c.line, formatAccessLine, 'no wrapper on the default path');
+  assert.equal(c.keep, undefined);
+  assert.equal(compileAccessLog({ format: 'json', filter: { onlyErrors: false } }).keep, undefined);
+});
+
+test('compileAccessLog: chosen headers in the JSON line, sensitive ones redacted, nulls for absent ones', async () => {
+  const { compileAccessLog } = await import('./access-log.js');
+  const { HeaderList } = await import('../core/headers.js');
+  const c = compileAccessLog({ format: 'json', requestHeaders: ['X-Tenant', 'Cookie', 'x-secret', 'x-none'], responseHeaders: ['content-type'], sensitiveHeaders: ['X-Secret'] });
+  const r = { ...record(), requestHeaders: new HeaderList(['x-tenant', 'acme', 'cookie', 'sid=SECRET', 'x-secret', 'SECRET']), responseHeaders: new HeaderList(['content-type', 'text/plain']) };
+  const line = c.line(r);
+  assert.ok(!line.includes('SECRET'), line);
+  const j = JSON.parse(line) as Record<string, unknown>;
+  assert.deepEqual(j.request_headers, { 'x-tenant': 'acme', cookie: '[redacted]', 'x-secret': '[redacted]', 'x-none': null });
+  assert.deepEqual(j.response_headers, { 'content-type': 'text/plain' });
+  assert.equal(j.peer_identity, null, 'the closing fields still close the line');
+});
+
+test('compileAccessLog: text and ecs formats; the filter is compiled with them', async () => {
+  const { compileAccessLog } = await import('./access-log.js');
+  const text = compileAccessLog({ format: 'text', textFormat: '%METHOD% %RESPONSE_CODE%', filter: { onlyErrors: true } });
+  assert.equal(text.line(record()), 'GET 200\n');
+  assert.equal(text.keep!(200, undefined, 1, 'a'), false);
+  assert.equal(text.keep!(502, undefined, 1, 'a'), true);
+  const dflt = compileAccessLog({ format: 'text' }).line(record());
+  assert.match(dflt, /^\[\d{4}-.*\] "GET \/ HTTP\/1\.1" 200 - 0 12 2 "127\.0\.0\.1" "-" "f3b3c0de-0000-4000-8000-000000000000" "example\.com" "127\.0\.0\.1:8080" -\n$/);
+  const ecs = JSON.parse(compileAccessLog({ format: 'ecs', serviceName: 'web' }).line(record())) as { service: { name: string } };
+  assert.equal(ecs.service.name, 'web');
+});

@@ -1,6 +1,17 @@
-// The access log: one JSON line per request, built by hand (known fields) and written through a buffered async stream.
+// The access log: one line per request (JSON by default, ECS or a format string on request), built by hand and
+// written through a buffered async stream. What a config asks for is compiled once per config snapshot into a line
+// function and an optional filter, so the default path stays one hand-built JSON line and nothing more.
 import { LineWriter } from './line-writer.js';
+import type { HeaderList } from '../core/headers.js';
 import type { RequestContext } from '../core/service.js';
+import type { Config } from '../config/schema.js';
+import { isoNow, jsonString, loggedHeader, millis, quoted, redactQuery } from './access-fields.js';
+import { compileFormat } from './access-format.js';
+import { compileEcs } from './access-ecs.js';
+import { compileFilter, type AccessFilter, type AccessKeep } from './access-sampling.js';
+import { credentialHeaders, sensitiveHeaderSet } from './sensitive-headers.js';
+
+export { jsonString, redactQuery };
 
 export interface AccessRecord {
   readonly context: RequestContext;
@@ -12,6 +23,72 @@ export interface AccessRecord {
   readonly bytesOut: number;
   readonly durationMs: number;
   readonly userAgent: string | undefined;
+  /**
+   * The request's headers (as the filters left them) and the response's, by reference: read only by a format that
+   * logs chosen headers (access_log.request_headers, %REQ(h)%), never copied per request.
+   */
+  readonly requestHeaders?: HeaderList | undefined;
+  readonly responseHeaders?: HeaderList | undefined;
+}
+
+/** What access_log asks for, as the line compilers take it. */
+export interface AccessLogOptions {
+  readonly format: 'json' | 'ecs' | 'text';
+  /** The Envoy-style format string of format `text`. */
+  readonly textFormat?: string | undefined;
+  /** Header names (any case) logged in the json and ecs formats. */
+  readonly requestHeaders?: readonly string[] | undefined;
+  readonly responseHeaders?: readonly string[] | undefined;
+  /** Added to DEFAULT_SENSITIVE_HEADERS: these headers' values are never logged. */
+  readonly sensitiveHeaders?: readonly string[] | undefined;
+  /** ECS service.name. */
+  readonly serviceName?: string | undefined;
+  readonly filter?: AccessFilter | undefined;
+}
+
+export const DEFAULT_ACCESS_LOG: AccessLogOptions = { format: 'json' };
+
+/** Default text format: Envoy's default access-log format with the sidecar's ids at the end. */
+export const DEFAULT_TEXT_FORMAT =
+  '[%START_TIME%] "%METHOD% %PATH% %PROTOCOL%" %RESPONSE_CODE% %RESPONSE_FLAGS% %BYTES_RECEIVED% %BYTES_SENT% %DURATION% "%DOWNSTREAM_REMOTE_ADDRESS%" "%USER_AGENT%" "%REQUEST_ID%" "%AUTHORITY%" "%UPSTREAM_HOST%" %TRACE_ID%';
+
+/** A compiled access_log: the line function, and the filter (undefined keeps every line without a test). */
+export interface CompiledAccessLog {
+  readonly line: (r: AccessRecord) => string;
+  readonly keep: AccessKeep | undefined;
+}
+
+/** Compiles the options; throws FormatError (access-format.ts) for a bad format string. */
+export function compileAccessLog(o: AccessLogOptions): CompiledAccessLog {
+  const secret = sensitiveHeaderSet(o.sensitiveHeaders);
+  const keep = o.filter === undefined ? undefined : compileFilter(o.filter);
+  if (o.format === 'text') return { line: compileFormat(o.textFormat ?? DEFAULT_TEXT_FORMAT, secret), keep };
+  const req = o.requestHeaders ?? [];
+  const res = o.responseHeaders ?? [];
+  if (o.format === 'ecs') return { line: compileEcs({ requestHeaders: req, responseHeaders: res, sensitive: secret, serviceName: o.serviceName }), keep };
+  if (req.length === 0 && res.length === 0) return { line: formatAccessLine, keep };
+  const reqPart = headersPart('request_headers', req, secret, (r) => r.requestHeaders);
+  const resPart = headersPart('response_headers', res, secret, (r) => r.responseHeaders);
+  return { line: (r) => formatAccessLine(r, reqPart(r) + resPart(r)), keep };
+}
+
+/** `,"<key>":{"name":"value",...}` for the chosen headers (null when absent); '' when none are chosen. */
+export function headersPart(key: string, names: readonly string[], secret: ReadonlySet<string>, pick: (r: AccessRecord) => HeaderList | undefined): (r: AccessRecord) => string {
+  if (names.length === 0) return () => '';
+  const fields = names.map((n) => {
+    const name = n.toLowerCase();
+    return { name, prefix: `${jsonString(name)}:`, sensitive: secret.has(name) };
+  });
+  const open = `,${jsonString(key)}:{`;
+  return (r) => {
+    const h = pick(r);
+    let s = open;
+    for (let i = 0; i < fields.length; i++) {
+      const f = fields[i]!;
+      s += (i === 0 ? '' : ',') + f.prefix + jsonString(loggedHeader(h, f.name, f.sensitive));
+    }
+    return s + '}';
+  };
 }
 
 export interface AccessLog {
@@ -22,16 +99,44 @@ export interface AccessLog {
   dropped(): number;
   /** Opens the file path again (log rotation); no-op for stdout/stderr. */
   reopen(): void;
+  /** Takes a new config snapshot's compiled format and filter; the destination stays open. */
+  configure(c: CompiledAccessLog): void;
 }
 
-export const noAccessLog: AccessLog = { write() {}, close() {}, dropped: () => 0, reopen() {} };
+export const noAccessLog: AccessLog = { write() {}, close() {}, dropped: () => 0, reopen() {}, configure() {} };
 
-export function createAccessLog(path: string): AccessLog & { readonly writer: LineWriter } {
+/** The config block as the compilers take it; the headers the credential filters read are sensitive too. */
+export function accessLogOptions(config: Config): AccessLogOptions {
+  const c = config.access_log;
+  const f = c.filter;
+  return {
+    format: c.format,
+    textFormat: c.text_format,
+    requestHeaders: c.request_headers,
+    responseHeaders: c.response_headers,
+    sensitiveHeaders: [...c.sensitive_headers, ...credentialHeaders(config)],
+    serviceName: c.service_name,
+    filter: f === undefined ? undefined : { onlyErrors: f.only_errors, minDurationMs: f.slower_than, ratio: f.ratio },
+  };
+}
+
+export interface ConfiguredAccessLog extends AccessLog {
+  readonly writer: LineWriter;
+}
+
+export function createAccessLog(path: string, compiled: CompiledAccessLog = compileAccessLog(DEFAULT_ACCESS_LOG)): ConfiguredAccessLog {
   const writer = new LineWriter(path);
+  let line = compiled.line;
+  let keep = compiled.keep;
   return {
     writer,
     write(r) {
-      writer.write(formatAccessLine(r));
+      if (keep !== undefined && !keep(r.status, r.context.flag, r.durationMs, r.context.requestId)) return;
+      writer.write(line(r));
+    },
+    configure(c) {
+      line = c.line;
+      keep = c.keep;
     },
     close() {
       writer.close();
@@ -41,55 +146,6 @@ export function createAccessLog(path: string): AccessLog & { readonly writer: Li
       writer.reopen();
     },
   };
-}
-
-// toISOString costs more than the rest of the line; requests finishing in the same millisecond share it.
-let lastMs = 0;
-let lastIso = '';
-function isoNow(): string {
-  const ms = Date.now();
-  if (ms !== lastMs) {
-    lastMs = ms;
-    lastIso = new Date(ms).toISOString();
-  }
-  return lastIso;
-}
-
-/**
- * A JSON string literal for `v` (null when absent). A character scan decides whether escaping is needed: measured in
- * the running proxy, a RegExp test per field cost more than the rest of the line together.
- */
-export function jsonString(v: string | undefined): string {
-  if (v === undefined) return 'null';
-  for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return JSON.stringify(v);
-  }
-  return `"${v}"`;
-}
-
-/**
- * Fields with few distinct values (listener, route, cluster, endpoint, peer address, flag) are quoted once and then
- * looked up: no scan and no new string per line. Bounded, so a stream of distinct values cannot grow it without end.
- */
-const quotedCache = new Map<string, string>();
-const QUOTED_CACHE_MAX = 4096;
-function quoted(v: string | undefined): string {
-  if (v === undefined || v === '') return 'null';
-  let q = quotedCache.get(v);
-  if (q === undefined) {
-    q = jsonString(v);
-    if (quotedCache.size < QUOTED_CACHE_MAX) quotedCache.set(v, q);
-  }
-  return q;
-}
-
-/** Milliseconds with three decimals, from integer microseconds (cheaper than a fractional number's shortest form). */
-function millis(ms: number): string {
-  const us = Math.round(ms * 1000);
-  if (!(us >= 0)) return '0'; // never NaN or negative in a JSON line
-  const frac = us % 1000;
-  return `${(us - frac) / 1000}.${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}`;
 }
 
 /**
@@ -146,25 +202,11 @@ function identityPart(c: RequestContext): string {
 
 const NO_FLAG = ',"response_flag":null,"error":null,"upstream_outcome":null,"upstream_cause":null';
 
-/** The path with the values of the named query parameters replaced by `[redacted]` (credentials never reach the log). */
-export function redactQuery(path: string, names: readonly string[]): string {
-  const q = path.indexOf('?');
-  if (q < 0) return path;
-  const parts = path.slice(q + 1).split('&').map((kv) => {
-    const i = kv.indexOf('=');
-    const k = i < 0 ? kv : kv.slice(0, i);
-    let name = k;
-    try {
-      name = decodeURIComponent(k.replace(/\+/g, ' '));
-    } catch {
-      // keep the raw name
-    }
-    return names.includes(name) ? `${k}=[redacted]` : kv;
-  });
-  return `${path.slice(0, q)}?${parts.join('&')}`;
-}
-
-export function formatAccessLine(r: AccessRecord): string {
+/**
+ * The default JSON line. `extra` (the chosen headers) goes before the closing identities; trace_id and span_id
+ * appear when tracing set them.
+ */
+export function formatAccessLine(r: AccessRecord, extra = ''): string {
   const c = r.context;
   const path = c.redactQuery === undefined ? r.path : redactQuery(r.path, c.redactQuery);
   const outcome =
@@ -177,7 +219,9 @@ export function formatAccessLine(r: AccessRecord): string {
     ',"protocol":"' + c.downstreamProtocol + '","status":' + r.status + ',"grpc_status":' + (c.grpcStatus ?? 'null') + ',"bytes_in":' + r.bytesIn + ',"bytes_out":' + r.bytesOut +
     ',"duration_ms":' + millis(r.durationMs) + targetPart(c) + c.attempts + outcome + peerPart(c) + jsonString(r.userAgent) +
     (c.hopPayload === undefined ? '' : ',"hop_payload":' + jsonString(c.hopPayload)) +
+    // Trace and span ids are lower-case hex from the tracer (or a parsed traceparent): no escaping needed.
     (c.traceId === undefined ? '' : ',"trace_id":"' + c.traceId + '","span_id":"' + c.spanId + '"') +
+    extra +
     identityPart(c)
   );
 }

@@ -83,3 +83,15 @@ describe('debug request rings', () => {
     assert.match(story(d.find('slow')!), /succeeded but slowly: most of the time .* spent upstream, the slowest attempt at e:1/);
   });
 });
+
+describe('debug records hold no credential', () => {
+  it('a key or token read from the query is masked in the recorded path, as in the access log', () => {
+    const d = new DebugRequests(() => 1_000_000);
+    d.configure(cfg);
+    const ctx = newContext('in', '127.0.0.1', 'HTTP/1.1', 'q1');
+    ctx.redactQuery = ['api_key'];
+    d.record({ method: 'GET', authority: 'svc', path: '/x?api_key=SECRET&page=2' }, ctx, 200, 1);
+    assert.equal(d.find('q1')!.path, '/x?api_key=[redacted]&page=2');
+    assert.ok(!JSON.stringify(d.list()).includes('SECRET'));
+  });
+});

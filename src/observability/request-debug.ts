@@ -1,7 +1,9 @@
 // Requests that explain themselves: bounded rings of recent requests (admin /debug/requests) and their story in
 // plain words. Failed and slow requests go to their own ring so a burst of successes does not push them out.
+// No header is recorded (so no sensitive header can show here or on the dashboard); credential query values are masked.
 import { RESPONSE_FLAGS, type ResponseFlag } from '../core/flags.js';
 import type { AttemptTrace, RequestContext, RequestTrace } from '../core/service.js';
+import { redactQuery } from './access-fields.js';
 
 export type { AttemptTrace, RequestTrace };
 
@@ -140,7 +142,9 @@ export class DebugRequests {
     const attempts = ctx.trace?.attempts ?? NONE;
     const decisions = ctx.trace?.decisions ?? NONE;
     const authority = req.authority.length > 256 ? req.authority.slice(0, 256) : req.authority;
-    const path = req.path.length > 512 ? req.path.slice(0, 512) : req.path;
+    // Credentials read from the query are masked here as in the access log (the dashboard shows these records too).
+    const full = ctx.redactQuery === undefined ? req.path : redactQuery(req.path, ctx.redactQuery);
+    const path = full.length > 512 ? full.slice(0, 512) : full;
     const error = ctx.error !== undefined && ctx.error.length > 1024 ? ctx.error.slice(0, 1024) : ctx.error;
     // An estimate of the JSON size: fixed fields plus the strings; good enough to bound memory.
     let bytes = 200 + authority.length + path.length + ctx.route.length + ctx.cluster.length + (error?.length ?? 0) + ctx.requestId.length;

@@ -7,7 +7,7 @@ import type { LoadedConfig } from '../config/load.js';
 import { loadConfigOffThread } from '../config/load-worker.js';
 import type { Config } from '../config/schema.js';
 import { Listener, listenerIdentity } from '../listener/listener.js';
-import { createAccessLog, noAccessLog, type AccessLog } from '../observability/access-log.js';
+import { accessLogOptions, compileAccessLog, createAccessLog, noAccessLog, type AccessLog } from '../observability/access-log.js';
 import { SidecarMetrics } from '../observability/catalogue.js';
 import type { Logger } from '../observability/logger.js';
 import type { ServerDeps } from '../http-server/exchange.js';
@@ -306,6 +306,8 @@ export class Sidecar implements ServerDeps {
     let admin: AdminServer | undefined;
     let accessLog: AccessLog | undefined;
     const accessLogPath = config.access_log.enabled ? config.access_log.path : undefined;
+    // Compiled once per snapshot (validation already compiled the format string, so this does not throw).
+    const accessFormat = compileAccessLog(accessLogOptions(config));
     try {
       for (const lc of config.listeners) {
         const existing = this.#listeners.get(lc.name);
@@ -321,7 +323,7 @@ export class Sidecar implements ServerDeps {
         admin = this.#adminServer();
         await admin.listen(config.admin.address, config.admin.port);
       }
-      if (accessLogPath !== this.#accessLogPath) accessLog = accessLogPath === undefined ? noAccessLog : createAccessLog(accessLogPath);
+      if (accessLogPath !== this.#accessLogPath) accessLog = accessLogPath === undefined ? noAccessLog : createAccessLog(accessLogPath, accessFormat);
     } catch (err) {
       await this.#rollBack(opened, admin, released);
       if (previous) next.retire();
@@ -340,6 +342,8 @@ export class Sidecar implements ServerDeps {
       this.#accessLog.close();
       this.#accessLog = accessLog;
       this.#accessLogPath = accessLogPath;
+    } else {
+      this.#accessLog.configure(accessFormat);
     }
     if (adminChanges) {
       this.#admin = admin;
