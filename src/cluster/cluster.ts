@@ -7,7 +7,7 @@ import type { Clock } from '../core/clock.js';
 import { HOP_HEADER } from '../core/headers.js';
 import { isProxyError, ProxyError } from '../core/errors.js';
 import type { HttpService, ProxyRequest, ProxyResponse } from '../core/service.js';
-import type { Counter } from '../observability/metrics.js';
+import type { Counter, Histogram } from '../observability/metrics.js';
 import type { SidecarMetrics } from '../observability/catalogue.js';
 import { CircuitBreaker, type BreakerThreshold } from '../policies/circuit-breaker/breaker.js';
 import { panic, type HealthStatus } from '../policies/health/health-state.js';
@@ -37,6 +37,10 @@ export class Endpoint implements SetMember {
   updatedAt: Date;
   /** Locality from the discovery source (etcd's zone), if any. */
   zone: string | undefined;
+  /** Per-endpoint latency (admin.metrics.max_endpoint_series), set by the cluster; undefined: not timed. */
+  latency: Histogram | undefined;
+  /** Gives up the endpoint's metric series. */
+  releaseSeries: (() => void) | undefined;
   readonly #lease: UpstreamLease;
   readonly #gate: EndpointGate;
 
@@ -62,6 +66,7 @@ export class Endpoint implements SetMember {
   }
 
   release(): void {
+    this.releaseSeries?.();
     this.#lease.release();
   }
 }
@@ -200,6 +205,12 @@ export class Cluster {
         const replays = this.#metrics?.staleConnectionReplays;
         if (replays !== undefined && ep.upstream instanceof Http1Upstream) ep.upstream.onStaleReplay = (name) => replays.get({ cluster: name }).inc();
         if (this.#metrics !== undefined && ep.upstream instanceof Http2Upstream) ep.upstream.observer = h2Observer(this.#metrics, config.name);
+        if (this.#metrics !== undefined) {
+          const upstream = ep.upstream;
+          const series = this.#metrics.endpoints.acquire(config.name, d.address, ep.stats, () => upstream.connections);
+          ep.latency = series.latency;
+          ep.releaseSeries = series.release;
+        }
         return ep;
       },
       // The pool's close() lets requests in flight on it finish; the state goes when no snapshot has the address.
@@ -381,9 +392,11 @@ export class Cluster {
     stats.requests++;
     let res: ProxyResponse;
     const debug = this.#metrics?.debugRequests.enabled === true;
-    const began = debug ? performance.now() : 0;
+    const latency = ep.latency;
+    const began = debug || latency !== undefined ? performance.now() : 0;
     try {
       res = await ep.upstream.request(req, req.cancel);
+      latency?.observe((performance.now() - began) / 1000);
     } catch (err) {
       if (debug) {
         const e = isProxyError(err) ? err : undefined;

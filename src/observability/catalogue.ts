@@ -3,6 +3,10 @@ import { type Counter, type Gauge, type Histogram, type Labels, MetricsRegistry 
 import { DebugRequests } from './request-debug.js';
 import { LatencyHistory } from './latency-history.js';
 import { GrpcRouteSeries, GRPC_SERIES_PER_ROUTE } from './grpc-metrics.js';
+import { EndpointSeries } from './endpoint-metrics.js';
+import { ProcessMetrics } from './process-metrics.js';
+import { scrapeApp, type MergeAppOptions } from './app-metrics.js';
+import { mergeFamilies, render, type Format } from './exposition.js';
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -166,6 +170,45 @@ export class SidecarMetrics {
     'sidecar_grpc_request_duration_seconds',
     'Time from a gRPC call\'s request head to its end (trailers sent), by listener, route, grpc_service and grpc_method.',
   );
+  /** Per-endpoint upstream series, capped by admin.metrics.max_endpoint_series (the rest: endpoint="other"). */
+  readonly endpoints = new EndpointSeries();
+  readonly upstreamRequests = this.registry.counter(
+    'sidecar_upstream_requests_total',
+    'Attempts sent to an upstream endpoint (retries and hedges included), by cluster and endpoint (past admin.metrics.max_endpoint_series endpoints: endpoint="other").',
+    () => this.endpoints.collect('requests'),
+  );
+  readonly upstreamFailures = this.registry.counter(
+    'sidecar_upstream_request_failures_total',
+    'Attempts that failed at an endpoint (connect failure, reset, timeout, or a 5xx answer), by cluster and endpoint.',
+    () => this.endpoints.collect('failures'),
+  );
+  readonly upstreamActive = this.registry.gauge('sidecar_upstream_requests_active', 'Attempts in flight to an endpoint, by cluster and endpoint.', () => this.endpoints.collect('active'));
+  readonly upstreamConnections = this.registry.gauge(
+    'sidecar_upstream_connections_active',
+    'Open connections (HTTP/2: sessions) of the pool of an endpoint, by cluster and endpoint.',
+    () => this.endpoints.collect('connections'),
+  );
+  readonly upstreamDuration = this.registry.histogram(
+    'sidecar_upstream_request_duration_seconds',
+    'Time from sending an attempt to its response head, by cluster and endpoint.',
+    undefined,
+    () => this.endpoints.histograms(),
+  );
+  readonly endpointsFolded = this.registry.gauge(
+    'sidecar_metrics_endpoints_folded',
+    'Endpoints whose upstream series count under endpoint="other" because admin.metrics.max_endpoint_series was reached.',
+    () => [[{}, this.endpoints.folded]],
+  );
+  /** Merging the app's metrics (admin.metrics.merge_app): the outcome of the last fetch. */
+  readonly appScrapeOk = this.registry.gauge('sidecar_app_metrics_scrape_ok', '1 when the app\'s metrics (admin.metrics.merge_app) were fetched and parsed for this scrape, else 0.');
+  readonly appScrapeDuration = this.registry.gauge('sidecar_app_metrics_scrape_duration_seconds', 'How long fetching the app\'s metrics took for this scrape.');
+  readonly appSamples = this.registry.gauge('sidecar_app_metrics_samples', 'Samples of the app merged into this scrape.');
+  readonly appFamiliesDropped = this.registry.gauge(
+    'sidecar_app_metrics_families_dropped',
+    'App metric families left out of this scrape because the sidecar exports a family of that name with another type.',
+  );
+  /** process_* and nodejs_* (admin.metrics.process); the orchestrator starts them. */
+  readonly process = new ProcessMetrics(this.registry);
   readonly #grpcRoutes = new Map<string, GrpcRouteSeries>();
 
   /** One finished gRPC call (cold for everything that is not gRPC: only gRPC requests come here). */
@@ -177,6 +220,30 @@ export class SidecarMetrics {
       this.#grpcRoutes.set(key, series);
     }
     series.record(path, code, seconds);
+  }
+
+  /** The /metrics body: the sidecar's series, then (merge_app) the app's, labelled; the app failing never fails it. */
+  scrape(format: Format, app?: MergeAppOptions, onAppError?: (why: string) => void): string | Promise<string> {
+    if (app === undefined) return this.registry.render(format);
+    return scrapeApp(app).then((r) => {
+      this.appScrapeOk.get().set(r.ok ? 1 : 0);
+      this.appScrapeDuration.get().set(r.seconds);
+      if (!r.ok) {
+        onAppError?.(r.error);
+        this.appSamples.get().set(0);
+        this.appFamiliesDropped.get().set(0);
+        return this.registry.render(format);
+      }
+      this.appSamples.get().set(r.families.reduce((n, f) => n + f.samples.length, 0));
+      // The gauges are set before the registry is read, so this scrape reports on itself (dropped is known only after).
+      const merged = mergeFamilies(this.registry.families(), r.families);
+      this.appFamiliesDropped.get().set(merged.dropped);
+      return render(this.#withDropped(merged.families, merged.dropped), format);
+    });
+  }
+
+  #withDropped(families: ReturnType<MetricsRegistry['families']>, dropped: number): ReturnType<MetricsRegistry['families']> {
+    return families.map((f) => (f.name === 'sidecar_app_metrics_families_dropped' ? { ...f, samples: [{ name: f.name, labels: {}, value: dropped }] } : f));
   }
 
   routeStats(listener: string, route: string, cluster: string): RouteStats {
