@@ -7,6 +7,7 @@ import type { Histogram, Labels, MetricsRegistry, SummaryValue } from './metrics
 
 const GC_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 const LAG_QUANTILES = [0.5, 0.9, 0.99] as const;
+const RESOLUTION_MS = 10;
 
 /** node's gc entry `detail.kind` (NODE_PERFORMANCE_GC_*) as a label value. */
 const GC_KINDS: Readonly<Record<number, string>> = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
@@ -86,7 +87,7 @@ export class ProcessMetrics {
   start(): void {
     if (this.#enabled) return;
     this.#enabled = true;
-    const delay = monitorEventLoopDelay({ resolution: 10 });
+    const delay = monitorEventLoopDelay({ resolution: RESOLUTION_MS });
     delay.enable();
     this.#delay = delay;
     this.#elu = performance.eventLoopUtilization();
@@ -113,10 +114,11 @@ export class ProcessMetrics {
   #readLag(): SummaryValue {
     const h = this.#delay;
     if (h === undefined || h.count === 0) return this.#lag;
-    // The monitor reports nanoseconds.
-    const quantiles = LAG_QUANTILES.map((q) => [q, h.percentile(q * 100) / 1e9] as const);
-    this.#lag = { quantiles, sum: this.#lag.sum + (h.mean * h.count) / 1e9, count: this.#lag.count + h.count };
-    this.#lagMax = h.max / 1e9;
+    // The monitor reports nanoseconds between its timer's runs: the delay is what exceeds the resolution.
+    const lag = (ns: number): number => Math.max(0, ns - RESOLUTION_MS * 1e6) / 1e9;
+    const quantiles = LAG_QUANTILES.map((q) => [q, lag(h.percentile(q * 100))] as const);
+    this.#lag = { quantiles, sum: this.#lag.sum + lag(h.mean) * h.count, count: this.#lag.count + h.count };
+    this.#lagMax = lag(h.max);
     h.reset();
     return this.#lag;
   }
