@@ -5,8 +5,7 @@ import { LatencyHistory } from './latency-history.js';
 import { GrpcRouteSeries, GRPC_SERIES_PER_ROUTE } from './grpc-metrics.js';
 import { EndpointSeries } from './endpoint-metrics.js';
 import { ProcessMetrics } from './process-metrics.js';
-import { scrapeApp, type MergeAppOptions } from './app-metrics.js';
-import { mergeFamilies, render, type Format } from './exposition.js';
+import { mergeFamilies, render, type Family, type Format } from './exposition.js';
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -222,28 +221,22 @@ export class SidecarMetrics {
     series.record(path, code, seconds);
   }
 
-  /** The /metrics body: the sidecar's series, then (merge_app) the app's, labelled; the app failing never fails it. */
-  scrape(format: Format, app?: MergeAppOptions, onAppError?: (why: string) => void): string | Promise<string> {
+  /**
+   * The /metrics body: the sidecar's series, then (merge_app) the app's as fetched for this scrape (`app`, already
+   * labelled), or none when the fetch failed: the app failing never fails the scrape.
+   */
+  scrape(format: Format, app?: { readonly ok: true; readonly families: readonly Family[]; readonly seconds: number } | { readonly ok: false; readonly seconds: number }): string {
     if (app === undefined) return this.registry.render(format);
-    return scrapeApp(app).then((r) => {
-      this.appScrapeOk.get().set(r.ok ? 1 : 0);
-      this.appScrapeDuration.get().set(r.seconds);
-      if (!r.ok) {
-        onAppError?.(r.error);
-        this.appSamples.get().set(0);
-        this.appFamiliesDropped.get().set(0);
-        return this.registry.render(format);
-      }
-      this.appSamples.get().set(r.families.reduce((n, f) => n + f.samples.length, 0));
-      // The gauges are set before the registry is read, so this scrape reports on itself (dropped is known only after).
-      const merged = mergeFamilies(this.registry.families(), r.families);
-      this.appFamiliesDropped.get().set(merged.dropped);
-      return render(this.#withDropped(merged.families, merged.dropped), format);
-    });
-  }
-
-  #withDropped(families: ReturnType<MetricsRegistry['families']>, dropped: number): ReturnType<MetricsRegistry['families']> {
-    return families.map((f) => (f.name === 'sidecar_app_metrics_families_dropped' ? { ...f, samples: [{ name: f.name, labels: {}, value: dropped }] } : f));
+    this.appScrapeOk.get().set(app.ok ? 1 : 0);
+    this.appScrapeDuration.get().set(app.seconds);
+    this.appSamples.get().set(app.ok ? app.families.reduce((n, f) => n + f.samples.length, 0) : 0);
+    this.appFamiliesDropped.get().set(0);
+    if (!app.ok) return this.registry.render(format);
+    const merged = mergeFamilies(this.registry.families(), app.families);
+    // Known only once merged: patched into the rendering of this scrape.
+    this.appFamiliesDropped.get().set(merged.dropped);
+    const families = merged.families.map((f) => (f.name === 'sidecar_app_metrics_families_dropped' ? { ...f, samples: [{ name: f.name, labels: {}, value: merged.dropped }] } : f));
+    return render(families, format);
   }
 
   routeStats(listener: string, route: string, cluster: string): RouteStats {

@@ -2,6 +2,7 @@
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { AdminServer, type AdminSource } from '../admin/admin-server.js';
 import { loadAdminToken, type TokenDigest } from '../admin/admin-token.js';
+import { scrapeApp } from '../admin/app-metrics.js';
 import { ConfigError, formatIssue } from '../config/errors.js';
 import type { LoadedConfig } from '../config/load.js';
 import { loadConfigOffThread } from '../config/load-worker.js';
@@ -387,11 +388,17 @@ export class Sidecar implements ServerDeps {
         const h = this.metrics.latencyHistory;
         return { relative_error: h.relativeError, minutes: h.minutes, max_series: h.maxSeries, dropped_series: h.dropped, bytes: h.bytes, series: h.snapshot() };
       },
-      metrics: (format) =>
-        this.metrics.scrape(format, this.#snapshot.config.admin.metrics.merge_app, (why) => {
-          const held = this.#appMetricsLog.take();
-          if (held !== undefined) this.logger.warn({ err: why, held_back: held }, 'the app\'s metrics were left out of this scrape (admin.metrics.merge_app)');
-        }),
+      metrics: (format) => {
+        const app = this.#snapshot.config.admin.metrics.merge_app;
+        if (app === undefined) return this.metrics.scrape(format);
+        return scrapeApp(app).then((r) => {
+          if (!r.ok) {
+            const held = this.#appMetricsLog.take();
+            if (held !== undefined) this.logger.warn({ err: r.error, url: app.url, held_back: held }, 'the app\'s metrics were left out of this scrape (admin.metrics.merge_app)');
+          }
+          return this.metrics.scrape(format, r);
+        });
+      },
       drain: () => this.drain('admin POST /drain'),
       setLogLevel: (level) => {
         const from = this.logger.level;

@@ -2,7 +2,7 @@
 // in time and size), parse it, and label its series so one scrape target covers the pod. A failure of the app leaves
 // its series out and is reported by sidecar_app_metrics_scrape_ok; it never fails the sidecar's scrape.
 import http from 'node:http';
-import { ExpositionError, formatOfContentType, parse, withLabel, type Family } from './exposition.js';
+import { ExpositionError, formatOfContentType, parse, withLabel, type Family } from '../observability/exposition.js';
 
 export interface MergeAppOptions {
   readonly url: string;
