@@ -179,6 +179,7 @@ export class Cluster {
     const transport = config.tls ? registry.tlsTransport(config.name, config.tls, config.protocol) : undefined;
     this.#transport = transport;
     this.#states = opts.states ?? new ClusterStateRegistry();
+    metrics?.breakers.set(this.breaker, config.name);
     const state = this.#states.acquire(config, { metrics, clock, connector: transport?.connector ?? registry.connector });
     this.#state = state;
     if (config.outlier_detection || config.health_check) this.#panicCounter = metrics?.clusterPanic.get({ cluster: this.name });
@@ -438,6 +439,7 @@ export class Cluster {
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    this.#metrics?.breakers.delete(this.breaker);
     this.#emptyTimer?.();
     this.#source.stop();
     this.#set.clear();

@@ -4,6 +4,7 @@ import { DebugRequests } from './request-debug.js';
 import { LatencyHistory } from './latency-history.js';
 import { GrpcRouteSeries, GRPC_SERIES_PER_ROUTE } from './grpc-metrics.js';
 import { EndpointSeries } from './endpoint-metrics.js';
+import { BREAKER_THRESHOLDS, type CircuitBreaker } from '../policies/circuit-breaker/breaker.js';
 import { ProcessMetrics } from './process-metrics.js';
 import { mergeFamilies, render, type Family, type Format } from './exposition.js';
 
@@ -168,6 +169,22 @@ export class SidecarMetrics {
   readonly grpcDuration = this.registry.histogram(
     'sidecar_grpc_request_duration_seconds',
     'Time from a gRPC call\'s request head to its end (trailers sent), by listener, route, grpc_service and grpc_method.',
+  );
+  /** Circuit breakers of live clusters and their names, oldest first (during a reload the newest of a name counts). */
+  readonly breakers = new Map<CircuitBreaker, string>();
+  readonly breakerAtCapacity = this.registry.gauge(
+    'sidecar_circuit_breaker_at_capacity',
+    'Circuit breaker state: 1 while a threshold of a cluster is full (new requests, pending requests, retries or connections past it are refused), else 0; by cluster and threshold (max_connections, max_pending_requests, max_requests, max_retries).',
+    () => {
+      const out: Array<[Labels, number]> = [];
+      const newest = new Map<string, CircuitBreaker>();
+      for (const [b, cluster] of this.breakers) newest.set(cluster, b);
+      for (const [cluster, b] of newest) {
+        const open = b.snapshot().open;
+        for (const threshold of BREAKER_THRESHOLDS) out.push([{ cluster, threshold }, open.includes(threshold) ? 1 : 0]);
+      }
+      return out;
+    },
   );
   /** Per-endpoint upstream series, capped by admin.metrics.max_endpoint_series (the rest: endpoint="other"). */
   readonly endpoints = new EndpointSeries();
