@@ -170,6 +170,9 @@ export class SidecarMetrics {
     'sidecar_grpc_request_duration_seconds',
     'Time from a gRPC call\'s request head to its end (trailers sent), by listener, route, grpc_service and grpc_method.',
   );
+  /** Lines the access log dropped so far (the orchestrator points it at the log in force). */
+  accessLogDropped: () => number = () => 0;
+  readonly accessLogDroppedTotal = this.registry.counter('sidecar_access_log_dropped_total', 'Access-log lines dropped because the destination could not keep up.', () => [[{}, this.accessLogDropped()]]);
   /** Circuit breakers of live clusters and their names, oldest first (during a reload the newest of a name counts). */
   readonly breakers = new Map<CircuitBreaker, string>();
   readonly breakerAtCapacity = this.registry.gauge(

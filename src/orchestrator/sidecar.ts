@@ -114,9 +114,7 @@ export class Sidecar implements ServerDeps {
     this.#snapshot = new RuntimeSnapshot(loaded, this.#registry, this.metrics, this.#clusterStates, this.#vias);
     this.metrics.debugRequests.configure(this.#snapshot.config.admin.debug_requests);
     if (loaded.config.admin.metrics.process) this.metrics.process.start();
-    this.metrics.registry.counter('sidecar_access_log_dropped_total', 'Access-log lines dropped because the destination could not keep up.', () => [
-      [{}, this.#accessLog.dropped()],
-    ]);
+    this.metrics.accessLogDropped = () => this.#accessLog.dropped();
   }
 
   #useTls(tls: TlsCode): void {
