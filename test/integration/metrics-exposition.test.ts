@@ -10,6 +10,7 @@ import { requireCommand } from '../helpers/system.js';
 import { httpRequest } from '../helpers/strict-net.js';
 import { reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
 import { parse } from '../../src/observability/exposition.js';
+import { METRIC_LABELS } from '../../src/observability/metric-labels.js';
 
 const OPENMETRICS = 'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1';
 
@@ -130,6 +131,26 @@ clusters:
     assert.doesNotThrow(() => parse(om.body, 'openmetrics'));
     const names = om.body.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]);
     assert.equal(new Set(names).size, names.length, 'one TYPE line per family');
+  });
+
+  it('every scraped series has only the labels docs/metrics.md lists for its family', async () => {
+    app.mode = 'ok';
+    const { body } = await scrape(sidecar.adminPort);
+    let checked = 0;
+    for (const fam of parse(body, 'prometheus')) {
+      const declared = METRIC_LABELS[fam.type === 'counter' ? `${fam.name}_total` : fam.name];
+      if (declared === undefined) {
+        // Only the app's families are not the sidecar's.
+        assert.ok(fam.samples.every((x) => x.labels.source === 'app'), `${fam.name} is not declared in metric-labels.ts`);
+        continue;
+      }
+      for (const x of fam.samples) {
+        if (x.labels.source === 'app') continue;
+        for (const l of Object.keys(x.labels)) assert.ok(declared.includes(l) || l === 'le' || l === 'quantile', `${x.name}: label ${l} not declared`);
+        checked++;
+      }
+    }
+    assert.ok(checked > 50, `${checked} series checked`);
   });
 
   it('exports process and runtime health', async () => {
