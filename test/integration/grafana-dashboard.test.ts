@@ -1,57 +1,14 @@
 // deploy/grafana/sidecar-dashboard.json: well formed, and every metric name in every panel expression and variable
 // query is a series the sidecar exports, per the catalogue and per a real scrape of a running sidecar.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { dashboard, dashboardExpressions } from '../helpers/grafana.js';
 import { promqlMetricNames } from '../helpers/promql.js';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { httpRequest } from '../helpers/strict-net.js';
 import { reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
 import { allFamilies } from '../../src/observability/metric-docs.js';
 import { sampleNames } from '../../src/observability/metric-labels.js';
-
-const FILE = fileURLToPath(new URL('../../../deploy/grafana/sidecar-dashboard.json', import.meta.url));
-
-interface Target {
-  refId: string;
-  expr: string;
-}
-interface Panel {
-  id: number;
-  type: string;
-  title: string;
-  targets?: Target[];
-  panels?: Panel[];
-}
-interface Dashboard {
-  uid: string;
-  title: string;
-  panels: Panel[];
-  templating: { list: Array<{ name: string; type: string; query?: string | { query: string } }> };
-}
-
-export const dashboard = JSON.parse(readFileSync(FILE, 'utf8')) as Dashboard;
-
-/** Every expression: panel targets, and the metric selector of each label_values() variable. */
-export function dashboardExpressions(): Array<{ where: string; expr: string }> {
-  const out: Array<{ where: string; expr: string }> = [];
-  const walk = (ps: Panel[]): void => {
-    for (const p of ps) {
-      for (const t of p.targets ?? []) out.push({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr });
-      if (p.panels) walk(p.panels);
-    }
-  };
-  walk(dashboard.panels);
-  for (const v of dashboard.templating.list) {
-    if (v.type !== 'query') continue;
-    const q = typeof v.query === 'string' ? v.query : v.query?.query ?? '';
-    const m = /^label_values\((.*),\s*[a-zA-Z_][a-zA-Z0-9_]*\)$/.exec(q);
-    assert.ok(m, `variable ${v.name}: ${q}`);
-    out.push({ where: `variable ${v.name}`, expr: m[1]! });
-  }
-  return out;
-}
 
 /** Sample names a scrape's text has a TYPE for (a family with no samples yet still has its TYPE line). */
 function scrapedNames(text: string): Set<string> {
