@@ -148,6 +148,8 @@ const SUFFIXES: Readonly<Record<FamilyType, readonly string[]>> = {
   info: ['_info'],
 };
 
+const ALL_SUFFIXES = ['', ...new Set(Object.values(SUFFIXES).flat())];
+
 const TYPES: Readonly<Record<string, FamilyType>> = {
   counter: 'counter',
   gauge: 'gauge',
@@ -222,7 +224,12 @@ export function parse(text: string, f: Format): Family[] {
     let owner: Building | undefined;
     if (current !== undefined && belongs(s.name, current)) owner = current;
     else {
-      for (const b of families.values()) if (belongs(s.name, b)) owner = b;
+      // A family seen before (samples out of order): by the name, or the name without a type's suffix.
+      for (const suffix of ALL_SUFFIXES) {
+        if (!s.name.endsWith(suffix)) continue;
+        const b = families.get(s.name.slice(0, s.name.length - suffix.length));
+        if (b !== undefined && belongs(s.name, b)) owner = b;
+      }
     }
     if (owner === undefined) owner = current = family(s.name);
     owner.samples.push(s);
@@ -339,7 +346,6 @@ export function withLabel(families: readonly Family[], name: string, value: stri
 export function mergeFamilies(own: readonly Family[], app: readonly Family[]): { families: Family[]; dropped: number } {
   const byName = new Map<string, number>();
   const out: Family[] = own.map((f, i) => (byName.set(f.name, i), f));
-  // Names a family's samples take, so an app family whose samples would collide with ours is found too.
   let dropped = 0;
   for (const fam of app) {
     const at = byName.get(fam.name);
