@@ -44,7 +44,7 @@ export interface AdminSource {
 }
 
 interface Reply {
-  text(status: number, body: string, type?: string): void;
+  text(status: number, body: string, type?: string, headers?: Record<string, string>): void;
   json(status: number, body: unknown): void;
   /** Runs `then` once the answer is written (e.g. /quit, which closes this server). */
   after(then: () => void): void;
@@ -72,7 +72,8 @@ export class AdminServer {
       // Content negotiation: OpenMetrics when the scraper's Accept prefers it (Prometheus does), else text 0.0.4.
       '/metrics': (_u, r, req) => {
         const format = negotiate(req.headers.accept);
-        const send = (body: string): void => r.text(200, body, CONTENT_TYPES[format]);
+        // Caches between scraper and sidecar must keep the two formats apart.
+        const send = (body: string): void => r.text(200, body, CONTENT_TYPES[format], { vary: 'accept' });
         const body = source.metrics(format);
         if (typeof body === 'string') return send(body);
         body.then(send, (err: unknown) => r.text(500, `metrics: ${String(err)}\n`));
@@ -137,7 +138,7 @@ export class AdminServer {
         res.end(body, then);
       };
       const reply: Reply = {
-        text: (status, body, type) => text(status, body, type),
+        text: (status, body, type, headers) => text(status, body, type, headers),
         json: (status, body) => text(status, `${JSON.stringify(body, null, 2)}\n`, 'application/json'),
         after: (f) => (then = f),
       };

@@ -61,11 +61,11 @@ async function startApp(): Promise<App> {
   return app;
 }
 
-const scrape = async (port: number, accept?: string): Promise<{ status: number; type: string; body: string }> => {
+const scrape = async (port: number, accept?: string): Promise<{ status: number; type: string; vary: string; body: string }> => {
   const res = await curl(['-i', ...(accept ? ['-H', `Accept: ${accept}`] : []), `http://127.0.0.1:${port}/metrics`]);
   assert.equal(res.code, 0, res.stderr);
   const r = parseCurlI(res.stdout);
-  return { status: r.status, type: r.headers['content-type'] ?? '', body: r.body };
+  return { status: r.status, type: r.headers['content-type'] ?? '', vary: r.headers.vary ?? '', body: r.body };
 };
 
 const value = (text: string, series: string): number | undefined => {
@@ -114,6 +114,7 @@ clusters:
     const text = await scrape(sidecar.adminPort);
     assert.equal(text.status, 200);
     assert.equal(text.type, 'text/plain; version=0.0.4; charset=utf-8');
+    assert.equal(text.vary, 'accept');
     assert.match(text.body, /^# TYPE sidecar_requests_total counter$/m);
     assert.doesNotMatch(text.body, /# EOF|# UNIT/);
     assert.equal(value(text.body, 'sidecar_requests_total{listener="in",route="route_0",cluster="narrow",status_class="2xx"}'), 2);
