@@ -220,3 +220,36 @@ clusters:
     assert.match(sidecar.stderr(), /the app's metrics were left out of this scrape/);
   });
 });
+
+describe('/metrics options follow a reload', () => {
+  it('process: false leaves the process series out; a reload turns them on and starts merging the app', async () => {
+    const app = await startApp();
+    const up = await startUpstream((_req, res) => reply(res, 200, 'ok\n'));
+    const base = `listeners:\n  - { name: in, port: 0, routes: [{ match: { prefix: / }, cluster: c }] }\nclusters:\n  - { name: c, endpoints: ["${up.address}"] }\n`;
+    const sc = await startSidecar(`admin: { port: 0, metrics: { process: false, max_endpoint_series: 0 } }\n${base}`);
+    try {
+      assert.equal((await httpRequest(sc.ports.in!, { path: '/' })).status, 200);
+      let { body } = await scrape(sc.adminPort);
+      assert.doesNotMatch(body, /^process_|^nodejs_/m);
+      assert.doesNotMatch(body, /^sidecar_upstream_requests_total\{/m, 'max_endpoint_series: 0: no per-endpoint series');
+      assert.doesNotMatch(body, /source="app"/);
+      assert.equal(app.scrapes, 0);
+      sc.writeConfig(`admin: { port: 0, metrics: { merge_app: { url: "http://127.0.0.1:${app.port}/metrics" } } }\n${base}`);
+      sc.proc.kill('SIGHUP');
+      const end = Date.now() + 10_000;
+      while (!/"config reloaded"/.test(sc.stderr())) {
+        assert.ok(Date.now() < end, sc.stderr());
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      ({ body } = await scrape(sc.adminPort));
+      assert.ok(value(body, 'process_resident_memory_bytes')! > 0);
+      assert.equal(value(body, 'app_orders_total{kind="book",source="app"}'), 42);
+      assert.equal(value(body, 'sidecar_app_metrics_scrape_ok'), 1);
+      assert.equal(app.scrapes, 1);
+    } finally {
+      await sc.stop();
+      await up.close();
+      await app.close();
+    }
+  });
+});
