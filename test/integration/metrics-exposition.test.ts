@@ -1,6 +1,7 @@
 // /metrics against a real sidecar: content negotiation (curl with both Accept headers), process and runtime series,
 // the per-endpoint cap, and merging a real node:http app's metrics (up, failing, slow, too large).
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
@@ -152,6 +153,17 @@ clusters:
       }
     }
     assert.ok(checked > 50, `${checked} series checked`);
+  });
+
+  it('passes promtool check metrics (Prometheus\'s own lint of names, units, suffixes and help)', async () => {
+    requireCommand('promtool', 'prometheus');
+    app.mode = 'ok';
+    const { body } = await scrape(sidecar.adminPort);
+    // The sidecar's own series: the test app's names are not ours to lint.
+    const own = body.split('\n').filter((l) => !l.includes('source="app"') && !/^# (HELP|TYPE) (app_|x_filler)/.test(l)).join('\n');
+    const lint = spawnSync('promtool', ['check', 'metrics'], { input: own, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(lint.status, 0, `${lint.stdout}${lint.stderr}`);
+    assert.equal(`${lint.stdout}${lint.stderr}`.trim(), '', 'no lint findings');
   });
 
   it('exports process and runtime health', async () => {
