@@ -11,6 +11,7 @@ import { story, type DebugRecord, type DebugRequests } from '../observability/re
 import { DASHBOARD_HTML, DASHBOARD_JS } from './dashboard/page.js';
 import { DashboardEvents, uplotAssets } from './dashboard/events.js';
 import type { HistorySnapshot } from './dashboard/payload.js';
+import { CONTENT_TYPES, negotiate, type Format } from '../observability/exposition.js';
 
 const DEBUG_PREFIX = '/debug/requests/';
 
@@ -27,7 +28,8 @@ export interface AdminSource {
   latency(): unknown;
   /** Recent requests and their stories (GET /debug/requests). */
   debugRequests(): DebugRequests;
-  metrics(): string;
+  /** The /metrics body in the negotiated format (a promise when the app's metrics are merged in). */
+  metrics(format: Format): string | Promise<string>;
   /** Starts a drain without exiting (/ready fails from now on). */
   drain(): void;
   setLogLevel(level: LogLevel): void;
@@ -43,12 +45,12 @@ export interface AdminSource {
 }
 
 interface Reply {
-  text(status: number, body: string, type?: string): void;
+  text(status: number, body: string, type?: string, headers?: Record<string, string>): void;
   json(status: number, body: unknown): void;
   /** Runs `then` once the answer is written (e.g. /quit, which closes this server). */
   after(then: () => void): void;
 }
-type Handler = (url: URL, reply: Reply) => void;
+type Handler = (url: URL, reply: Reply, req: http.IncomingMessage) => void;
 
 export class AdminServer {
   readonly #server: http.Server;
@@ -68,7 +70,15 @@ export class AdminServer {
       '/live': (_u, r) => r.text(200, 'live\n'),
       '/config': (_u, r) => r.json(200, { source: source.configSource(), config: redactConfig(source.config()) }),
       '/clusters': (_u, r) => r.json(200, source.clusters()),
-      '/metrics': (_u, r) => r.text(200, source.metrics(), 'text/plain; version=0.0.4; charset=utf-8'),
+      // Content negotiation: OpenMetrics when the scraper's Accept prefers it (Prometheus does), else text 0.0.4.
+      '/metrics': (_u, r, req) => {
+        const format = negotiate(req.headers.accept);
+        // Caches between scraper and sidecar must keep the two formats apart.
+        const send = (body: string): void => r.text(200, body, CONTENT_TYPES[format], { vary: 'accept' });
+        const body = source.metrics(format);
+        if (typeof body === 'string') return send(body);
+        body.then(send, (err: unknown) => r.text(500, `metrics: ${String(err)}\n`));
+      },
       '/latency': (_u, r) => r.json(200, source.latency()),
       '/debug/requests': (u, r) => {
         const d = source.debugRequests();
@@ -119,7 +129,7 @@ export class AdminServer {
       },
     };
     /** The one gate every operation passes (the token, when set, was checked for every request before it). */
-    const operate = (_req: http.IncomingMessage, handler: Handler, url: URL, reply: Reply): void => handler(url, reply);
+    const operate = (req: http.IncomingMessage, handler: Handler, url: URL, reply: Reply): void => handler(url, reply, req);
 
     this.#server = http.createServer((req, res) => {
       const url = new URL(req.url ?? '/', 'http://admin');
@@ -129,7 +139,7 @@ export class AdminServer {
         res.end(body, then);
       };
       const reply: Reply = {
-        text: (status, body, type) => text(status, body, type),
+        text: (status, body, type, headers) => text(status, body, type, headers),
         json: (status, body) => text(status, `${JSON.stringify(body, null, 2)}\n`, 'application/json'),
         after: (f) => (then = f),
       };
@@ -149,7 +159,7 @@ export class AdminServer {
       if (url.pathname === '/dashboard/events' && req.method === 'GET' && events && dashboardOn()) return events.attach(req, res);
       if (view) {
         if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'method not allowed: use GET\n', undefined, { allow: 'GET, HEAD' });
-        return view(url, reply);
+        return view(url, reply, req);
       }
       if (operation) {
         if (req.method !== 'POST') return text(405, 'method not allowed: use POST\n', undefined, { allow: 'POST' });

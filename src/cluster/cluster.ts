@@ -7,7 +7,7 @@ import type { Clock } from '../core/clock.js';
 import { HOP_HEADER } from '../core/headers.js';
 import { isProxyError, ProxyError } from '../core/errors.js';
 import type { HttpService, ProxyRequest, ProxyResponse } from '../core/service.js';
-import type { Counter } from '../observability/metrics.js';
+import type { Counter, Histogram } from '../observability/metrics.js';
 import type { SidecarMetrics } from '../observability/catalogue.js';
 import { CircuitBreaker, type BreakerThreshold } from '../policies/circuit-breaker/breaker.js';
 import { panic, type HealthStatus } from '../policies/health/health-state.js';
@@ -39,6 +39,10 @@ export class Endpoint implements SetMember {
   zone: string | undefined;
   /** Priority level from the discovery source (SRV priority); lower is preferred, 0 when the source gives none. */
   priority: number;
+  /** Per-endpoint latency (admin.metrics.max_endpoint_series), set by the cluster; undefined: not timed. */
+  latency: Histogram | undefined;
+  /** Gives up the endpoint's metric series. */
+  releaseSeries: (() => void) | undefined;
   readonly #lease: UpstreamLease;
   readonly #gate: EndpointGate;
 
@@ -65,6 +69,7 @@ export class Endpoint implements SetMember {
   }
 
   release(): void {
+    this.releaseSeries?.();
     this.#lease.release();
   }
 }
@@ -181,6 +186,7 @@ export class Cluster {
     const transport = config.tls ? registry.tlsTransport(config.name, config.tls, config.protocol) : undefined;
     this.#transport = transport;
     this.#states = opts.states ?? new ClusterStateRegistry();
+    metrics?.breakers.set(this.breaker, config.name);
     const state = this.#states.acquire(config, { metrics, clock, connector: transport?.connector ?? registry.connector });
     this.#state = state;
     if (config.outlier_detection || config.health_check) this.#panicCounter = metrics?.clusterPanic.get({ cluster: this.name });
@@ -207,6 +213,12 @@ export class Cluster {
         const replays = this.#metrics?.staleConnectionReplays;
         if (replays !== undefined && ep.upstream instanceof Http1Upstream) ep.upstream.onStaleReplay = (name) => replays.get({ cluster: name }).inc();
         if (this.#metrics !== undefined && ep.upstream instanceof Http2Upstream) ep.upstream.observer = h2Observer(this.#metrics, config.name);
+        if (this.#metrics !== undefined) {
+          const upstream = ep.upstream;
+          const series = this.#metrics.endpoints.acquire(config.name, d.address, ep.stats, () => upstream.connections);
+          ep.latency = series.latency;
+          ep.releaseSeries = series.release;
+        }
         return ep;
       },
       // The pool's close() lets requests in flight on it finish; the state goes when no snapshot has the address.
@@ -399,9 +411,15 @@ export class Cluster {
     stats.requests++;
     let res: ProxyResponse;
     const debug = this.#metrics?.debugRequests.enabled === true;
-    const began = debug ? performance.now() : 0;
+    // One clock read at each end serves both the request recorder (on by default) and the endpoint's histogram.
+    const latency = ep.latency;
+    const timed = debug || latency !== undefined;
+    const began = timed ? performance.now() : 0;
+    let took = 0;
     try {
       res = await ep.upstream.request(req, req.cancel);
+      if (timed) took = performance.now() - began;
+      latency?.observe(took / 1000);
     } catch (err) {
       if (debug) {
         const e = isProxyError(err) ? err : undefined;
@@ -426,7 +444,7 @@ export class Cluster {
       throw err;
     }
     if (pending) breaker.releasePending();
-    if (debug) noteAttempt(ctx, { endpoint: ep.address, start: began - ctx.startTime, duration: performance.now() - began, outcome: responseOutcome(res.status), status: res.status });
+    if (debug) noteAttempt(ctx, { endpoint: ep.address, start: began - ctx.startTime, duration: took, outcome: responseOutcome(res.status), status: res.status });
     if (res.status >= 500) stats.failures++;
     if (this.#state.outlier !== undefined) {
       const s = res.status;
@@ -443,6 +461,7 @@ export class Cluster {
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    this.#metrics?.breakers.delete(this.breaker);
     this.#emptyTimer?.();
     this.#source.stop();
     this.#set.clear();

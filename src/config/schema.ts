@@ -718,9 +718,33 @@ export const dashboard = z.strictObject({
   enabled: z.boolean().default(true).meta({ description: 'Serve the live page GET /dashboard (server-sent events at /dashboard/events; the ticker runs only while a browser is connected).' }),
 });
 
+export const mergeApp = z.strictObject({
+  url: z
+    .string()
+    .regex(/^http:\/\/[^/\s]+\/\S*$/, 'an http:// URL of the app\'s metrics, such as http://127.0.0.1:9100/metrics')
+    .meta({ description: 'The app\'s own metrics endpoint (Prometheus text or OpenMetrics), fetched on every scrape of /metrics.' }),
+  timeout: duration.default(2000).meta({ description: 'Give up on the app after this long: its series are left out, sidecar_app_metrics_scrape_ok is 0, and the scrape still answers.' }),
+  max_bytes: size.default(8 << 20).meta({ description: 'A larger answer from the app is left out as a failure.' }),
+  label_name: z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, 'a Prometheus label name').default('source').meta({ description: 'Label added to every app series (an app label of that name becomes exported_<name>).' }),
+  label_value: z.string().min(1).default('app').meta({ description: 'Value of label_name on the app\'s series.' }),
+});
+
+export const metricsOptions = z.strictObject({
+  process: z.boolean().default(true).meta({ description: 'Export process_* and nodejs_* series (CPU, memory, file descriptors, event loop, GC, handles); computed when scraped.' }),
+  max_endpoint_series: z
+    .number()
+    .int()
+    .min(0)
+    .max(100_000)
+    .default(100)
+    .meta({ description: 'Per-endpoint upstream series (requests, failures, latency, connections) for at most this many endpoints; the others count under endpoint="other" of their cluster. 0: none (no per-attempt timing).' }),
+  merge_app: mergeApp.optional().meta({ description: 'Serve the app\'s metrics after the sidecar\'s on /metrics, so one scrape target covers the pod.' }),
+});
+
 export const admin = z
   .strictObject({
     debug_requests: debugRequests.default(debugRequests.parse({})),
+    metrics: metricsOptions.default(metricsOptions.parse({})),
     dashboard: dashboard.default(dashboard.parse({})),
     address: z.string().default('127.0.0.1').meta({ description: 'Loopback by default; never 0.0.0.0 unless set here.' }),
     port: port.default(15000),

@@ -3,6 +3,10 @@ import { type Counter, type Gauge, type Histogram, type Labels, MetricsRegistry 
 import { DebugRequests } from './request-debug.js';
 import { LatencyHistory } from './latency-history.js';
 import { GrpcRouteSeries, GRPC_SERIES_PER_ROUTE } from './grpc-metrics.js';
+import { EndpointSeries } from './endpoint-metrics.js';
+import { BREAKER_THRESHOLDS, type CircuitBreaker } from '../policies/circuit-breaker/breaker.js';
+import { ProcessMetrics } from './process-metrics.js';
+import { mergeFamilies, render, type Family, type Format } from './exposition.js';
 
 export const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -171,6 +175,64 @@ export class SidecarMetrics {
     'sidecar_grpc_request_duration_seconds',
     'Time from a gRPC call\'s request head to its end (trailers sent), by listener, route, grpc_service and grpc_method.',
   );
+  /** Lines the access log dropped so far (the orchestrator points it at the log in force). */
+  accessLogDropped: () => number = () => 0;
+  readonly accessLogDroppedTotal = this.registry.counter('sidecar_access_log_dropped_total', 'Access-log lines dropped because the destination could not keep up.', () => [[{}, this.accessLogDropped()]]);
+  /** Circuit breakers of live clusters and their names, oldest first (during a reload the newest of a name counts). */
+  readonly breakers = new Map<CircuitBreaker, string>();
+  readonly breakerAtCapacity = this.registry.gauge(
+    'sidecar_circuit_breaker_at_capacity',
+    'Circuit breaker state: 1 while a threshold of a cluster is full (new requests, pending requests, retries or connections past it are refused), else 0; by cluster and threshold (max_connections, max_pending_requests, max_requests, max_retries).',
+    () => {
+      const out: Array<[Labels, number]> = [];
+      const newest = new Map<string, CircuitBreaker>();
+      for (const [b, cluster] of this.breakers) newest.set(cluster, b);
+      for (const [cluster, b] of newest) {
+        const open = b.snapshot().open;
+        for (const threshold of BREAKER_THRESHOLDS) out.push([{ cluster, threshold }, open.includes(threshold) ? 1 : 0]);
+      }
+      return out;
+    },
+  );
+  /** Per-endpoint upstream series, capped by admin.metrics.max_endpoint_series (the rest: endpoint="other"). */
+  readonly endpoints = new EndpointSeries();
+  readonly upstreamRequests = this.registry.counter(
+    'sidecar_upstream_requests_total',
+    'Attempts sent to an upstream endpoint (retries and hedges included), by cluster and endpoint (past admin.metrics.max_endpoint_series endpoints: endpoint="other").',
+    () => this.endpoints.collect('requests'),
+  );
+  readonly upstreamFailures = this.registry.counter(
+    'sidecar_upstream_request_failures_total',
+    'Attempts that failed at an endpoint (connect failure, reset, timeout, or a 5xx answer), by cluster and endpoint.',
+    () => this.endpoints.collect('failures'),
+  );
+  readonly upstreamActive = this.registry.gauge('sidecar_upstream_requests_active', 'Attempts in flight to an endpoint, by cluster and endpoint.', () => this.endpoints.collect('active'));
+  readonly upstreamConnections = this.registry.gauge(
+    'sidecar_upstream_connections_active',
+    'Open connections (HTTP/2: sessions) of the pool of an endpoint, by cluster and endpoint.',
+    () => this.endpoints.collect('connections'),
+  );
+  readonly upstreamDuration = this.registry.histogram(
+    'sidecar_upstream_request_duration_seconds',
+    'Time from sending an attempt to its response head, by cluster and endpoint.',
+    undefined,
+    () => this.endpoints.histograms(),
+  );
+  readonly endpointsFolded = this.registry.gauge(
+    'sidecar_metrics_endpoints_folded',
+    'Endpoints whose upstream series count under endpoint="other" because admin.metrics.max_endpoint_series was reached.',
+    () => [[{}, this.endpoints.folded]],
+  );
+  /** Merging the app's metrics (admin.metrics.merge_app): the outcome of the last fetch. */
+  readonly appScrapeOk = this.registry.gauge('sidecar_app_metrics_scrape_ok', '1 when the app\'s metrics (admin.metrics.merge_app) were fetched and parsed for this scrape, else 0.');
+  readonly appScrapeDuration = this.registry.gauge('sidecar_app_metrics_scrape_duration_seconds', 'How long fetching the app\'s metrics took for this scrape.');
+  readonly appSamples = this.registry.gauge('sidecar_app_metrics_samples', 'Samples of the app merged into this scrape.');
+  readonly appFamiliesDropped = this.registry.gauge(
+    'sidecar_app_metrics_families_dropped',
+    'App metric families left out of this scrape because the sidecar exports a family of that name with another type.',
+  );
+  /** process_* and nodejs_* (admin.metrics.process); the orchestrator starts them. */
+  readonly process = new ProcessMetrics(this.registry);
   readonly #grpcRoutes = new Map<string, GrpcRouteSeries>();
 
   /** One finished gRPC call (cold for everything that is not gRPC: only gRPC requests come here). */
@@ -182,6 +244,24 @@ export class SidecarMetrics {
       this.#grpcRoutes.set(key, series);
     }
     series.record(path, code, seconds);
+  }
+
+  /**
+   * The /metrics body: the sidecar's series, then (merge_app) the app's as fetched for this scrape (`app`, already
+   * labelled), or none when the fetch failed: the app failing never fails the scrape.
+   */
+  scrape(format: Format, app?: { readonly ok: true; readonly families: readonly Family[]; readonly seconds: number } | { readonly ok: false; readonly seconds: number }): string {
+    if (app === undefined) return this.registry.render(format);
+    this.appScrapeOk.get().set(app.ok ? 1 : 0);
+    this.appScrapeDuration.get().set(app.seconds);
+    this.appSamples.get().set(app.ok ? app.families.reduce((n, f) => n + f.samples.length, 0) : 0);
+    this.appFamiliesDropped.get().set(0);
+    if (!app.ok) return this.registry.render(format);
+    const merged = mergeFamilies(this.registry.families(), app.families);
+    // Known only once merged: patched into the rendering of this scrape.
+    this.appFamiliesDropped.get().set(merged.dropped);
+    const families = merged.families.map((f) => (f.name === 'sidecar_app_metrics_families_dropped' ? { ...f, samples: [{ name: f.name, labels: {}, value: merged.dropped }] } : f));
+    return render(families, format);
   }
 
   routeStats(listener: string, route: string, cluster: string): RouteStats {

@@ -2,6 +2,7 @@
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { AdminServer, type AdminSource } from '../admin/admin-server.js';
 import { loadAdminToken, type TokenDigest } from '../admin/admin-token.js';
+import { scrapeApp } from '../admin/app-metrics.js';
 import { ConfigError, formatIssue } from '../config/errors.js';
 import type { LoadedConfig } from '../config/load.js';
 import { loadConfigOffThread } from '../config/load-worker.js';
@@ -9,6 +10,8 @@ import type { Config } from '../config/schema.js';
 import { Listener, listenerIdentity } from '../listener/listener.js';
 import { accessLogOptions, compileAccessLog, createAccessLog, noAccessLog, type AccessLog } from '../observability/access-log.js';
 import { SidecarMetrics } from '../observability/catalogue.js';
+import { LogThrottle } from '../observability/log-throttle.js';
+import { systemClock } from '../core/clock.js';
 import type { Logger } from '../observability/logger.js';
 import type { ServerDeps } from '../http-server/exchange.js';
 import { UpstreamRegistry } from '../upstream/registry.js';
@@ -98,6 +101,8 @@ export class Sidecar implements ServerDeps {
   #sync: ConfigSync | undefined;
   #reloading: Promise<boolean> = Promise.resolve(true);
   #queued: QueuedReload | undefined;
+  /** One line a minute at most when the app's metrics keep failing (every scrape tries). */
+  readonly #appMetricsLog = new LogThrottle(systemClock, 60_000);
 
   private constructor(loaded: LoadedConfig, opts: SidecarOptions, tls: TlsCode | undefined) {
     this.logger = opts.logger;
@@ -106,11 +111,11 @@ export class Sidecar implements ServerDeps {
     this.#configPath = opts.configPath;
     this.#onQuit = opts.onQuit;
     this.#source = loaded.source;
+    this.metrics.endpoints.max = loaded.config.admin.metrics.max_endpoint_series;
     this.#snapshot = new RuntimeSnapshot(loaded, this.#registry, this.metrics, this.#clusterStates, this.#vias);
     this.metrics.debugRequests.configure(this.#snapshot.config.admin.debug_requests);
-    this.metrics.registry.counter('sidecar_access_log_dropped_total', 'Access-log lines dropped because the destination could not keep up.', () => [
-      [{}, this.#accessLog.dropped()],
-    ]);
+    if (loaded.config.admin.metrics.process) this.metrics.process.start();
+    this.metrics.accessLogDropped = () => this.#accessLog.dropped();
   }
 
   #useTls(tls: TlsCode): void {
@@ -270,6 +275,7 @@ export class Sidecar implements ServerDeps {
   async #apply(loaded: LoadedConfig, previous: RuntimeSnapshot | undefined): Promise<void> {
     const config = loaded.config;
     if (this.#tls === undefined && usesTls(config)) this.#useTls(await loadTlsCode());
+    if (previous) this.metrics.endpoints.max = config.admin.metrics.max_endpoint_series;
     const next = previous ? new RuntimeSnapshot(loaded, this.#registry, this.metrics, this.#clusterStates, this.#vias) : this.#snapshot;
     // Existing listeners the new config keeps exactly as they are; every other one drains once the swap is done.
     const kept = new Set<Listener>();
@@ -333,6 +339,8 @@ export class Sidecar implements ServerDeps {
     // Swap: new requests see the new snapshot from here on; requests in flight keep the one they started with.
     this.#snapshot = next;
     this.metrics.debugRequests.configure(next.config.admin.debug_requests);
+    if (next.config.admin.metrics.process) this.metrics.process.start();
+    else this.metrics.process.stop();
     this.#adminToken = adminToken;
     const retiring = [...this.#listeners.values()].filter((l) => !kept.has(l));
     this.#listeners.clear();
@@ -383,7 +391,17 @@ export class Sidecar implements ServerDeps {
         const h = this.metrics.latencyHistory;
         return { relative_error: h.relativeError, minutes: h.minutes, max_series: h.maxSeries, dropped_series: h.dropped, bytes: h.bytes, series: h.snapshot() };
       },
-      metrics: () => this.metrics.registry.render(),
+      metrics: (format) => {
+        const app = this.#snapshot.config.admin.metrics.merge_app;
+        if (app === undefined) return this.metrics.scrape(format);
+        return scrapeApp(app).then((r) => {
+          if (!r.ok) {
+            const held = this.#appMetricsLog.take();
+            if (held !== undefined) this.logger.warn({ err: r.error, url: app.url, held_back: held }, 'the app\'s metrics were left out of this scrape (admin.metrics.merge_app)');
+          }
+          return this.metrics.scrape(format, r);
+        });
+      },
       drain: () => this.drain('admin POST /drain'),
       setLogLevel: (level) => {
         const from = this.logger.level;
@@ -634,6 +652,7 @@ export class Sidecar implements ServerDeps {
     await this.#registry.closeAll();
     await withdrawn;
     this.#accessLog.close();
+    this.metrics.process.stop();
   }
 }
 
