@@ -120,7 +120,9 @@ export async function nodeBaseImage(podman: Podman): Promise<{ image: string; bu
     if (boot.code !== 0) throw new Error(`debootstrap ${suite} ${mirror} exited ${boot.code}: ${(boot.stdout + boot.stderr).slice(-3000)}`);
     // Not needed at run time: package caches and lists, docs, man pages, translations.
     for (const d of ['var/cache/apt/archives', 'var/lib/apt/lists', 'usr/share/doc', 'usr/share/man', 'usr/share/locale']) {
-      for (const e of fs.readdirSync(path.join(root, d))) if (e !== 'partial' && e !== 'lock') fs.rmSync(path.join(root, d, e), { recursive: true, force: true });
+      const dir = path.join(root, d);
+      if (!fs.existsSync(dir)) continue;
+      for (const e of fs.readdirSync(dir)) if (e !== 'partial' && e !== 'lock') fs.rmSync(path.join(dir, e), { recursive: true, force: true });
     }
     fs.copyFileSync(process.execPath, path.join(root, 'usr/bin/node'));
     fs.chmodSync(path.join(root, 'usr/bin/node'), 0o755);
