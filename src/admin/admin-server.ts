@@ -42,6 +42,8 @@ export interface AdminSource {
   tokenDigest(): TokenDigest | undefined;
   /** The latency history's snapshot for the dashboard; the dashboard is off when absent or config says so. */
   history?(): HistorySnapshot;
+  /** Attempts sent upstream so far (retries and hedges included), when counted; the dashboard's upstream rate. */
+  upstreamAttempts?(): number | undefined;
 }
 
 interface Reply {
@@ -58,7 +60,13 @@ export class AdminServer {
 
   constructor(source: AdminSource) {
     const history = source.history?.bind(source);
-    const events = history ? new DashboardEvents({ history, debugRequests: () => source.debugRequests(), clusters: () => source.clusters(), now: () => Date.now() }) : undefined;
+    const events = history ? new DashboardEvents({
+          history,
+          debugRequests: () => source.debugRequests(),
+          clusters: () => source.clusters(),
+          upstreamAttempts: () => source.upstreamAttempts?.(),
+          now: () => Date.now(),
+        }) : undefined;
     this.#events = events;
     const dashboardOn = (): boolean => events !== undefined && source.config().admin.dashboard.enabled;
     /** Read-only views: GET (and HEAD). */

@@ -27,6 +27,8 @@ describe('per-endpoint series', () => {
     d.latency!.observe(0.3);
     const hist = [...s.histograms()].map(([l, h]) => `${l.cluster}/${l.endpoint}:${h.count}`);
     assert.deepEqual(hist, ['c1/10.0.0.1:80:1', 'c1/10.0.0.2:80:0', 'c1/other:1', 'c2/other:1']);
+    // The dashboard's upstream rate counts every attempt, own series and folded alike.
+    assert.equal(s.totalRequests(), 5 + 7 + 11 + 13);
   });
 
   it('keeps a slot while any snapshot holds the endpoint, frees it after, and "other" counters never go back', () => {
@@ -51,5 +53,6 @@ describe('per-endpoint series', () => {
     const s = new EndpointSeries(0);
     assert.equal(s.acquire('c', 'a:1', counters(1), () => 0).latency, undefined);
     assert.deepEqual(s.collect('requests'), []);
+    assert.equal(s.totalRequests(), undefined); // not counted: the dashboard estimates instead
   });
 });

@@ -114,6 +114,18 @@ export class EndpointSeries {
     return [...sums.values()];
   }
 
+  /**
+   * Attempts sent to every endpoint counted here (retries and hedges included), for the dashboard's upstream rate;
+   * undefined when per-endpoint series are off (max_endpoint_series: 0). Drops when a counted endpoint goes away.
+   */
+  totalRequests(): number | undefined {
+    if (this.#max === 0 && this.#entries.size === 0) return undefined;
+    let n = 0;
+    for (const c of this.#carried.values()) n += c.requests;
+    for (const e of this.#entries.values()) n += e.counters.requests;
+    return n;
+  }
+
   /** Latency histograms: own ones of live endpoints, and each cluster's "other". */
   *histograms(): Iterable<[Labels, Histogram]> {
     for (const e of this.#entries.values()) if (e.endpoint !== OTHER_ENDPOINT) yield [{ cluster: e.cluster, endpoint: e.endpoint }, e.latency];

@@ -387,6 +387,7 @@ export class Sidecar implements ServerDeps {
       clusters: () => this.clusterState(),
       debugRequests: () => this.metrics.debugRequests,
       history: () => this.metrics.latencyHistory.snapshot(),
+      upstreamAttempts: () => this.metrics.endpoints.totalRequests(),
       latency: () => {
         const h = this.metrics.latencyHistory;
         return { relative_error: h.relativeError, minutes: h.minutes, max_series: h.maxSeries, dropped_series: h.dropped, bytes: h.bytes, series: h.snapshot() };

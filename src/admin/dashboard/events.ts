@@ -10,6 +10,8 @@ export interface DashboardSource {
   history(): HistorySnapshot;
   debugRequests(): DebugRequests;
   clusters(): unknown;
+  /** Attempts sent upstream so far, when counted (else the rate is estimated from the recorded requests). */
+  upstreamAttempts?(): number | undefined;
   now(): number;
 }
 
@@ -54,7 +56,7 @@ export class DashboardEvents {
   #tick(to: http.ServerResponse[]): void {
     const d = this.#source.debugRequests();
     const list = d.config.enabled ? d.list() : { failed: [], recent: [] };
-    const p = buildPayload(this.#source.history(), list, this.#source.clusters(), this.#prev, this.#source.now());
+    const p = buildPayload(this.#source.history(), list, this.#source.clusters(), this.#prev, this.#source.now(), 10, this.#source.upstreamAttempts?.());
     this.#prev = p.totals;
     const frame = `data: ${JSON.stringify(p)}\n\n`;
     for (const res of to) res.write(frame);

@@ -21,7 +21,10 @@ test('buildPayload: rps from two ticks, success rate, slowest and failed lists, 
   const debug = { failed: [rec('x', 503, 80, 3)], recent: [rec('a', 200, 5), rec('b', 200, 9)] };
   const p = buildPayload(h.snapshot(), debug, [], first.totals, now);
   assert.equal(p.rps.app, 20);
-  assert.equal(p.rps.upstream, 22); // two retries on top
+  assert.equal(p.rps.upstream, 22); // two retries on top (estimated from the recorded requests)
+  // With the per-endpoint attempt counters the rate is theirs, not the estimate.
+  const counted = buildPayload(h.snapshot(), debug, [], { ...first.totals, upstream: 100 }, now, 10, 131);
+  assert.equal(counted.rps.upstream, 31);
   assert.equal(p.successRate, 2 / 3);
   assert.deepEqual(p.failed.map((r) => r.id), ['x']);
   assert.deepEqual(p.slowest.map((r) => r.id), ['x', 'b', 'a']);

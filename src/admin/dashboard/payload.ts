@@ -8,7 +8,10 @@ export type HistorySnapshot = Record<SeriesKind, Record<string, { window: Quanti
 export interface Totals {
   /** Requests the app sent (sum over listeners of the window counts). */
   app: number;
-  /** Requests as upstreams saw them (attempts, retries included), from the recorded requests' attempt counts. */
+  /**
+   * Requests as upstreams saw them (attempts, retries and hedges included): the per-endpoint attempt counters, or
+   * without them (max_endpoint_series: 0) an estimate from the recorded requests' attempt counts.
+   */
   upstream: number;
   at: number;
 }
@@ -56,14 +59,18 @@ export function buildPayload(
   prev: Totals | undefined,
   now: number,
   limit = 10,
+  upstreamAttempts?: number,
 ): DashboardPayload {
   let app = 0;
   for (const s of Object.values(snap.listener)) app += s.window.count;
   const all = [...debug.failed, ...debug.recent];
-  // Attempts beyond the first are the retries and hedges upstreams saw on top of the app's requests.
-  let extra = 0;
-  for (const r of all) extra += Math.max(0, r.attemptCount - 1);
-  const upstream = app + extra;
+  let upstream = upstreamAttempts;
+  if (upstream === undefined) {
+    // Attempts beyond the first are the retries and hedges upstreams saw on top of the app's requests.
+    let extra = 0;
+    for (const r of all) extra += Math.max(0, r.attemptCount - 1);
+    upstream = app + extra;
+  }
   const dt = prev ? (now - prev.at) / 1000 : 0;
   const rate = (a: number, b: number): number => (dt > 0 ? Math.max(0, (a - b) / dt) : 0);
   const rps = prev ? { app: rate(app, prev.app), upstream: rate(upstream, prev.upstream) } : { app: 0, upstream: 0 };
