@@ -4,7 +4,7 @@ import { runCampaign } from '../test/fuzz/campaign.js';
 
 const cases = Number(process.env.FUZZ_CASES ?? 100_000);
 const seed = Number(process.env.FUZZ_SEED ?? 15);
-const r = await runCampaign({ seed, cases, concurrency: Number(process.env.FUZZ_CONCURRENCY ?? 16), log: (s) => console.error(s) });
+const r = await runCampaign({ seed, cases, concurrency: Number(process.env.FUZZ_CONCURRENCY ?? 16), log: (s) => console.error(s), diagnose: process.env.FUZZ_DIAGNOSE === '1' });
 console.log(JSON.stringify({ seed, ...r }, null, 2));
 const ok = !r.crashed && r.malformedForwarded.length === 0 && r.wrongAnswers.length === 0 && r.hangs.length === 0 && r.rssAfterMiB <= r.rssBaselineMiB * 1.5 + 32;
 console.log(ok ? 'fuzz: PASS' : 'fuzz: FAIL');

@@ -46,6 +46,22 @@ function serveWithoutUpgrade(server: http.Server, req: http.IncomingMessage, soc
   server.emit('connection', socket);
 }
 
+/** Node's own key for a session's setTimeout timer, found on the first session that closes (undefined: none). */
+let sessionTimerKey: symbol | null | undefined = null;
+
+/**
+ * Node 20 keeps a session's setTimeout timer armed after the session is destroyed (setTimeout(0) is a no-op by then),
+ * and the timer holds the session, its socket and its streams until idle_timeout fires: under a churn of short
+ * connections that is idle_timeout's worth of dead sessions on the heap (the fuzz campaign's memory check found it;
+ * smithy-typescript#2258 is the same on the client side). Cleared when the session closes.
+ */
+function clearSessionTimer(session: http2.ServerHttp2Session): void {
+  if (sessionTimerKey === null) sessionTimerKey = Object.getOwnPropertySymbols(session).find((k) => k.description === 'timeout');
+  if (sessionTimerKey === undefined) return;
+  const timer = (session as unknown as Record<symbol, NodeJS.Timeout | undefined>)[sessionTimerKey];
+  if (timer !== undefined) clearTimeout(timer);
+}
+
 export class Listener {
   readonly name: string;
   readonly config: ListenerConfig;
@@ -133,7 +149,10 @@ export class Listener {
       const transport = transportOf(session.socket);
       if (transport) setTransport(session, transport);
       session.setTimeout(limits.idle_timeout, () => session.close());
-      session.once('close', () => this.#sessions.delete(session));
+      session.once('close', () => {
+        this.#sessions.delete(session);
+        clearSessionTimer(session);
+      });
       session.once('goaway', (code: number) => goaways.get({ direction: 'received', code: h2CodeName(code) }).inc());
       if (this.#closing) this.#goaway(session);
       // A caller that connects during drain_delay gets its first request served, then GOAWAY: it moves elsewhere.

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { DEFAULT_PATH_NORMALIZATION, normalizePath } from '../../src/router/normalize-path.js';
 import { frame, headersFrame, PREFACE, settingsFrame } from '../helpers/h2-frames.js';
+import { connectInspector, heapCountsByName, inspectorUrl } from '../helpers/inspector.js';
 import { rssMiB, startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 
 type Case =
@@ -29,6 +30,9 @@ export interface FuzzReport {
   rssBaselineMiB: number;
   rssPeakMiB: number;
   rssAfterMiB: number;
+  /** The sidecar's heapUsed after a full GC (through the inspector): after the warm-up, and after the run has settled. */
+  heapBaselineMiB: number;
+  heapAfterMiB: number;
   crashed: boolean;
   ms: number;
 }
@@ -184,9 +188,9 @@ function sendH2Valid(session: http2.ClientHttp2Session, c: Extract<Case, { kind:
   });
 }
 
-export async function runCampaign(opts: { seed: number; cases: number; concurrency?: number; log?: (s: string) => void }): Promise<FuzzReport> {
+export async function runCampaign(opts: { seed: number; cases: number; concurrency?: number; log?: (s: string) => void; diagnose?: boolean }): Promise<FuzzReport> {
   const t0 = Date.now();
-  const report: FuzzReport = { cases: 0, valid: 0, hostile: 0, h1: 0, h2: 0, upstreamSeen: 0, malformedForwarded: [], wrongAnswers: [], hangs: [], rssBaselineMiB: 0, rssPeakMiB: 0, rssAfterMiB: 0, crashed: false, ms: 0 };
+  const report: FuzzReport = { cases: 0, valid: 0, hostile: 0, h1: 0, h2: 0, upstreamSeen: 0, malformedForwarded: [], wrongAnswers: [], hangs: [], rssBaselineMiB: 0, rssPeakMiB: 0, rssAfterMiB: 0, heapBaselineMiB: 0, heapAfterMiB: 0, crashed: false, ms: 0 };
   const upstream = http.createServer((req, res) => {
     let n = 0;
     req.on('data', (d: Buffer) => (n += d.length));
@@ -212,8 +216,11 @@ listeners:
       - { match: { prefix: / }, cluster: app, timeout: 5s }
 clusters:
   - { name: app, endpoints: ["127.0.0.1:${up}"] }
-`);
+`, { nodeArgs: ['--inspect=127.0.0.1:0'] });
   const port = sidecar.ports.in!;
+  const url = inspectorUrl(sidecar.stderr());
+  assert.ok(url, `no inspector URL in:\n${sidecar.stderr()}`);
+  const probe = await connectInspector(url);
   const session = http2.connect(`http://127.0.0.1:${port}`);
   session.on('error', () => {});
   try {
@@ -244,6 +251,8 @@ clusters:
     // Warm up, then the baseline.
     for (let i = 0; i < 200; i++) await runOne(all[i % all.length]!);
     report.rssBaselineMiB = await rssMiB(sidecar.proc.pid!);
+    report.heapBaselineMiB = await probe.heapUsedAfterGcMiB();
+    const before = opts.diagnose ? await heapCountsByName(url) : undefined;
     let next = 0;
     let done = 0;
     const worker = async (): Promise<void> => {
@@ -260,12 +269,19 @@ clusters:
     await Promise.all(Array.from({ length: conc }, worker));
     await new Promise((r) => setTimeout(r, 1500));
     report.rssAfterMiB = await rssMiB(sidecar.proc.pid!);
+    report.heapAfterMiB = await probe.heapUsedAfterGcMiB();
+    if (before) {
+      const after = await heapCountsByName(url);
+      const grew = [...after].map(([k, v]) => ({ k, dn: v.count - (before.get(k)?.count ?? 0), db: v.bytes - (before.get(k)?.bytes ?? 0) })).sort((a, b) => b.db - a.db).slice(0, 25);
+      for (const g of grew) opts.log?.(`heap growth ${g.k}: +${g.dn} objects, +${g.db} bytes`);
+    }
     report.rssPeakMiB = Math.max(report.rssPeakMiB, report.rssAfterMiB);
     report.crashed = sidecar.proc.exitCode !== null || sidecar.proc.signalCode !== null;
     const alive = await sendValid(port, { kind: 'valid', id: 1, method: 'GET', path: '/alive', body: '', chunked: false });
     assert.equal(alive, '200 ok 1 GET /alive 0');
   } finally {
     session.destroy();
+    probe.close();
     await sidecar.stop();
     await new Promise<void>((r) => upstream.close(() => r()));
     upstream.closeAllConnections();
