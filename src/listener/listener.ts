@@ -62,6 +62,23 @@ function clearSessionTimer(session: http2.ServerHttp2Session): void {
   if (timer !== undefined) clearTimeout(timer);
 }
 
+/** After an idle session's GOAWAY, how long a graceful close may take before the session is destroyed. */
+const IDLE_CLOSE_GRACE_MS = 1000;
+
+/**
+ * Closes a session idle for idle_timeout: GOAWAY, then its socket. A session nghttp2 has already ended on its own (a
+ * connection error it answered with GOAWAY itself, e.g. DATA on stream 0, a malformed SETTINGS or WINDOW_UPDATE)
+ * never completes a graceful close: Node stops reading it and says nothing, so without the destroy its socket would
+ * sit in CLOSE-WAIT and its session on the heap for good (one frame per connection would use up max_connections).
+ */
+function closeIdle(session: http2.ServerHttp2Session): void {
+  session.close();
+  if (session.destroyed) return;
+  const timer = setTimeout(() => session.destroy(), IDLE_CLOSE_GRACE_MS);
+  timer.unref();
+  session.once('close', () => clearTimeout(timer));
+}
+
 export class Listener {
   readonly name: string;
   readonly config: ListenerConfig;
@@ -148,7 +165,7 @@ export class Listener {
       this.#sessions.add(session);
       const transport = transportOf(session.socket);
       if (transport) setTransport(session, transport);
-      session.setTimeout(limits.idle_timeout, () => session.close());
+      session.setTimeout(limits.idle_timeout, () => closeIdle(session));
       session.once('close', () => {
         this.#sessions.delete(session);
         clearSessionTimer(session);
