@@ -62,19 +62,26 @@ function clearSessionTimer(session: http2.ServerHttp2Session): void {
   if (timer !== undefined) clearTimeout(timer);
 }
 
-/** After an idle session's GOAWAY, how long a graceful close may take before the session is destroyed. */
-const IDLE_CLOSE_GRACE_MS = 1000;
+/** An idle session's PING must be answered within this, or the session is destroyed rather than closed gracefully. */
+const IDLE_PING_TIMEOUT_MS = 2000;
 
 /**
- * Closes a session idle for idle_timeout: GOAWAY, then its socket. A session nghttp2 has already ended on its own (a
- * connection error it answered with GOAWAY itself, e.g. DATA on stream 0, a malformed SETTINGS or WINDOW_UPDATE)
- * never completes a graceful close: Node stops reading it and says nothing, so without the destroy its socket would
- * sit in CLOSE-WAIT and its session on the heap for good (one frame per connection would use up max_connections).
+ * Closes a session idle for idle_timeout: GOAWAY, and streams still in flight finish. A session nghttp2 has already
+ * ended on its own (a connection error it answered with GOAWAY itself, e.g. DATA on stream 0, a malformed SETTINGS
+ * or WINDOW_UPDATE) never completes that close: Node stops reading it and says nothing, so its socket would sit in
+ * CLOSE-WAIT and its session on the heap for good (one frame per connection would use up max_connections). A PING
+ * tells them apart: a live client answers it (its long requests go on), a dead or ended session is destroyed.
  */
 function closeIdle(session: http2.ServerHttp2Session): void {
+  let alive = false;
+  try {
+    session.ping((err) => (alive = err === null));
+  } catch {
+    // too many PINGs outstanding: the peer is not answering them
+  }
   session.close();
   if (session.destroyed) return;
-  const timer = setTimeout(() => session.destroy(), IDLE_CLOSE_GRACE_MS);
+  const timer = setTimeout(() => alive || session.destroy(), IDLE_PING_TIMEOUT_MS);
   timer.unref();
   session.once('close', () => clearTimeout(timer));
 }

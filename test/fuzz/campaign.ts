@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { DEFAULT_PATH_NORMALIZATION, normalizePath } from '../../src/router/normalize-path.js';
 import { frame, headersFrame, PREFACE, settingsFrame } from '../helpers/h2-frames.js';
+import { metricsText } from '../helpers/admin.js';
 import { connectInspector, heapCountsByName, inspectorUrl } from '../helpers/inspector.js';
 import { rssMiB, startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 
@@ -15,7 +16,11 @@ type Case =
   | { kind: 'valid'; id: number; method: 'GET' | 'POST'; path: string; body: string; chunked: boolean }
   | { kind: 'raw'; label: string; bytes: Buffer; abandon: boolean }
   | { kind: 'h2raw'; label: string; frames: Buffer[] }
-  | { kind: 'h2valid'; id: number; path: string };
+  | { kind: 'h2valid'; id: number; path: string }
+  /** A body sent a byte at a time with pauses: all of it (must be answered 200), or part of it and then nothing (must get 408). */
+  | { kind: 'drip'; id: number; length: number; sent: number; pauseMs: number }
+  /** An HTTP/2 stream left half-open: HEADERS (and maybe some DATA) without END_STREAM, the session kept open; must get 408. */
+  | { kind: 'h2stall'; id: number; sent: number };
 
 export interface FuzzReport {
   cases: number;
@@ -24,6 +29,12 @@ export interface FuzzReport {
   h1: number;
   h2: number;
   upstreamSeen: number;
+  /** Slow bodies sent whole (answered like any request) and cut off mid-way (timed out with 408 by request_body_timeout). */
+  dripComplete: number;
+  dripStalled: number;
+  h2Stalled: number;
+  /** Downstream connections still open once idle_timeout has passed after the run (the gauge; must be 0). */
+  connectionsAfter: number;
   malformedForwarded: string[];
   wrongAnswers: string[];
   hangs: string[];
@@ -118,6 +129,17 @@ const validCase = (id: number): fc.Arbitrary<Case> =>
     validPath.map((path) => ({ kind: 'h2valid' as const, id, path })),
   );
 
+const slowCase = (id: number): fc.Arbitrary<Case> =>
+  fc.oneof(
+    fc
+      .record({ length: fc.integer({ min: 2, max: 6 }), cut: fc.boolean(), pauseMs: fc.integer({ min: 20, max: 120 }) })
+      .chain((r) => (r.cut ? fc.integer({ min: 0, max: r.length - 1 }) : fc.constant(r.length)).map((sent) => ({ kind: 'drip' as const, id, length: r.length, sent, pauseMs: r.pauseMs }))),
+    fc.integer({ min: 0, max: 3 }).map((sent) => ({ kind: 'h2stall' as const, id, sent })),
+  );
+
+/** The campaign listener's request_body_timeout; a stalled body must be answered by then (plus slack), or it is a hang. */
+const BODY_TIMEOUT_MS = 2000;
+
 /** Every request the upstream receives must be well-formed. */
 function checkForwarded(req: http.IncomingMessage, body: number): string | undefined {
   if (!TOKEN.test(req.method ?? '')) return `method ${JSON.stringify(req.method)}`;
@@ -169,6 +191,68 @@ function sendRaw(port: number, c: Extract<Case, { kind: 'raw' }> | Extract<Case,
   });
 }
 
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A slow body over a raw socket; resolves with the response's status line and body ('' when the connection closed unanswered). */
+function sendDrip(port: number, c: Extract<Case, { kind: 'drip' }>, timeoutMs: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    let got = '';
+    let done = false;
+    const finish = (v: string | undefined): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      s.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => finish(undefined), timeoutMs);
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => (got += d));
+    s.on('error', () => finish(got));
+    s.on('close', () => finish(got));
+    s.on('connect', async () => {
+      s.write(`POST /drip/${c.id} HTTP/1.1\r\nHost: t\r\nx-fuzz-id: ${c.id}\r\nContent-Length: ${c.length}\r\nConnection: close\r\n\r\n`);
+      for (let i = 0; i < c.sent && !done; i++) {
+        await sleep(c.pauseMs);
+        if (!done) s.write('d');
+      }
+      // Cut off: the socket stays open and silent; the sidecar must time the body out and close.
+    });
+  });
+}
+
+/** The status line and body of a raw HTTP/1.1 answer (Connection: close, so the body is the rest). */
+function statusAndBody(raw: string): string {
+  const status = /^HTTP\/1\.1 (\d{3})/.exec(raw)?.[1] ?? 'none';
+  const at = raw.indexOf('\r\n\r\n');
+  let body = at < 0 ? '' : raw.slice(at + 4);
+  if (/\r\ntransfer-encoding: chunked\r\n/i.test(raw.slice(0, at))) body = body.replace(/^[0-9a-f]+\r\n/i, '').replace(/\r\n0\r\n\r\n$/, '');
+  return `${status} ${body}`;
+}
+
+/** An HTTP/2 stream left half-open on its own session; resolves with the :status it got (undefined: none in time). */
+function sendH2Stall(port: number, c: Extract<Case, { kind: 'h2stall' }>, timeoutMs: number): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const session = http2.connect(`http://127.0.0.1:${port}`);
+    let done = false;
+    const finish = (v: number | undefined): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      session.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => finish(undefined), timeoutMs);
+    session.on('error', () => finish(undefined));
+    const st = session.request({ ':method': 'POST', ':path': `/stall/${c.id}`, 'x-fuzz-id': String(c.id) }, { endStream: false });
+    st.on('response', (h) => finish(Number(h[':status'])));
+    st.on('error', () => finish(undefined));
+    st.on('close', () => finish(undefined));
+    if (c.sent > 0) st.write('s'.repeat(c.sent));
+  });
+}
+
 function sendValid(port: number, c: Extract<Case, { kind: 'valid' }>): Promise<string> {
   return new Promise((resolve, reject) => {
     const headers: http.OutgoingHttpHeaders = { 'x-fuzz-id': String(c.id) };
@@ -200,7 +284,7 @@ function sendH2Valid(session: http2.ClientHttp2Session, c: Extract<Case, { kind:
 
 export async function runCampaign(opts: { seed: number; cases: number; concurrency?: number; log?: (s: string) => void; diagnose?: boolean }): Promise<FuzzReport> {
   const t0 = Date.now();
-  const report: FuzzReport = { cases: 0, valid: 0, hostile: 0, h1: 0, h2: 0, upstreamSeen: 0, malformedForwarded: [], wrongAnswers: [], hangs: [], rssBaselineMiB: 0, rssPeakMiB: 0, rssAfterMiB: 0, heapBaselineMiB: 0, heapAfterMiB: 0, crashed: false, ms: 0 };
+  const report: FuzzReport = { cases: 0, valid: 0, hostile: 0, h1: 0, h2: 0, upstreamSeen: 0, dripComplete: 0, dripStalled: 0, h2Stalled: 0, connectionsAfter: -1, malformedForwarded: [], wrongAnswers: [], hangs: [], rssBaselineMiB: 0, rssPeakMiB: 0, rssAfterMiB: 0, heapBaselineMiB: 0, heapAfterMiB: 0, crashed: false, ms: 0 };
   const upstream = http.createServer((req, res) => {
     let n = 0;
     req.on('data', (d: Buffer) => (n += d.length));
@@ -220,7 +304,7 @@ access_log: { enabled: false }
 listeners:
   - name: in
     port: 0
-    limits: { request_body_timeout: 2s, idle_timeout: ${IDLE_TIMEOUT_MS}ms }
+    limits: { request_body_timeout: ${BODY_TIMEOUT_MS}ms, idle_timeout: ${IDLE_TIMEOUT_MS}ms }
     routes:
       - { match: { prefix: /admin }, direct_response: { status: 403, body: "no" } }
       - { match: { prefix: / }, cluster: app, timeout: 5s }
@@ -231,10 +315,19 @@ clusters:
   const url = inspectorUrl(sidecar.stderr());
   assert.ok(url, `no inspector URL in:\n${sidecar.stderr()}`);
   const probe = await connectInspector(url);
-  const session = http2.connect(`http://127.0.0.1:${port}`);
-  session.on('error', () => {});
+  // The valid HTTP/2 requests share a session; one that idle_timeout closed (slow cases can hold every worker) is replaced.
+  let shared: http2.ClientHttp2Session | undefined;
+  const session = (): http2.ClientHttp2Session => {
+    if (shared && !shared.closed && !shared.destroyed) return shared;
+    shared = http2.connect(`http://127.0.0.1:${port}`);
+    shared.on('error', () => {});
+    shared.on('goaway', () => shared?.close());
+    return shared;
+  };
   try {
-    const gen = fc.oneof({ arbitrary: fc.integer({ min: 0, max: 1 << 30 }).chain((id) => validCase(id)), weight: 3 }, { arbitrary: rawCase, weight: 5 }, { arbitrary: h2Case, weight: 2 });
+    const id = fc.integer({ min: 0, max: 1 << 30 });
+    // About 1.5% slow bodies: each takes up to request_body_timeout.
+    const gen = fc.oneof({ arbitrary: id.chain(validCase), weight: 60 }, { arbitrary: rawCase, weight: 100 }, { arbitrary: h2Case, weight: 40 }, { arbitrary: id.chain(slowCase), weight: 3 });
     const all = fc.sample(gen, { seed: opts.seed, numRuns: Math.min(opts.cases, 2000) });
     const conc = opts.concurrency ?? 16;
     const runOne = async (c: Case): Promise<void> => {
@@ -245,10 +338,37 @@ clusters:
         if (c.kind === 'valid') report.h1++;
         else report.h2++;
         try {
-          const got = c.kind === 'valid' ? await sendValid(port, c) : await sendH2Valid(session, c);
+          const got = c.kind === 'valid' ? await sendValid(port, c) : await sendH2Valid(session(), c);
           if (got !== want && report.wrongAnswers.length < 50) report.wrongAnswers.push(`${want} / got ${got.slice(0, 120)}`);
         } catch (e) {
           if (report.wrongAnswers.length < 50) report.wrongAnswers.push(`${want} / ${(e as Error).message}`);
+        }
+        return;
+      }
+      if (c.kind === 'drip' || c.kind === 'h2stall') {
+        report.hostile++;
+        const limit = c.kind === 'drip' ? c.length * 120 + BODY_TIMEOUT_MS + 3000 : BODY_TIMEOUT_MS + 3000;
+        const t = Date.now();
+        if (c.kind === 'drip') {
+          report.h1++;
+          const raw = await sendDrip(port, c, limit);
+          const got = raw === undefined ? undefined : statusAndBody(raw);
+          const whole = c.sent === c.length;
+          const want = whole ? `200 ok ${c.id} POST /drip/${c.id} ${c.length}` : '408';
+          if (whole) report.dripComplete++;
+          else report.dripStalled++;
+          if (got === undefined) {
+            if (report.hangs.length < 50) report.hangs.push(`drip ${c.sent}/${c.length} bytes: no answer in ${limit}ms`);
+          } else if (whole ? got !== want : !got.startsWith('408 ')) {
+            if (report.wrongAnswers.length < 50) report.wrongAnswers.push(`drip ${c.sent}/${c.length}: ${want} / got ${got.slice(0, 120)} after ${Date.now() - t}ms`);
+          }
+        } else {
+          report.h2++;
+          report.h2Stalled++;
+          const status = await sendH2Stall(port, c, limit);
+          if (status === undefined) {
+            if (report.hangs.length < 50) report.hangs.push(`h2 half-open stream (${c.sent} bytes): no answer in ${limit}ms`);
+          } else if (status !== 408 && report.wrongAnswers.length < 50) report.wrongAnswers.push(`h2 half-open stream: 408 / got ${status}`);
         }
         return;
       }
@@ -258,8 +378,11 @@ clusters:
       const answered = await sendRaw(port, c, 6000);
       if (!answered && report.hangs.length < 50) report.hangs.push(c.label);
     };
-    // Warm up, then the baseline.
-    for (let i = 0; i < 200; i++) await runOne(all[i % all.length]!);
+    // Warm up (no slow cases: they would take seconds one after another), then the baseline.
+    for (let i = 0; i < 200; i++) {
+      const c = all[i % all.length]!;
+      if (c.kind !== 'drip' && c.kind !== 'h2stall') await runOne(c);
+    }
     report.rssBaselineMiB = await rssMiB(sidecar.proc.pid!);
     report.heapBaselineMiB = await probe.heapUsedAfterGcMiB();
     const before = opts.diagnose ? await heapCountsByName(url) : undefined;
@@ -278,7 +401,9 @@ clusters:
     };
     await Promise.all(Array.from({ length: conc }, worker));
     // Past idle_timeout and its close grace: whatever the run left open has been timed out by then.
-    await new Promise((r) => setTimeout(r, IDLE_TIMEOUT_MS + 2500));
+    shared?.close();
+    await sleep(IDLE_TIMEOUT_MS + 3500);
+    report.connectionsAfter = Number(/^sidecar_downstream_connections_active\{listener="in"\} (\d+)$/m.exec(await metricsText(sidecar.adminPort))?.[1] ?? NaN);
     report.rssAfterMiB = await rssMiB(sidecar.proc.pid!);
     report.heapAfterMiB = await probe.heapUsedAfterGcMiB();
     if (before) {
@@ -291,7 +416,7 @@ clusters:
     const alive = await sendValid(port, { kind: 'valid', id: 1, method: 'GET', path: '/alive', body: '', chunked: false });
     assert.equal(alive, '200 ok 1 GET /alive 0');
   } finally {
-    session.destroy();
+    shared?.destroy();
     probe.close();
     await sidecar.stop();
     await new Promise<void>((r) => upstream.close(() => r()));

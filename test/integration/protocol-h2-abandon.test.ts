@@ -3,6 +3,7 @@
 // (its snapshot is still released).
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { metricsText } from '../helpers/admin.js';
@@ -168,7 +169,7 @@ clusters:
 
 describe('HTTP/2: sessions nghttp2 ended on its own are freed', () => {
   it('connection errors answered by nghttp2 itself (DATA or WINDOW_UPDATE on stream 0, a malformed SETTINGS) are closed at idle_timeout, and no session stays on the heap', async () => {
-    const up = await startUpstream((_req, res) => reply(res, 200, 'ok\n'));
+    const up = await startUpstream((req, res) => (req.url === '/slow' ? setTimeout(() => reply(res, 200, 'late\n'), 2500) : reply(res, 200, 'ok\n')));
     const sidecar = await startSidecar(`
 listeners:
   - name: in
@@ -195,10 +196,22 @@ clusters:
         s.on('connect', () => s.end(Buffer.concat([PREFACE, settingsFrame(), headersFrame(1, getFields('/x')), bad[i % bad.length]!])));
       })));
       const active = async (): Promise<number> => Number(/^sidecar_downstream_connections_active\{listener="in"\} (\d+)$/m.exec(await metricsText(sidecar.adminPort))?.[1] ?? NaN);
-      await eventually(async () => (await active()) === 0, 'every such connection closed (idle_timeout 1s + the 1s close grace)', 6000);
+      await eventually(async () => (await active()) === 0, 'every such connection closed (idle_timeout 1s + the 2s PING wait)', 8000);
       await probe.heapUsedAfterGcMiB(); // a full GC
       assert.equal((await heapCountsByName(url)).get('object:ServerHttp2Session')?.count ?? 0, 0, 'no ServerHttp2Session left on the heap');
       assert.equal((await httpRequest(port, { path: '/alive' })).status, 200, 'the listener still serves');
+      // A live client's request that outlasts idle_timeout (no frames meanwhile) still finishes: its PING answer keeps
+      // the close graceful.
+      const client = http2.connect(`http://127.0.0.1:${port}`);
+      client.on('error', () => {});
+      const late = await new Promise<string>((resolve, reject) => {
+        const st = client.request({ ':path': '/slow' });
+        let body = '';
+        st.setEncoding('utf8').on('data', (d: string) => (body += d));
+        st.on('end', () => resolve(body));
+        st.on('error', reject);
+      }).finally(() => client.destroy());
+      assert.equal(late, 'late\n');
     } finally {
       probe.close();
       await sidecar.stop();
