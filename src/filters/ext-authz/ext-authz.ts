@@ -2,15 +2,13 @@
 // the request's method, path (appended to the service URL), allowed headers and the sidecar's metadata (peer
 // identity, client address, API-key name, JWT subject); a 2xx allows, anything else denies with that status.
 // Decisions may be cached for a TTL in a bounded table; a failed or timed-out check fails open or closed by config.
-import { readFileSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import { systemClock, type Clock } from '../../core/clock.js';
 import { ProxyError } from '../../core/errors.js';
 import type { Layer, ProxyRequest } from '../../core/service.js';
 import type { Counter } from '../../observability/metrics.js';
 import type { FilterFactory } from '../filter.js';
 import type { ExtAuthzConfig } from './schema.js';
+import { httpCheck, type CheckFn } from '../../upstream/authz-check.js';
 
 export interface Decision {
   readonly allowed: boolean;
@@ -19,50 +17,7 @@ export interface Decision {
   readonly headers: readonly string[];
 }
 
-export type CheckFn = (url: string, method: string, headers: Record<string, string>, timeoutMs: number) => Promise<{ status: number; headers: Headers }>;
-
-/** Idle keep-alive connections to the service close after this (also those of a retired config snapshot). */
-const IDLE_SOCKET_MS = 15_000;
-
-/**
- * The check over node:http or node:https with a keep-alive agent of the filter's own: for https, verified against
- * tls.ca (or the system roots), with tls.cert/key as a client certificate and tls.sni as the server name. The files
- * are read when the filter is built (each config snapshot), so a reload picks up a rotated CA. No redirects followed.
- */
-export function httpCheck(uri: string, tls: ExtAuthzConfig['tls']): CheckFn {
-  const secure = uri.startsWith('https:');
-  const agent = secure
-    ? new https.Agent({
-        keepAlive: true,
-        timeout: IDLE_SOCKET_MS,
-        ...(tls?.ca !== undefined ? { ca: readFileSync(tls.ca) } : {}),
-        ...(tls?.cert !== undefined ? { cert: readFileSync(tls.cert), key: readFileSync(tls.key!) } : {}),
-        ...(tls?.sni !== undefined ? { servername: tls.sni } : {}),
-      })
-    : new http.Agent({ keepAlive: true, timeout: IDLE_SOCKET_MS });
-  const send = secure ? https.request : http.request;
-  return (url, method, headers, timeoutMs) =>
-    new Promise((resolve, reject) => {
-      const req = send(url, { method, headers, agent }, (res) => {
-        res.resume(); // the answer is its status and headers; a body is read off and dropped
-        const h = new Headers();
-        const raw = res.rawHeaders;
-        for (let i = 0; i < raw.length; i += 2) h.append(raw[i]!, raw[i + 1]!);
-        res.once('end', () => clearTimeout(timer));
-        resolve({ status: res.statusCode ?? 0, headers: h });
-      });
-      const timer = setTimeout(() => {
-        const e = new Error(`no answer in ${timeoutMs}ms`);
-        e.name = 'TimeoutError';
-        req.destroy(e);
-      }, timeoutMs);
-      req.once('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-      req.end();
-    });
-}
+export type { CheckFn } from '../../upstream/authz-check.js';
 
 export interface ExtAuthzCounters {
   readonly allow: Counter;
