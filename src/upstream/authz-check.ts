@@ -40,7 +40,13 @@ export function httpCheck(uri: string, tls: CheckTls | undefined): CheckFn {
         res.resume(); // the answer is its status and headers; a body is read off and dropped
         const h = new Headers();
         const raw = res.rawHeaders;
-        for (let i = 0; i < raw.length; i += 2) h.append(raw[i]!, raw[i + 1]!);
+        for (let i = 0; i < raw.length; i += 2) {
+          try {
+            h.append(raw[i]!, raw[i + 1]!);
+          } catch {
+            // a field Headers will not hold (node:http's parser is laxer): left out, never thrown out of this callback
+          }
+        }
         res.once('end', () => clearTimeout(timer));
         resolve({ status: res.statusCode ?? 0, headers: h });
       });
