@@ -36,7 +36,7 @@ export type ExtAuthzConfig = z.output<typeof extAuthzConfig>;
 
 export const extAuthzSpec = defineSpec({
   type: 'ext_authz',
-  description: 'Ask an external HTTP authorization service (2xx allows); timeout, decision cache, fail open or closed.',
+  description: 'Ask an external HTTP or HTTPS authorization service (2xx allows); timeout, decision cache, fail open or closed, a custom CA and client certificate.',
   schema: extAuthzConfig,
   defaults: { uri: 'http://127.0.0.1:9/authz', timeout: '20ms', failure_mode_allow: true },
 });

@@ -35,7 +35,7 @@ export type GlobalRateLimitConfig = z.output<typeof globalRateLimitConfig>;
 
 export const globalRateLimitSpec = defineSpec({
   type: 'global_rate_limit',
-  description: 'A rate limit shared by many sidecars through Redis (GCRA in one atomic Lua call per request), with a timeout on every call and fail-open or fail-closed (RLSE) when Redis is unreachable.',
+  description: 'A rate limit shared by many sidecars through Redis (GCRA in one atomic Lua call per request, or per lease of tokens with local_precheck), with a timeout on every call and fail-open or fail-closed (RLSE) when Redis is unreachable.',
   schema: globalRateLimitConfig,
   defaults: { redis: { url: 'redis://127.0.0.1:9', timeout: '20ms' }, failure_mode: 'allow' },
 });
