@@ -241,7 +241,7 @@ export const listenerLimits = z.strictObject({
     .meta({ description: "Header fields per request (Envoy's max_headers_count); 431 beyond." }),
   max_request_body: size.default(0).meta({ description: 'Default request body limit for routes (0 = unlimited); 413 beyond.' }),
   header_read_timeout: duration.default(10_000).meta({ description: 'Time to receive the full request head.' }),
-  idle_timeout: duration.default(60_000).meta({ description: 'Close a downstream keep-alive connection idle this long.' }),
+  idle_timeout: duration.default(60_000).meta({ description: 'Close a downstream keep-alive connection idle this long (HTTP/2: GOAWAY, streams in flight finish; a session that does not answer a PING within 2 s is destroyed).' }),
   request_body_timeout: duration
     .default(60_000)
     .meta({

@@ -46,6 +46,46 @@ function serveWithoutUpgrade(server: http.Server, req: http.IncomingMessage, soc
   server.emit('connection', socket);
 }
 
+/** Node's own key for a session's setTimeout timer, found on the first session that closes (undefined: none). */
+let sessionTimerKey: symbol | null | undefined = null;
+
+/**
+ * Node 20 keeps a session's setTimeout timer armed after the session is destroyed (setTimeout(0) is a no-op by then),
+ * and the timer holds the session, its socket and its streams until idle_timeout fires: under a churn of short
+ * connections that is idle_timeout's worth of dead sessions on the heap (the fuzz campaign's memory check found it;
+ * smithy-typescript#2258 is the same on the client side). Cleared when the session closes.
+ */
+function clearSessionTimer(session: http2.ServerHttp2Session): void {
+  if (sessionTimerKey === null) sessionTimerKey = Object.getOwnPropertySymbols(session).find((k) => k.description === 'timeout');
+  if (sessionTimerKey === undefined) return;
+  const timer = (session as unknown as Record<symbol, NodeJS.Timeout | undefined>)[sessionTimerKey];
+  if (timer !== undefined) clearTimeout(timer);
+}
+
+/** An idle session's PING must be answered within this, or the session is destroyed rather than closed gracefully. */
+const IDLE_PING_TIMEOUT_MS = 2000;
+
+/**
+ * Closes a session idle for idle_timeout: GOAWAY, and streams still in flight finish. A session nghttp2 has already
+ * ended on its own (a connection error it answered with GOAWAY itself, e.g. DATA on stream 0, a malformed SETTINGS
+ * or WINDOW_UPDATE) never completes that close: Node stops reading it and says nothing, so its socket would sit in
+ * CLOSE-WAIT and its session on the heap for good (one frame per connection would use up max_connections). A PING
+ * tells them apart: a live client answers it (its long requests go on), a dead or ended session is destroyed.
+ */
+function closeIdle(session: http2.ServerHttp2Session): void {
+  let alive = false;
+  try {
+    session.ping((err) => (alive = err === null));
+  } catch {
+    // too many PINGs outstanding: the peer is not answering them
+  }
+  session.close();
+  if (session.destroyed) return;
+  const timer = setTimeout(() => alive || session.destroy(), IDLE_PING_TIMEOUT_MS);
+  timer.unref();
+  session.once('close', () => clearTimeout(timer));
+}
+
 export class Listener {
   readonly name: string;
   readonly config: ListenerConfig;
@@ -132,8 +172,11 @@ export class Listener {
       this.#sessions.add(session);
       const transport = transportOf(session.socket);
       if (transport) setTransport(session, transport);
-      session.setTimeout(limits.idle_timeout, () => session.close());
-      session.once('close', () => this.#sessions.delete(session));
+      session.setTimeout(limits.idle_timeout, () => closeIdle(session));
+      session.once('close', () => {
+        this.#sessions.delete(session);
+        clearSessionTimer(session);
+      });
       session.once('goaway', (code: number) => goaways.get({ direction: 'received', code: h2CodeName(code) }).inc());
       if (this.#closing) this.#goaway(session);
       // A caller that connects during drain_delay gets its first request served, then GOAWAY: it moves elsewhere.

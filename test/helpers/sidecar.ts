@@ -35,14 +35,14 @@ const withTestDefaults = (yaml: string): string => (/^drain_delay:/m.test(yaml) 
 
 /**
  * Starts `sidecar run -c <tmp>/sidecar.yaml`. Use port 0 for listeners and admin to avoid clashes; the real ports are
- * read from the startup log line. The config gets `admin.port: 0` unless it sets an admin block itself, and `drain_delay: 0s` unless it sets one.
+ * read from the startup log line; `nodeArgs` go to node before the script (e.g. `--inspect=127.0.0.1:0`). The config gets `admin.port: 0` unless it sets an admin block itself, and `drain_delay: 0s` unless it sets one.
  */
-export async function startSidecar(yaml: string, opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunningSidecar> {
+export async function startSidecar(yaml: string, opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; nodeArgs?: readonly string[] } = {}): Promise<RunningSidecar> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'sidecar-test-'));
   const configPath = path.join(dir, 'sidecar.yaml');
   const text = withTestDefaults(/^admin:/m.test(yaml) ? yaml : `admin: { port: 0 }\n${yaml}`);
   writeFileSync(configPath, text);
-  const proc = spawn(process.execPath, [BIN, 'run', '-c', configPath], {
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, 'run', '-c', configPath], {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -8,7 +8,7 @@ import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { httpRequest, sleep } from '../helpers/strict-net.js';
 import { reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
-const config = (app: string, redis: string, mode: 'allow' | 'deny'): string => `
+const config = (app: string, redis: string, mode: 'allow' | 'deny', extra = ''): string => `
 listeners:
   - name: edge
     port: 0
@@ -20,7 +20,7 @@ listeners:
           burst: 10
           rate: 1
           period: 1m
-          failure_mode: ${mode}
+          failure_mode: ${mode}${extra}
     routes:
       - { match: { prefix: / }, cluster: app }
 clusters:
@@ -74,6 +74,42 @@ describe('global_rate_limit (real redis-server)', () => {
     assert.equal(limited.headers['x-sidecar-flag'], 'RL');
     assert.ok(Number(limited.headers['retry-after']) >= 1);
     assert.match(String(limited.headers['ratelimit-policy']), /10/);
+  });
+
+  it('local_precheck: two sidecars leasing tokens still share the burst exactly, with fewer Redis calls; refusals are remembered', async () => {
+    const lease = '\n          local_precheck: { lease: 4, lease_ttl: 30s }';
+    const a = await startSidecar(config(app.address, redis.url, 'allow', lease));
+    const b = await startSidecar(config(app.address, redis.url, 'allow', lease));
+    try {
+      await untilDecided(a, 'warm-pa');
+      await untilDecided(b, 'warm-pb');
+      const statuses: number[] = [];
+      for (let i = 0; i < 15; i++) {
+        statuses.push((await send(a, 'leased')).status);
+        statuses.push((await send(b, 'leased')).status);
+      }
+      assert.equal(statuses.filter((s) => s === 200).length, 10, `statuses: ${statuses.join(',')}`);
+      assert.equal(statuses.filter((s) => s === 429).length, 20);
+      const count = (m: string, result: string): number =>
+        Number(new RegExp(`sidecar_rate_limit_decisions_total\\{[^}]*filter="global_rate_limit"[^}]*result="${result}"[^}]*\\} (\\d+)`).exec(m)?.[1] ?? 0);
+      let local = 0;
+      let viaRedis = 0;
+      for (const s of [a, b]) {
+        const m = await metricsText(s.adminPort);
+        local += count(m, 'precheck_allowed') + count(m, 'precheck_limited');
+        viaRedis += count(m, 'allowed') + count(m, 'limited');
+      }
+      // Leases of 4, 4, then 2 (what is left): 10 admitted on 3 calls; each sidecar asks Redis once for its first
+      // refusal, then remembers it (Retry-After is about a minute at 1 per minute). 2 more for the warm-up.
+      assert.ok(local >= 24, `decided locally: ${local}`);
+      assert.ok(viaRedis <= 5 + 2, `decided by Redis: ${viaRedis}`);
+      const limited = await send(a, 'leased');
+      assert.equal(limited.status, 429);
+      assert.ok(Number(limited.headers['retry-after']) >= 1);
+    } finally {
+      await a.stop();
+      await b.stop();
+    }
   });
 
   it('Redis killed: fail-open forwards, fail-closed answers 503 RLSE; back up: limits apply again', async () => {

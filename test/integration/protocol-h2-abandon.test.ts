@@ -1,10 +1,14 @@
 // HTTP/2 streams the client abandons are finished: a HEADERS burst from raw clients that then vanish, RST_STREAM
-// after HEADERS, a rapid-reset flood, and a request that never ends across a reload (its snapshot is still released).
+// after HEADERS, a rapid-reset flood, sessions nghttp2 ended by itself, and a request that never ends across a reload
+// (its snapshot is still released).
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import http2 from 'node:http2';
+import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { metricsText } from '../helpers/admin.js';
-import { frame, FrameType, getFields, headersFrame, RawH2, rstStreamFrame } from '../helpers/h2-frames.js';
+import { frame, FrameType, getFields, headersFrame, PREFACE, RawH2, rstStreamFrame, settingsFrame } from '../helpers/h2-frames.js';
+import { connectInspector, heapCountsByName, inspectorUrl } from '../helpers/inspector.js';
 import { startSidecar, type RunningSidecar } from '../helpers/sidecar.js';
 import { httpRequest, sleep } from '../helpers/strict-net.js';
 import { reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
@@ -160,6 +164,59 @@ clusters:
     assert.equal(lines.length, 1, `the flood is logged once, got ${lines.length} lines`);
     assert.match(await metricsText(sidecar.adminPort), /^sidecar_http2_sessions_ended_total\{listener="in",reason="rapid_reset"\} 1$/m);
     assert.doesNotMatch(sidecar.stderr(), /uncaught exception/);
+  });
+});
+
+describe('HTTP/2: sessions nghttp2 ended on its own are freed', () => {
+  it('connection errors answered by nghttp2 itself (DATA or WINDOW_UPDATE on stream 0, a malformed SETTINGS) are closed at idle_timeout, and no session stays on the heap', async () => {
+    const up = await startUpstream((req, res) => (req.url === '/slow' ? setTimeout(() => reply(res, 200, 'late\n'), 2500) : reply(res, 200, 'ok\n')));
+    const sidecar = await startSidecar(`
+listeners:
+  - name: in
+    port: 0
+    limits: { idle_timeout: 1s }
+    routes:
+      - { match: { prefix: / }, cluster: app }
+clusters:
+  - { name: app, endpoints: [${up.address}] }
+`, { nodeArgs: ['--inspect=127.0.0.1:0'] });
+    const url = inspectorUrl(sidecar.stderr());
+    assert.ok(url, 'the inspector URL');
+    const probe = await connectInspector(url);
+    try {
+      const port = sidecar.ports.in!;
+      // Frames nghttp2 answers with its own GOAWAY and then stops reading: Node emits nothing for them, so neither
+      // the client's FIN nor a graceful close ever ends the session.
+      const bad = [frame(FrameType.DATA, 0, 0, Buffer.alloc(8)), frame(FrameType.WINDOW_UPDATE, 0, 0, Buffer.alloc(8)), frame(FrameType.SETTINGS, 0, 0, Buffer.alloc(8))];
+      await Promise.all(Array.from({ length: 30 }, (_, i) => new Promise<void>((resolve) => {
+        const s = net.connect(port, '127.0.0.1');
+        s.on('error', () => {});
+        s.once('data', () => s.destroy()); // the server's SETTINGS (or GOAWAY): the client is gone
+        s.once('close', () => resolve());
+        s.on('connect', () => s.end(Buffer.concat([PREFACE, settingsFrame(), headersFrame(1, getFields('/x')), bad[i % bad.length]!])));
+      })));
+      const active = async (): Promise<number> => Number(/^sidecar_downstream_connections_active\{listener="in"\} (\d+)$/m.exec(await metricsText(sidecar.adminPort))?.[1] ?? NaN);
+      await eventually(async () => (await active()) === 0, 'every such connection closed (idle_timeout 1s + the 2s PING wait)', 8000);
+      await probe.heapUsedAfterGcMiB(); // a full GC
+      assert.equal((await heapCountsByName(url)).get('object:ServerHttp2Session')?.count ?? 0, 0, 'no ServerHttp2Session left on the heap');
+      assert.equal((await httpRequest(port, { path: '/alive' })).status, 200, 'the listener still serves');
+      // A live client's request that outlasts idle_timeout (no frames meanwhile) still finishes: its PING answer keeps
+      // the close graceful.
+      const client = http2.connect(`http://127.0.0.1:${port}`);
+      client.on('error', () => {});
+      const late = await new Promise<string>((resolve, reject) => {
+        const st = client.request({ ':path': '/slow' });
+        let body = '';
+        st.setEncoding('utf8').on('data', (d: string) => (body += d));
+        st.on('end', () => resolve(body));
+        st.on('error', reject);
+      }).finally(() => client.destroy());
+      assert.equal(late, 'late\n');
+    } finally {
+      probe.close();
+      await sidecar.stop();
+      await up.close();
+    }
   });
 });
 

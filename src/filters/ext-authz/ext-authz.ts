@@ -8,6 +8,7 @@ import type { Layer, ProxyRequest } from '../../core/service.js';
 import type { Counter } from '../../observability/metrics.js';
 import type { FilterFactory } from '../filter.js';
 import type { ExtAuthzConfig } from './schema.js';
+import { httpCheck, type CheckFn } from '../../upstream/authz-check.js';
 
 export interface Decision {
   readonly allowed: boolean;
@@ -16,13 +17,7 @@ export interface Decision {
   readonly headers: readonly string[];
 }
 
-export type CheckFn = (url: string, method: string, headers: Record<string, string>, timeoutMs: number) => Promise<{ status: number; headers: Headers }>;
-
-const fetchCheck: CheckFn = async (url, method, headers, timeoutMs) => {
-  const res = await fetch(url, { method, headers, signal: AbortSignal.timeout(timeoutMs), redirect: 'manual' });
-  await res.body?.cancel();
-  return { status: res.status, headers: res.headers };
-};
+export type { CheckFn } from '../../upstream/authz-check.js';
 
 export interface ExtAuthzCounters {
   readonly allow: Counter;
@@ -53,7 +48,7 @@ export class DecisionCache {
   }
 }
 
-export function extAuthzLayer(cfg: ExtAuthzConfig, counters: ExtAuthzCounters, check: CheckFn = fetchCheck, clock: Clock = systemClock): Layer {
+export function extAuthzLayer(cfg: ExtAuthzConfig, counters: ExtAuthzCounters, check: CheckFn = httpCheck(cfg.uri, cfg.tls), clock: Clock = systemClock): Layer {
   const base = cfg.uri.replace(/\/$/, '');
   const cache = cfg.cache ? new DecisionCache(cfg.cache.ttl, cfg.cache.max_entries, clock) : undefined;
   const keep = new Set(cfg.upstream_headers);

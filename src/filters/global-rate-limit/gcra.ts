@@ -33,8 +33,21 @@ export function gcra(limit: GcraLimit, storedTat: number | undefined, now: numbe
 }
 
 /**
+ * A lease: up to `max` requests' worth at once (at least 1), as many as the bucket holds now; `granted` 0 is a
+ * refusal (as gcra's). The local pre-check spends a lease without asking Redis again.
+ */
+export function gcraLease(limit: GcraLimit, storedTat: number | undefined, now: number, max: number): GcraDecision & { granted: number } {
+  const T = limit.intervalMs;
+  const tat = storedTat === undefined || storedTat < now ? now : storedTat;
+  const fits = Math.floor((limit.burst * T - (tat - now)) / T + 1e-9);
+  const granted = Math.max(0, Math.min(max, fits));
+  return { ...gcra(limit, storedTat, now, Math.max(1, granted)), granted };
+}
+
+/**
  * The same decision inside Redis, atomic per key. Time is Redis's own (TIME), so sidecars with skewed clocks share one
  * clock. KEYS[1] the key; ARGV: intervalMs, burst, cost. Returns {allowed 0|1, remaining, retryAfterMs, resetMs}.
+ * With ARGV[4] = '1' cost is a most (a lease, gcraLease): it takes as many as fit, and the first value is that number.
  * The key expires when the bucket would be full again, so idle keys cost nothing.
  */
 export const GCRA_LUA = `
@@ -46,11 +59,15 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local tat = tonumber(redis.call('GET', KEYS[1]))
 if tat == nil or tat < now then tat = now end
 local capacity = burst * T
+if ARGV[4] == '1' then
+  local fits = math.floor((capacity - (tat - now)) / T + 1e-9)
+  cost = math.max(1, math.min(cost, fits))
+end
 local newTat = tat + T * cost
 local used = newTat - now
 if used > capacity then
   return {0, 0, used - capacity, tat - now}
 end
 redis.call('SET', KEYS[1], newTat, 'PX', math.max(1, math.ceil(used)))
-return {1, math.floor((capacity - used) / T), 0, used}
+return {cost, math.floor((capacity - used) / T), 0, used}
 `;

@@ -7,7 +7,9 @@ import type { Layer } from '../../core/service.js';
 import type { Counter } from '../../observability/metrics.js';
 import type { FilterFactory } from '../filter.js';
 import { keyOf, overLimit, rateLimitHeaders } from '../local-rate-limit/local-rate-limit.js';
+import { systemClock, type Clock } from '../../core/clock.js';
 import { GCRA_LUA, type GcraLimit } from './gcra.js';
+import { LeaseTable } from './lease.js';
 import type { GlobalRateLimitConfig } from './schema.js';
 
 const POLICY = 'global';
@@ -21,8 +23,11 @@ export interface StoreDecision {
 
 /** Where the shared state lives: Redis in production, anything that keeps the contract in unit tests. */
 export interface GcraStore {
-  /** Rejects when the store cannot answer (the filter applies failure_mode). */
-  take(key: string, limit: GcraLimit): Promise<StoreDecision>;
+  /**
+   * One request's worth, or with `lease` as many as fit up to it (gcraLease): `granted` says how many (0: refused).
+   * Rejects when the store cannot answer (the filter applies failure_mode).
+   */
+  take(key: string, limit: GcraLimit, lease?: number): Promise<StoreDecision & { readonly granted: number }>;
 }
 
 export interface GlobalRateLimitCounters {
@@ -30,6 +35,9 @@ export interface GlobalRateLimitCounters {
   readonly limited: Counter;
   readonly errorAllowed: Counter;
   readonly errorDenied: Counter;
+  /** Decided by the local pre-check without a Redis call. */
+  readonly localAllowed: Counter;
+  readonly localLimited: Counter;
 }
 
 /** Rejects after `ms` unless `p` settles first (belt and braces over ioredis's own commandTimeout). */
@@ -41,29 +49,57 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
-export function globalRateLimitLayer(cfg: GlobalRateLimitConfig, store: GcraStore, counters: GlobalRateLimitCounters): Layer {
+export function globalRateLimitLayer(cfg: GlobalRateLimitConfig, store: GcraStore, counters: GlobalRateLimitCounters, clock: Pick<Clock, 'now'> = systemClock): Layer {
   const limit: GcraLimit = { burst: cfg.burst, intervalMs: cfg.period / cfg.rate };
   const rateHeaders = rateLimitHeaders(POLICY, cfg.burst, cfg.burst * limit.intervalMs);
+  const pre = cfg.local_precheck;
+  const table = pre ? new LeaseTable({ lease: pre.lease, ttlMs: pre.lease_ttl, maxKeys: pre.max_keys, cacheDenials: pre.cache_denials }, clock) : undefined;
+  /** One lease call per key at a time: requests that find none held wait for the one under way, then spend from it. */
+  const leasing = new Map<string, Promise<unknown>>();
+
+  const ask = (key: string): Promise<StoreDecision> => {
+    if (table === undefined) return store.take(key, limit);
+    const lease = pre!.lease;
+    const call = async (): Promise<StoreDecision> => {
+      for (let under = leasing.get(key); under !== undefined; under = leasing.get(key)) {
+        await under.catch(() => {});
+        const held = table.take(key);
+        if (held !== undefined) return held;
+      }
+      const p = store.take(key, limit, lease).then((d) => {
+        table.record(key, d.granted, d);
+        return d;
+      });
+      leasing.set(key, p);
+      void p.finally(() => leasing.get(key) === p && leasing.delete(key)).catch(() => {});
+      return p;
+    };
+    return call();
+  };
+
   return (next) => async (req) => {
     const key = cfg.redis.key_prefix + keyOf(cfg.key, req);
-    let d: StoreDecision;
-    try {
-      d = await withTimeout(store.take(key, limit), cfg.redis.timeout);
-    } catch (e) {
-      if (cfg.failure_mode === 'allow') {
-        counters.errorAllowed.inc();
-        return next(req);
+    let d: StoreDecision | undefined = table?.take(key);
+    const local = d !== undefined;
+    if (d === undefined) {
+      try {
+        d = await withTimeout(ask(key), cfg.redis.timeout);
+      } catch (e) {
+        if (cfg.failure_mode === 'allow') {
+          counters.errorAllowed.inc();
+          return next(req);
+        }
+        counters.errorDenied.inc();
+        req.body?.resume();
+        throw new ProxyError('RLSE', `global rate limit store unreachable (${e instanceof Error ? e.message : String(e)}); failing closed`, { status: cfg.status_on_error, headers: ['retry-after', '1'] });
       }
-      counters.errorDenied.inc();
-      req.body?.resume();
-      throw new ProxyError('RLSE', `global rate limit store unreachable (${e instanceof Error ? e.message : String(e)}); failing closed`, { status: cfg.status_on_error, headers: ['retry-after', '1'] });
     }
     if (!d.allowed) {
-      counters.limited.inc();
+      (local ? counters.localLimited : counters.limited).inc();
       req.body?.resume();
       throw overLimit(`global rate limit of ${cfg.burst} burst, ${cfg.rate} per ${cfg.period} ms`, d.retryAfterMs, rateHeaders(d));
     }
-    counters.allowed.inc();
+    (local ? counters.localAllowed : counters.allowed).inc();
     const res = await next(req);
     if (cfg.headers) {
       const h = rateHeaders(d);
@@ -105,17 +141,18 @@ export function redisStore(url: string, timeoutMs: number): GcraStore & { close(
   });
   ready.catch(() => {});
   return {
-    async take(key, limit) {
+    async take(key, limit, lease) {
       const c = client ?? (await ready);
+      const args = [String(limit.intervalMs), String(limit.burst), String(lease ?? 1), lease === undefined ? '0' : '1'];
       // EVALSHA with the script's digest; only a Redis that lost its script cache (restarted) is sent the source again.
       let r: [number, number, number, number];
       try {
-        r = (await c.evalsha(GCRA_SHA, 1, key, String(limit.intervalMs), String(limit.burst), '1')) as typeof r;
+        r = (await c.evalsha(GCRA_SHA, 1, key, ...args)) as typeof r;
       } catch (e) {
         if (!(e instanceof Error && e.message.startsWith('NOSCRIPT'))) throw e;
-        r = (await c.eval(GCRA_LUA, 1, key, String(limit.intervalMs), String(limit.burst), '1')) as typeof r;
+        r = (await c.eval(GCRA_LUA, 1, key, ...args)) as typeof r;
       }
-      return { allowed: r[0] === 1, remaining: r[1], retryAfterMs: r[2], resetMs: r[3] };
+      return { allowed: r[0] >= 1, granted: r[0], remaining: r[1], retryAfterMs: r[2], resetMs: r[3] };
     },
     close() {
       closed = true;
@@ -150,6 +187,8 @@ export const globalRateLimitFilter: FilterFactory<GlobalRateLimitConfig> = {
       limited: deps.metrics.rateLimitDecisions.get(labels('limited')),
       errorAllowed: deps.metrics.rateLimitDecisions.get(labels('store_error_allowed')),
       errorDenied: deps.metrics.rateLimitDecisions.get(labels('store_error_denied')),
+      localAllowed: deps.metrics.rateLimitDecisions.get(labels('precheck_allowed')),
+      localLimited: deps.metrics.rateLimitDecisions.get(labels('precheck_limited')),
     });
   },
 };
