@@ -112,6 +112,25 @@ describe('tracing layers', () => {
     assert.equal(sent[1]!.headers.tracestate, undefined, 'no tracestate without a valid traceparent');
   });
 
+  it('tracestate: several headers go on as one list; an invalid one is dropped; an oversized one is cut to 512 characters, in the spans too', async () => {
+    const { spans, sent, svc } = setup({}, [200]);
+    const tp = `00-${T}-${P}-01`;
+    await run(svc, testRequest({ headers: ['traceparent', tp, 'tracestate', 'a=1', 'tracestate', 'b=2'] }));
+    assert.equal(sent[0]!.headers.tracestate, 'a=1,b=2');
+    assert.equal(spans[0]!.traceState, 'a=1,b=2');
+    await run(svc, testRequest({ headers: ['traceparent', tp, 'tracestate', 'A B=c,,=,'] }));
+    assert.equal(sent[1]!.headers.tracestate, undefined, 'an invalid tracestate is not passed through');
+    assert.equal(spans[2]!.traceState, undefined);
+    const many = Array.from({ length: 33 }, (_, i) => `k${i}=v`).join(',');
+    await run(svc, testRequest({ headers: ['traceparent', tp, 'tracestate', many] }));
+    assert.equal(sent[2]!.headers.tracestate, undefined, 'more than 32 members');
+    const big = Array.from({ length: 30 }, (_, i) => `k${i}=${'v'.repeat(60)}`).join(',');
+    await run(svc, testRequest({ headers: ['traceparent', tp, 'tracestate', big] }));
+    const cut = String(sent[3]!.headers.tracestate);
+    assert.ok(cut.length <= 512 && cut.startsWith('k0='), `${cut.length}`);
+    assert.equal(spans[6]!.traceState, cut, 'a span carries what went upstream, not the 2 KB the caller sent');
+  });
+
   it('B3 in (single and multi); W3C always out, and B3 when configured, naming the client span', async () => {
     const { spans, sent, svc } = setup({ propagation: ['w3c', 'b3', 'b3multi'] }, [200]);
     await run(svc, testRequest({ headers: ['b3', `${T}-${P}-1`] }));

@@ -13,7 +13,7 @@ import type { FilterFactory } from '../filter.js';
 import { BatchExporter, type DropReason } from './exporter.js';
 import { randomIds, type IdSource } from './ids.js';
 import { loadOtlpEncoder } from './otlp.js';
-import { B3_HEADERS, formatB3Single, formatTraceparent, readParent } from './propagation.js';
+import { B3_HEADERS, formatB3Single, formatTraceparent, parseTracestate, readParent } from './propagation.js';
 import { headSampled, tailActive, tailKeep, type TailRule } from './sampler.js';
 import type { TracingConfig } from './schema.js';
 import { epochMs, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, type AttributeValue, type SpanRecord } from './span.js';
@@ -91,8 +91,11 @@ class Scope implements RequestSpans {
     this.spanId = t.ids.spanId();
     this.sampled = headSampled(parent, this.traceId, t.ratio);
     this.recording = this.sampled || t.recordUnsampled;
-    if (parent?.format === 'w3c') this.#traceState = headers.get('tracestate');
-    else {
+    if (parent?.format === 'w3c') {
+      // Only its valid, bounded form goes on (and into every span); an invalid one is dropped, not passed through.
+      this.#traceState = headers.has('tracestate') ? parseTracestate(headers.getAll('tracestate')) : undefined;
+      if (this.#traceState === undefined) headers.remove('tracestate');
+    } else {
       // W3C: a tracestate without a valid traceparent is not passed on.
       headers.remove('tracestate');
       if (parent !== undefined) for (const h of B3_HEADERS) headers.remove(h);
