@@ -126,5 +126,3 @@ export function readParent(get: (name: string) => string | undefined): ParentCon
 
 export const formatB3Single = (traceId: string, spanId: string, sampled: boolean): string => `${traceId}-${spanId}-${sampled ? '1' : '0'}`;
 
-/** The B3 headers a request may carry: replaced (or removed) so the upstream never sees the caller's span as its parent. */
-export const B3_HEADERS = ['b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'] as const;

@@ -149,6 +149,14 @@ describe('tracing layers', () => {
     const { sent: plain, svc: w3cOnly } = setup({}, [200]);
     await run(w3cOnly, testRequest({ headers: ['b3', `${T}-${P}-1`] }));
     assert.equal(plain[0]!.headers.b3, undefined, "the caller's b3 does not reach the upstream beside our traceparent");
+    // A W3C parent wins over B3, and the caller's B3 headers (naming the caller's span) still go: single, multi, or a
+    // lone sampling decision.
+    await run(w3cOnly, testRequest({ headers: ['traceparent', `00-${T}-${P}-01`, 'b3', `${T}-${P}-1`, 'x-b3-traceid', T, 'x-b3-spanid', P, 'x-b3-sampled', '1'] }));
+    await run(w3cOnly, testRequest({ headers: ['b3', '0', 'X-B3-Flags'.toLowerCase(), '1'] }));
+    for (const i of [1, 2]) {
+      const names = Object.keys(plain[i]!.headers);
+      assert.deepEqual(names.filter((n) => n === 'b3' || n.startsWith('x-b3-')), [], `request ${i}: ${names.join()}`);
+    }
   });
 
   it('retries are sibling client spans, numbered and marked', async () => {

@@ -13,7 +13,7 @@ import type { FilterFactory } from '../filter.js';
 import { BatchExporter, type DropReason } from './exporter.js';
 import { randomIds, type IdSource } from './ids.js';
 import { loadOtlpEncoder } from './otlp.js';
-import { B3_HEADERS, formatB3Single, formatTraceparent, parseTracestate, readParent } from './propagation.js';
+import { formatB3Single, formatTraceparent, parseTracestate, readParent } from './propagation.js';
 import { headSampled, tailActive, tailKeep, type TailRule } from './sampler.js';
 import type { TracingConfig } from './schema.js';
 import { epochMs, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, type AttributeValue, type SpanRecord } from './span.js';
@@ -63,6 +63,18 @@ function errorType(status: number, failure: unknown): string | undefined {
   return status >= 500 ? String(status) : undefined;
 }
 
+/** Removes b3 and every x-b3-* header in one pass over the list (names are lower-case). */
+function removeB3(headers: HeaderList): void {
+  const raw = headers.raw;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n === 'b3' || n.startsWith('x-b3-')) {
+      raw.splice(i, 2);
+      i -= 2;
+    }
+  }
+}
+
 /** Whether a streamed body ended badly (reset, cut short): its span is an error whatever the status said. */
 const bodyFailed = (body: ResponseBody | null): boolean =>
   body !== null && !(body instanceof Uint8Array) && (body.errored !== null || !body.readableEnded);
@@ -98,8 +110,10 @@ class Scope implements RequestSpans {
     } else {
       // W3C: a tracestate without a valid traceparent is not passed on.
       headers.remove('tracestate');
-      if (parent !== undefined) for (const h of B3_HEADERS) headers.remove(h);
     }
+    // The caller's B3 headers name the caller's span (or carry a decision we may not follow): never passed on beside
+    // ours, whichever format the parent came in.
+    removeB3(headers);
     if (this.recording) {
       this.#held = [];
       const attributes: Record<string, AttributeValue> = {
