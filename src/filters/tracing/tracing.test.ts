@@ -110,6 +110,14 @@ describe('tracing layers', () => {
     assert.notEqual(fresh.traceId, T);
     assert.equal(fresh.parentSpanId, undefined);
     assert.equal(sent[1]!.headers.tracestate, undefined, 'no tracestate without a valid traceparent');
+
+    // Two traceparent headers (two parents) are invalid: a new trace, and one traceparent upstream.
+    await run(svc, testRequest({ headers: ['traceparent', `00-${T}-${P}-01`, 'traceparent', `00-${'1'.repeat(32)}-${P}-01`, 'tracestate', 'k=v'] }));
+    const dup = spans[4]!;
+    assert.notEqual(dup.traceId, T);
+    assert.equal(dup.parentSpanId, undefined);
+    assert.match(String(sent[2]!.headers.traceparent), new RegExp(`^00-${dup.traceId}-[0-9a-f]{16}-01$`));
+    assert.equal(sent[2]!.headers.tracestate, undefined);
   });
 
   it('tracestate: several headers go on as one list; an invalid one is dropped; an oversized one is cut to 512 characters, in the spans too', async () => {

@@ -63,6 +63,18 @@ function errorType(status: number, failure: unknown): string | undefined {
   return status >= 500 ? String(status) : undefined;
 }
 
+/** A header's value when it appears once; two traceparent headers are two parents, which W3C treats as none. */
+function onlyValue(headers: HeaderList, name: string): string | undefined {
+  const raw = headers.raw;
+  let v: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i] !== name) continue;
+    if (v !== undefined) return undefined;
+    v = raw[i + 1];
+  }
+  return v;
+}
+
 /** Removes b3 and every x-b3-* header in one pass over the list (names are lower-case). */
 function removeB3(headers: HeaderList): void {
   const raw = headers.raw;
@@ -98,7 +110,7 @@ class Scope implements RequestSpans {
     this.#t = t;
     const ctx = req.context;
     const headers = req.headers;
-    const parent = readParent((n) => headers.get(n));
+    const parent = readParent((n) => (n === 'traceparent' ? onlyValue(headers, n) : headers.get(n)));
     this.traceId = parent?.traceId ?? t.ids.traceId();
     this.spanId = t.ids.spanId();
     this.sampled = headSampled(parent, this.traceId, t.ratio);
