@@ -119,6 +119,21 @@ export function parseB3Multi(get: (name: string) => string | undefined): ParentC
   return { traceId, spanId, sampled, format: 'b3multi' };
 }
 
+/**
+ * A sampling decision sent without a parent (B3 lets a caller say only "sample" or "don't"): `b3: 0`, `b3: 1`, `b3: d`,
+ * or X-B3-Sampled / X-B3-Flags without ids. undefined: no decision (or a malformed one).
+ */
+export function readB3Decision(get: (name: string) => string | undefined): boolean | undefined {
+  const single = get('b3')?.trim();
+  if (single !== undefined) {
+    if (single === '0') return false;
+    if (single === '1' || single === 'd') return true;
+    return undefined;
+  }
+  if (get('x-b3-flags')?.trim() === '1') return true;
+  return b3Sampled(get('x-b3-sampled')?.trim().toLowerCase()) ?? undefined;
+}
+
 /** The request's parent: a valid traceparent first, then b3, then the X-B3-* headers. */
 export function readParent(get: (name: string) => string | undefined): ParentContext | undefined {
   return parseTraceparent(get('traceparent')) ?? parseB3Single(get('b3')) ?? parseB3Multi(get);

@@ -167,6 +167,20 @@ describe('tracing layers', () => {
     }
   });
 
+  it('a B3 decision without a parent (b3: 0, X-B3-Sampled: 0) is followed: not sampled, and the upstream is told so', async () => {
+    const { spans, sent, svc } = setup({ sampling_ratio: 1, propagation: ['w3c', 'b3'] }, [200]);
+    await run(svc, testRequest({ headers: ['b3', '0'] }));
+    await run(svc, testRequest({ headers: ['x-b3-sampled', '0'] }));
+    assert.equal(spans.length, 0, 'nothing recorded for a caller that said "do not sample"');
+    for (const h of [sent[0]!.headers, sent[1]!.headers]) {
+      assert.match(String(h.traceparent), /-00$/);
+      assert.match(String(h.b3), /-0$/);
+    }
+    const ratio0 = setup({ sampling_ratio: 0 }, [200]);
+    await run(ratio0.svc, testRequest({ headers: ['b3', 'd'] }));
+    assert.equal(ratio0.spans.length, 2, 'b3: d (debug) samples whatever the ratio');
+  });
+
   it('retries are sibling client spans, numbered and marked', async () => {
     const { spans, svc } = setup({}, [503, 200], { retries: 3 });
     assert.equal(await run(svc, testRequest()), 200);

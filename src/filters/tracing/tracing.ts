@@ -13,7 +13,7 @@ import type { FilterFactory } from '../filter.js';
 import { BatchExporter, type DropReason } from './exporter.js';
 import { randomIds, type IdSource } from './ids.js';
 import { loadOtlpEncoder } from './otlp.js';
-import { formatB3Single, formatTraceparent, parseTracestate, readParent } from './propagation.js';
+import { formatB3Single, formatTraceparent, parseTracestate, readB3Decision, readParent } from './propagation.js';
 import { headSampled, tailActive, tailKeep, type TailRule } from './sampler.js';
 import type { TracingConfig } from './schema.js';
 import { epochMs, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, type AttributeValue, type SpanRecord } from './span.js';
@@ -113,7 +113,9 @@ class Scope implements RequestSpans {
     const parent = readParent((n) => (n === 'traceparent' ? onlyValue(headers, n) : headers.get(n)));
     this.traceId = parent?.traceId ?? t.ids.traceId();
     this.spanId = t.ids.spanId();
-    this.sampled = headSampled(parent, this.traceId, t.ratio);
+    // Without a parent, a B3 caller may still have decided (`b3: 0`): followed like a parent's flag.
+    const decision = parent === undefined ? readB3Decision((n) => headers.get(n)) : undefined;
+    this.sampled = decision ?? headSampled(parent, this.traceId, t.ratio);
     this.recording = this.sampled || t.recordUnsampled;
     if (parent?.format === 'w3c') {
       // Only its valid, bounded form goes on (and into every span); an invalid one is dropped, not passed through.
