@@ -79,6 +79,11 @@ test('an unknown operator is an error naming it, with a suggestion; arguments on
   assert.throws(() => compileFormat('%REQ()%'), FormatError);
   assert.throws(() => compileFormat('%DURATION(x)%'), FormatError);
   assert.equal(compileFormat('100% plain')(input()), '100% plain\n');
+  // An operator begun and not finished is a typo, not text to print on every line.
+  for (const bad of ['%REQ(user-agent%', '%PATH:abc%', '"%RESP(x-a) %RESPONSE_CODE%', '%PATH:%']) {
+    assert.throws(() => compileFormat(bad), (e: unknown) => e instanceof FormatError && /malformed/.test(e.message), bad);
+  }
+  assert.equal(compileFormat('50% off: %RESPONSE_CODE% (100%)')(input()), '50% off: 503 (100%)\n');
   assert.equal(compileFormat('%METHOD%\n')(input()), 'GET\n', 'a trailing newline in the format is the line end');
 });
 

@@ -91,6 +91,8 @@ const PSEUDO: Readonly<Record<string, Getter>> = {
 
 export class FormatError extends Error {}
 
+const BROKEN_OPERATOR = /%[A-Za-z_][A-Za-z0-9_]*[(:]/;
+
 /** One header of %REQ(a?b)% / %RESP(a?b)%: the first name present wins (Envoy's alternative). */
 function headerGetter(op: 'REQ' | 'RESP', arg: string, secret: ReadonlySet<string>): Getter {
   const names = arg.split('?').map((n) => n.trim().toLowerCase());
@@ -142,8 +144,14 @@ export function compileFormat(format: string, sensitive: ReadonlySet<string> = s
   // The line ends with one newline, added here: a format written with its own (YAML "...\n") does not get two.
   format = format.endsWith('\n') ? format.slice(0, -1) : format;
   let last = 0;
+  const text = (t: string): void => {
+    // `%NAME(` or `%NAME:` that the operator pattern did not take: a header or length never closed, a typo.
+    const broken = BROKEN_OPERATOR.exec(t);
+    if (broken !== null) throw new FormatError(`malformed access-log operator near "${t.slice(broken.index, broken.index + 24)}" (expected %NAME%, %NAME(arg)% or %NAME:N%)`);
+    parts.push(t);
+  };
   for (let m = re.exec(format); m !== null; m = re.exec(format)) {
-    if (m.index > last) parts.push(format.slice(last, m.index));
+    if (m.index > last) text(format.slice(last, m.index));
     last = re.lastIndex;
     const op = m[1]!;
     const arg = m[2];
@@ -163,7 +171,7 @@ export function compileFormat(format: string, sensitive: ReadonlySet<string> = s
     }
     parts.push(g);
   }
-  if (last < format.length) parts.push(format.slice(last));
+  if (last < format.length) text(format.slice(last));
   // Text alone, no operator: one constant line.
   if (parts.every((p) => typeof p === 'string')) {
     const text = `${parts.join('')}\n`;
