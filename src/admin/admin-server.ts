@@ -215,8 +215,14 @@ const redactConfig = (c: Config): unknown => redact(c, '', sensitiveHeaderSet([.
 const SECRET_KEY = /(secret|password|passwd|token|private[-_]?key|api[-_]?key|credential|authorization|cookie|session|^key$|[-_]key$|^keys$)/i;
 /** Where a secret lives (a file path, a variable name), not the secret: shown, so an operator can see what is read. */
 const SECRET_LOCATION = /[-_](file|path|env)$/i;
+/** Credentials in a URL (`https://user:password@host`): the user info is hidden, the rest shown. */
+const URL_USERINFO = /^([a-z][a-z0-9+.-]*:\/\/)[^/?#@\s]+@/i;
+/** Objects whose `headers` are all credentials: what an exporter sends its collector (tokens under vendor names). */
+const SECRET_HEADERS_OF = new Set(['otlp']);
 /** Key material pasted inline, under whatever name. */
 const PEM_SECRET = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+
+const hideValues = (o: object): Record<string, string> => Object.fromEntries(Object.keys(o).map((k) => [k, '[redacted]']));
 
 /**
  * The config with secret-looking values replaced, and durations shown as written units. `sensitive`: the access
@@ -224,12 +230,14 @@ const PEM_SECRET = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
  */
 export function redact(value: unknown, key = '', sensitive: ReadonlySet<string> = sensitiveHeaderSet()): unknown {
   if (typeof value === 'string' && PEM_SECRET.test(value)) return '[redacted]';
+  if (typeof value === 'string' && URL_USERINFO.test(value)) return value.replace(URL_USERINFO, '$1[redacted]@');
   const secret = SECRET_KEY.test(key) || sensitive.has(key.toLowerCase());
   if (secret && !(SECRET_LOCATION.test(key) && typeof value === 'string') && value !== undefined && value !== null) return '[redacted]';
   if (Array.isArray(value)) return value.map((v) => redact(v, '', sensitive));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[k] = redact(v, k, sensitive);
+    const allSecret = SECRET_HEADERS_OF.has(key);
+    for (const [k, v] of Object.entries(value)) out[k] = allSecret && k === 'headers' && v && typeof v === 'object' ? hideValues(v) : redact(v, k, sensitive);
     return out;
   }
   if (typeof value === 'number' && /(timeout|interval|_time)$/.test(key)) return formatDuration(value);

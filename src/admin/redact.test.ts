@@ -29,4 +29,12 @@ describe('redact', () => {
     assert.deepEqual(redact(edits, '', sensitiveHeaderSet()), { set: { 'x-api-key': '[redacted]', 'x-internal': 'i1', 'x-tenant': 'acme' } });
     assert.deepEqual(redact(edits, '', sensitiveHeaderSet(['X-Internal'])), { set: { 'x-api-key': '[redacted]', 'x-internal': '[redacted]', 'x-tenant': 'acme' } });
   });
+
+  it("hides every header a tracing exporter sends to its collector, and a password in a URL", () => {
+    const tracing = { type: 'tracing', config: { otlp: { endpoint: 'https://svc:PW-1@otel.example:4318/v1/traces', timeout: 5000, headers: { 'x-honeycomb-team': 'TEAM-KEY', 'x-scope-orgid': 'ORG-2', authorization: 'Bearer T' } } } };
+    const out = redact(tracing) as { config: { otlp: { endpoint: string; headers: Record<string, string> } } };
+    assert.deepEqual(out.config.otlp.headers, { 'x-honeycomb-team': '[redacted]', 'x-scope-orgid': '[redacted]', authorization: '[redacted]' });
+    assert.equal(out.config.otlp.endpoint, 'https://[redacted]@otel.example:4318/v1/traces');
+    assert.deepEqual(redact({ url: 'http://otel:4318/v1/traces' }), { url: 'http://otel:4318/v1/traces' }, 'a URL without credentials is shown');
+  });
 });

@@ -23,10 +23,15 @@ export function jsonString(v: string | undefined): string {
   if (v === undefined) return 'null';
   for (let i = 0; i < v.length; i++) {
     const c = v.charCodeAt(i);
-    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return JSON.stringify(v);
+    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return escapeBreaks(JSON.stringify(v));
   }
   return `"${v}"`;
 }
+
+/** JSON.stringify leaves C1 controls and U+2028/9 as they are; some line readers break lines on U+0085 and U+2028/9. */
+const BREAK = /[\u007f-\u009f\u2028\u2029]/;
+const BREAKS = new RegExp(BREAK.source, 'g');
+const escapeBreaks = (json: string): string => (BREAK.test(json) ? json.replace(BREAKS, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`) : json);
 
 /**
  * Fields with few distinct values (listener, route, cluster, endpoint, peer address, flag) are quoted once and then

@@ -55,6 +55,23 @@ test('credential query values are masked and control characters cannot break the
   assert.equal(line, '/a?access_token=[redacted]&b=1 /a?access_token=[redacted]&b=1 bad\\nline\n');
 });
 
+test('a quote cannot end a quoted field and forge the next ones; nor can a C1 line break', () => {
+  // The default format quotes the user agent, request id, authority and upstream: a " in a value must not close its field.
+  const f = compileFormat('"%USER_AGENT%" "%REQUEST_ID%" "%REQ(x-tenant)%"');
+  const forged = { ...input(), userAgent: 'ua" "forged-id" "evil', requestHeaders: new HeaderList(['x-tenant', 'a\\"b\u0085c\u2028d']) };
+  const line = f(forged);
+  assert.equal(line, '"ua\\" \\"forged-id\\" \\"evil" "r1" "a\\\\\\"b\\u0085c\\u2028d"\n');
+  // What a log parser reading "..." fields (with backslash escapes) gets back:
+  const fields = [...line.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`) as string);
+  assert.deepEqual(fields, ['ua" "forged-id" "evil', 'r1', 'a\\"b\u0085c\u2028d']);
+  // Truncation never leaves half an escape to swallow the closing quote.
+  const cut = (n: number, ua: string): string => compileFormat(`"%USER_AGENT:${n}%"`)({ ...input(), userAgent: ua });
+  assert.equal(cut(5, 'abcd"'), '"abcd"\n');
+  assert.equal(cut(6, 'abcd"'), '"abcd\\""\n');
+  assert.equal(cut(6, 'abcd\u0085'), '"abcd"\n');
+  assert.equal(cut(6, 'abcd\\'), '"abcd\\\\"\n');
+});
+
 test('an unknown operator is an error naming it, with a suggestion; arguments only where taken', () => {
   assert.throws(() => compileFormat('%NOPE%'), (e: unknown) => e instanceof FormatError && e.message.includes('%NOPE%'));
   assert.throws(() => compileFormat('%RESPONSE_CODES%'), (e: unknown) => e instanceof FormatError && /did you mean "RESPONSE_CODE"/.test(e.message));
@@ -62,6 +79,11 @@ test('an unknown operator is an error naming it, with a suggestion; arguments on
   assert.throws(() => compileFormat('%REQ()%'), FormatError);
   assert.throws(() => compileFormat('%DURATION(x)%'), FormatError);
   assert.equal(compileFormat('100% plain')(input()), '100% plain\n');
+  // An operator begun and not finished is a typo, not text to print on every line.
+  for (const bad of ['%REQ(user-agent%', '%PATH:abc%', '"%RESP(x-a) %RESPONSE_CODE%', '%PATH:%']) {
+    assert.throws(() => compileFormat(bad), (e: unknown) => e instanceof FormatError && /malformed/.test(e.message), bad);
+  }
+  assert.equal(compileFormat('50% off: %RESPONSE_CODE% (100%)')(input()), '50% off: 503 (100%)\n');
   assert.equal(compileFormat('%METHOD%\n')(input()), 'GET\n', 'a trailing newline in the format is the line end');
 });
 

@@ -15,17 +15,35 @@ type Getter = (r: FormatInput) => string;
 
 const dash = (v: string | undefined): string => (v === undefined || v === '' ? '-' : v);
 
+/** What clean() escapes: control characters (C0, DEL, C1: U+0085 is a line break to some readers), U+2028/9, `"` and `\`. */
+const needsEscape = (c: number): boolean => c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0x7f && c <= 0x9f) || c === 0x2028 || c === 0x2029;
+
 /**
- * Free text (paths, headers, user agents, error causes) with control characters escaped JSON-style, so a value can
- * never end the line or forge another one. The common value has none and is returned as is after one scan.
+ * Free text (paths, headers, user agents, error causes) escaped JSON-style: control characters, so a value can never
+ * end the line or forge another one, and `"` and `\`, so a value in a quoted field ("%USER_AGENT%") cannot close it
+ * and forge the fields after it. The common value has none and is returned as is after one scan.
  */
 export function clean(v: string | undefined): string {
   if (v === undefined || v === '') return '-';
   for (let i = 0; i < v.length; i++) {
-    const c = v.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) return JSON.stringify(v).slice(1, -1);
+    if (needsEscape(v.charCodeAt(i))) return escapeText(v);
   }
   return v;
+}
+
+function escapeText(v: string): string {
+  let out = '';
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    if (!needsEscape(c)) out += v[i];
+    else if (c === 0x22) out += '\\"';
+    else if (c === 0x5c) out += '\\\\';
+    else if (c === 0x0a) out += '\\n';
+    else if (c === 0x0d) out += '\\r';
+    else if (c === 0x09) out += '\\t';
+    else out += `\\u${c.toString(16).padStart(4, '0')}`;
+  }
+  return out;
 }
 
 const pathOf = (r: FormatInput): string => (r.context.redactQuery === undefined ? r.path : redactQuery(r.path, r.context.redactQuery));
@@ -73,6 +91,8 @@ const PSEUDO: Readonly<Record<string, Getter>> = {
 
 export class FormatError extends Error {}
 
+const BROKEN_OPERATOR = /%[A-Za-z_][A-Za-z0-9_]*[(:]/;
+
 /** One header of %REQ(a?b)% / %RESP(a?b)%: the first name present wins (Envoy's alternative). */
 function headerGetter(op: 'REQ' | 'RESP', arg: string, secret: ReadonlySet<string>): Getter {
   const names = arg.split('?').map((n) => n.trim().toLowerCase());
@@ -99,10 +119,19 @@ function headerGetter(op: 'REQ' | 'RESP', arg: string, secret: ReadonlySet<strin
   };
 }
 
-/** Truncates a getter's value to `max` characters (Envoy's `%REQ(h):N%`). */
+/** An escape that truncation cut in two (`\` of `\"`, `\u00` of `\u0085`): it would escape the field's closing quote. */
+const HALF_ESCAPE = /\\+(u[0-9a-f]{0,3})?$/;
+function dropHalfEscape(s: string): string {
+  const m = HALF_ESCAPE.exec(s);
+  if (m === null) return s;
+  const slashes = m[0].length - (m[1]?.length ?? 0);
+  return slashes % 2 === 1 ? s.slice(0, m.index + slashes - 1) : s;
+}
+
+/** Truncates a getter's value to `max` characters (Envoy's `%REQ(h):N%`), never inside an escape. */
 const truncated = (g: Getter, max: number): Getter => (r) => {
   const v = g(r);
-  return v.length > max ? v.slice(0, max) : v;
+  return v.length > max ? dropHalfEscape(v.slice(0, max)) : v;
 };
 
 /**
@@ -115,8 +144,14 @@ export function compileFormat(format: string, sensitive: ReadonlySet<string> = s
   // The line ends with one newline, added here: a format written with its own (YAML "...\n") does not get two.
   format = format.endsWith('\n') ? format.slice(0, -1) : format;
   let last = 0;
+  const text = (t: string): void => {
+    // `%NAME(` or `%NAME:` that the operator pattern did not take: a header or length never closed, a typo.
+    const broken = BROKEN_OPERATOR.exec(t);
+    if (broken !== null) throw new FormatError(`malformed access-log operator near "${t.slice(broken.index, broken.index + 24)}" (expected %NAME%, %NAME(arg)% or %NAME:N%)`);
+    parts.push(t);
+  };
   for (let m = re.exec(format); m !== null; m = re.exec(format)) {
-    if (m.index > last) parts.push(format.slice(last, m.index));
+    if (m.index > last) text(format.slice(last, m.index));
     last = re.lastIndex;
     const op = m[1]!;
     const arg = m[2];
@@ -136,7 +171,7 @@ export function compileFormat(format: string, sensitive: ReadonlySet<string> = s
     }
     parts.push(g);
   }
-  if (last < format.length) parts.push(format.slice(last));
+  if (last < format.length) text(format.slice(last));
   // Text alone, no operator: one constant line.
   if (parts.every((p) => typeof p === 'string')) {
     const text = `${parts.join('')}\n`;

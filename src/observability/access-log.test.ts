@@ -42,6 +42,14 @@ test('jsonString quotes plain text as is and escapes everything JSON must escape
   fc.assert(fc.property(fc.string({ unit: 'binary' }), (s) => JSON.parse(jsonString(s)) === s));
 });
 
+test('jsonString escapes what line readers other than JSON take for a line break (NEL, U+2028/9) and C1 controls', () => {
+  // A latin-1 header byte 0x85 arrives as U+0085: Python's splitlines(), Java's and many log viewers end a line there.
+  assert.equal(jsonString('x\u0085y\u2028z\u2029\u009b'), '"x\\u0085y\\u2028z\\u2029\\u009b"');
+  assert.equal(jsonString('caf\u00e9'), '"caf\u00e9"', 'printable non-ASCII stays as it is');
+  const line = formatAccessLine(record({ path: '/p', userAgent: 'a\u0085b' }));
+  assert.deepEqual(line.split(/\r\n|[\n\r\u0085\u2028\u2029]/).filter((l) => l !== '').length, 1);
+});
+
 test('an access line is one JSON object per line whatever the request carried', () => {
   fc.assert(
     fc.property(fc.string({ unit: 'binary' }), fc.string({ unit: 'binary' }), fc.string(), (path, agent, error) => {

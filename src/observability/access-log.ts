@@ -152,9 +152,12 @@ export function createAccessLog(path: string, compiled: CompiledAccessLog = comp
  * Runs of fields that change together and rarely (time and listener; route, cluster and endpoint; peer) are joined
  * once and reused while their inputs stay the same: a line is then about twenty pieces instead of forty-odd.
  */
-const head = { iso: '', listener: '', text: '' };
-const target = { route: '', cluster: '', endpoint: '', text: '' };
-const peer = { address: '', text: '' };
+// Start on a value no request has ('' is a real route, cluster, endpoint or peer: a request refused before routing),
+// so the first line builds its runs instead of reusing the empty text.
+const NONE = '\u0000';
+const head = { iso: NONE, listener: NONE, text: '' };
+const target = { route: NONE, cluster: NONE, endpoint: NONE, text: '' };
+const peer = { address: NONE, text: '' };
 
 function headPart(c: RequestContext): string {
   const iso = isoNow();

@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startSidecar } from '../helpers/sidecar.js';
-import { httpRequest, sleep } from '../helpers/strict-net.js';
+import { httpRequest, rawExchange, sleep } from '../helpers/strict-net.js';
 import { freePort, reply, startUpstream, type TestUpstream } from '../helpers/upstream.js';
 
 async function until(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
@@ -91,6 +91,23 @@ ${listeners('    filters: [{ type: header_mutation, config: { request: { set: { 
           assert.ok(!text.includes(s), `${s} in ${where}`);
         }
       }
+    } finally {
+      await sc.stop();
+    }
+  });
+
+  it('json: the first line of a process, a request refused before routing, has every field', async () => {
+    const sc = await startSidecar(`access_log: { format: json }\n${listeners()}`);
+    try {
+      // A malformed head: no route, no cluster, no endpoint (all empty), and the process's first line.
+      await rawExchange(sc.ports.in!, ['GET /bad\\path HTTP/1.1\r\nHost: x\r\n\r\n'], 0, 500);
+      const [first] = await sc.waitForAccessLog(1);
+      assert.equal(first!.status, 400);
+      assert.equal(first!.route, null, sc.stdout());
+      assert.equal(first!.cluster, null);
+      assert.equal(first!.upstream, null);
+      assert.equal(first!.attempts, 0);
+      assert.match(String(first!.duration_ms), /^\d+(\.\d{1,3})?$/, 'milliseconds with at most three decimals');
     } finally {
       await sc.stop();
     }

@@ -2,7 +2,10 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { keyHash, loadKeys, matchKey, parseKeysFile } from './api-key.js';
+import { HeaderList } from '../../core/headers.js';
+import { Counter } from '../../observability/metrics.js';
+import { testRequest } from '../../policies/testing.js';
+import { apiKeyLayer, keyHash, loadKeys, matchKey, parseKeysFile } from './api-key.js';
 import { apiKeyConfig } from './schema.js';
 
 describe('api_key keys', () => {
@@ -27,5 +30,22 @@ describe('api_key keys', () => {
   it('the first of duplicate keys names the match', () => {
     const keys = parseKeysFile('a same\nb same\n', 'f');
     assert.equal(matchKey(keys, 'same'), 'a');
+  });
+});
+
+describe('api_key query keys', () => {
+  it('a key in the query is masked wherever the path is shown, also when the header carried the key used', async () => {
+    const cfg = apiKeyConfig.parse({ keys_env: [{ name: 'alice', env: 'K_TEST' }], query: 'api_key' });
+    const keys = loadKeys(cfg, { K_TEST: 'good' });
+    const svc = apiKeyLayer(cfg, keys, () => new Counter())(async () => ({ status: 200, headers: new HeaderList(), body: null }));
+    const both = { ...testRequest({ headers: ['x-api-key', 'good'] }), path: '/a?api_key=OTHER-SECRET' };
+    assert.equal((await svc(both)).status, 200);
+    assert.deepEqual(both.context.redactQuery, ['api_key'], 'the header won, the query value is still a credential');
+    const query = { ...testRequest(), path: '/a?api_key=good' };
+    assert.equal((await svc(query)).status, 200);
+    assert.deepEqual(query.context.redactQuery, ['api_key']);
+    const none = { ...testRequest({ headers: ['x-api-key', 'good'] }), path: '/a?x=1' };
+    await svc(none);
+    assert.equal(none.context.redactQuery, undefined, 'nothing to mask, nothing allocated');
   });
 });

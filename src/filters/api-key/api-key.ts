@@ -65,10 +65,15 @@ export function apiKeyLayer(cfg: ApiKeyConfig, keys: readonly NamedKey[], counte
   return (next) => async (req) => {
     if (cfg.name_header !== undefined) req.headers.remove(cfg.name_header);
     let presented = req.headers.get(cfg.header)?.trim();
-    if ((presented === undefined || presented === '') && cfg.query !== undefined) {
-      const q = req.path.indexOf('?');
-      if (q >= 0) presented = new URLSearchParams(req.path.slice(q + 1)).get(cfg.query) ?? undefined;
-      if (presented !== undefined) (req.context.redactQuery ??= []).push(cfg.query);
+    const q = cfg.query === undefined ? -1 : req.path.indexOf('?');
+    if (q >= 0) {
+      // A key in the query is masked wherever the path is shown, also when the header's key is the one used.
+      const inQuery = new URLSearchParams(req.path.slice(q + 1)).get(cfg.query!) ?? undefined;
+      if (inQuery !== undefined) {
+        const r = (req.context.redactQuery ??= []);
+        if (!r.includes(cfg.query!)) r.push(cfg.query!);
+      }
+      if (presented === undefined || presented === '') presented = inQuery;
     }
     if (!cfg.forward_key) req.headers.remove(cfg.header);
     if (presented === undefined || presented === '') {

@@ -60,8 +60,16 @@ function queryValue(path: string, name: string): string | undefined {
   }
 }
 
+const markRedacted = (req: ProxyRequest, name: string): void => {
+  const r = (req.context.redactQuery ??= []);
+  if (!r.includes(name)) r.push(name);
+};
+
 /** The token from the first source that has one, and how to strip it from the request. */
 export function extractToken(req: ProxyRequest, from: readonly TokenSource[]): { token: string; strip: () => void } | undefined {
+  // Every configured query source the path carries is a credential, read or not (a bearer header may win first): its
+  // value is masked wherever the path is shown.
+  if (req.path.includes('?')) for (const s of from) if ('query' in s && queryValue(req.path, s.query) !== undefined) markRedacted(req, s.query);
   for (const s of from) {
     if ('bearer' in s) {
       const a = req.headers.get('authorization');
@@ -76,10 +84,7 @@ export function extractToken(req: ProxyRequest, from: readonly TokenSource[]): {
       if (v) return { token: v, strip: () => {} };
     } else {
       const v = queryValue(req.path, s.query);
-      if (v) {
-        (req.context.redactQuery ??= []).push(s.query);
-        return { token: v, strip: () => {} };
-      }
+      if (v) return { token: v, strip: () => {} };
     }
   }
   return undefined;

@@ -1,7 +1,7 @@
 // Trace context parsing: W3C traceparent rules (version, lengths, all-zero ids, case) and both B3 forms.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatB3Single, formatTraceparent, parseB3Multi, parseB3Single, parseTraceparent, readParent } from './propagation.js';
+import { formatB3Single, formatTraceparent, parseB3Multi, parseB3Single, parseTraceparent, parseTracestate, readParent } from './propagation.js';
 
 const T = '4bf92f3577b34da6a3ce929d0e0e4736';
 const S = '00f067aa0ba902b7';
@@ -80,5 +80,34 @@ describe('readParent', () => {
     delete all.b3;
     assert.equal(readParent((n) => all[n])?.format, 'b3multi');
     assert.equal(readParent(() => undefined), undefined);
+  });
+});
+
+describe('tracestate', () => {
+  it('joins several tracestate headers into one list, drops empty members and optional whitespace', () => {
+    assert.equal(parseTracestate(['a=1', 'b=2']), 'a=1,b=2');
+    assert.equal(parseTracestate(['a=1 ,\tb=2,, ', 'vendor@tenant=x/y']), 'a=1,b=2,vendor@tenant=x/y');
+    assert.equal(parseTracestate([]), undefined);
+    assert.equal(parseTracestate([' , ']), undefined);
+  });
+
+  it('discards an invalid list whole: a malformed member, a repeated key, more than 32 members', () => {
+    for (const bad of [['A=1'], ['a b=1'], ['=1'], ['a'], ['a=1', 'a=2'], ['a=x=y,b=\u00e9'], ['a=x\u0000']]) {
+      assert.equal(parseTracestate(bad), undefined, JSON.stringify(bad));
+    }
+    const members = (n: number): string => Array.from({ length: n }, (_, i) => `k${i}=v`).join(',');
+    assert.equal(parseTracestate([members(32)]), members(32), '32 members is the limit');
+    assert.equal(parseTracestate([members(33)]), undefined);
+  });
+
+  it('cuts a list over 512 characters: members over 128 characters first, then from the end', () => {
+    const long = `big=${'x'.repeat(200)}`;
+    const small = Array.from({ length: 20 }, (_, i) => `k${i}=${'v'.repeat(20)}`);
+    const out = parseTracestate([[long, ...small].join(',')])!;
+    assert.ok(out.length <= 512, String(out.length));
+    assert.ok(!out.includes('big='), 'the long member goes first');
+    assert.ok(out.startsWith('k0='), 'the leftmost members stay');
+    assert.equal(parseTracestate([`a=${'x'.repeat(255)}`, `b=${'y'.repeat(255)}`]), `a=${'x'.repeat(255)}`);
+    assert.equal(parseTracestate([`a=${'x'.repeat(8000)}`]), undefined, 'a value over 256 characters is invalid');
   });
 });

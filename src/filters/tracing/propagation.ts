@@ -40,6 +40,46 @@ export function parseTraceparent(v: string | undefined): ParentContext | undefin
 
 export const formatTraceparent = (traceId: string, spanId: string, sampled: boolean): string => `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`;
 
+// W3C tracestate (Trace Context level 1, 3.3): `key=value` list members separated by commas, at most 32.
+const TS_KEY = /^(?:[a-z0-9][_0-9a-z\-*/]{0,255}|[a-z0-9][_0-9a-z\-*/]{0,240}@[a-z][_0-9a-z\-*/]{0,13})$/;
+const TS_VALUE = /^[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/;
+const TS_MAX_MEMBERS = 32;
+/** What we propagate at most (W3C: at least 512 characters); past it, members over 128 characters go first, then the last ones. */
+const TS_MAX_LENGTH = 512;
+const TS_LONG_MEMBER = 128;
+
+/**
+ * The tracestate to pass on, from every tracestate header of the request (several headers are one list, W3C 3.3.1):
+ * undefined when there is none or it is invalid (a malformed member, a repeated key, more than 32 members), which
+ * W3C lets a vendor discard whole. A valid one longer than 512 characters is cut down as W3C says.
+ */
+export function parseTracestate(values: readonly string[]): string | undefined {
+  if (values.length === 0) return undefined;
+  const members: string[] = [];
+  const keys = new Set<string>();
+  for (const v of values) {
+    for (const raw of v.split(',')) {
+      const m = raw.trim();
+      if (m === '') continue; // empty members are allowed and dropped
+      const eq = m.indexOf('=');
+      if (eq <= 0) return undefined;
+      const key = m.slice(0, eq);
+      if (!TS_KEY.test(key) || !TS_VALUE.test(m.slice(eq + 1)) || keys.has(key)) return undefined;
+      keys.add(key);
+      members.push(m);
+      if (members.length > TS_MAX_MEMBERS) return undefined;
+    }
+  }
+  if (members.length === 0) return undefined;
+  let kept = members;
+  const size = (ms: readonly string[]): number => (ms.length === 0 ? 0 : ms.reduce((n, m) => n + m.length, 0) + ms.length - 1);
+  while (size(kept) > TS_MAX_LENGTH) {
+    const long = kept.findLastIndex((m) => m.length > TS_LONG_MEMBER);
+    kept = long >= 0 ? kept.filter((_, i) => i !== long) : kept.slice(0, -1);
+  }
+  return kept.length === 0 ? undefined : kept.join(',');
+}
+
 /** A 64-bit B3 trace id is the low half of a 128-bit one (left-padded with zeros). */
 const b3Trace = (id: string): string | undefined => {
   const t = id.toLowerCase();
@@ -79,6 +119,21 @@ export function parseB3Multi(get: (name: string) => string | undefined): ParentC
   return { traceId, spanId, sampled, format: 'b3multi' };
 }
 
+/**
+ * A sampling decision sent without a parent (B3 lets a caller say only "sample" or "don't"): `b3: 0`, `b3: 1`, `b3: d`,
+ * or X-B3-Sampled / X-B3-Flags without ids. undefined: no decision (or a malformed one).
+ */
+export function readB3Decision(get: (name: string) => string | undefined): boolean | undefined {
+  const single = get('b3')?.trim();
+  if (single !== undefined) {
+    if (single === '0') return false;
+    if (single === '1' || single === 'd') return true;
+    return undefined;
+  }
+  if (get('x-b3-flags')?.trim() === '1') return true;
+  return b3Sampled(get('x-b3-sampled')?.trim().toLowerCase()) ?? undefined;
+}
+
 /** The request's parent: a valid traceparent first, then b3, then the X-B3-* headers. */
 export function readParent(get: (name: string) => string | undefined): ParentContext | undefined {
   return parseTraceparent(get('traceparent')) ?? parseB3Single(get('b3')) ?? parseB3Multi(get);
@@ -86,5 +141,3 @@ export function readParent(get: (name: string) => string | undefined): ParentCon
 
 export const formatB3Single = (traceId: string, spanId: string, sampled: boolean): string => `${traceId}-${spanId}-${sampled ? '1' : '0'}`;
 
-/** The B3 headers a request may carry: replaced (or removed) so the upstream never sees the caller's span as its parent. */
-export const B3_HEADERS = ['b3', 'x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'] as const;

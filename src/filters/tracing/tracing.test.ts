@@ -110,6 +110,33 @@ describe('tracing layers', () => {
     assert.notEqual(fresh.traceId, T);
     assert.equal(fresh.parentSpanId, undefined);
     assert.equal(sent[1]!.headers.tracestate, undefined, 'no tracestate without a valid traceparent');
+
+    // Two traceparent headers (two parents) are invalid: a new trace, and one traceparent upstream.
+    await run(svc, testRequest({ headers: ['traceparent', `00-${T}-${P}-01`, 'traceparent', `00-${'1'.repeat(32)}-${P}-01`, 'tracestate', 'k=v'] }));
+    const dup = spans[4]!;
+    assert.notEqual(dup.traceId, T);
+    assert.equal(dup.parentSpanId, undefined);
+    assert.match(String(sent[2]!.headers.traceparent), new RegExp(`^00-${dup.traceId}-[0-9a-f]{16}-01$`));
+    assert.equal(sent[2]!.headers.tracestate, undefined);
+  });
+
+  it('tracestate: several headers go on as one list; an invalid one is dropped; an oversized one is cut to 512 characters, in the spans too', async () => {
+    const { spans, sent, svc } = setup({}, [200]);
+    const tp = `00-${T}-${P}-01`;
+    await run(svc, testRequest({ headers: ['traceparent', tp, 'tracestate', 'a=1', 'tracestate', 'b=2'] }));
+    assert.equal(sent[0]!.headers.tracestate, 'a=1,b=2');
+    assert.equal(spans[0]!.traceState, 'a=1,b=2');
+    await run(svc, testRequest({ headers: ['traceparent', tp, 'tracestate', 'A B=c,,=,'] }));
+    assert.equal(sent[1]!.headers.tracestate, undefined, 'an invalid tracestate is not passed through');
+    assert.equal(spans[2]!.traceState, undefined);
+    const many = Array.from({ length: 33 }, (_, i) => `k${i}=v`).join(',');
+    await run(svc, testRequest({ headers: ['traceparent', tp, 'tracestate', many] }));
+    assert.equal(sent[2]!.headers.tracestate, undefined, 'more than 32 members');
+    const big = Array.from({ length: 30 }, (_, i) => `k${i}=${'v'.repeat(60)}`).join(',');
+    await run(svc, testRequest({ headers: ['traceparent', tp, 'tracestate', big] }));
+    const cut = String(sent[3]!.headers.tracestate);
+    assert.ok(cut.length <= 512 && cut.startsWith('k0='), `${cut.length}`);
+    assert.equal(spans[6]!.traceState, cut, 'a span carries what went upstream, not the 2 KB the caller sent');
   });
 
   it('B3 in (single and multi); W3C always out, and B3 when configured, naming the client span', async () => {
@@ -130,6 +157,28 @@ describe('tracing layers', () => {
     const { sent: plain, svc: w3cOnly } = setup({}, [200]);
     await run(w3cOnly, testRequest({ headers: ['b3', `${T}-${P}-1`] }));
     assert.equal(plain[0]!.headers.b3, undefined, "the caller's b3 does not reach the upstream beside our traceparent");
+    // A W3C parent wins over B3, and the caller's B3 headers (naming the caller's span) still go: single, multi, or a
+    // lone sampling decision.
+    await run(w3cOnly, testRequest({ headers: ['traceparent', `00-${T}-${P}-01`, 'b3', `${T}-${P}-1`, 'x-b3-traceid', T, 'x-b3-spanid', P, 'x-b3-sampled', '1'] }));
+    await run(w3cOnly, testRequest({ headers: ['b3', '0', 'X-B3-Flags'.toLowerCase(), '1'] }));
+    for (const i of [1, 2]) {
+      const names = Object.keys(plain[i]!.headers);
+      assert.deepEqual(names.filter((n) => n === 'b3' || n.startsWith('x-b3-')), [], `request ${i}: ${names.join()}`);
+    }
+  });
+
+  it('a B3 decision without a parent (b3: 0, X-B3-Sampled: 0) is followed: not sampled, and the upstream is told so', async () => {
+    const { spans, sent, svc } = setup({ sampling_ratio: 1, propagation: ['w3c', 'b3'] }, [200]);
+    await run(svc, testRequest({ headers: ['b3', '0'] }));
+    await run(svc, testRequest({ headers: ['x-b3-sampled', '0'] }));
+    assert.equal(spans.length, 0, 'nothing recorded for a caller that said "do not sample"');
+    for (const h of [sent[0]!.headers, sent[1]!.headers]) {
+      assert.match(String(h.traceparent), /-00$/);
+      assert.match(String(h.b3), /-0$/);
+    }
+    const ratio0 = setup({ sampling_ratio: 0 }, [200]);
+    await run(ratio0.svc, testRequest({ headers: ['b3', 'd'] }));
+    assert.equal(ratio0.spans.length, 2, 'b3: d (debug) samples whatever the ratio');
   });
 
   it('retries are sibling client spans, numbered and marked', async () => {

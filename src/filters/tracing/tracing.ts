@@ -13,7 +13,7 @@ import type { FilterFactory } from '../filter.js';
 import { BatchExporter, type DropReason } from './exporter.js';
 import { randomIds, type IdSource } from './ids.js';
 import { loadOtlpEncoder } from './otlp.js';
-import { B3_HEADERS, formatB3Single, formatTraceparent, readParent } from './propagation.js';
+import { formatB3Single, formatTraceparent, parseTracestate, readB3Decision, readParent } from './propagation.js';
 import { headSampled, tailActive, tailKeep, type TailRule } from './sampler.js';
 import type { TracingConfig } from './schema.js';
 import { epochMs, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, type AttributeValue, type SpanRecord } from './span.js';
@@ -63,6 +63,30 @@ function errorType(status: number, failure: unknown): string | undefined {
   return status >= 500 ? String(status) : undefined;
 }
 
+/** A header's value when it appears once; two traceparent headers are two parents, which W3C treats as none. */
+function onlyValue(headers: HeaderList, name: string): string | undefined {
+  const raw = headers.raw;
+  let v: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i] !== name) continue;
+    if (v !== undefined) return undefined;
+    v = raw[i + 1];
+  }
+  return v;
+}
+
+/** Removes b3 and every x-b3-* header in one pass over the list (names are lower-case). */
+function removeB3(headers: HeaderList): void {
+  const raw = headers.raw;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    if (n === 'b3' || n.startsWith('x-b3-')) {
+      raw.splice(i, 2);
+      i -= 2;
+    }
+  }
+}
+
 /** Whether a streamed body ended badly (reset, cut short): its span is an error whatever the status said. */
 const bodyFailed = (body: ResponseBody | null): boolean =>
   body !== null && !(body instanceof Uint8Array) && (body.errored !== null || !body.readableEnded);
@@ -86,17 +110,24 @@ class Scope implements RequestSpans {
     this.#t = t;
     const ctx = req.context;
     const headers = req.headers;
-    const parent = readParent((n) => headers.get(n));
+    const parent = readParent((n) => (n === 'traceparent' ? onlyValue(headers, n) : headers.get(n)));
     this.traceId = parent?.traceId ?? t.ids.traceId();
     this.spanId = t.ids.spanId();
-    this.sampled = headSampled(parent, this.traceId, t.ratio);
+    // Without a parent, a B3 caller may still have decided (`b3: 0`): followed like a parent's flag.
+    const decision = parent === undefined ? readB3Decision((n) => headers.get(n)) : undefined;
+    this.sampled = decision ?? headSampled(parent, this.traceId, t.ratio);
     this.recording = this.sampled || t.recordUnsampled;
-    if (parent?.format === 'w3c') this.#traceState = headers.get('tracestate');
-    else {
+    if (parent?.format === 'w3c') {
+      // Only its valid, bounded form goes on (and into every span); an invalid one is dropped, not passed through.
+      this.#traceState = headers.has('tracestate') ? parseTracestate(headers.getAll('tracestate')) : undefined;
+      if (this.#traceState === undefined) headers.remove('tracestate');
+    } else {
       // W3C: a tracestate without a valid traceparent is not passed on.
       headers.remove('tracestate');
-      if (parent !== undefined) for (const h of B3_HEADERS) headers.remove(h);
     }
+    // The caller's B3 headers name the caller's span (or carry a decision we may not follow): never passed on beside
+    // ours, whichever format the parent came in.
+    removeB3(headers);
     if (this.recording) {
       this.#held = [];
       const attributes: Record<string, AttributeValue> = {
