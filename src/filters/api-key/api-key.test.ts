@@ -48,4 +48,19 @@ describe('api_key query keys', () => {
     await svc(none);
     assert.equal(none.context.redactQuery, undefined, 'nothing to mask, nothing allocated');
   });
+
+  it('a query key does not reach the upstream unless forward_key; the other parameters go on as sent', async () => {
+    const seen: string[] = [];
+    const terminal = async (req: { path: string }) => {
+      seen.push(req.path);
+      return { status: 200, headers: new HeaderList(), body: null };
+    };
+    const keys = loadKeys(apiKeyConfig.parse({ keys_env: [{ name: 'alice', env: 'K_TEST' }], query: 'api_key' }), { K_TEST: 'good' });
+    const strip = apiKeyLayer(apiKeyConfig.parse({ keys_env: [{ name: 'alice', env: 'K_TEST' }], query: 'api_key' }), keys, () => new Counter())(terminal);
+    await strip({ ...testRequest(), path: '/a?x=1&api_key=good&y=%20b&api%5Fkey=again' });
+    await strip({ ...testRequest(), path: '/a?api_key=good' });
+    const keep = apiKeyLayer(apiKeyConfig.parse({ keys_env: [{ name: 'alice', env: 'K_TEST' }], query: 'api_key', forward_key: true }), keys, () => new Counter())(terminal);
+    await keep({ ...testRequest(), path: '/a?api_key=good' });
+    assert.deepEqual(seen, ['/a?x=1&y=%20b', '/a', '/a?api_key=good']);
+  });
 });

@@ -54,6 +54,25 @@ export function matchKey(keys: readonly NamedKey[], presented: string): string |
   return found;
 }
 
+/** The path without the query parameter `name` (every occurrence, matched decoded); the other parameters as sent. */
+export function withoutQueryParam(path: string, q: number, name: string): string {
+  const kept = path
+    .slice(q + 1)
+    .split('&')
+    .filter((kv) => {
+      const i = kv.indexOf('=');
+      const raw = i < 0 ? kv : kv.slice(0, i);
+      let key = raw;
+      try {
+        key = decodeURIComponent(raw.replace(/\+/g, ' '));
+      } catch {
+        // an undecodable name is not the one we look for
+      }
+      return key !== name;
+    });
+  return kept.length === 0 ? path.slice(0, q) : `${path.slice(0, q)}?${kept.join('&')}`;
+}
+
 export type ApiKeyOutcome = 'ok' | 'anonymous' | 'missing' | 'invalid';
 
 export function apiKeyLayer(cfg: ApiKeyConfig, keys: readonly NamedKey[], counter: (o: ApiKeyOutcome) => Counter): Layer {
@@ -75,7 +94,10 @@ export function apiKeyLayer(cfg: ApiKeyConfig, keys: readonly NamedKey[], counte
       }
       if (presented === undefined || presented === '') presented = inQuery;
     }
-    if (!cfg.forward_key) req.headers.remove(cfg.header);
+    if (!cfg.forward_key) {
+      req.headers.remove(cfg.header);
+      if (q >= 0) req.path = withoutQueryParam(req.path, q, cfg.query!);
+    }
     if (presented === undefined || presented === '') {
       if (cfg.optional) {
         counter('anonymous').inc();

@@ -15,7 +15,7 @@ export const apiKeyConfig = z
     header: headerName.default('x-api-key').meta({ description: 'Request header carrying the key (removed before forwarding unless forward_key).' }),
     query: z.string().min(1).optional().meta({ description: 'Also read the key from this query parameter.' }),
     optional: z.boolean().default(false).meta({ description: 'Let requests without a key through (anonymous); a present key must be valid.' }),
-    forward_key: z.boolean().default(false).meta({ description: 'Send the key upstream too.' }),
+    forward_key: z.boolean().default(false).meta({ description: 'Send the key upstream too (the header, and the query parameter when `query` is set; without it both are removed).' }),
     name_header: headerName.optional().meta({ description: 'Send the key name upstream in this header (a client-sent copy is removed first).' }),
   })
   .refine((c) => c.keys_file !== undefined || c.keys_env !== undefined, { message: 'api_key needs keys_file or keys_env' });
