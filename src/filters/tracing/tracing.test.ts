@@ -9,7 +9,8 @@ import { testRequest } from '../../policies/testing.js';
 import type { IdSource } from './ids.js';
 import { tracingSpec, type TracingConfig } from './schema.js';
 import type { SpanRecord } from './span.js';
-import { compileTracer, tracingAttemptLayer, tracingLayer } from './tracing.js';
+import { compileTracer, sharedExporter, tracingAttemptLayer, tracingLayer } from './tracing.js';
+import { SidecarMetrics } from '../../observability/catalogue.js';
 
 const T = '4bf92f3577b34da6a3ce929d0e0e4736';
 const P = '00f067aa0ba902b7';
@@ -254,5 +255,16 @@ describe('tracing layers', () => {
     await run(svc, testRequest({ headers: ['traceparent', `00-${T}-${P}-00`] }));
     assert.equal(spans.length, 0);
     assert.match(String(sent[0]!.headers.traceparent), new RegExp(`^00-${T}-[0-9a-f]{16}-00$`));
+  });
+});
+
+describe('shared exporters', () => {
+  it('one per export config, shared by every filter built with it; the oldest of many configs is let go', () => {
+    const metrics = new SidecarMetrics();
+    const cfg = (n: number): TracingConfig => ({ ...tracingSpec.schema.parse(tracingSpec.defaults), otlp: { endpoint: `http://127.0.0.1:${4000 + n}/v1/traces`, timeout: 1000, headers: {} } });
+    const first = sharedExporter(cfg(0), metrics);
+    assert.equal(sharedExporter(cfg(0), metrics), first, 'the same config shares one exporter');
+    for (let n = 1; n <= 8; n++) sharedExporter(cfg(n), metrics); // nine configs in all
+    assert.notEqual(sharedExporter(cfg(0), metrics), first, 'the oldest was dropped, a new one is made for it');
   });
 });

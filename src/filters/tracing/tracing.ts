@@ -336,10 +336,18 @@ export function sharedExporter(cfg: TracingConfig, metrics: SidecarMetrics): Bat
         return () => clearTimeout(timer);
       },
     );
+    // Each distinct export config (a rotated token, a new collector) adds one; the oldest beyond a few is let go once
+    // its spans are sent (snapshots still holding it keep it until they retire), so reloads cannot pile them up.
+    if (byKey.size >= MAX_EXPORTERS) {
+      const [oldestKey, oldest] = byKey.entries().next().value as [string, BatchExporter];
+      byKey.delete(oldestKey);
+      void oldest.flush();
+    }
     byKey.set(key, e);
   }
   return e;
 }
+const MAX_EXPORTERS = 8;
 
 /**
  * Sends what the process's exporters still hold (at shutdown, once the listeners are closed and every span has
