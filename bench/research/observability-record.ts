@@ -2,17 +2,46 @@
 // line, debug ring, latency history and the cluster's attempt note with realistic contexts, and reports CPU µs/op
 // (process.cpuUsage: every thread, so GC helpers and the fs threadpool count) and GC pauses per variant.
 // Variants run interleaved, in rounds, so drift on a busy machine hits each alike. Not part of the bench suite.
-// `node dist/bench/research/observability-record.js [rounds] [opsPerRound]`
+// `node dist/bench/research/observability-record.js [rounds] [opsPerRound] [--root other/dist]...`
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate as tick } from 'node:timers/promises';
-import { HeaderList } from '../../src/core/headers.js';
-import { newContext, record, type ServerDeps } from '../../src/http-server/exchange.js';
-import { compileAccessLog, createAccessLog, DEFAULT_ACCESS_LOG, noAccessLog, type AccessLog } from '../../src/observability/access-log.js';
-import { SidecarMetrics } from '../../src/observability/catalogue.js';
-import { DEFAULT_DEBUG_REQUESTS, noteAttempt, responseOutcome } from '../../src/observability/request-debug.js';
+import { fileURLToPath } from 'node:url';
+import type { HeaderList as HeaderListT } from '../../src/core/headers.js';
+import type * as Exchange from '../../src/http-server/exchange.js';
+import type * as AccessLogModule from '../../src/observability/access-log.js';
+import type * as Catalogue from '../../src/observability/catalogue.js';
+import type * as RequestDebug from '../../src/observability/request-debug.js';
+
+/** Builds (dist folders) to compare, each loaded as its own module graph: `--root dist-a --root dist-b`. */
+const roots: string[] = [];
+for (let i = 2; i < process.argv.length; i++) if (process.argv[i] === '--root') roots.push(path.resolve(process.argv[++i]!));
+process.argv = process.argv.filter((a, i, all) => a !== '--root' && all[i - 1] !== '--root');
+if (roots.length === 0) roots.push(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..'));
+
+interface Build {
+  readonly root: string;
+  readonly HeaderList: new (raw: string[]) => HeaderListT;
+  readonly exchange: typeof Exchange;
+  readonly accessLog: typeof AccessLogModule;
+  readonly catalogue: typeof Catalogue;
+  readonly debug: typeof RequestDebug;
+}
+
+async function load(root: string): Promise<Build> {
+  const m = (p: string): string => path.join(root, 'src', p);
+  return {
+    root,
+    HeaderList: ((await import(m('core/headers.js'))) as { HeaderList: Build['HeaderList'] }).HeaderList,
+    exchange: (await import(m('http-server/exchange.js'))) as typeof Exchange,
+    accessLog: (await import(m('observability/access-log.js'))) as typeof AccessLogModule,
+    catalogue: (await import(m('observability/catalogue.js'))) as typeof Catalogue,
+    debug: (await import(m('observability/request-debug.js'))) as typeof RequestDebug,
+  };
+}
+const builds = await Promise.all(roots.map(load));
 
 const ROUNDS = Number(process.argv[2] ?? 5);
 const OPS = Number(process.argv[3] ?? 20000);
@@ -20,23 +49,26 @@ const OPS = Number(process.argv[3] ?? 20000);
 const GARBAGE = Number(process.env.GARBAGE_KB ?? 12);
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'obs-record-'));
-const fileLog = createAccessLog(path.join(dir, 'access.log'), compileAccessLog(DEFAULT_ACCESS_LOG));
 
 interface Variant {
   readonly name: string;
-  readonly deps: ServerDeps;
+  readonly build: Build;
+  readonly deps: Exchange.ServerDeps;
+  readonly stats: Catalogue.RouteStats;
 }
 
-function variant(name: string, accessLog: boolean, debug: boolean): Variant {
-  const metrics = new SidecarMetrics();
-  metrics.debugRequests.configure({ ...DEFAULT_DEBUG_REQUESTS, enabled: debug });
-  const log: AccessLog = accessLog ? fileLog : noAccessLog;
-  const deps = { current: () => undefined, metrics, accessLog: () => log, logger: undefined, connector: undefined } as unknown as ServerDeps;
-  return { name, deps };
+function variant(b: Build, name: string, accessLog: boolean, debug: boolean): Variant {
+  const metrics = new b.catalogue.SidecarMetrics();
+  metrics.debugRequests.configure({ ...b.debug.DEFAULT_DEBUG_REQUESTS, enabled: debug });
+  const log: AccessLogModule.AccessLog = accessLog
+    ? b.accessLog.createAccessLog(path.join(dir, `access-${builds.indexOf(b)}.log`), b.accessLog.compileAccessLog(b.accessLog.DEFAULT_ACCESS_LOG))
+    : b.accessLog.noAccessLog;
+  const deps = { current: () => undefined, metrics, accessLog: () => log, logger: undefined, connector: undefined } as unknown as Exchange.ServerDeps;
+  const label = builds.length > 1 ? `${path.basename(path.dirname(b.root))}/${path.basename(b.root)} ${name}` : name;
+  return { name: label, build: b, deps, stats: metrics.routeStats('bench', 'all', 'upstream') };
 }
 
-const variants = [variant('off', false, false), variant('access log', true, false), variant('debug ring', false, true), variant('both', true, true)];
-const stats = variants.map((v) => v.deps.metrics.routeStats('bench', 'all', 'upstream'));
+const variants = builds.flatMap((b) => [variant(b, 'off', false, false), variant(b, 'access log', true, false), variant(b, 'debug ring', false, true), variant(b, 'both', true, true)]);
 
 let sink = 0;
 function garbage(): void {
@@ -55,8 +87,12 @@ new PerformanceObserver((list) => {
   }
 }).observe({ entryTypes: ['gc'] });
 
-async function run(v: Variant, st: (typeof stats)[number], ops: number): Promise<{ us: number; gcMs: number; gcCount: number }> {
+async function run(v: Variant, ops: number): Promise<{ us: number; gcMs: number; gcCount: number }> {
   const debug = v.deps.metrics.debugRequests;
+  const { HeaderList } = v.build;
+  const { newContext, record } = v.build.exchange;
+  const { noteAttempt, responseOutcome } = v.build.debug;
+  const st = v.stats;
   const g0 = { ...gc };
   const c0 = process.cpuUsage();
   for (let i = 0; i < ops; i++) {
@@ -83,13 +119,12 @@ async function run(v: Variant, st: (typeof stats)[number], ops: number): Promise
 
 const results = new Map<string, { us: number[]; gcMs: number[]; gcCount: number[] }>(variants.map((v) => [v.name, { us: [], gcMs: [], gcCount: [] }]));
 // Warm-up: JIT every path.
-for (const [i, v] of variants.entries()) await run(v, stats[i]!, OPS / 4);
+for (const v of variants) await run(v, OPS / 4);
 for (let r = 0; r < ROUNDS; r++) {
   // Rotate the order each round.
   for (let k = 0; k < variants.length; k++) {
-    const i = (k + r) % variants.length;
-    const v = variants[i]!;
-    const out = await run(v, stats[i]!, OPS);
+    const v = variants[(k + r) % variants.length]!;
+    const out = await run(v, OPS);
     const res = results.get(v.name)!;
     res.us.push(out.us);
     res.gcMs.push(out.gcMs);
@@ -97,12 +132,15 @@ for (let r = 0; r < ROUNDS; r++) {
   }
 }
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
-const off = median(results.get('off')!.us);
-process.stdout.write(`observability record(): ${ROUNDS} rounds x ${OPS} ops, ${GARBAGE} KB garbage/op; medians\n| variant | CPU µs/op | over off | GC ms/round | GCs/round |\n|---|---|---|---|---|\n`);
-for (const [name, r] of results) {
+
+process.stdout.write(`observability record(): ${ROUNDS} rounds x ${OPS} ops, ${GARBAGE} KB garbage/op; medians (min)\n| variant | CPU µs/op | over off | GC ms/round |\n|---|---|---|---|\n`);
+for (const [i, v] of variants.entries()) {
+  const r = results.get(v.name)!;
+  const off = results.get(variants[i - (i % 4)]!.name)!;
   const us = median(r.us);
-  process.stdout.write(`| ${name} | ${us.toFixed(2)} | ${(us - off).toFixed(2)} | ${median(r.gcMs).toFixed(1)} | ${median(r.gcCount)} |\n`);
+  const min = Math.min(...r.us);
+  process.stdout.write(`| ${v.name} | ${us.toFixed(2)} (${min.toFixed(2)}) | ${(us - median(off.us)).toFixed(2)} (${(min - Math.min(...off.us)).toFixed(2)}) | ${median(r.gcMs).toFixed(1)} |\n`);
 }
-fileLog.close();
+for (const v of variants) v.deps.accessLog().close();
 rmSync(dir, { recursive: true, force: true });
 if (sink < 0) process.stdout.write('');
