@@ -51,18 +51,36 @@ export class LineWriter {
   }
 
   write(line: string): void {
+    // UTF-8 needs at most 3 bytes per UTF-16 unit: with that much room the line always fits whole.
+    const chunk = this.reserve(line.length * 3);
+    if (chunk !== undefined) this.commit(this.#used + chunk.write(line, this.#used));
+  }
+
+  /**
+   * For a caller that encodes its line itself: the chunk, with at least `bytes` free from `offset`, or undefined when
+   * the line is to be dropped (counted). Write into it, then commit() the end offset; nothing else in between.
+   */
+  reserve(bytes: number): Buffer | undefined {
     if (this.#closed || this.#queuedBytes > MAX_BUFFERED) {
       this.dropped++;
-      return;
+      return undefined;
     }
-    // UTF-8 needs at most 3 bytes per UTF-16 unit: with that much room the line always fits whole.
-    const room = line.length * 3;
-    if (room > this.#chunk.length - this.#used) {
+    if (bytes > this.#chunk.length - this.#used) {
       this.#seal();
-      if (room > this.#chunk.length) this.#chunk = Buffer.allocUnsafe(room);
+      if (bytes > this.#chunk.length) this.#chunk = Buffer.allocUnsafe(bytes);
       this.#startWriting();
     }
-    this.#used += this.#chunk.write(line, this.#used);
+    return this.#chunk;
+  }
+
+  /** Where a reserved line starts in the chunk. */
+  get offset(): number {
+    return this.#used;
+  }
+
+  /** The reserved line ends at `end` (an offset in the chunk reserve() returned). */
+  commit(end: number): void {
+    this.#used = end;
     if (this.#timer === undefined) this.#timer = setTimeout(this.#onTimer, FLUSH_MS).unref();
   }
 
