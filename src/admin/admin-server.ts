@@ -94,7 +94,7 @@ export class AdminServer {
         const all = d.list();
         if (u.searchParams.get('format') === 'json') return r.json(200, all);
         const line = (x: DebugRecord): string => `${x.id}  ${x.status}  ${x.durationMs.toFixed(1)} ms  ${x.flag ?? '-'}  ${x.method} ${x.authority}${x.path}  route=${x.route || '-'} cluster=${x.cluster || '-'} attempts=${x.attemptCount}`;
-        const body = [`failed or slow (${all.failed.length}):`, ...all.failed.map(line), '', `recent (${all.recent.length}):`, ...all.recent.map(line), '', 'GET /debug/requests/<request-id> for one request\'s story (?format=json for JSON)'];
+        const body = [`failed or slow (${all.failed.length}):`, ...all.failed.map(line), '', `recent (${all.recent.length}${all.skippedOk > 0 ? `; ${all.skippedOk} successes not kept since start: max_ok_per_second ${all.config.max_ok_per_second}` : ''}):`, ...all.recent.map(line), '', 'GET /debug/requests/<request-id> for one request\'s story (?format=json for JSON)'];
         return r.text(200, `${body.join('\n')}\n`);
       },
       '/dashboard': (_u, r) => (dashboardOn() ? r.text(200, DASHBOARD_HTML, 'text/html; charset=utf-8') : r.text(404, 'the dashboard is off (admin.dashboard.enabled: false)\n')),

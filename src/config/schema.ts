@@ -712,6 +712,16 @@ export const debugRequests = z.strictObject({
   max_failed_requests: z.number().int().min(0).max(100_000).default(256).meta({ description: 'Failed or slow requests kept, in a ring of their own so successes do not push them out.' }),
   max_bytes: size.default(1 << 20).meta({ description: 'Memory each of the two rings may hold (estimated from the records).' }),
   slow_threshold: duration.default(1000).meta({ description: 'A request at least this slow is kept with the failed ones.' }),
+  max_ok_per_second: z
+    .number()
+    .int()
+    .min(0)
+    .max(1_000_000)
+    .default(200)
+    .meta({
+      description:
+        'Successful, fast requests recorded per second at most (the rest are counted, not kept: under load the ring then spans more than the last instant, and retains less). Failed and slow requests are always kept.',
+    }),
 });
 
 export const dashboard = z.strictObject({

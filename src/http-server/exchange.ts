@@ -66,6 +66,8 @@ export function newContext(
     traceId: undefined,
     spanId: undefined,
     spans: undefined,
+    // Filled by the debug recorder's notes (noteAttempt): present from the start too, so a note does not change the shape.
+    trace: undefined,
   };
 }
 

@@ -3,14 +3,29 @@
 import type { HeaderList } from '../core/headers.js';
 import { REDACTED } from './sensitive-headers.js';
 
-// toISOString costs more than the rest of the line; requests finishing in the same millisecond share it.
-let lastMs = 0;
+// toISOString costs more than the rest of the line. Requests finishing in the same millisecond share the string, and
+// under load nearly every millisecond is a new one: so only the second ("2026-12-03T10:17:09.") comes from a Date,
+// once a second, and the milliseconds are appended to it.
+let lastMs = NaN;
 let lastIso = '';
+let lastSecond = NaN;
+let secondPrefix = '';
 export function isoNow(): string {
-  const ms = Date.now();
+  return isoOf(Date.now());
+}
+
+/** `new Date(ms).toISOString()`, from the cached second when `ms` falls in the same one as the last call. */
+export function isoOf(ms: number): string {
   if (ms !== lastMs) {
     lastMs = ms;
-    lastIso = new Date(ms).toISOString();
+    const frac = ((ms % 1000) + 1000) % 1000;
+    const second = ms - frac;
+    if (second !== lastSecond) {
+      lastSecond = second;
+      const iso = new Date(second).toISOString();
+      secondPrefix = iso.slice(0, iso.length - 4); // without "000Z"
+    }
+    lastIso = `${secondPrefix}${frac < 10 ? '00' : frac < 100 ? '0' : ''}${frac}Z`;
   }
   return lastIso;
 }

@@ -7,6 +7,7 @@ import type { RequestContext } from '../core/service.js';
 import type { Config } from '../config/schema.js';
 import { isoNow, jsonString, loggedHeader, millis, quoted, redactQuery } from './access-fields.js';
 import { compileFormat } from './access-format.js';
+import { encodeAccessLine, encodedBound, loggedPath } from './access-encode.js';
 import { compileEcs } from './access-ecs.js';
 import { compileFilter, type AccessFilter, type AccessKeep } from './access-sampling.js';
 import { credentialHeaders, sensitiveHeaderSet } from './sensitive-headers.js';
@@ -56,6 +57,11 @@ export const DEFAULT_TEXT_FORMAT =
 export interface CompiledAccessLog {
   readonly line: (r: AccessRecord) => string;
   readonly keep: AccessKeep | undefined;
+  /**
+   * The line is the default JSON one (formatAccessLine, no chosen headers): the writer may encode it straight into its
+   * chunk (access-encode.ts) rather than build the string.
+   */
+  readonly direct?: boolean | undefined;
 }
 
 /** Compiles the options; throws FormatError (access-format.ts) for a bad format string. */
@@ -66,7 +72,7 @@ export function compileAccessLog(o: AccessLogOptions): CompiledAccessLog {
   const req = o.requestHeaders ?? [];
   const res = o.responseHeaders ?? [];
   if (o.format === 'ecs') return { line: compileEcs({ requestHeaders: req, responseHeaders: res, sensitive: secret, serviceName: o.serviceName }), keep };
-  if (req.length === 0 && res.length === 0) return { line: formatAccessLine, keep };
+  if (req.length === 0 && res.length === 0) return { line: formatAccessLine, keep, direct: true };
   const reqPart = headersPart('request_headers', req, secret, (r) => r.requestHeaders);
   const resPart = headersPart('response_headers', res, secret, (r) => r.responseHeaders);
   return { line: (r) => formatAccessLine(r, reqPart(r) + resPart(r)), keep };
@@ -128,15 +134,20 @@ export function createAccessLog(path: string, compiled: CompiledAccessLog = comp
   const writer = new LineWriter(path);
   let line = compiled.line;
   let keep = compiled.keep;
+  let direct = compiled.direct === true;
   return {
     writer,
     write(r) {
       if (keep !== undefined && !keep(r.status, r.context.flag, r.durationMs, r.context.requestId)) return;
-      writer.write(line(r));
+      if (!direct) return writer.write(line(r));
+      const path = loggedPath(r);
+      const chunk = writer.reserve(encodedBound(r, path));
+      if (chunk !== undefined) writer.commit(encodeAccessLine(r, path, chunk, writer.offset));
     },
     configure(c) {
       line = c.line;
       keep = c.keep;
+      direct = c.direct === true;
     },
     close() {
       writer.close();
@@ -152,12 +163,10 @@ export function createAccessLog(path: string, compiled: CompiledAccessLog = comp
  * Runs of fields that change together and rarely (time and listener; route, cluster and endpoint; peer) are joined
  * once and reused while their inputs stay the same: a line is then about twenty pieces instead of forty-odd.
  */
-// Start on a value no request has ('' is a real route, cluster, endpoint or peer: a request refused before routing),
-// so the first line builds its runs instead of reusing the empty text.
-const NONE = '\u0000';
-const head = { iso: NONE, listener: NONE, text: '' };
-const target = { route: NONE, cluster: NONE, endpoint: NONE, text: '' };
-const peer = { address: NONE, text: '' };
+const head = { iso: '', listener: undefined as string | undefined, text: '' };
+// Inputs start undefined (no string equals it): the first line builds each part, even for empty values.
+const target = { route: undefined as string | undefined, cluster: undefined as string | undefined, endpoint: undefined as string | undefined, text: '' };
+const peer = { address: undefined as string | undefined, text: '' };
 
 function headPart(c: RequestContext): string {
   const iso = isoNow();

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { newContext } from '../http-server/exchange.js';
 import { DebugRequests, noteAttempt, noteDecision, Ring, story, type DebugRecord } from './request-debug.js';
 
-const cfg = { enabled: true, max_requests: 3, max_failed_requests: 2, max_bytes: 1 << 20, slow_threshold: 500 };
+const cfg = { enabled: true, max_requests: 3, max_failed_requests: 2, max_bytes: 1 << 20, slow_threshold: 500, max_ok_per_second: 1000 };
 const req = { method: 'GET', authority: 'svc', path: '/x' };
 
 function finish(d: DebugRequests, id: string, status: number, ms: number, flag?: 'UF'): void {
@@ -41,6 +41,28 @@ describe('debug request rings', () => {
     assert.ok(ring.bytes <= 1000);
     ring.push({ id: 'huge', bytes: 5000 } as DebugRecord);
     assert.equal(ring.find('huge'), undefined);
+  });
+
+  it('keeps at most max_ok_per_second successes per clock second, every failed or slow one, and counts the rest', () => {
+    let now = 5_000_000;
+    const d = new DebugRequests(() => now);
+    d.configure({ ...cfg, max_requests: 100, max_failed_requests: 100, max_ok_per_second: 3 });
+    for (let i = 0; i < 5; i++) finish(d, `a${i}`, 200, 1);
+    finish(d, 'bad', 503, 1, 'UF');
+    finish(d, 'slow', 200, 900);
+    now += 999; // same second
+    finish(d, 'a5', 200, 1);
+    now += 1; // the next second: a fresh allowance
+    for (let i = 0; i < 4; i++) finish(d, `b${i}`, 200, 1);
+    const l = d.list();
+    assert.deepEqual(l.recent.map((r) => r.id), ['b2', 'b1', 'b0', 'a2', 'a1', 'a0']);
+    assert.deepEqual(l.failed.map((r) => r.id), ['slow', 'bad']);
+    assert.equal(l.skippedOk, 4);
+    d.configure({ ...cfg, max_ok_per_second: 0 });
+    finish(d, 'c0', 200, 1);
+    finish(d, 'c1', 500, 1);
+    assert.equal(d.find('c0'), undefined, '0 keeps no success');
+    assert.ok(d.find('c1'), 'failures are kept whatever the cap');
   });
 
   it('records nothing when disabled', () => {

@@ -17,9 +17,14 @@ export interface DebugRequestsConfig {
   readonly max_bytes: number;
   /** A request at least this slow (ms) is kept with the failed ones. */
   readonly slow_threshold: number;
+  /**
+   * Successful, fast requests recorded per clock second at most; failed and slow ones are always recorded. Under load
+   * a record per request was most of the ring's cost (each one retained, promoted, then collected from old space).
+   */
+  readonly max_ok_per_second: number;
 }
 
-export const DEFAULT_DEBUG_REQUESTS: DebugRequestsConfig = { enabled: true, max_requests: 256, max_failed_requests: 256, max_bytes: 1 << 20, slow_threshold: 1000 };
+export const DEFAULT_DEBUG_REQUESTS: DebugRequestsConfig = { enabled: true, max_requests: 256, max_failed_requests: 256, max_bytes: 1 << 20, slow_threshold: 1000, max_ok_per_second: 200 };
 
 export interface DebugRecord {
   readonly id: string;
@@ -114,6 +119,11 @@ export class DebugRequests {
   #bad = new Ring(0, 0);
   /** Read by the cluster and retry layer before they build any detail. */
   enabled = false;
+  /** The clock second the per-second count of successful requests is for, and that count. */
+  #second = -1;
+  #okThisSecond = 0;
+  /** Successful, fast requests not kept because max_ok_per_second was reached (since start). */
+  #skippedOk = 0;
 
   constructor(private readonly now: () => number = Date.now) {}
 
@@ -139,6 +149,20 @@ export class DebugRequests {
     if (!this.enabled) return;
     const failed = status >= 500 || status === 499 || ctx.flag !== undefined;
     const slow = durationMs >= this.#config.slow_threshold;
+    const now = this.now();
+    if (!failed && !slow) {
+      // Time-bucketed: the first max_ok_per_second successes of each clock second are kept, the rest only counted.
+      const second = Math.floor(now / 1000);
+      if (second !== this.#second) {
+        this.#second = second;
+        this.#okThisSecond = 0;
+      }
+      if (this.#okThisSecond >= this.#config.max_ok_per_second) {
+        this.#skippedOk++;
+        return;
+      }
+      this.#okThisSecond++;
+    }
     const attempts = ctx.trace?.attempts ?? NONE;
     const decisions = ctx.trace?.decisions ?? NONE;
     const authority = req.authority.length > 256 ? req.authority.slice(0, 256) : req.authority;
@@ -153,7 +177,7 @@ export class DebugRequests {
     // One object per request, built once (this runs for every request while the recorder is on).
     const rec: DebugRecord = {
       id: ctx.requestId,
-      at: this.now() - durationMs,
+      at: now - durationMs,
       listener: ctx.listener,
       method: req.method,
       authority,
@@ -180,8 +204,8 @@ export class DebugRequests {
   }
 
   /** Newest first; failed and slow ones, then the others. */
-  list(): { failed: DebugRecord[]; recent: DebugRecord[]; config: DebugRequestsConfig; bytes: number } {
-    return { failed: this.#bad.list(), recent: this.#ok.list(), config: this.#config, bytes: this.#bad.bytes + this.#ok.bytes };
+  list(): { failed: DebugRecord[]; recent: DebugRecord[]; config: DebugRequestsConfig; bytes: number; skippedOk: number } {
+    return { failed: this.#bad.list(), recent: this.#ok.list(), config: this.#config, bytes: this.#bad.bytes + this.#ok.bytes, skippedOk: this.#skippedOk };
   }
 }
 
