@@ -10,7 +10,7 @@ import { checkBearer, type TokenDigest } from './admin-token.js';
 import { story, type DebugRecord, type DebugRequests } from '../observability/request-debug.js';
 import { DASHBOARD_HTML, DASHBOARD_JS } from './dashboard/page.js';
 import { DashboardEvents, uplotAssets } from './dashboard/events.js';
-import type { HistorySnapshot } from './dashboard/payload.js';
+import type { Answers, HistorySnapshot } from './dashboard/payload.js';
 import { CONTENT_TYPES, negotiate, type Format } from '../observability/exposition.js';
 
 const DEBUG_PREFIX = '/debug/requests/';
@@ -44,6 +44,8 @@ export interface AdminSource {
   history?(): HistorySnapshot;
   /** Attempts sent upstream so far (retries and hedges included), when counted; the dashboard's upstream rate. */
   upstreamAttempts?(): number | undefined;
+  /** Answers given and failed so far (the dashboard's success rate). */
+  answers?(): Answers;
 }
 
 interface Reply {
@@ -65,6 +67,7 @@ export class AdminServer {
           debugRequests: () => source.debugRequests(),
           clusters: () => source.clusters(),
           upstreamAttempts: () => source.upstreamAttempts?.(),
+          answers: source.answers ? () => source.answers!() : undefined,
           now: () => Date.now(),
         }) : undefined;
     this.#events = events;

@@ -168,7 +168,9 @@ export function record(
   const counter = stats.responses[cls - 1];
   if (counter) counter.value++;
   stats.duration.observe(durationMs / 1000);
+  deps.metrics.answered++;
   if (ctx.flag) deps.metrics.flags.get({ listener: ctx.listener, flag: ctx.flag }).inc();
+  if (status >= 500 || status === 499 || ctx.flag !== undefined) deps.metrics.failedAnswers++;
   if (ctx.grpcStatus !== undefined) deps.metrics.grpcCall(ctx.listener, ctx.route, req.path, ctx.grpcStatus, durationMs / 1000);
   deps.metrics.latencyHistory.record(ctx.listener, ctx.route, ctx.cluster, ctx.endpoint, durationMs);
   if (deps.metrics.debugRequests.enabled) deps.metrics.debugRequests.record(req, ctx, status, durationMs);

@@ -23,6 +23,9 @@ export class SidecarMetrics {
   readonly debugRequests = new DebugRequests();
   /** Per-minute latency histograms of the last 15 minutes (admin GET /latency); minutes follow the wall clock. */
   readonly latencyHistory = new LatencyHistory({ now: Date.now });
+  /** Every answer given, and those that failed (5xx, 499 or a response flag): the dashboard's success rate. */
+  answered = 0;
+  failedAnswers = 0;
   readonly requests = this.registry.counter('sidecar_requests_total', 'Requests answered, by listener, route, cluster and status class.');
   readonly duration = this.registry.histogram(
     'sidecar_request_duration_seconds',

@@ -388,6 +388,7 @@ export class Sidecar implements ServerDeps {
       debugRequests: () => this.metrics.debugRequests,
       history: () => this.metrics.latencyHistory.snapshot(),
       upstreamAttempts: () => this.metrics.endpoints.totalRequests(),
+      answers: () => ({ answered: this.metrics.answered, failed: this.metrics.failedAnswers }),
       latency: () => {
         const h = this.metrics.latencyHistory;
         return { relative_error: h.relativeError, minutes: h.minutes, max_series: h.maxSeries, dropped_series: h.dropped, bytes: h.bytes, series: h.snapshot() };

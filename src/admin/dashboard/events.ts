@@ -3,7 +3,10 @@
 import type http from 'node:http';
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
-import { buildPayload, type HistorySnapshot, type Totals } from './payload.js';
+import { buildPayload, type Answers, type HistorySnapshot, type Totals } from './payload.js';
+
+/** The success rate covers this many ticks (10 s at one a second): steadier than one tick, still live. */
+const SUCCESS_WINDOW = 10;
 import type { DebugRequests } from '../../observability/request-debug.js';
 
 export interface DashboardSource {
@@ -12,6 +15,8 @@ export interface DashboardSource {
   clusters(): unknown;
   /** Attempts sent upstream so far, when counted (else the rate is estimated from the recorded requests). */
   upstreamAttempts?(): number | undefined;
+  /** Answers given and failed so far, for the success rate over the last ticks. */
+  answers?(): Answers;
   now(): number;
 }
 
@@ -19,6 +24,8 @@ export class DashboardEvents {
   readonly #clients = new Set<http.ServerResponse>();
   #timer: NodeJS.Timeout | undefined;
   #prev: Totals | undefined;
+  /** The totals of the last SUCCESS_WINDOW ticks, oldest first. */
+  readonly #window: Totals[] = [];
   readonly #source: DashboardSource;
   readonly #periodMs: number;
 
@@ -45,6 +52,7 @@ export class DashboardEvents {
         clearInterval(this.#timer);
         this.#timer = undefined;
         this.#prev = undefined;
+        this.#window.length = 0;
       }
     };
     req.on('close', gone);
@@ -56,8 +64,10 @@ export class DashboardEvents {
   #tick(to: http.ServerResponse[]): void {
     const d = this.#source.debugRequests();
     const list = d.config.enabled ? d.list() : { failed: [], recent: [] };
-    const p = buildPayload(this.#source.history(), list, this.#source.clusters(), this.#prev, this.#source.now(), 10, this.#source.upstreamAttempts?.());
+    const p = buildPayload(this.#source.history(), list, this.#source.clusters(), this.#prev, this.#source.now(), 10, this.#source.upstreamAttempts?.(), this.#source.answers?.(), this.#window[0]);
     this.#prev = p.totals;
+    this.#window.push(p.totals);
+    if (this.#window.length > SUCCESS_WINDOW) this.#window.shift();
     const frame = `data: ${JSON.stringify(p)}\n\n`;
     for (const res of to) res.write(frame);
   }

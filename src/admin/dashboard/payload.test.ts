@@ -25,6 +25,11 @@ test('buildPayload: rps from two ticks, success rate, slowest and failed lists, 
   // With the per-endpoint attempt counters the rate is theirs, not the estimate.
   const counted = buildPayload(h.snapshot(), debug, [], { ...first.totals, upstream: 100 }, now, 10, 131);
   assert.equal(counted.rps.upstream, 31);
+  // With the answer counters the success rate is over the window, not the rings (which keep failures longer).
+  const start = { ...first.totals, answered: 1000, failed: 10 };
+  const windowed = buildPayload(h.snapshot(), debug, [], first.totals, now, 10, undefined, { answered: 2000, failed: 20 }, start);
+  assert.equal(windowed.successRate, 0.99);
+  assert.equal(buildPayload(h.snapshot(), debug, [], first.totals, now, 10, undefined, { answered: 1000, failed: 10 }, start).successRate, undefined, 'nothing answered in the window');
   assert.equal(p.successRate, 2 / 3);
   assert.deepEqual(p.failed.map((r) => r.id), ['x']);
   assert.deepEqual(p.slowest.map((r) => r.id), ['x', 'b', 'a']);

@@ -5,6 +5,26 @@ import type { DebugRecord } from '../../observability/request-debug.js';
 
 export type HistorySnapshot = Record<SeriesKind, Record<string, { window: QuantileSet; minutes: MinutePoint[] }>>;
 
+/** Every answer the sidecar gave, and those that failed (5xx, 499, or a response flag), since it started. */
+export interface Answers {
+  readonly answered: number;
+  readonly failed: number;
+}
+
+/**
+ * The share of answers that did not fail, over the window since `windowStart` (the dashboard keeps ten ticks), from
+ * the counters; undefined when nothing was answered in it. Without counters, from the recorded requests (biased:
+ * the failed ring keeps its records longer).
+ */
+function successRate(all: readonly DebugRecord[], answers: Answers | undefined, windowStart: Totals | undefined): number | undefined {
+  if (answers !== undefined) {
+    const from = windowStart?.answered !== undefined ? windowStart : { answered: 0, failed: 0 };
+    const n = answers.answered - from.answered!;
+    return n > 0 ? (n - (answers.failed - (from.failed ?? 0))) / n : undefined;
+  }
+  return all.length === 0 ? undefined : (all.length - all.filter((r) => r.failed).length) / all.length;
+}
+
 export interface Totals {
   /** Requests the app sent (sum over listeners of the window counts). */
   app: number;
@@ -14,6 +34,9 @@ export interface Totals {
    */
   upstream: number;
   at: number;
+  /** The answer counters at this tick (Answers), when the source has them. */
+  answered?: number | undefined;
+  failed?: number | undefined;
 }
 
 export interface RecentRequest {
@@ -60,6 +83,8 @@ export function buildPayload(
   now: number,
   limit = 10,
   upstreamAttempts?: number,
+  answers?: Answers,
+  windowStart?: Totals,
 ): DashboardPayload {
   let app = 0;
   for (const s of Object.values(snap.listener)) app += s.window.count;
@@ -82,11 +107,11 @@ export function buildPayload(
   return {
     at: now,
     rps,
-    successRate: all.length === 0 ? undefined : (all.length - all.filter((r) => r.failed).length) / all.length,
+    successRate: successRate(all, answers, windowStart),
     series,
     clusters,
     slowest: [...all].sort((a, b) => b.durationMs - a.durationMs).slice(0, limit).map(brief),
     failed: failed.slice(0, limit).map(brief),
-    totals: { app, upstream, at: now },
+    totals: { app, upstream, at: now, answered: answers?.answered, failed: answers?.failed },
   };
 }
