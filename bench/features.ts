@@ -141,7 +141,10 @@ for (let round = 0; round < ROUNDS; round++) {
   const b = wrk(PORTS.baseline);
   add(rps, 'bare Node proxy', b.rps);
   add(cpu, 'bare Node proxy', ((cpuSeconds(baseline.pid!) - b0) / b.requests) * 1e6);
-  for (const [i, v] of variants.entries()) {
+  // Each round starts at a different variant, so none always runs first (right after the baseline's load).
+  for (let k = 0; k < variants.length; k++) {
+    const i = (k + round) % variants.length;
+    const v = variants[i]!;
     const child = startPinned(PROXY_CPU, [path.join(root, 'bin/sidecar.js'), 'run', '-c', configs[i]!]);
     const up = await waitForPort(PORTS.sidecar).then(
       () => true,
