@@ -5,20 +5,11 @@
 // non-ASCII one, falls back to JSON.stringify for that field alone), and the runs of rarely changing fields are
 // kept encoded.
 import type { RequestContext } from '../core/service.js';
+import type { AccessRecord } from './access-log.js';
 import { isoNow, jsonString, millis, quoted, redactQuery } from './access-fields.js';
 
-/** What the encoder reads: the access record's fields (AccessRecord, without the header lists). */
-export interface EncodedRecord {
-  readonly context: RequestContext;
-  readonly method: string;
-  readonly authority: string;
-  readonly path: string;
-  readonly status: number;
-  readonly bytesIn: number;
-  readonly bytesOut: number;
-  readonly durationMs: number;
-  readonly userAgent: string | undefined;
-}
+/** What the encoder reads: the access record's fields without the header lists (the default line logs no headers). */
+export type EncodedRecord = Omit<AccessRecord, 'requestHeaders' | 'responseHeaders'>;
 
 /** Bytes of the line's fixed text (keys, punctuation, numbers), with room to spare. */
 const FIXED_BYTES = 768;
