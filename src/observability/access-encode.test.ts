@@ -92,7 +92,7 @@ test('createAccessLog writes the default format encoded in place, the same lines
 test('the encoded line escapes what line readers take for a break (C1 controls, U+2028/9), as formatAccessLine does', () => {
   const r = rec({ userAgent: 'a\u0085b\u2028c\u2029d\u009fe', path: '/p\u0085q' });
   const line = encoded(r);
-  assert.equal(line, formatAccessLine(r));
+  assert.equal(untimed(line), untimed(formatAccessLine(r))); // the two may straddle a millisecond
   assert.ok(line.includes('a\\u0085b\\u2028c\\u2029d\\u009fe'), line);
   assert.equal(line.split(/[\n\u0085\u2028\u2029]/).length, 2, 'one line, ended by its newline');
 });
