@@ -145,9 +145,11 @@ clusters:
     assert.equal(end.get(down.address)!.health, 'unhealthy', 'health state of a staying endpoint kept');
     const flakyAfter = end.get(flaky.address)!;
     assert.equal(flakyAfter.ejected, true, 'ejection of a staying endpoint kept');
-    // The same ejection (wall-clock end derived from the monotonic deadline at each read: within a few ms).
+    // The same ejection: the wall-clock end is derived from the monotonic deadline at each read, so it moves by as
+    // much as the two clocks drift apart meanwhile (21 ms seen on a loaded CI machine); a new ejection would move it
+    // by the 4 s and more that passed between the two reads.
     const drift = Math.abs(Date.parse(flakyAfter.ejected_until!) - Date.parse(flakyBefore.ejected_until!));
-    assert.ok(drift <= 20, `ejected_until moved by ${drift} ms`);
+    assert.ok(drift <= 1000, `ejected_until moved by ${drift} ms`);
     assert.equal(flakyAfter.ejections, 1);
     assert.ok(end.get(u1.address)!.requests > u1Before, 'counters of a staying endpoint carry on (not reset)');
     assert.equal(end.get(u1.address)!.source, `file:${file}`);
