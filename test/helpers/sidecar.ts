@@ -76,8 +76,10 @@ export async function startSidecar(yaml: string, opts: { env?: NodeJS.ProcessEnv
   }
   const adminPort = Number(/:(\d+)$/.exec(started.admin)?.[1] ?? 0);
 
+  // Complete lines only: the log writer's chunks reach the pipe in pieces, so the text may end mid-line.
   const accessLog = (): Array<Record<string, unknown>> =>
     out
+      .slice(0, out.lastIndexOf('\n') + 1)
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>);
