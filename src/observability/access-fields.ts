@@ -1,6 +1,7 @@
 // What every access-log format shares: JSON string literals without a RegExp, cached quoting of few-valued fields,
 // the shared time string, query-credential masking and header lookups.
 import type { HeaderList } from '../core/headers.js';
+import { decodeQueryComponent } from '../core/query.js';
 import { REDACTED } from './sensitive-headers.js';
 
 // toISOString costs more than the rest of the line. Requests finishing in the same millisecond share the string, and
@@ -79,13 +80,7 @@ export function redactQuery(path: string, names: readonly string[]): string {
   const parts = path.slice(q + 1).split('&').map((kv) => {
     const i = kv.indexOf('=');
     const k = i < 0 ? kv : kv.slice(0, i);
-    let name = k;
-    try {
-      name = decodeURIComponent(k.replace(/\+/g, ' '));
-    } catch {
-      // keep the raw name
-    }
-    return names.includes(name) ? `${k}=${REDACTED}` : kv;
+    return names.includes(decodeQueryComponent(k)) ? `${k}=${REDACTED}` : kv;
   });
   return `${path.slice(0, q)}?${parts.join('&')}`;
 }

@@ -1,4 +1,5 @@
 // Pure matchers compiled once from route config; matching never allocates beyond the query parse.
+import { decodeQueryComponent } from '../core/query.js';
 import type { RouteMatchConfig, ValueMatchConfig } from '../config/schema.js';
 import type { HeaderList } from '../core/headers.js';
 
@@ -71,18 +72,9 @@ export function queryValue(query: string, name: string): string | undefined {
   for (const part of query.split('&')) {
     const eq = part.indexOf('=');
     const key = eq < 0 ? part : part.slice(0, eq);
-    if (safeDecode(key) === name) return eq < 0 ? '' : safeDecode(part.slice(eq + 1));
+    if (decodeQueryComponent(key) === name) return eq < 0 ? '' : decodeQueryComponent(part.slice(eq + 1));
   }
   return undefined;
-}
-
-function safeDecode(s: string): string {
-  if (!s.includes('%') && !s.includes('+')) return s;
-  try {
-    return decodeURIComponent(s.replace(/\+/g, ' '));
-  } catch {
-    return s;
-  }
 }
 
 /** Compiles a route's match block into one predicate (all conditions must hold). */

@@ -3,6 +3,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ProxyError } from '../../core/errors.js';
+import { decodeQueryComponent } from '../../core/query.js';
 import type { Layer } from '../../core/service.js';
 import type { Counter } from '../../observability/metrics.js';
 import type { FilterFactory } from '../filter.js';
@@ -61,14 +62,7 @@ export function withoutQueryParam(path: string, q: number, name: string): string
     .split('&')
     .filter((kv) => {
       const i = kv.indexOf('=');
-      const raw = i < 0 ? kv : kv.slice(0, i);
-      let key = raw;
-      try {
-        key = decodeURIComponent(raw.replace(/\+/g, ' '));
-      } catch {
-        // an undecodable name is not the one we look for
-      }
-      return key !== name;
+      return decodeQueryComponent(i < 0 ? kv : kv.slice(0, i)) !== name;
     });
   return kept.length === 0 ? path.slice(0, q) : `${path.slice(0, q)}?${kept.join('&')}`;
 }
