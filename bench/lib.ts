@@ -2,6 +2,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
+import type { Writable } from 'node:stream';
 
 export const PROXY_CPU = '0';
 export const LOAD_CPU = os.cpus().length > 1 ? '1' : '0';
@@ -39,15 +40,18 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
   throw new Error(`port ${port} did not open`);
 }
 
+/** Where a started process's stdout goes: nowhere, or a pipe another process reads. */
+export type StdioOut = 'ignore' | Writable;
+
 /** Every process startPinned started: killed when the bench exits, however it exits. */
 export const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 process.on('SIGINT', () => process.exit(130));
 
 /** Runs `node args` pinned to `cpu`, its stderr shown, killed when the bench exits. */
-export function startPinned(cpu: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+export function startPinned(cpu: string, args: string[], env: NodeJS.ProcessEnv = {}, stdout: StdioOut = 'ignore'): ChildProcess {
   const [cmd, argv] = pin(cpu, process.execPath, args);
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, ...env } });
+  const child = spawn(cmd, argv, { stdio: ['ignore', stdout, 'inherit'], env: { ...process.env, ...env } });
   children.push(child);
   return child;
 }

@@ -134,11 +134,13 @@ export interface RequestContext {
 }
 
 /**
- * A request's tracing, as the per-attempt layer sees it: sends one upstream attempt as a client span of the request,
- * with the propagation headers naming that span.
+ * A request's tracing, as the per-attempt layer and the exchange see it: attempt() sends one upstream attempt as a
+ * client span of the request, with the propagation headers naming that span; end() closes the request's span when
+ * its exchange is recorded (status, flag and cause as the access log has them).
  */
 export interface RequestSpans {
   attempt(req: ProxyRequest, send: HttpService): Promise<ProxyResponse>;
+  end(ctx: RequestContext, status: number): void;
 }
 
 /** An attempt waiting for a pooled upstream connection. */

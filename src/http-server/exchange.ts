@@ -174,6 +174,7 @@ export function record(
   if (ctx.grpcStatus !== undefined) deps.metrics.grpcCall(ctx.listener, ctx.route, req.path, ctx.grpcStatus, durationMs / 1000);
   deps.metrics.latencyHistory.record(ctx.listener, ctx.route, ctx.cluster, ctx.endpoint, durationMs);
   if (deps.metrics.debugRequests.enabled) deps.metrics.debugRequests.record(req, ctx, status, durationMs);
+  ctx.spans?.end(ctx, status);
   // The header lists go by reference: only a format that logs chosen headers reads them.
   deps.accessLog().write({ context: ctx, method: req.method, authority: req.authority, path: req.path, status, bytesIn, bytesOut, durationMs, userAgent: req.userAgent, requestHeaders: req.headers, responseHeaders });
 }

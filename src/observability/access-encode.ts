@@ -91,6 +91,19 @@ function putNumber(buf: Buffer, off: number, n: number): number {
   return off + digits;
 }
 
+/** millis(ms) written: integer microseconds as `<ms>.<3 digits>`, without the string. */
+function putMillis(buf: Buffer, off: number, ms: number): number {
+  const us = Math.round(ms * 1000);
+  if (!(us >= 0 && us < 1e15)) return putAscii(buf, off, millis(ms));
+  const frac = us % 1000;
+  off = putNumber(buf, off, (us - frac) / 1000);
+  buf[off] = 0x2e; // .
+  buf[off + 1] = 0x30 + Math.floor(frac / 100);
+  buf[off + 2] = 0x30 + (Math.floor(frac / 10) % 10);
+  buf[off + 3] = 0x30 + (frac % 10);
+  return off + 4;
+}
+
 function headPiece(c: RequestContext): Buffer {
   if (c.listener !== head.listener) {
     head.listener = c.listener;
@@ -172,7 +185,7 @@ export function encodeAccessLine(r: EncodedRecord, path: string, buf: Buffer, of
   off = put(buf, off, BYTES_OUT.bytes);
   off = putNumber(buf, off, r.bytesOut);
   off = put(buf, off, DURATION.bytes);
-  off = putAscii(buf, off, millis(r.durationMs));
+  off = putMillis(buf, off, r.durationMs);
   off = put(buf, off, targetPiece(c));
   off = putNumber(buf, off, c.attempts);
   if (c.flag === undefined && c.error === undefined) off = put(buf, off, NO_FLAG.bytes);

@@ -8,10 +8,12 @@ const MAX_BUFFERED = 16 * 1024 * 1024;
 /**
  * Write when a chunk of this size is full, or after FLUSH_MS, whichever comes first: few syscalls, a live log. Each
  * fs.write costs about 50-90 µs of CPU whatever its size (the hand-off to the threadpool and back, then the copy):
- * with 64 KiB chunks (about 110 lines) that was 0.5-0.8 µs per line; 256 KiB makes it a quarter. Measured with
- * bench/research/observability-record.ts.
+ * with 64 KiB chunks (about 110 lines) that was 0.5-0.8 µs per line; 256 KiB made it a quarter
+ * (bench/research/observability-record.ts). Under wrk at 30k lines/s, the share of a CPU profile spent in the write
+ * fell from 2.5% (256 KiB) to 1.5% (1 MiB). A chunk's pages become resident only as lines fill them, so an idle or
+ * quiet sidecar does not hold the megabyte.
  */
-const CHUNK_BYTES = 256 * 1024;
+const CHUNK_BYTES = 1024 * 1024;
 const FLUSH_MS = 100;
 /** Spare chunks kept for reuse, so a steady log allocates nothing. */
 const SPARE_CHUNKS = 2;

@@ -13,6 +13,11 @@ describe('traceparent', () => {
     // Only bit 0 is the sampled flag.
     assert.equal(parseTraceparent(`00-${T}-${S}-03`)?.sampled, true);
     assert.equal(parseTraceparent(`00-${T}-${S}-02`)?.sampled, false);
+    assert.equal(parseTraceparent(`00-${T}-${S}-0a`)?.sampled, false);
+    assert.equal(parseTraceparent(`00-${T}-${S}-0b`)?.sampled, true);
+    assert.equal(parseTraceparent(`00-${T}-${S}-ff`)?.sampled, true);
+    assert.equal(parseTraceparent(`00-${T}-${S}-0B`), undefined);
+    assert.equal(parseTraceparent(` 00-${T}-${S}-01\t`)?.traceId, T, 'surrounding whitespace is not part of the value');
   });
 
   it('refuses what the W3C rules call invalid', () => {

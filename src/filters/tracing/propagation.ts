@@ -18,24 +18,33 @@ const ZERO_SPAN = '0000000000000000';
 const validTrace = (id: string): boolean => id.length === 32 && HEX.test(id) && id !== ZERO_TRACE;
 const validSpan = (id: string): boolean => id.length === 16 && HEX.test(id) && id !== ZERO_SPAN;
 
+/** Lower-case hex digits from `from` to `to`; not a regex: every mesh hop reads a traceparent. */
+function hexRun(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const c = s.charCodeAt(i);
+    if (!((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66))) return false;
+  }
+  return true;
+}
+
 /**
  * `version-traceid-parentid-flags`. Version 00 has exactly four fields; a later version may add fields after the
  * flags (we read the four we know); version ff is invalid; upper-case hex is invalid.
  */
 export function parseTraceparent(v: string | undefined): ParentContext | undefined {
   if (v === undefined) return undefined;
-  const s = v.trim();
+  const s = v.length === 55 ? v : v.trim();
   if (s.length < 55) return undefined;
-  const version = s.slice(0, 2);
-  if (!HEX.test(version) || version === 'ff') return undefined;
-  if (version === '00' && s.length !== 55) return undefined;
-  if (s.length > 55 && s[55] !== '-') return undefined;
+  if (!hexRun(s, 0, 2) || (s.charCodeAt(0) === 0x66 && s.charCodeAt(1) === 0x66)) return undefined; // ff
+  const v00 = s.charCodeAt(0) === 0x30 && s.charCodeAt(1) === 0x30;
+  if (v00 ? s.length !== 55 : s.length > 55 && s[55] !== '-') return undefined;
   if (s[2] !== '-' || s[35] !== '-' || s[52] !== '-') return undefined;
+  if (!hexRun(s, 3, 35) || !hexRun(s, 36, 52) || !hexRun(s, 53, 55)) return undefined;
   const traceId = s.slice(3, 35);
   const spanId = s.slice(36, 52);
-  const flags = s.slice(53, 55);
-  if (!validTrace(traceId) || !validSpan(spanId) || !HEX.test(flags)) return undefined;
-  return { traceId, spanId, sampled: (parseInt(flags, 16) & 1) === 1, format: 'w3c' };
+  if (traceId === ZERO_TRACE || spanId === ZERO_SPAN) return undefined;
+  const low = s.charCodeAt(54); // the flags' low digit holds the sampled bit
+  return { traceId, spanId, sampled: ((low <= 0x39 ? low - 0x30 : low - 0x57) & 1) === 1, format: 'w3c' };
 }
 
 export const formatTraceparent = (traceId: string, spanId: string, sampled: boolean): string => `00-${traceId}-${spanId}-${sampled ? '01' : '00'}`;

@@ -16,6 +16,15 @@ describe('sampler', () => {
     assert.ok(Math.abs(share - 0.25) < 0.02, String(share));
   });
 
+  it('reads the low 52 bits of the id exactly as parseInt does, so sidecars of other builds decide alike', () => {
+    const random = mulberry32(5);
+    for (let i = 0; i < 5000; i++) {
+      const id = i === 0 ? 'ffffffffffffffffffffffffffffffff' : hexId(random);
+      const ratio = random();
+      assert.equal(ratioSampled(id, ratio), parseInt(id.slice(-13), 16) < ratio * 2 ** 52, id);
+    }
+  });
+
   it('the decision is the trace id\'s: the same id decides alike every time, and a smaller ratio keeps a subset', () => {
     const random = mulberry32(11);
     for (let i = 0; i < 2000; i++) {

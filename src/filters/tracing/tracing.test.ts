@@ -6,6 +6,7 @@ import { ProxyError } from '../../core/errors.js';
 import { HeaderList } from '../../core/headers.js';
 import { compose, type HttpService, type ProxyRequest, type ProxyResponse } from '../../core/service.js';
 import { testRequest } from '../../policies/testing.js';
+import { localResponse } from '../../http-server/exchange.js';
 import type { IdSource } from './ids.js';
 import { tracingSpec, type TracingConfig } from './schema.js';
 import type { SpanRecord } from './span.js';
@@ -63,12 +64,16 @@ function setup(cfg: Partial<TracingConfig>, answers: Array<number | ProxyError>,
   return { spans, sent, svc, advance: (ms: number) => (clock += ms) };
 }
 
+/** Sends the request as the exchange does: a failure becomes the sidecar's local answer, then the span is closed. */
 const run = async (svc: HttpService, req: ProxyRequest): Promise<number> => {
+  let status: number;
   try {
-    return (await svc(req)).status;
+    status = (await svc(req)).status;
   } catch (e) {
-    return (e as ProxyError).status;
+    status = localResponse(req.context, e).status;
   }
+  req.context.spans?.end(req.context, status);
+  return status;
 };
 
 describe('tracing layers', () => {
@@ -234,6 +239,8 @@ describe('tracing layers', () => {
     const server = kept.find((s) => s.kind === 1)!;
     assert.equal(server.attributes['http.response.status_code'], 503);
     assert.equal(server.attributes['sidecar.response_flags'], 'UF');
+    assert.equal(server.attributes['error.type'], 'connect-refused', 'the cause code, as the access log has it');
+    assert.match(String(server.message), /connect refused/);
     assert.equal(kept.find((s) => s.kind === 2)!.attributes['error.type'], 'connect-refused');
 
     const slow = setup({ sampling_ratio: 0, always_sample: { errors: true, slower_than: 100 } }, [200]);

@@ -13,7 +13,7 @@ import type { FilterFactory } from '../filter.js';
 import { BatchExporter, type DropReason } from './exporter.js';
 import { randomIds, type IdSource } from './ids.js';
 import { loadOtlpEncoder } from './otlp.js';
-import { formatB3Single, formatTraceparent, parseTracestate, readB3Decision, readParent } from './propagation.js';
+import { formatB3Single, formatTraceparent, parseTraceparent, parseTracestate, readB3Decision, readParent, type ParentContext } from './propagation.js';
 import { headSampled, tailActive, tailKeep, type TailRule } from './sampler.js';
 import type { TracingConfig } from './schema.js';
 import { epochMs, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, type AttributeValue, type SpanRecord } from './span.js';
@@ -75,6 +75,25 @@ function onlyValue(headers: HeaderList, name: string): string | undefined {
   return v;
 }
 
+const SEEN_TRACEPARENT = 1;
+const SEEN_TRACESTATE = 2;
+const SEEN_B3 = 4;
+/** Which trace-context headers the list holds, as SEEN_* bits (names are lower-case). */
+function traceHeadersIn(headers: HeaderList): number {
+  const raw = headers.raw;
+  let seen = 0;
+  for (let i = 0; i < raw.length; i += 2) {
+    const n = raw[i]!;
+    // Every name we look for starts with t, b or x: one comparison rules most headers out.
+    const c = n.charCodeAt(0);
+    if (c !== 0x74 && c !== 0x62 && c !== 0x78) continue;
+    if (n === 'traceparent') seen |= SEEN_TRACEPARENT;
+    else if (n === 'tracestate') seen |= SEEN_TRACESTATE;
+    else if (n === 'b3' || n.startsWith('x-b3-')) seen |= SEEN_B3;
+  }
+  return seen;
+}
+
 /** Removes b3 and every x-b3-* header in one pass over the list (names are lower-case). */
 function removeB3(headers: HeaderList): void {
   const raw = headers.raw;
@@ -91,7 +110,27 @@ function removeB3(headers: HeaderList): void {
 const bodyFailed = (body: ResponseBody | null): boolean =>
   body !== null && !(body instanceof Uint8Array) && (body.errored !== null || !body.readableEnded);
 
-/** One request's spans: the server span, the client spans of its attempts, and the keep decision at its end. */
+/** A finished upstream attempt, held until the request's keep decision; a client span only if kept. */
+interface AttemptRecord {
+  readonly spanId: string;
+  readonly start: number;
+  readonly end: number;
+  readonly endpoint: string;
+  readonly n: number;
+  readonly hedge: boolean;
+  readonly status: number;
+  readonly failure: unknown;
+  readonly route: string;
+  readonly cluster: string;
+  readonly upstreamIdentity: string | undefined;
+}
+
+/**
+ * One request's spans: the server span, the client spans of its attempts, and the keep decision at its end. While
+ * recording it holds only what the spans will need (strings it already has, one small record per attempt); the span
+ * objects and their attributes are built at the end, and only for a request that is kept, so a tail rule that lets
+ * most requests go costs little more than no tracing.
+ */
 class Scope implements RequestSpans {
   readonly #t: Tracer;
   readonly traceId: string;
@@ -100,63 +139,50 @@ class Scope implements RequestSpans {
   /** Spans are recorded: sampled, or held for the tail decision. */
   readonly recording: boolean;
   readonly #traceState: string | undefined;
-  readonly #server: SpanRecord | undefined;
-  /** Finished client spans held until the request ends (only while recording); undefined once it ended. */
-  #held: SpanRecord[] | undefined;
+  readonly #parent: ParentContext | undefined;
+  /** The request as it arrived at this filter (a later rewrite does not change the server span). */
+  readonly #method: string;
+  readonly #path: string;
+  readonly #scheme: string;
+  readonly #authority: string;
+  /** Finished attempts held until the request ends (only while recording); undefined once it ended. */
+  #held: AttemptRecord[] | undefined;
   /** Decided at the end: the request's spans are exported. */
   #kept = false;
 
   constructor(t: Tracer, req: ProxyRequest) {
     this.#t = t;
-    const ctx = req.context;
     const headers = req.headers;
-    const parent = readParent((n) => (n === 'traceparent' ? onlyValue(headers, n) : headers.get(n)));
+    // One pass says which trace headers came at all; most requests from an app carry none, and then nothing else
+    // looks for them.
+    const seen = traceHeadersIn(headers);
+    const b3 = (seen & SEEN_B3) !== 0;
+    let parent: ParentContext | undefined;
+    if (seen !== 0) {
+      const get = (n: string): string | undefined => (n === 'traceparent' ? onlyValue(headers, n) : headers.get(n));
+      parent = b3 ? readParent(get) : parseTraceparent(get('traceparent'));
+    }
+    this.#parent = parent;
     this.traceId = parent?.traceId ?? t.ids.traceId();
     this.spanId = t.ids.spanId();
     // Without a parent, a B3 caller may still have decided (`b3: 0`): followed like a parent's flag.
-    const decision = parent === undefined ? readB3Decision((n) => headers.get(n)) : undefined;
+    const decision = parent === undefined && b3 ? readB3Decision((n) => headers.get(n)) : undefined;
     this.sampled = decision ?? headSampled(parent, this.traceId, t.ratio);
     this.recording = this.sampled || t.recordUnsampled;
-    if (parent?.format === 'w3c') {
+    if ((seen & SEEN_TRACESTATE) !== 0) {
       // Only its valid, bounded form goes on (and into every span); an invalid one is dropped, not passed through.
-      this.#traceState = headers.has('tracestate') ? parseTracestate(headers.getAll('tracestate')) : undefined;
-      if (this.#traceState === undefined) headers.remove('tracestate');
-    } else {
       // W3C: a tracestate without a valid traceparent is not passed on.
-      headers.remove('tracestate');
+      this.#traceState = parent?.format === 'w3c' ? parseTracestate(headers.getAll('tracestate')) : undefined;
+      if (this.#traceState === undefined) headers.remove('tracestate');
     }
     // The caller's B3 headers name the caller's span (or carry a decision we may not follow): never passed on beside
     // ours, whichever format the parent came in.
-    removeB3(headers);
-    if (this.recording) {
-      this.#held = [];
-      const attributes: Record<string, AttributeValue> = {
-        'http.request.method': req.method,
-        'url.path': pathOf(req.path),
-        'url.scheme': req.scheme,
-        'server.address': host(req.authority),
-        'network.peer.address': host(ctx.downstreamAddress),
-        'network.protocol.version': ctx.downstreamProtocol === 'HTTP/2' ? '2' : ctx.downstreamProtocol === 'HTTP/1.0' ? '1.0' : '1.1',
-        'sidecar.listener': ctx.listener,
-        'sidecar.request_id': ctx.requestId,
-      };
-      const port = portOf(req.authority);
-      if (port !== undefined) attributes['server.port'] = port;
-      this.#server = {
-        traceId: this.traceId,
-        spanId: this.spanId,
-        parentSpanId: parent?.spanId,
-        parentRemote: parent !== undefined,
-        traceState: this.#traceState,
-        kind: SPAN_KIND_SERVER,
-        name: req.method,
-        start: epochMs(ctx.startTime),
-        end: 0,
-        attributes,
-        error: false,
-        message: undefined,
-      };
-    }
+    if (b3) removeB3(headers);
+    this.#method = req.method;
+    this.#path = req.path;
+    this.#scheme = req.scheme;
+    this.#authority = req.authority;
+    if (this.recording) this.#held = [];
   }
 
   /** One upstream attempt as a client span: its own span id in traceparent (and B3 when configured). */
@@ -177,15 +203,29 @@ class Scope implements RequestSpans {
       headers.set('x-b3-parentspanid', this.spanId);
       headers.set('x-b3-sampled', this.sampled ? '1' : '0');
     }
+    if (!this.recording) return send(attemptReq);
     const before = ctx.attempts;
     const start = t.now();
     const p = send(attemptReq);
     // The cluster picks the endpoint and counts the attempt before its first await; nothing counted: nothing was sent
     // (no healthy endpoint, a breaker), and the server span carries that failure.
-    if (!this.recording || ctx.attempts === before) return p;
+    if (ctx.attempts === before) return p;
     const n = ctx.attempts;
     const endpoint = ctx.endpoint;
-    const end = (status: number, failure: unknown): void => this.#endClient(req, spanId, start, endpoint, n, hedge, status, failure);
+    const end = (status: number, failure: unknown): void =>
+      this.#endAttempt({
+        spanId,
+        start,
+        end: t.now(),
+        endpoint,
+        n,
+        hedge,
+        status,
+        failure,
+        route: ctx.route,
+        cluster: ctx.cluster,
+        upstreamIdentity: ctx.upstreamIdentity,
+      });
     return p.then(
       (res) => {
         whenBodyDone(res.body, () => end(res.status, bodyFailed(res.body) ? new Error('response body cut short') : undefined));
@@ -198,92 +238,118 @@ class Scope implements RequestSpans {
     );
   }
 
-  #endClient(req: ProxyRequest, spanId: string, start: number, endpoint: string, n: number, hedge: boolean, status: number, failure: unknown): void {
-    const ctx = req.context;
+  #endAttempt(a: AttemptRecord): void {
+    if (this.#held !== undefined) this.#held.push(a);
+    else if (this.#kept) this.#t.sink.add(this.#clientSpan(a)); // a hedge that lost, ending after its request
+  }
+
+  #clientSpan(a: AttemptRecord): SpanRecord {
+    const { status, failure } = a;
     const attributes: Record<string, AttributeValue> = {
-      'http.request.method': req.method,
-      'url.path': pathOf(req.path),
-      'server.address': host(endpoint),
-      'network.peer.address': host(endpoint),
-      'sidecar.route': ctx.route,
-      'sidecar.cluster': ctx.cluster,
-      'sidecar.attempt': n,
-      'sidecar.retry': n > 1 && !hedge,
-      'sidecar.hedge': hedge,
+      'http.request.method': this.#method,
+      'url.path': pathOf(this.#path),
+      'server.address': host(a.endpoint),
+      'network.peer.address': host(a.endpoint),
+      'sidecar.route': a.route,
+      'sidecar.cluster': a.cluster,
+      'sidecar.attempt': a.n,
+      'sidecar.retry': a.n > 1 && !a.hedge,
+      'sidecar.hedge': a.hedge,
     };
-    const port = portOf(endpoint);
+    const port = portOf(a.endpoint);
     if (port !== undefined) attributes['server.port'] = port;
     if (failure === undefined || !isProxyError(failure)) attributes['http.response.status_code'] = status;
     const type = errorType(status, failure);
     if (type !== undefined) attributes['error.type'] = type;
     if (isProxyError(failure)) attributes['sidecar.response_flags'] = failure.flag;
-    if (ctx.upstreamIdentity !== undefined) attributes['sidecar.upstream.identity'] = ctx.upstreamIdentity;
-    const span: SpanRecord = {
+    if (a.upstreamIdentity !== undefined) attributes['sidecar.upstream.identity'] = a.upstreamIdentity;
+    return {
       traceId: this.traceId,
-      spanId,
+      spanId: a.spanId,
       parentSpanId: this.spanId,
       parentRemote: false,
       traceState: this.#traceState,
       kind: SPAN_KIND_CLIENT,
-      name: `${req.method} ${ctx.cluster}`,
-      start: epochMs(start),
-      end: epochMs(this.#t.now()),
+      name: `${this.#method} ${a.cluster}`,
+      start: epochMs(a.start),
+      end: epochMs(a.end),
       attributes,
       error: type !== undefined,
       message: failure instanceof Error ? failure.message : undefined,
     };
-    if (this.#held !== undefined) this.#held.push(span);
-    else if (this.#kept) this.#t.sink.add(span); // a hedge that lost, ending after its request
   }
 
-  /** The request is over: close the server span and decide whether its spans are exported. */
-  end(ctx: RequestContext, status: number, failure: unknown): void {
-    const server = this.#server;
+  #serverSpan(ctx: RequestContext, status: number, end: number): SpanRecord {
+    const attributes: Record<string, AttributeValue> = {
+      'http.request.method': this.#method,
+      'url.path': pathOf(this.#path),
+      'url.scheme': this.#scheme,
+      'server.address': host(this.#authority),
+      'network.peer.address': host(ctx.downstreamAddress),
+      'network.protocol.version': ctx.downstreamProtocol === 'HTTP/2' ? '2' : ctx.downstreamProtocol === 'HTTP/1.0' ? '1.0' : '1.1',
+      'sidecar.listener': ctx.listener,
+      'sidecar.request_id': ctx.requestId,
+    };
+    const port = portOf(this.#authority);
+    if (port !== undefined) attributes['server.port'] = port;
+    attributes['http.response.status_code'] = status;
+    attributes['sidecar.route'] = ctx.route;
+    attributes['sidecar.cluster'] = ctx.cluster;
+    attributes['sidecar.attempt'] = ctx.attempts;
+    const flag = ctx.flag;
+    if (flag !== undefined) attributes['sidecar.response_flags'] = flag;
+    if (ctx.endpoint !== '') attributes['sidecar.upstream'] = ctx.endpoint;
+    if (ctx.peerIdentity !== undefined) attributes['sidecar.peer.identity'] = ctx.peerIdentity;
+    // A 4xx is the caller's error, not the server span's (OTel HTTP conventions). The cause code of a sidecar
+    // failure (connect-refused, ...), else its flag, else the status.
+    const error = status >= 500;
+    if (error) attributes['error.type'] = ctx.upstreamCause ?? flag ?? String(status);
+    const parent = this.#parent;
+    return {
+      traceId: this.traceId,
+      spanId: this.spanId,
+      parentSpanId: parent?.spanId,
+      parentRemote: parent !== undefined,
+      traceState: this.#traceState,
+      kind: SPAN_KIND_SERVER,
+      name: ctx.route !== '' ? `${this.#method} ${ctx.route}` : this.#method,
+      start: epochMs(ctx.startTime),
+      end: epochMs(end),
+      attributes,
+      error,
+      message: ctx.error,
+    };
+  }
+
+  /**
+   * The exchange is recorded (its response written, or failed): decide whether the request's spans are exported, and
+   * only then build them. Called once, by exchange.record(); later calls do nothing.
+   */
+  end(ctx: RequestContext, status: number): void {
     const held = this.#held;
-    if (server === undefined || held === undefined) return;
+    if (held === undefined) return;
     this.#held = undefined;
     const now = this.#t.now();
-    server.end = epochMs(now);
-    if (ctx.route !== '') server.name = `${server.attributes['http.request.method'] as string} ${ctx.route}`;
-    const a = server.attributes;
-    a['http.response.status_code'] = status;
-    a['sidecar.route'] = ctx.route;
-    a['sidecar.cluster'] = ctx.cluster;
-    a['sidecar.attempt'] = ctx.attempts;
-    const flag = ctx.flag ?? (isProxyError(failure) ? failure.flag : undefined);
-    if (flag !== undefined) a['sidecar.response_flags'] = flag;
-    if (ctx.endpoint !== '') a['sidecar.upstream'] = ctx.endpoint;
-    if (ctx.peerIdentity !== undefined) a['sidecar.peer.identity'] = ctx.peerIdentity;
-    // A 4xx is the caller's error, not the server span's (OTel HTTP conventions).
-    const type = status >= 500 ? (errorType(status, failure) ?? flag) : undefined;
-    if (type !== undefined) a['error.type'] = type;
-    server.error = status >= 500 || (failure !== undefined && !isProxyError(failure));
-    server.message = ctx.error ?? (failure instanceof Error ? failure.message : undefined);
     this.#kept = this.sampled || tailKeep(this.#t.tail, status, now - ctx.startTime);
     if (!this.#kept) return;
     const sink = this.#t.sink;
-    sink.add(server);
-    for (const s of held) sink.add(s);
+    sink.add(this.#serverSpan(ctx, status, now));
+    for (const a of held) sink.add(this.#clientSpan(a));
   }
 }
 
-/** The listener-level layer: opens the request's scope and closes it when the response is done (or failed). */
+/**
+ * The listener-level layer: opens the request's scope; the exchange closes it when it records the request
+ * (RequestSpans.end), so nothing here waits for the response.
+ */
 export function tracingLayer(t: Tracer): Layer {
-  return (next) => async (req) => {
+  return (next) => (req) => {
     const ctx = req.context;
     const scope = new Scope(t, req);
     ctx.traceId = scope.traceId;
     ctx.spanId = scope.spanId;
     ctx.spans = scope;
-    let res: ProxyResponse;
-    try {
-      res = await next(req);
-    } catch (err) {
-      if (scope.recording) scope.end(ctx, isProxyError(err) ? err.status : 500, err);
-      throw err;
-    }
-    if (scope.recording) whenBodyDone(res.body, () => scope.end(ctx, bodyFailed(res.body) && ctx.flag === undefined ? 499 : res.status, undefined));
-    return res;
+    return next(req);
   };
 }
 
