@@ -11,12 +11,8 @@ export interface ParentContext {
   readonly format: 'w3c' | 'b3' | 'b3multi';
 }
 
-const HEX = /^[0-9a-f]+$/;
 const ZERO_TRACE = '00000000000000000000000000000000';
 const ZERO_SPAN = '0000000000000000';
-
-const validTrace = (id: string): boolean => id.length === 32 && HEX.test(id) && id !== ZERO_TRACE;
-const validSpan = (id: string): boolean => id.length === 16 && HEX.test(id) && id !== ZERO_SPAN;
 
 /** Lower-case hex digits from `from` to `to`; not a regex: every mesh hop reads a traceparent. */
 function hexRun(s: string, from: number, to: number): boolean {
@@ -26,6 +22,9 @@ function hexRun(s: string, from: number, to: number): boolean {
   }
   return true;
 }
+
+const validTrace = (id: string): boolean => id.length === 32 && hexRun(id, 0, 32) && id !== ZERO_TRACE;
+const validSpan = (id: string): boolean => id.length === 16 && hexRun(id, 0, 16) && id !== ZERO_SPAN;
 
 /**
  * `version-traceid-parentid-flags`. Version 00 has exactly four fields; a later version may add fields after the
