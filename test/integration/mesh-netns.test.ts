@@ -17,6 +17,15 @@ import { requireCommand } from '../helpers/system.js';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const share = (r: ClientResult, app: string): number => (r.by[app] ?? 0) / Math.max(1, r.ok);
 
+/** The last access-log line of a listener in a sidecar's log; the log flushes on a timer, so it is waited for. */
+async function lastLogLine(file: string, listener: string): Promise<string> {
+  for (const until = Date.now() + 3000; ; await sleep(50)) {
+    const line = readFileSync(file, 'utf8').split('\n').filter((l) => l.includes(`"listener":"${listener}"`)).at(-1);
+    if (line !== undefined) return line;
+    if (Date.now() > until) throw new Error(`no access-log line of listener ${listener} in ${file} after 3 s`);
+  }
+}
+
 test('four hosts in netns, discovery through etcd, mTLS h2 between sidecars: a cut host, a slow link, a lossy link', { timeout: 150_000 }, async (t) => {
   const note = (line: string): void => t.diagnostic(`mesh: ${line}`);
   requireCommand('ip', 'iproute2');
@@ -38,12 +47,11 @@ test('four hosts in netns, discovery through etcd, mTLS h2 between sidecars: a c
     const before = await meshClient(s, 30, 3);
     assert.equal(before.errors, 0, JSON.stringify(before));
     for (const k of ['app-2', 'app-3', 'app-4']) assert.ok((before.by[k] ?? 0) > 0, `before: ${JSON.stringify(before)}`);
-    const inboundLog = readFileSync(join(s.dir, 'logs', 'sidecar2.log'), 'utf8').split('\n').filter((l) => l.includes('"listener":"inbound"'));
-    const lastIn = JSON.parse(inboundLog.at(-1)!) as { peer_identity: string; protocol: string };
+    const lastIn = JSON.parse(await lastLogLine(join(s.dir, 'logs', 'sidecar2.log'), 'inbound')) as { peer_identity: string; protocol: string };
     assert.equal(lastIn.peer_identity, identityOf('frontend'));
     assert.equal(lastIn.protocol, 'HTTP/2');
-    const outboundLog = readFileSync(join(s.dir, 'logs', 'sidecar1.log'), 'utf8').split('\n').filter((l) => l.includes('"listener":"outbound"'));
-    assert.equal((JSON.parse(outboundLog.at(-1)!) as { upstream_identity: string }).upstream_identity, identityOf('backend'));
+    const lastOut = JSON.parse(await lastLogLine(join(s.dir, 'logs', 'sidecar1.log'), 'outbound')) as { upstream_identity: string };
+    assert.equal(lastOut.upstream_identity, identityOf('backend'));
 
     // Cut host 4 off while host 1's app keeps calling.
     const retriesBefore = await backendRetries(s);
