@@ -1,6 +1,7 @@
 // `node dist/bench/features.js`: what each edge and observability feature costs, against the same sidecar with it
 // off, a direct connection and the bare Node proxy, in one run. Every variant is a fresh sidecar process pinned to
-// CPU 0 (load and upstream on CPU 1); rounds are interleaved so drift hits every variant alike; figures are medians.
+// CPU 0 (load and upstream on CPU 1); rounds are interleaved so drift hits every variant alike; figures are medians,
+// and the "by round" columns are medians of one variant's req/s over another's in the same round (their range after).
 // BENCH_FEATURE_ROUNDS, BENCH_FEATURE_SECONDS and BENCH_FEATURES (a name filter) tune it.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
@@ -56,29 +57,36 @@ const emptyAccessLog = (): void => {
 };
 // Tracing as a demanding user runs it: 1% of traces, and the sidecar's spans of any failed or slow request kept.
 const tracing = `- type: tracing\n        config: { sampling_ratio: 0.01, always_sample: { errors: true, slower_than: 500ms }, otlp: { endpoint: "http://127.0.0.1:${PORTS.collector}/v1/traces" } }`;
+// "Off" is everything that has a switch: the access log, the debug ring, the latency history (dashboard and GET
+// /latency) and the per-endpoint series. What stays is the route-level metrics, which have none.
+const offAdmin = 'debug_requests: { enabled: false }, latency_history: { enabled: false }, metrics: { max_endpoint_series: 0 }';
+const accessOff = 'access_log: { enabled: false }';
 const variants: Variant[] = [
-  { name: 'observability off', admin: 'debug_requests: { enabled: false }', top: 'access_log: { enabled: false }' },
-  { name: 'default (access log, debug ring)', top: accessLog },
-  { name: 'everything on (+ tracing 1%)', top: accessLog, filters: tracing },
-  // The access log as a pod writes it: to stdout, a pipe that another process (the container runtime) reads.
-  { name: 'everything on, access log to stdout', top: 'access_log: { enabled: true, path: stdout }', filters: tracing, stdoutPipe: true },
-  { name: 'access log only', admin: 'debug_requests: { enabled: false }', top: accessLog },
-  { name: 'debug ring only', top: 'access_log: { enabled: false }' },
-  { name: 'tracing only (1%)', admin: 'debug_requests: { enabled: false }', top: 'access_log: { enabled: false }', filters: tracing },
+  { name: 'observability off', admin: offAdmin, top: accessOff },
+  // The default config: the access log goes to stdout, which in a pod is a pipe the container runtime reads.
+  { name: 'default (access log to stdout, debug ring, latency history)', stdoutPipe: true },
+  { name: 'everything on (default + tracing 1%)', filters: tracing, stdoutPipe: true },
+  { name: 'everything on, access log to a file', top: accessLog, filters: tracing },
+  { name: 'access log only (stdout)', admin: offAdmin, stdoutPipe: true },
+  { name: 'access log only, to a file', admin: offAdmin, top: accessLog },
+  { name: 'debug ring only', admin: 'latency_history: { enabled: false }, metrics: { max_endpoint_series: 0 }', top: accessOff },
+  { name: 'latency history and per-endpoint series only', admin: 'debug_requests: { enabled: false }', top: accessOff },
+  { name: 'tracing only (1%)', admin: offAdmin, top: accessOff, filters: tracing },
+  // Edge features on top of the default config: compare with the default row.
   {
     name: 'jwt_authn (cached JWKS)',
-    top: accessLog,
+    stdoutPipe: true,
     filters: `- type: jwt_authn\n        config: { providers: [{ name: b, issuer: "https://issuer.bench", audiences: [bench], jwks: { file: "${path.join(dir, 'jwks.json')}" } }] }`,
     headers: [`Authorization: Bearer ${token}`],
   },
   {
     name: 'rbac (3 rules)',
-    top: accessLog,
+    stdoutPipe: true,
     filters: `- type: rbac\n        config: { rules: [{ name: no-admin, action: deny, paths: [{ prefix: /admin }] }, { name: writers, action: allow, methods: [POST], paths: [{ prefix: /orders }] }, { name: readers, action: allow, methods: [GET] }] }`,
   },
   {
     name: 'local_rate_limit (never limiting)',
-    top: accessLog,
+    stdoutPipe: true,
     filters: `- type: local_rate_limit\n        config: { key: { source: client_ip }, burst: 1000000, tokens_per_fill: 1000000, fill_interval: 1s }`,
   },
 ];
@@ -147,6 +155,8 @@ const rps = new Map<string, number[]>();
 const cpu = new Map<string, number[]>();
 const errors = new Map<string, number>();
 const add = (m: Map<string, number[]>, k: string, v: number): void => void m.set(k, [...(m.get(k) ?? []), v]);
+/** req/s per variant per round: a variant is compared with another round by round (same minute, same drift). */
+const byRound = new Map<string, Map<number, number>>();
 
 process.stdout.write(`sidecar feature bench: ${ROUNDS} interleaved rounds of wrk -t1 -c${CONNECTIONS} -d${SECONDS}s per variant, fresh sidecar each\n`);
 for (let round = 0; round < ROUNDS; round++) {
@@ -177,6 +187,7 @@ for (let round = 0; round < ROUNDS; round++) {
     const c0 = cpuSeconds(child.pid!);
     const r = wrk(PORTS.sidecar, v.headers);
     add(rps, v.name, r.rps);
+    byRound.set(v.name, (byRound.get(v.name) ?? new Map<number, number>()).set(round, r.rps));
     add(cpu, v.name, ((cpuSeconds(child.pid!) - c0) / r.requests) * 1e6);
     errors.set(v.name, (errors.get(v.name) ?? 0) + r.non2xx);
     await stop(child);
@@ -185,16 +196,29 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 
 const med = (m: Map<string, number[]>, k: string): number => median(m.get(k) ?? [NaN]);
-const off = med(rps, 'observability off');
+/** The median over rounds of a's req/s over b's in the same round (and the rounds' range), as a percentage. */
+function paired(a: string, b: string): string {
+  const ra = byRound.get(a);
+  const rb = byRound.get(b);
+  const ratios: number[] = [];
+  for (const [round, x] of ra ?? []) {
+    const y = rb?.get(round);
+    if (y !== undefined) ratios.push((x / y) * 100);
+  }
+  if (ratios.length === 0) return '';
+  return `${median(ratios).toFixed(1)}% (${Math.min(...ratios).toFixed(0)}-${Math.max(...ratios).toFixed(0)})`;
+}
+const OFF = 'observability off';
+const DEFAULT = variants[1]!.name;
 const lines = [
-  '| variant | req/s | vs direct | vs bare Node proxy | vs observability off | CPU µs/req | non-2xx |',
-  '|---|---|---|---|---|---|---|',
-  `| direct | ${med(rps, 'direct').toFixed(0)} | 100% | | | | |`,
-  `| bare Node proxy | ${med(rps, 'bare Node proxy').toFixed(0)} | ${((med(rps, 'bare Node proxy') / med(rps, 'direct')) * 100).toFixed(1)}% | 100% | | ${med(cpu, 'bare Node proxy').toFixed(1)} | |`,
+  `| variant | req/s | vs direct | vs bare Node proxy | vs observability off, by round | vs default, by round | CPU µs/req | non-2xx |`,
+  '|---|---|---|---|---|---|---|---|',
+  `| direct | ${med(rps, 'direct').toFixed(0)} | 100% | | | | | |`,
+  `| bare Node proxy | ${med(rps, 'bare Node proxy').toFixed(0)} | ${((med(rps, 'bare Node proxy') / med(rps, 'direct')) * 100).toFixed(1)}% | 100% | | | ${med(cpu, 'bare Node proxy').toFixed(1)} | |`,
   ...variants.map((v) => {
     const r = med(rps, v.name);
     const pct = (x: number): string => `${((r / x) * 100).toFixed(1)}%`;
-    return `| ${v.name} | ${r.toFixed(0)} | ${pct(med(rps, 'direct'))} | ${pct(med(rps, 'bare Node proxy'))} | ${pct(off)} | ${med(cpu, v.name).toFixed(1)} | ${errors.get(v.name) ?? 0} |`;
+    return `| ${v.name} | ${r.toFixed(0)} | ${pct(med(rps, 'direct'))} | ${pct(med(rps, 'bare Node proxy'))} | ${v.name === OFF ? '' : paired(v.name, OFF)} | ${v.name === OFF || v.name === DEFAULT ? '' : paired(v.name, DEFAULT)} | ${med(cpu, v.name).toFixed(1)} | ${errors.get(v.name) ?? 0} |`;
   }),
 ];
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -42,6 +42,8 @@ export interface AdminSource {
   tokenDigest(): TokenDigest | undefined;
   /** The latency history's snapshot for the dashboard; the dashboard is off when absent or config says so. */
   history?(): HistorySnapshot;
+  /** Whether the latency history is kept (admin.latency_history.enabled); absent: it is. */
+  historyEnabled?(): boolean;
   /** Attempts sent upstream so far (retries and hedges included), when counted; the dashboard's upstream rate. */
   upstreamAttempts?(): number | undefined;
   /** Answers given and failed so far (the dashboard's success rate). */
@@ -68,6 +70,7 @@ export class AdminServer {
           clusters: () => source.clusters(),
           upstreamAttempts: () => source.upstreamAttempts?.(),
           answers: source.answers ? () => source.answers!() : undefined,
+          historyEnabled: () => source.historyEnabled?.() ?? true,
           now: () => Date.now(),
         }) : undefined;
     this.#events = events;

@@ -728,6 +728,13 @@ export const dashboard = z.strictObject({
   enabled: z.boolean().default(true).meta({ description: 'Serve the live page GET /dashboard (server-sent events at /dashboard/events; the ticker runs only while a browser is connected).' }),
 });
 
+export const latencyHistory = z.strictObject({
+  enabled: z
+    .boolean()
+    .default(true)
+    .meta({ description: 'Keep the per-minute latency histograms of every listener, route, cluster and endpoint that GET /latency and the dashboard show (off: one branch per request, and both show no series).' }),
+});
+
 export const mergeApp = z.strictObject({
   url: z
     .string()
@@ -756,6 +763,7 @@ export const admin = z
     debug_requests: debugRequests.default(debugRequests.parse({})),
     metrics: metricsOptions.default(metricsOptions.parse({})),
     dashboard: dashboard.default(dashboard.parse({})),
+    latency_history: latencyHistory.default(latencyHistory.parse({})),
     address: z.string().default('127.0.0.1').meta({ description: 'Loopback by default; never 0.0.0.0 unless set here.' }),
     port: port.default(15000),
     enabled: z.boolean().default(true),

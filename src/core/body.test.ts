@@ -17,6 +17,24 @@ describe('ResponseBody helpers', () => {
     assert.equal(done, 3);
   });
 
+  it('a stream that already closed is done too (soon after, not never); each callback runs once', async () => {
+    const closed = Readable.from([Buffer.from('y')]);
+    closed.destroy();
+    await new Promise((r) => closed.once('close', r));
+    let done = 0;
+    whenBodyDone(closed, () => done++);
+    assert.equal(done, 0, 'not synchronously: callers finish their own bookkeeping first');
+    await Promise.resolve();
+    assert.equal(done, 1);
+    const open = Readable.from([Buffer.from('z')]);
+    whenBodyDone(open, () => done++);
+    whenBodyDone(open, () => done++);
+    open.destroy();
+    await new Promise((r) => open.once('close', r));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(done, 3, 'each callback once: a stream emits close once');
+  });
+
   it('discarding destroys a stream and leaves a buffer alone', () => {
     const stream = Readable.from([Buffer.from('y')]);
     discardBody(stream);

@@ -172,7 +172,8 @@ export function record(
   if (ctx.flag) deps.metrics.flags.get({ listener: ctx.listener, flag: ctx.flag }).inc();
   if (status >= 500 || status === 499 || ctx.flag !== undefined) deps.metrics.failedAnswers++;
   if (ctx.grpcStatus !== undefined) deps.metrics.grpcCall(ctx.listener, ctx.route, req.path, ctx.grpcStatus, durationMs / 1000);
-  deps.metrics.latencyHistory.record(ctx.listener, ctx.route, ctx.cluster, ctx.endpoint, durationMs);
+  const history = deps.metrics.latencyHistory;
+  if (history.enabled) history.record(ctx.listener, ctx.route, ctx.cluster, ctx.endpoint, durationMs);
   if (deps.metrics.debugRequests.enabled) deps.metrics.debugRequests.record(req, ctx, status, durationMs);
   ctx.spans?.end(ctx, status);
   // The header lists go by reference: only a format that logs chosen headers reads them.

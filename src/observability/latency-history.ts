@@ -49,6 +49,8 @@ export class LatencyHistory {
   readonly relativeError: number;
   /** Series not recorded because maxSeries was reached. */
   dropped = 0;
+  /** admin.latency_history.enabled: read by the exchange before it calls record(), so off costs one branch. */
+  enabled = true;
   // Two-level maps (outer name, inner name) per kind rather than one map of joined keys: record() runs once per
   // request, and a joined key would be a fresh string to build and hash four times per request.
   readonly #byKind: Record<SeriesKind, Map<string, Map<string, Series>>> = { listener: new Map(), route: new Map(), cluster: new Map(), endpoint: new Map() };

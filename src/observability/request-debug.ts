@@ -225,8 +225,10 @@ export function responseOutcome(status: number): string {
 }
 
 export function noteAttempt(ctx: RequestContext, a: AttemptTrace): void {
-  const t = traceOf(ctx);
-  if (t.attempts.length < MAX_DETAIL) t.attempts.push(a);
+  const t = ctx.trace;
+  // Most requests note one attempt and nothing else: an array of exactly that one (push would grow it to 17 slots).
+  if (t === undefined) ctx.trace = { attempts: [a], decisions: [] };
+  else if (t.attempts.length < MAX_DETAIL) t.attempts.push(a);
 }
 
 export function noteDecision(ctx: RequestContext, d: string): void {

@@ -114,6 +114,7 @@ export class Sidecar implements ServerDeps {
     this.metrics.endpoints.max = loaded.config.admin.metrics.max_endpoint_series;
     this.#snapshot = new RuntimeSnapshot(loaded, this.#registry, this.metrics, this.#clusterStates, this.#vias);
     this.metrics.debugRequests.configure(this.#snapshot.config.admin.debug_requests);
+    this.metrics.latencyHistory.enabled = this.#snapshot.config.admin.latency_history.enabled;
     if (loaded.config.admin.metrics.process) this.metrics.process.start();
     this.metrics.accessLogDropped = () => this.#accessLog.dropped();
   }
@@ -339,6 +340,7 @@ export class Sidecar implements ServerDeps {
     // Swap: new requests see the new snapshot from here on; requests in flight keep the one they started with.
     this.#snapshot = next;
     this.metrics.debugRequests.configure(next.config.admin.debug_requests);
+    this.metrics.latencyHistory.enabled = next.config.admin.latency_history.enabled;
     if (next.config.admin.metrics.process) this.metrics.process.start();
     else this.metrics.process.stop();
     this.#adminToken = adminToken;
@@ -387,11 +389,12 @@ export class Sidecar implements ServerDeps {
       clusters: () => this.clusterState(),
       debugRequests: () => this.metrics.debugRequests,
       history: () => this.metrics.latencyHistory.snapshot(),
+      historyEnabled: () => this.metrics.latencyHistory.enabled,
       upstreamAttempts: () => this.metrics.endpoints.totalRequests(),
       answers: () => ({ answered: this.metrics.answered, failed: this.metrics.failedAnswers }),
       latency: () => {
         const h = this.metrics.latencyHistory;
-        return { relative_error: h.relativeError, minutes: h.minutes, max_series: h.maxSeries, dropped_series: h.dropped, bytes: h.bytes, series: h.snapshot() };
+        return { enabled: h.enabled, relative_error: h.relativeError, minutes: h.minutes, max_series: h.maxSeries, dropped_series: h.dropped, bytes: h.bytes, series: h.snapshot() };
       },
       metrics: (format) => {
         const app = this.#snapshot.config.admin.metrics.merge_app;

@@ -107,3 +107,39 @@ clusters:
     assert.ok(Object.keys(lat.series.route).length >= 2);
   });
 });
+
+describe('admin.latency_history', () => {
+  it('off: no series are kept and /latency says so; a reload turns it back on', async () => {
+    const up = await startUpstream((_req, res) => reply(res, 200, 'ok\n'));
+    const rest = `listeners:
+  - name: in
+    port: 0
+    routes: [{ match: { prefix: / }, cluster: up }]
+clusters:
+  - { name: up, endpoints: ["${up.address}"] }
+`;
+    const sc = await startSidecar(`admin: { port: 0, latency_history: { enabled: false } }\n${rest}`);
+    type Latency = { enabled: boolean; series: Record<'listener' | 'cluster', Record<string, { window: { count: number } }>> };
+    const latency = async (): Promise<Latency> => JSON.parse((await admin(sc.adminPort, '/latency')).body) as Latency;
+    try {
+      for (let i = 0; i < 3; i++) assert.equal((await httpRequest(sc.ports.in!, { path: `/off${i}` })).status, 200);
+      const off = await latency();
+      assert.equal(off.enabled, false);
+      assert.deepEqual(off.series.listener, {});
+      assert.deepEqual(off.series.cluster, {});
+
+      sc.writeConfig(`admin: { port: ${sc.adminPort}, latency_history: { enabled: true } }\n${rest}`);
+      sc.proc.kill('SIGHUP');
+      for (let i = 0; i < 100 && !/config reloaded/.test(sc.stderr()); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.match(sc.stderr(), /config reloaded/);
+      for (let i = 0; i < 2; i++) assert.equal((await httpRequest(sc.ports.in!, { path: `/on${i}` })).status, 200);
+      const on = await latency();
+      assert.equal(on.enabled, true);
+      assert.equal(on.series.listener.in!.window.count, 2);
+      assert.equal(on.series.cluster.up!.window.count, 2);
+    } finally {
+      await sc.stop();
+      await up.close();
+    }
+  });
+});

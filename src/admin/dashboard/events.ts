@@ -17,6 +17,8 @@ export interface DashboardSource {
   upstreamAttempts?(): number | undefined;
   /** Answers given and failed so far, for the success rate over the last ticks. */
   answers?(): Answers;
+  /** Whether latency history is kept (admin.latency_history.enabled); absent: it is. */
+  historyEnabled?(): boolean;
   now(): number;
 }
 
@@ -65,6 +67,7 @@ export class DashboardEvents {
     const d = this.#source.debugRequests();
     const list = d.config.enabled ? d.list() : { failed: [], recent: [] };
     const p = buildPayload(this.#source.history(), list, this.#source.clusters(), this.#prev, this.#source.now(), 10, this.#source.upstreamAttempts?.(), this.#source.answers?.(), this.#window[0]);
+    if (this.#source.historyEnabled?.() === false) p.historyOff = true;
     this.#prev = p.totals;
     this.#window.push(p.totals);
     if (this.#window.length > SUCCESS_WINDOW) this.#window.shift();

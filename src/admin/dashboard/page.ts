@@ -91,9 +91,10 @@ function render(p) {
   $('success').textContent = p.successRate === undefined ? 'no requests in 10 s' : (p.successRate * 100).toFixed(1) + '%';
   const ls = p.series.listener; let p99;
   for (const s of ls) if (s.window.p99 !== undefined) p99 = Math.max(p99 || 0, s.window.p99);
-  $('p99').textContent = p99 === undefined ? 'no traffic yet' : fmt(p99) + ' ms';
+  const none = p.historyOff ? 'latency history is off (admin.latency_history.enabled: false)' : 'no traffic yet';
+  $('p99').textContent = p99 === undefined ? none : fmt(p99) + ' ms';
   const any = ['listener', 'route', 'cluster', 'endpoint'].some((k) => p.series[k].length > 0);
-  if (!any) empty($('charts'), 'no traffic yet');
+  if (!any) empty($('charts'), none);
   else { const e = $('charts').querySelector('.empty'); if (e) e.remove(); for (const k of ['listener', 'route', 'cluster', 'endpoint']) for (const s of p.series[k]) chart(k, s); fit(); }
   const cl = p.clusters && Array.isArray(p.clusters.clusters) ? p.clusters.clusters : [];
   if (cl.length === 0) empty($('clusters'), 'no clusters');

@@ -56,6 +56,8 @@ export interface DashboardPayload {
   rps: { app: number; upstream: number };
   successRate: number | undefined;
   series: Record<SeriesKind, { name: string; window: QuantileSet; minutes: MinutePoint[] }[]>;
+  /** admin.latency_history.enabled is false: no series are kept, which the page says instead of "no traffic yet". */
+  historyOff?: true;
   clusters: unknown;
   slowest: RecentRequest[];
   failed: RecentRequest[];
