@@ -230,7 +230,7 @@ export const route = z
 export const listenerLimits = z.strictObject({
   max_header_bytes: size
     .default(60 * 1024)
-    .meta({ description: 'Request line plus headers; 431 beyond. (HTTP/2: Node refuses any header block over 64 KiB with REFUSED_STREAM, whatever this says.)' }),
+    .meta({ description: 'Request line plus headers; 431 beyond, or 414 when the request line alone is over it (told apart only when the request line starts in the socket read that crossed the limit; a target that long which arrived over several reads gets 431). (HTTP/2: Node refuses any header block over 64 KiB with REFUSED_STREAM, whatever this says.)' }),
   max_uri_length: z.number().int().positive().default(8192).meta({ description: 'Request target length; 414 beyond.' }),
   max_headers_count: z
     .number()
