@@ -3,7 +3,7 @@
 // 1.x get 505; a request line over max_uri_length gets 414 even when it is also over max_header_bytes. Nothing of a
 // refused request reaches the upstream.
 //
-// The request-line tests use a listener with an 8 KiB max_header_bytes. llhttp reports a head overflow with only the
+// The request-line tests use a listener with a 4 KiB max_header_bytes. llhttp reports a head overflow with only the
 // socket read it was parsing, so a target over max_header_bytes reads as a 414 when its start is in that read; one that
 // arrived over several reads before the limit was crossed cannot be told from a long header and is answered 431
 // (docs/config.md, limits). A small limit puts the crossing inside the first read, so these tests do not depend on how
@@ -32,7 +32,7 @@ listeners:
       - { match: { prefix: / }, cluster: app }
   - name: small-head
     port: 0
-    limits: { max_header_bytes: 8192, max_uri_length: 4096 }
+    limits: { max_header_bytes: 4096, max_uri_length: 2048 }
     routes:
       - { match: { prefix: / }, cluster: app }
 clusters:
@@ -126,7 +126,7 @@ clusters:
       await refused(`GET ${path} HTTP/1.1\r\nHost: app.local\r\n\r\n`, path, [414], smallHeadPort);
     });
     it('answers 414 to a target over max_uri_length but under max_header_bytes', async () => {
-      const path = `/mid-${'m'.repeat(6 * 1024)}`;
+      const path = `/mid-${'m'.repeat(3 * 1024)}`;
       await refused(`GET ${path} HTTP/1.1\r\nHost: app.local\r\n\r\n`, path, [414], smallHeadPort);
     });
     it('answers 414 to a long request line that follows a complete request on the same connection', async () => {
