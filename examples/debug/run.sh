@@ -21,6 +21,10 @@ expect 'retry_on matched \(connect-failure\), retrying' 'and the retry decision'
 run "node $ROOT/bin/sidecar.js explain demo-1 --admin 127.0.0.1:$ADMIN_PORT"
 expect '^Outcome: succeeded \(200\)' 'sidecar explain prints the story'
 
+run 'curl -s -o /dev/null -D - http://127.0.0.1:$INBOUND_PORT/ | tr -d "\r" | sed -n "s/^x-request-id: //p" | xargs -I{} sh -c "echo id={}; node '"$ROOT"'/bin/sidecar.js explain {} --admin 127.0.0.1:$ADMIN_PORT"'
+expect '^id=.+' 'the answer carries x-request-id (request_id_in_response)'
+expect '^Outcome: succeeded \(200\)' 'and that id is the one to explain'
+
 run 'curl -s http://127.0.0.1:$ADMIN_PORT/latency'
 expect '"relative_error": 0.02' 'latency history with its stated error'
 expect '"p99": ' 'p99 per series'

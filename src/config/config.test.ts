@@ -57,6 +57,22 @@ describe('config', () => {
     ]);
   });
 
+  it("suggests a filter config's own keys, not another filter's (the union branch its type names)", () => {
+    const errs = errorsOf(`listeners:
+  - name: in
+    port: 1
+    filters:
+      - type: tracing
+        config: { sampling_ration: 0.1, otlp: { endpont: "http://127.0.0.1:4318/v1/traces" }, always_sample: { error: true } }
+    routes: [{ match: { prefix: / }, cluster: app }]
+clusters: [{ name: app, endpoints: ["127.0.0.1:1"] }]
+`);
+    assert.ok(errs.some((e) => e.endsWith('listeners[0].filters[0].config.sampling_ration: unknown key "sampling_ration"; did you mean "sampling_ratio"?')), errs.join('\n'));
+    assert.ok(errs.some((e) => e.endsWith('config.otlp.endpont: unknown key "endpont"; did you mean "endpoint"?')), errs.join('\n'));
+    assert.ok(errs.some((e) => e.endsWith('config.always_sample.error: unknown key "error"; did you mean "errors"?')), errs.join('\n'));
+    assert.ok(!errs.some((e) => /providers/.test(e)), errs.join('\n'));
+  });
+
   it('reports every error at once, each with its position', () => {
     const errs = errorsOf(`
 listeners:

@@ -183,7 +183,7 @@ function describeIssue(
   file: string,
 ): ConfigIssue[] {
   if (issue.code === 'unrecognized_keys') {
-    const known = knownKeys(issue.path);
+    const known = knownKeys(issue.path, data);
     return issue.keys.map((key) => {
       const node = keyNode(doc, issue.path, key);
       const hint = closest(key, known);
@@ -248,15 +248,16 @@ function positionOf(
   return range ? at(range[0]) : { line: 1, col: 1 };
 }
 
-/** Keys the schema allows at a path, for "did you mean". */
-function knownKeys(path: Path): string[] {
-  const shape = objectShapeAt(configSchema, path);
+/** Keys the schema allows at a path, for "did you mean"; `data` (the parsed document) picks a union's branch. */
+function knownKeys(path: Path, data: unknown): string[] {
+  const shape = objectShapeAt(configSchema, path, data);
   return shape ? Object.keys(shape) : [];
 }
 
 interface ZodDefLike {
   type: string;
   shape?: Record<string, unknown>;
+  values?: unknown[];
   element?: unknown;
   innerType?: unknown;
   in?: unknown;
@@ -274,26 +275,53 @@ function unwrap(s: unknown): unknown {
   return s;
 }
 
-function objectShapeAt(schema: unknown, path: Path): Record<string, unknown> | undefined {
+function objectShapeAt(schema: unknown, path: Path, data: unknown): Record<string, unknown> | undefined {
   let s = unwrap(schema);
+  let value = data;
   for (const p of path) {
     const d = defOf(s);
     if (!d) return undefined;
-    if (d.type === 'object' && typeof p === 'string') s = unwrap(d.shape?.[p]);
+    if (d.type === 'union') {
+      const shape = branchFor(d, value);
+      if (!shape) return undefined;
+      s = unwrap(shape[String(p)]);
+    } else if (d.type === 'object' && typeof p === 'string') s = unwrap(d.shape?.[p]);
     else if (d.type === 'array' && typeof p === 'number') s = unwrap(d.element);
     else if (d.type === 'record') s = unwrap(d.valueType);
-    else if (d.type === 'union') {
-      const obj = d.options?.map(unwrap).find((o) => defOf(o)?.type === 'object');
-      if (!obj) return undefined;
-      s = unwrap(defOf(obj)!.shape?.[String(p)]);
-    } else return undefined;
+    else return undefined;
+    value = isRecord(value) || Array.isArray(value) ? (value as Record<PropertyKey, unknown>)[p] : undefined;
   }
   const d = defOf(s);
-  if (d?.type === 'union') {
-    const obj = d.options?.map(unwrap).find((o) => defOf(o)?.type === 'object');
-    return obj ? defOf(obj)!.shape : undefined;
-  }
+  if (d?.type === 'union') return branchFor(d, value);
   return d?.type === 'object' ? d.shape : undefined;
+}
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The object branch of a union that the document's value is written for: the one whose literal keys (a
+ * discriminator such as a filter's `type`) it matches, else the one sharing most of its keys. Why: the first branch
+ * would offer another filter's keys as "allowed".
+ */
+function branchFor(union: ZodDefLike, value: unknown): Record<string, unknown> | undefined {
+  let best: Record<string, unknown> | undefined;
+  let bestScore = -Infinity;
+  for (const option of union.options ?? []) {
+    const shape = defOf(unwrap(option))?.type === 'object' ? defOf(unwrap(option))!.shape : undefined;
+    if (!shape) continue;
+    let score = 0;
+    for (const [key, field] of Object.entries(shape)) {
+      const fd = defOf(unwrap(field));
+      const has = isRecord(value) && key in value;
+      if (fd?.type === 'literal') score += has && fd.values?.includes(value[key]) ? 1000 : has ? -1000 : 0;
+      else if (has) score++;
+    }
+    if (score > bestScore) {
+      best = shape;
+      bestScore = score;
+    }
+  }
+  return best;
 }
 
 function deepFreeze<T>(value: T): T {

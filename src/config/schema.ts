@@ -370,6 +370,10 @@ export const listener = z.strictObject({
     .boolean()
     .optional()
     .meta({ description: 'Send callers the full cause in x-sidecar-error (endpoint addresses included). Absent: on for a listener bound to loopback, off otherwise (callers then get the flag and its generic meaning; the access log keeps the full cause).' }),
+  request_id_in_response: z
+    .boolean()
+    .default(false)
+    .meta({ description: "Put the request's x-request-id on every answer (Envoy's always_set_request_id_in_response), so a caller can hand it to `sidecar explain`. Answers the sidecar makes itself always carry it." }),
   hop_marker: z
     .enum(['trust', 'ignore'])
     .default('trust')

@@ -98,6 +98,7 @@ export async function dispatch(lr: ListenerRuntime, req: ProxyRequest, pathname:
     const response = await route.service(req);
     // An upstream answer the sidecar annotated (retries exhausted, a breaker): the cause stays in the access log.
     if (!expose && ctx.error !== undefined && response.headers.has(ERROR_HEADER)) response.headers.set(ERROR_HEADER, genericCause(ctx.flag));
+    if (lr.requestIdInResponse) response.headers.set('x-request-id', ctx.requestId);
     return { response, stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };
   } catch (err) {
     return { response: localResponse(ctx, err, expose, styleOf(lr, req)), stats: route.stats.get(ctx.cluster) ?? lr.noRouteStats };

@@ -32,6 +32,8 @@ export class ListenerRuntime {
   readonly exposeErrorDetails: boolean;
   /** listeners[].grpc_local_answers: gRPC clients get the sidecar's own answers in gRPC's trailers-only shape. */
   readonly grpcLocalAnswers: boolean;
+  /** listeners[].request_id_in_response: upstream answers get the request's x-request-id too. */
+  readonly requestIdInResponse: boolean;
   /** listeners[].filters, built once and shared by every route (each route applies its filter_overrides). */
   readonly filters: readonly BuiltFilter[];
   /**
@@ -56,6 +58,7 @@ export class ListenerRuntime {
     this.exposeErrorDetails = config.expose_error_details ?? isLoopback(config.address);
     this.#registry = registry;
     this.grpcLocalAnswers = config.grpc_local_answers;
+    this.requestIdInResponse = config.request_id_in_response;
     this.hopTrust = config.hop_marker === 'ignore' ? 'nobody' : config.tls?.client_ca !== undefined ? 'identity' : 'anyone';
     this.filters = buildChain(config.filters, { listener: config.name, route: '', metrics });
     this.#table = new RouteTable(

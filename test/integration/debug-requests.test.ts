@@ -38,6 +38,14 @@ listeners:
         timeout: 3s
       - match: { prefix: / }
         cluster: up
+  - name: ids
+    port: 0
+    request_id_in_response: true
+    routes:
+      - match: { prefix: /retry }
+        cluster: down_only
+      - match: { prefix: / }
+        cluster: up
 clusters:
   - { name: down_only, endpoints: ["${down.address}"] }
   - { name: refused, endpoints: ["127.0.0.1:${refused}"] }
@@ -74,6 +82,23 @@ clusters:
       assert.match(e.stderr, /answered 404: no request no-such-id/);
       return true;
     });
+  });
+
+  it('puts the request id on upstream answers with request_id_in_response, and the id leads to the story', async () => {
+    const plain = await httpRequest(sidecar.ports.in!, { path: '/plain-answer' });
+    assert.equal(plain.status, 200);
+    assert.equal(plain.headers['x-request-id'], undefined, 'off by default');
+    const ok = await httpRequest(sidecar.ports.ids!, { path: '/id-answer' });
+    assert.equal(ok.status, 200);
+    const id = ok.headers['x-request-id'];
+    assert.ok(typeof id === 'string' && id.length > 0, JSON.stringify(ok.headers));
+    assert.equal(up.requests.at(-1)!.headers['x-request-id'], id, 'the id the upstream saw');
+    const story = await admin(sidecar.adminPort, `/debug/requests/${id}`);
+    assert.equal(story.status, 200, story.body);
+    // An upstream 503 passed through carries it too, and the caller's own id is the one answered.
+    const failed = await httpRequest(sidecar.ports.ids!, { path: '/retry/x', headers: { 'x-request-id': 'caller-id-7' } });
+    assert.equal(failed.status, 503);
+    assert.equal(failed.headers['x-request-id'], 'caller-id-7');
   });
 
   it('names the connect failure, the deadline and the response flag', async () => {

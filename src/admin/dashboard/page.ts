@@ -88,7 +88,7 @@ function render(p) {
   $('status').textContent = 'live ' + new Date(p.at).toLocaleTimeString();
   $('rps-app').textContent = p.rps.app.toFixed(1);
   $('rps-up').textContent = p.rps.upstream.toFixed(1);
-  $('success').textContent = p.successRate === undefined ? 'no requests in 10 s' : (p.successRate * 100).toFixed(1) + '%';
+  $('success').textContent = p.successRate !== undefined ? (p.successRate * 100).toFixed(1) + '%' : p.successWindowS > 0 ? 'no requests in ' + p.successWindowS + ' s' : 'measuring…';
   const ls = p.series.listener; let p99;
   for (const s of ls) if (s.window.p99 !== undefined) p99 = Math.max(p99 || 0, s.window.p99);
   const none = p.historyOff ? 'latency history is off (admin.latency_history.enabled: false)' : 'no traffic yet';

@@ -31,6 +31,11 @@ test('buildPayload: rps from two ticks, success rate, slowest and failed lists, 
   assert.equal(windowed.successRate, 0.99);
   assert.equal(buildPayload(h.snapshot(), debug, [], first.totals, now, 10, undefined, { answered: 1000, failed: 10 }, start).successRate, undefined, 'nothing answered in the window');
   assert.equal(p.successRate, 2 / 3);
+  // A browser's first tick has no window: no rate (not the whole run's under a "last 10 s" label).
+  const firstTick = buildPayload(h.snapshot(), debug, [], undefined, now, 10, undefined, { answered: 25, failed: 1 }, undefined);
+  assert.equal(firstTick.successRate, undefined);
+  assert.equal(firstTick.successWindowS, 0);
+  assert.equal(windowed.successWindowS, 1);
   assert.deepEqual(p.failed.map((r) => r.id), ['x']);
   assert.deepEqual(p.slowest.map((r) => r.id), ['x', 'b', 'a']);
   assert.equal(p.slowest[0]!.path, 'a/<script>'); // raw: the page inserts it with textContent

@@ -18,9 +18,11 @@ export interface Answers {
  */
 function successRate(all: readonly DebugRecord[], answers: Answers | undefined, windowStart: Totals | undefined): number | undefined {
   if (answers !== undefined) {
-    const from = windowStart?.answered !== undefined ? windowStart : { answered: 0, failed: 0 };
-    const n = answers.answered - from.answered!;
-    return n > 0 ? (n - (answers.failed - (from.failed ?? 0))) / n : undefined;
+    // No tick before this one (a browser's first): no window yet. Counting from the start would give the whole
+    // run's rate under a "last 10 s" label.
+    if (windowStart?.answered === undefined) return undefined;
+    const n = answers.answered - windowStart.answered;
+    return n > 0 ? (n - (answers.failed - (windowStart.failed ?? 0))) / n : undefined;
   }
   return all.length === 0 ? undefined : (all.length - all.filter((r) => r.failed).length) / all.length;
 }
@@ -55,6 +57,8 @@ export interface DashboardPayload {
   at: number;
   rps: { app: number; upstream: number };
   successRate: number | undefined;
+  /** Seconds the success rate covers (up to 10; 0 on a browser's first tick, when there is no window yet). */
+  successWindowS: number;
   series: Record<SeriesKind, { name: string; window: QuantileSet; minutes: MinutePoint[] }[]>;
   /** admin.latency_history.enabled is false: no series are kept, which the page says instead of "no traffic yet". */
   historyOff?: true;
@@ -110,6 +114,7 @@ export function buildPayload(
     at: now,
     rps,
     successRate: successRate(all, answers, windowStart),
+    successWindowS: answers === undefined ? 0 : windowStart?.answered === undefined ? 0 : Math.round((now - windowStart.at) / 1000),
     series,
     clusters,
     slowest: [...all].sort((a, b) => b.durationMs - a.durationMs).slice(0, limit).map(brief),
