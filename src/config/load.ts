@@ -307,7 +307,8 @@ function branchFor(union: ZodDefLike, value: unknown): Record<string, unknown> |
   let best: Record<string, unknown> | undefined;
   let bestScore = -Infinity;
   for (const option of union.options ?? []) {
-    const shape = defOf(unwrap(option))?.type === 'object' ? defOf(unwrap(option))!.shape : undefined;
+    const od = defOf(unwrap(option));
+    const shape = od?.type === 'object' ? od.shape : undefined;
     if (!shape) continue;
     let score = 0;
     for (const [key, field] of Object.entries(shape)) {
