@@ -15,11 +15,15 @@ const ROUNDS = Number(process.argv[2] ?? 5);
 const N = Number(process.argv[3] ?? 200_000);
 const chunk = Buffer.alloc(12);
 const cluster: HttpService = async (req) => {
+  // As Cluster does: take the attempt observer at once, and tell it when the body is done.
+  const observer = req.context.attemptObserver;
+  req.context.attemptObserver = undefined;
   req.context.attempts++;
   req.context.endpoint = '127.0.0.1:28280';
   const body = new Readable({ read() {} });
   body.push(chunk);
   body.push(null);
+  if (observer) body.on('close', () => observer.attemptEnded(200, undefined, body));
   return { status: 200, headers: new HeaderList(['content-length', '12']), body };
 };
 

@@ -379,6 +379,9 @@ export class Cluster {
   }
 
   async #send(req: AttemptRequest): Promise<ProxyResponse> {
+    // Taken before anything else, synchronously: the layer that set it is waiting for this very call.
+    const observer = req.context.attemptObserver;
+    if (observer !== undefined) req.context.attemptObserver = undefined;
     const ep = this.pick(req, req.avoid);
     if (!ep) {
       if (this.#metrics?.debugRequests.enabled) noteDecision(req.context, `cluster ${this.name} had no healthy, non-ejected endpoint to pick (outlier/health)`);
@@ -441,6 +444,7 @@ export class Cluster {
       else if (!(isProxyError(reason) && (reason.flag === 'DC' || reason.flag === 'LR'))) stats.failures++;
       if (pending) breaker.releasePending();
       breaker.releaseRequest();
+      observer?.attemptEnded(isProxyError(err) ? err.status : 502, err, null);
       throw err;
     }
     if (pending) breaker.releasePending();
@@ -454,6 +458,7 @@ export class Cluster {
     whenBodyDone(res.body, () => {
       stats.active--;
       breaker.releaseRequest();
+      observer?.attemptEnded(res.status, undefined, res.body);
     });
     return res;
   }

@@ -129,8 +129,20 @@ export interface RequestContext {
   spanId?: string | undefined;
   /** The request's spans (tracing filter): the per-attempt layer opens a client span per upstream attempt through it. */
   spans?: RequestSpans | undefined;
+  /**
+   * Set by a per-attempt layer just before it calls the cluster and taken by the cluster at once (synchronously, so
+   * concurrent hedges cannot mix them up): told when that attempt ends. Why not wrap the attempt's promise and add a
+   * 'close' listener of its own: the cluster already watches both, and the extra promise and listener per attempt
+   * cost the whole process several microseconds a request (bench/features.ts), far more than their own work.
+   */
+  attemptObserver?: AttemptObserver | undefined;
   /** Attempts and decisions noted for admin /debug/requests; only allocated while that recorder is enabled. */
   trace?: RequestTrace | undefined;
+}
+
+/** Told when one upstream attempt ends: its status (or the failure's), the failure, and the response body (null without one). */
+export interface AttemptObserver {
+  attemptEnded(status: number, failure: unknown, body: ResponseBody | null): void;
 }
 
 /**

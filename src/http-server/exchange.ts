@@ -66,6 +66,7 @@ export function newContext(
     traceId: undefined,
     spanId: undefined,
     spans: undefined,
+    attemptObserver: undefined,
     // Filled by the debug recorder's notes (noteAttempt): present from the start too, so a note does not change the shape.
     trace: undefined,
   };

@@ -28,17 +28,26 @@ interface Sent {
   readonly headers: Record<string, string | string[]>;
 }
 
-/** A cluster stand-in: counts the attempt and names the endpoint before its first await, as Cluster does. */
+/**
+ * A cluster stand-in: takes the attempt observer and counts the attempt before its first await, and reports the
+ * attempt's end, as Cluster does.
+ */
 function cluster(answers: Array<number | ProxyError>, sent: Sent[]): HttpService {
   let i = 0;
   return async (req) => {
     const ctx = req.context;
+    const observer = ctx.attemptObserver;
+    ctx.attemptObserver = undefined;
     ctx.attempts++;
     ctx.endpoint = `10.0.0.${ctx.attempts}:8080`;
     sent.push({ headers: req.headers.toObject() });
     const a = answers[Math.min(i++, answers.length - 1)]!;
     await Promise.resolve();
-    if (a instanceof ProxyError) throw a;
+    if (a instanceof ProxyError) {
+      observer?.attemptEnded(a.status, a, null);
+      throw a;
+    }
+    observer?.attemptEnded(a, undefined, null);
     return { status: a, headers: new HeaderList(), body: null };
   };
 }

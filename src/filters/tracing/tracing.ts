@@ -2,10 +2,9 @@
 // per-attempt layer, composed around the cluster's attempts, that sends each upstream attempt (retries and hedges
 // alike) as a CLIENT span of it with a traceparent naming that span. Spans are plain objects until export; an
 // unsampled request records nothing unless a tail rule (always_sample) could keep it.
-import { whenBodyDone } from '../../core/body.js';
 import { isProxyError } from '../../core/errors.js';
 import { HeaderList } from '../../core/headers.js';
-import type { HttpService, Layer, ProxyRequest, ProxyResponse, RequestContext, RequestSpans, ResponseBody } from '../../core/service.js';
+import type { AttemptObserver, HttpService, Layer, ProxyRequest, ProxyResponse, RequestContext, RequestSpans, ResponseBody } from '../../core/service.js';
 import type { AttemptRequest } from '../../cluster/cluster.js';
 import type { SidecarMetrics } from '../../observability/catalogue.js';
 import { otlpHttpTransport } from '../../upstream/otlp-post.js';
@@ -126,6 +125,45 @@ interface AttemptRecord {
 }
 
 /**
+ * An attempt in flight: what its client span needs, known when it is sent; the cluster reports its end
+ * (AttemptObserver), and only an attempt the cluster counted (sent()) becomes a record.
+ */
+class OpenAttempt implements AttemptObserver {
+  #n = 0;
+  #endpoint = '';
+  constructor(
+    private readonly scope: Scope,
+    private readonly ctx: RequestContext,
+    private readonly spanId: string,
+    private readonly start: number,
+    private readonly hedge: boolean,
+  ) {}
+
+  sent(n: number, endpoint: string): void {
+    this.#n = n;
+    this.#endpoint = endpoint;
+  }
+
+  attemptEnded(status: number, failure: unknown, body: ResponseBody | null): void {
+    if (this.#n === 0) return;
+    const ctx = this.ctx;
+    this.scope.attemptEnded({
+      spanId: this.spanId,
+      start: this.start,
+      end: this.scope.now(),
+      endpoint: this.#endpoint,
+      n: this.#n,
+      hedge: this.hedge,
+      status,
+      failure: failure ?? (bodyFailed(body) ? new Error('response body cut short') : undefined),
+      route: ctx.route,
+      cluster: ctx.cluster,
+      upstreamIdentity: ctx.upstreamIdentity,
+    });
+  }
+}
+
+/**
  * One request's spans: the server span, the client spans of its attempts, and the keep decision at its end. While
  * recording it holds only what the spans will need (strings it already has, one small record per attempt); the span
  * objects and their attributes are built at the end, and only for a request that is kept, so a tail rule that lets
@@ -185,6 +223,11 @@ class Scope implements RequestSpans {
     if (this.recording) this.#held = [];
   }
 
+  /** The tracer's clock (ms, performance.now() scale). */
+  now(): number {
+    return this.#t.now();
+  }
+
   /** One upstream attempt as a client span: its own span id in traceparent (and B3 when configured). */
   attempt(req: ProxyRequest, send: HttpService): Promise<ProxyResponse> {
     const t = this.#t;
@@ -205,37 +248,20 @@ class Scope implements RequestSpans {
     }
     if (!this.recording) return send(attemptReq);
     const before = ctx.attempts;
-    const start = t.now();
+    const open = new OpenAttempt(this, ctx, spanId, t.now(), hedge);
+    // The cluster takes it synchronously and says when this attempt ends (no promise or listener of our own).
+    ctx.attemptObserver = open;
     const p = send(attemptReq);
+    ctx.attemptObserver = undefined;
     // The cluster picks the endpoint and counts the attempt before its first await; nothing counted: nothing was sent
     // (no healthy endpoint, a breaker), and the server span carries that failure.
-    if (ctx.attempts === before) return p;
-    const n = ctx.attempts;
-    const endpoint = ctx.endpoint;
-    const end = (status: number, failure: unknown): void =>
-      this.#endAttempt({
-        spanId,
-        start,
-        end: t.now(),
-        endpoint,
-        n,
-        hedge,
-        status,
-        failure,
-        route: ctx.route,
-        cluster: ctx.cluster,
-        upstreamIdentity: ctx.upstreamIdentity,
-      });
-    return p.then(
-      (res) => {
-        whenBodyDone(res.body, () => end(res.status, bodyFailed(res.body) ? new Error('response body cut short') : undefined));
-        return res;
-      },
-      (err: unknown) => {
-        end(isProxyError(err) ? err.status : 502, err);
-        throw err;
-      },
-    );
+    if (ctx.attempts !== before) open.sent(ctx.attempts, ctx.endpoint);
+    return p;
+  }
+
+  /** An attempt the cluster reported ended (OpenAttempt.attemptEnded). */
+  attemptEnded(a: AttemptRecord): void {
+    this.#endAttempt(a);
   }
 
   #endAttempt(a: AttemptRecord): void {
