@@ -41,7 +41,6 @@ interface Variant {
   headers?: string[];
   /** stdout goes to a pipe read (and discarded) by `cat` on the load CPU, not to /dev/null. */
   stdoutPipe?: boolean;
-  env?: Record<string, string>;
 }
 
 const accessLogPath = path.join(dir, 'access.log');
@@ -67,8 +66,6 @@ const variants: Variant[] = [
   // The default config: the access log goes to stdout, which in a pod is a pipe the container runtime reads.
   { name: 'default (access log to stdout, debug ring, latency history)', stdoutPipe: true },
   { name: 'everything on (default + tracing 1%)', filters: tracing, stdoutPipe: true },
-  { name: 'everything on, but tracing 0% with the tail rule', filters: tracing.replace('sampling_ratio: 0.01', 'sampling_ratio: 0'), stdoutPipe: true },
-  { name: 'everything on, but tracing 0% with the tail rule, no p.then', filters: tracing.replace('sampling_ratio: 0.01', 'sampling_ratio: 0'), stdoutPipe: true, env: { SIDECAR_TRACE_HACK: '1' } },
   { name: 'everything on, access log to a file', top: accessLog, filters: tracing },
   { name: 'access log only (stdout)', admin: offAdmin, stdoutPipe: true },
   { name: 'access log only, to a file', admin: offAdmin, top: accessLog },
@@ -173,7 +170,7 @@ for (let round = 0; round < ROUNDS; round++) {
     const i = (k + round) % variants.length;
     const v = variants[i]!;
     const reader = v.stdoutPipe ? spawn(...pin(LOAD_CPU, 'cat', []), { stdio: ['pipe', 'ignore', 'inherit'] }) : undefined;
-    const child = startPinned(PROXY_CPU, [path.join(root, 'bin/sidecar.js'), 'run', '-c', configs[i]!], v.env ?? {}, reader?.stdin ?? 'ignore');
+    const child = startPinned(PROXY_CPU, [path.join(root, 'bin/sidecar.js'), 'run', '-c', configs[i]!], {}, reader?.stdin ?? 'ignore');
     reader?.stdin.destroy(); // the sidecar holds the write end; cat ends when it exits
     const up = await waitForPort(PORTS.sidecar).then(
       () => true,

@@ -259,12 +259,8 @@ class Scope implements RequestSpans {
     return p;
   }
 
-  /** An attempt the cluster reported ended (OpenAttempt.attemptEnded). */
+  /** An attempt the cluster reported ended (from OpenAttempt): held until the keep decision, or sent if already kept. */
   attemptEnded(a: AttemptRecord): void {
-    this.#endAttempt(a);
-  }
-
-  #endAttempt(a: AttemptRecord): void {
     if (this.#held !== undefined) this.#held.push(a);
     else if (this.#kept) this.#t.sink.add(this.#clientSpan(a)); // a hedge that lost, ending after its request
   }
