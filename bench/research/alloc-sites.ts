@@ -28,8 +28,16 @@ if (fileA === undefined || reqA === undefined) {
   process.stderr.write('usage: alloc-sites.js <a.heapprofile> <requests-a> [<b.heapprofile> <requests-b>]\n');
   process.exit(2);
 }
-const a = perRequest(fileA, Number(reqA));
-const b = fileB !== undefined && reqB !== undefined ? perRequest(fileB, Number(reqB)) : undefined;
+const requests = (arg: string): number => {
+  const n = Number(arg);
+  if (!(n > 0)) {
+    process.stderr.write(`alloc-sites.js: "${arg}" is not a request count\n`);
+    process.exit(2);
+  }
+  return n;
+};
+const a = perRequest(fileA, requests(reqA));
+const b = fileB !== undefined && reqB !== undefined ? perRequest(fileB, requests(reqB)) : undefined;
 const total = (m: Map<string, number>): number => [...m.values()].reduce((s, x) => s + x, 0);
 const fmt = (x: number): string => x.toFixed(0).padStart(7);
 const lines: string[] = [];

@@ -5,6 +5,7 @@
 // traceparent. Reports CPU µs per request (process.cpuUsage) per round; "no tracing" is the same stack without them.
 // Not part of the bench suite: `node dist/bench/research/tracing-layer.js [rounds] [requests]`
 import { Readable } from 'node:stream';
+import { whenBodyDone } from '../../src/core/body.js';
 import { compose, type HttpService, type ProxyRequest } from '../../src/core/service.js';
 import { HeaderList } from '../../src/core/headers.js';
 import { testRequest } from '../../src/policies/testing.js';
@@ -23,7 +24,7 @@ const cluster: HttpService = async (req) => {
   const body = new Readable({ read() {} });
   body.push(chunk);
   body.push(null);
-  if (observer) body.on('close', () => observer.attemptEnded(200, undefined, body));
+  if (observer) whenBodyDone(body, () => observer.attemptEnded(200, undefined, body));
   return { status: 200, headers: new HeaderList(['content-length', '12']), body };
 };
 
